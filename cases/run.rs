@@ -1,0 +1,73 @@
+//! `cargo test --test cases [-- <id>]`: every `cases/*.toml` as one trial,
+//! with the host's network state checked before and after the run.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+use netrepro::hostguard::HostState;
+use netrepro::suite::{self, Verdict};
+
+fn main() -> ExitCode {
+    let args = Arguments::from_args();
+    let started = Instant::now();
+    let cases = suite::discover(&suite::cases_dir(), &suite::fixtures_dir());
+    let listing = args.list;
+    let no_privileges = if listing { None } else { suite::privilege_problem() };
+    if let Some(p) = &no_privileges {
+        eprintln!("{p}");
+    }
+    let trials: Vec<Trial> = cases
+        .into_iter()
+        .map(|(id, loaded)| {
+            let nopriv = no_privileges.clone();
+            Trial::ignorable_test(id, move || {
+                let plan = loaded.map_err(|e| Failed::from(e.to_string()))?;
+                if let Some(p) = nopriv {
+                    return Ok(Completion::ignored_with(p));
+                }
+                match suite::run(&plan) {
+                    Verdict::Pass(_) => Ok(Completion::Completed),
+                    Verdict::Skip(why) => Ok(Completion::ignored_with(why)),
+                    Verdict::Fail(report) => Err(report.into()),
+                }
+            })
+        })
+        .collect();
+
+    let guard = if listing || no_privileges.is_some() {
+        None
+    } else {
+        match HostState::capture() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("host guard: cannot snapshot the host's network state: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        }
+    };
+    let conclusion = libtest_mimic::run(&args, trials);
+    let mut code = conclusion.exit_code();
+    if let Some(before) = guard {
+        match HostState::capture() {
+            Ok(after) => {
+                let diff = HostState::diff(&before, &after);
+                if !diff.is_empty() {
+                    eprintln!("HOST GUARD: the run changed the host's own network state:");
+                    for d in diff {
+                        eprintln!("  {d}");
+                    }
+                    code = ExitCode::FAILURE;
+                }
+            }
+            Err(e) => {
+                eprintln!("host guard: cannot snapshot the host's network state after the run: {e:#}");
+                code = ExitCode::FAILURE;
+            }
+        }
+    }
+    if !listing {
+        eprintln!("netrepro: suite wall time {:.2} s", started.elapsed().as_secs_f64());
+    }
+    code
+}

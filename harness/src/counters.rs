@@ -1,0 +1,124 @@
+//! Kernel counters of one namespace: `/proc/net/snmp` and `/proc/net/netstat`
+//! (read through `/proc/thread-self`, so on the namespace's thread), keyed
+//! `Group.Field` as `nstat` names them without the prefix join: `Ip.InAddrErrors`,
+//! `TcpExt.TCPTimeouts`.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context, Result};
+
+pub type Counters = BTreeMap<String, i64>;
+
+/// Parses the header/value line pairs of `/proc/net/snmp` or `/proc/net/netstat`.
+pub fn parse_snmp(text: &str) -> Result<Counters> {
+    let mut out = Counters::new();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.len() % 2 != 0 {
+        bail!("odd number of lines: header/value pairs expected");
+    }
+    for pair in lines.chunks(2) {
+        let (h, v) = (pair[0], pair[1]);
+        let (hg, hf) = h.split_once(':').context("header line without ':'")?;
+        let (vg, vf) = v.split_once(':').context("value line without ':'")?;
+        if hg != vg {
+            bail!("header group {hg} followed by value group {vg}");
+        }
+        let names: Vec<&str> = hf.split_whitespace().collect();
+        let vals: Vec<&str> = vf.split_whitespace().collect();
+        if names.len() != vals.len() {
+            bail!("group {hg}: {} names but {} values", names.len(), vals.len());
+        }
+        for (n, v) in names.iter().zip(vals) {
+            let v: i64 = v.parse().with_context(|| format!("{hg}.{n}: value {v:?} is not a number"))?;
+            out.insert(format!("{hg}.{n}"), v);
+        }
+    }
+    Ok(out)
+}
+
+/// Parses `/proc/net/stat/nf_conntrack`-style tables (hex columns, one row per
+/// CPU) into sums, keyed `Conntrack.<column>`.
+pub fn parse_conntrack_stat(text: &str) -> Result<Counters> {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().context("empty conntrack stat")?.split_whitespace().collect();
+    let mut out = Counters::new();
+    for l in lines {
+        for (name, v) in header.iter().zip(l.split_whitespace()) {
+            let v = i64::from_str_radix(v, 16).with_context(|| format!("conntrack {name}: {v:?}"))?;
+            *out.entry(format!("Conntrack.{name}")).or_insert(0) += v;
+        }
+    }
+    // "entries" is a gauge repeated per CPU, not a per-CPU count.
+    out.remove("Conntrack.entries");
+    Ok(out)
+}
+
+/// Reads every counter of the calling thread's namespace.
+pub fn read_thread_ns() -> Result<Counters> {
+    let mut all = parse_snmp(&std::fs::read_to_string("/proc/thread-self/net/snmp")?)?;
+    all.extend(parse_snmp(&std::fs::read_to_string("/proc/thread-self/net/netstat")?)?);
+    // Present only once nf_conntrack is loaded.
+    if let Ok(t) = std::fs::read_to_string("/proc/thread-self/net/stat/nf_conntrack") {
+        all.extend(parse_conntrack_stat(&t)?);
+    }
+    Ok(all)
+}
+
+/// `after - before` for every counter that moved.
+pub fn delta(before: &Counters, after: &Counters) -> Counters {
+    after
+        .iter()
+        .filter_map(|(k, a)| {
+            let d = a - before.get(k).copied().unwrap_or(0);
+            (d != 0).then(|| (k.clone(), d))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SNMP: &str = "Ip: Forwarding DefaultTTL InReceives InHdrErrors InAddrErrors\n\
+Ip: 1 64 120 0 7\n\
+Icmp: InMsgs InErrors\n\
+Icmp: 3 0\n";
+
+    #[test]
+    fn snmp_pairs_become_group_dot_field() {
+        let c = parse_snmp(SNMP).unwrap();
+        assert_eq!(c["Ip.InAddrErrors"], 7);
+        assert_eq!(c["Ip.Forwarding"], 1);
+        assert_eq!(c["Icmp.InMsgs"], 3);
+        assert_eq!(c.len(), 7);
+    }
+
+    #[test]
+    fn malformed_snmp_is_rejected_with_the_reason() {
+        let e = parse_snmp("Ip: A B\nIp: 1\n").unwrap_err().to_string();
+        assert!(e.contains("2 names but 1 values"), "{e}");
+        let e = parse_snmp("Ip: A\nTcp: 1\n").unwrap_err().to_string();
+        assert!(e.contains("followed by value group"), "{e}");
+        assert!(parse_snmp("Ip: A\n").is_err());
+        assert!(parse_snmp("Ip: A\nIp: x\n").is_err());
+    }
+
+    #[test]
+    fn conntrack_stat_sums_cpus_and_drops_the_gauge() {
+        let t = "entries  clashres found invalid\n00000002 00000000 00000001 0000000a\n00000002 00000001 00000000 00000001\n";
+        let c = parse_conntrack_stat(t).unwrap();
+        assert_eq!(c["Conntrack.invalid"], 11);
+        assert_eq!(c["Conntrack.clashres"], 1);
+        assert!(!c.contains_key("Conntrack.entries"));
+    }
+
+    #[test]
+    fn delta_keeps_only_what_moved() {
+        let a = parse_snmp(SNMP).unwrap();
+        let mut b = a.clone();
+        *b.get_mut("Ip.InAddrErrors").unwrap() += 3;
+        let d = delta(&a, &b);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d["Ip.InAddrErrors"], 3);
+    }
+}

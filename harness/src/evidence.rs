@@ -1,0 +1,159 @@
+//! The record a run leaves behind (`evidence.json`) and where artifacts go.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::counters::Counters;
+use crate::link::Neighbour;
+
+/// `$NETREPRO_ARTIFACTS`, else `<target dir>/netrepro` when running from a
+/// cargo build, else `./netrepro-artifacts`.
+pub fn artifacts_root() -> PathBuf {
+    if let Some(p) = std::env::var_os("NETREPRO_ARTIFACTS") {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(p).join("netrepro");
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        // target/<profile>/netrepro or target/<profile>/deps/cases-<hash>
+        if let Some(t) = exe.ancestors().find(|a| a.file_name().is_some_and(|n| n == "target")) {
+            return t.join("netrepro");
+        }
+    }
+    PathBuf::from("netrepro-artifacts")
+}
+
+pub fn case_dir(root: &Path, id: &str) -> PathBuf {
+    root.join(id)
+}
+
+pub fn pcap_path(root: &Path, id: &str, phase: &str, ns: &str, dev: &str) -> PathBuf {
+    root.join(id).join(phase).join(format!("{ns}-{dev}.pcap"))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CheckRecord {
+    pub what: String,
+    pub expected: String,
+    pub observed: String,
+    pub ok: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProbeRecord {
+    pub name: String,
+    pub kind: String,
+    pub spec: serde_json::Value,
+    pub outcome: serde_json::Value,
+    /// Probe window, ns since the epoch (matches pcap timestamps).
+    pub window_ns: (u64, u64),
+    /// Counter deltas over the window, per namespace (only what moved).
+    pub counter_deltas: BTreeMap<String, Counters>,
+    /// Frames per captured interface in the window, as one-line summaries
+    /// with the offset from the window's start.
+    pub packets: BTreeMap<String, Vec<String>>,
+    pub neighbours: BTreeMap<String, Vec<Neighbour>>,
+    pub checks: Vec<CheckRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StepRecord {
+    pub step: String,
+    /// `replayed` for steps of an earlier phase replayed on this topology.
+    pub origin: String,
+    pub ok: bool,
+    pub output: String,
+    pub ms: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Timings {
+    pub setup_ms: f64,
+    pub steps_ms: f64,
+    pub probes_ms: f64,
+    pub teardown_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PhaseRecord {
+    pub name: String,
+    /// The kernel range of the variant chosen for this kernel, if gated.
+    pub kernel_range: Option<String>,
+    pub upstream: Option<String>,
+    pub note: Option<String>,
+    pub steps: Vec<StepRecord>,
+    pub probes: Vec<ProbeRecord>,
+    pub pcaps: Vec<PathBuf>,
+    pub timings: Timings,
+    pub passed: bool,
+    /// A harness error that stopped the phase (not an unmet expectation).
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CaseRecord {
+    pub id: String,
+    pub title: String,
+    pub urls: Vec<String>,
+    pub case_file: PathBuf,
+    pub fixture: String,
+    pub kernel_release: String,
+    pub started_unix_ms: u64,
+    pub duration_ms: f64,
+    pub verdict: String,
+    pub phases: Vec<PhaseRecord>,
+}
+
+impl CaseRecord {
+    pub fn passed(&self) -> bool {
+        self.verdict == "pass"
+    }
+
+    /// Expected vs observed for every unmet expectation, with the evidence
+    /// and pcap paths: what a person debugging needs first.
+    pub fn failure_report(&self, evidence_path: &Path) -> String {
+        let mut s = format!("case {} on kernel {}: {}\n", self.id, self.kernel_release, self.title);
+        for ph in self.phases.iter().filter(|p| !p.passed) {
+            let gate = ph.kernel_range.as_ref().map(|r| format!(" (kernel {r})")).unwrap_or_default();
+            s += &format!("\nphase {}{gate} FAILED\n", ph.name);
+            if let Some(e) = &ph.error {
+                s += &format!("  error: {e}\n");
+            }
+            for st in ph.steps.iter().filter(|s| !s.ok) {
+                s += &format!("  step failed: {}: {}\n", st.step, st.output);
+            }
+            for p in &ph.probes {
+                for c in p.checks.iter().filter(|c| !c.ok) {
+                    s += &format!("  {} {}: expected {}, observed {}\n", p.name, c.what, c.expected, c.observed);
+                }
+                if p.checks.iter().any(|c| !c.ok) {
+                    s += &format!("    outcome: {}\n", p.outcome);
+                    for (ns, d) in &p.counter_deltas {
+                        if !d.is_empty() {
+                            let shown: Vec<String> = d.iter().take(12).map(|(k, v)| format!("{k} {v:+}")).collect();
+                            s += &format!("    counters moved in {ns}: {}\n", shown.join(", "));
+                        }
+                    }
+                    for (iface, pk) in &p.packets {
+                        s += &format!("    {iface}: {} frames in window", pk.len());
+                        for line in pk.iter().take(6) {
+                            s += &format!("\n      {line}");
+                        }
+                        if pk.len() > 6 {
+                            s += &format!("\n      … {} more", pk.len() - 6);
+                        }
+                        s += "\n";
+                    }
+                }
+            }
+            for pc in &ph.pcaps {
+                s += &format!("  pcap: {}\n", pc.display());
+            }
+        }
+        s += &format!("\nevidence: {}\n", evidence_path.display());
+        s
+    }
+}

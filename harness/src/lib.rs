@@ -1,0 +1,23 @@
+//! netrepro: Linux container-networking incidents as tests on a real kernel.
+//!
+//! Data flows one way: case file → [`plan`] (validated) → [`topology`] →
+//! phases ([`runner`]: steps, [`probe`]s, [`capture`]s) → [`evidence`] →
+//! verdict and report.
+
+pub mod capture;
+pub mod cmd;
+pub mod counters;
+pub mod ethtool;
+pub mod evidence;
+pub mod hostguard;
+pub mod kernel;
+pub mod link;
+pub mod netns;
+pub mod packet;
+pub mod plan;
+pub mod probe;
+pub mod runner;
+pub mod spec;
+pub mod suite;
+pub mod sysctl;
+pub mod topology;

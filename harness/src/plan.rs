@@ -1,0 +1,471 @@
+//! Case file + fixture → a validated plan. Everything a run needs is checked
+//! here, before any namespace exists: unknown keys, wrong types, namespaces,
+//! interfaces and probes that do not exist, expectations that do not fit the
+//! probe. Errors name the file, the line and the reason.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde::de::DeserializeOwned;
+use toml::Spanned;
+
+use crate::kernel::{Range, Version};
+use crate::packet::Matcher;
+use crate::spec::{CaseFile, Count, Expect, FixtureFile, ProbeSpec, Step};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub msg: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{l}: {}", self.file.display(), self.msg),
+            None => write!(f, "{}: {}", self.file.display(), self.msg),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Source text with the means to turn byte offsets into line numbers.
+struct Src<'a> {
+    file: &'a Path,
+    text: &'a str,
+}
+
+impl Src<'_> {
+    fn line(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+    }
+    fn err<T>(&self, span: Option<std::ops::Range<usize>>, msg: impl Into<String>) -> Result<T, LoadError> {
+        Err(LoadError { file: self.file.to_path_buf(), line: span.map(|s| self.line(s.start)), msg: msg.into() })
+    }
+    fn at<T, U>(&self, s: &Spanned<U>, msg: impl Into<String>) -> Result<T, LoadError> {
+        self.err(Some(s.span()), msg)
+    }
+    fn parse<T: DeserializeOwned>(&self) -> Result<T, LoadError> {
+        toml::from_str(self.text).or_else(|e| self.err(e.span(), e.message().trim().to_string()))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Iface {
+    pub ns: String,
+    pub dev: String,
+}
+
+impl fmt::Display for Iface {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.ns, self.dev)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CounterExp {
+    pub ns: String,
+    pub key: String,
+    pub count: Count,
+}
+
+#[derive(Debug, Clone)]
+pub struct PacketExp {
+    pub at: Iface,
+    pub matcher: Matcher,
+    pub count: Count,
+}
+
+#[derive(Debug, Clone)]
+pub struct NeighExp {
+    pub ns: String,
+    pub ip: IpAddr,
+    pub state: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub probe: String,
+    pub expect: Expect,
+    pub counters: Vec<CounterExp>,
+    pub packets: Vec<PacketExp>,
+    pub neighbours: Vec<NeighExp>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Phase {
+    pub name: String,
+    pub kernel: Option<Range>,
+    pub upstream: Option<String>,
+    pub note: Option<String>,
+    pub after: Option<String>,
+    pub steps: Vec<Step>,
+    pub checks: Vec<Check>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub path: PathBuf,
+    pub case: CaseFile,
+    pub fixture_path: PathBuf,
+    pub fixture: FixtureFile,
+    pub captures: Vec<Iface>,
+    pub setup: Vec<Step>,
+    pub probes: IndexMap<String, ProbeSpec>,
+    pub phases: Vec<Phase>,
+}
+
+impl Plan {
+    pub fn id(&self) -> &str {
+        &self.case.id
+    }
+
+    /// The phases that apply on kernel `v`, in order: for each phase name
+    /// the one variant whose range holds `v`.
+    pub fn phases_for(&self, v: Version) -> Result<Vec<&Phase>, String> {
+        let mut names: Vec<&str> = Vec::new();
+        for p in &self.phases {
+            if !names.contains(&p.name.as_str()) {
+                names.push(&p.name);
+            }
+        }
+        names
+            .into_iter()
+            .map(|n| {
+                let variants: Vec<&Phase> = self.phases.iter().filter(|p| p.name == n).collect();
+                let fits: Vec<&&Phase> =
+                    variants.iter().filter(|p| p.kernel.as_ref().is_none_or(|r| r.contains(v))).collect();
+                match fits.as_slice() {
+                    [one] => Ok(**one),
+                    [] => Err(format!(
+                        "phase {n:?} has no variant for kernel {v}; ranges given: {}",
+                        variants.iter().filter_map(|p| p.kernel.as_ref().map(|r| r.text())).collect::<Vec<_>>().join(" | ")
+                    )),
+                    _ => Err(format!("phase {n:?} has {} variants that all hold on kernel {v}", fits.len())),
+                }
+            })
+            .collect()
+    }
+
+    /// Steps to replay before `phase`'s own, following its `after` chain.
+    pub fn replay_for(&self, phase: &Phase, v: Version) -> Result<Vec<Step>, String> {
+        let chosen = self.phases_for(v)?;
+        let mut chain = Vec::new();
+        let mut cur = phase.after.as_deref();
+        while let Some(name) = cur {
+            let p = chosen.iter().find(|p| p.name == name).ok_or_else(|| format!("phase {name:?} not found"))?;
+            chain.push(p.steps.clone());
+            cur = p.after.as_deref();
+        }
+        Ok(chain.into_iter().rev().flatten().collect())
+    }
+}
+
+pub fn load_fixture(path: &Path) -> Result<FixtureFile, LoadError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| LoadError { file: path.into(), line: None, msg: format!("cannot read: {e}") })?;
+    let src = Src { file: path, text: &text };
+    let f: FixtureFile = src.parse()?;
+    validate_fixture(&src, &f)?;
+    Ok(f)
+}
+
+fn validate_fixture(src: &Src, f: &FixtureFile) -> Result<(), LoadError> {
+    let mut names = BTreeSet::new();
+    for n in &f.namespaces {
+        if !names.insert(n.name.as_str()) {
+            return src.err(None, format!("namespace {:?} declared twice", n.name));
+        }
+        for k in n.sysctls.keys() {
+            if crate::sysctl::is_global(k) {
+                return src.err(None, format!("namespace {:?}: sysctl {k} is global, not per namespace: a fixture may not change the host", n.name));
+            }
+        }
+    }
+    let ns_ok = |s: &Spanned<String>| -> Result<(), LoadError> {
+        if names.contains(s.get_ref().as_str()) {
+            Ok(())
+        } else {
+            src.at(s, format!("no namespace {:?} (declared: {})", s.get_ref(), names.iter().cloned().collect::<Vec<_>>().join(", ")))
+        }
+    };
+    let mut devs: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut add_dev = |ns: &Spanned<String>, name: &str| -> Result<(), LoadError> {
+        if name.is_empty() || name.len() >= 16 || name.contains(['/', ' ', ':']) {
+            return src.at(ns, format!("{name:?} is not a valid interface name (1–15 characters, no '/', ':' or space)"));
+        }
+        if !devs.insert((ns.get_ref().clone(), name.to_string())) {
+            return src.at(ns, format!("interface {name:?} declared twice in namespace {:?}", ns.get_ref()));
+        }
+        Ok(())
+    };
+    for b in &f.bridges {
+        ns_ok(&b.ns)?;
+        add_dev(&b.ns, &b.name)?;
+    }
+    for v in &f.veths {
+        for end in [&v.a, &v.b] {
+            ns_ok(&end.ns)?;
+            add_dev(&end.ns, &end.name)?;
+        }
+    }
+    for v in &f.veths {
+        for end in [&v.a, &v.b] {
+            if let Some(m) = &end.master {
+                if !f.bridges.iter().any(|b| b.name == *m.get_ref() && b.ns.get_ref() == end.ns.get_ref()) {
+                    return src.at(m, format!("master {:?}: no bridge of that name in namespace {:?}", m.get_ref(), end.ns.get_ref()));
+                }
+            }
+        }
+    }
+    for r in &f.routes {
+        ns_ok(&r.ns)?;
+        if r.to.get_ref() != "default" {
+            match r.to.get_ref().parse::<crate::spec::Cidr>() {
+                Ok(c) if c.addr.is_ipv4() => {}
+                Ok(_) => return src.at(&r.to, "only IPv4 routes are supported"),
+                Err(e) => return src.at(&r.to, format!("route `to`: {e}, or \"default\"")),
+            }
+        }
+        if r.via.is_none() && r.dev.is_none() {
+            return src.at(&r.to, "a route needs `via`, `dev` or both");
+        }
+    }
+    for fw in &f.firewall {
+        ns_ok(&fw.ns)?;
+    }
+    Ok(())
+}
+
+/// The interfaces a fixture creates, per namespace (plus `lo` everywhere).
+pub fn fixture_devices(f: &FixtureFile) -> BTreeMap<String, BTreeSet<String>> {
+    let mut m: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for n in &f.namespaces {
+        m.entry(n.name.clone()).or_default().insert("lo".into());
+    }
+    for b in &f.bridges {
+        m.entry(b.ns.get_ref().clone()).or_default().insert(b.name.clone());
+    }
+    for v in &f.veths {
+        for e in [&v.a, &v.b] {
+            m.entry(e.ns.get_ref().clone()).or_default().insert(e.name.clone());
+        }
+    }
+    m
+}
+
+/// Loads `case_path`, its fixture from `fixtures_dir`, and validates both.
+pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
+    let text = std::fs::read_to_string(case_path)
+        .map_err(|e| LoadError { file: case_path.into(), line: None, msg: format!("cannot read: {e}") })?;
+    let src = Src { file: case_path, text: &text };
+    let case: CaseFile = src.parse()?;
+
+    let stem = case_path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    if case.id != stem {
+        return src.err(None, format!("id {:?} must match the file name ({stem}.toml): ids are stable handles", case.id));
+    }
+    if !case.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        return src.err(None, format!("id {:?}: use lower-case letters, digits and '-'", case.id));
+    }
+    if case.urls.is_empty() {
+        return src.err(None, "urls: give at least one link to the report");
+    }
+    let fname = case.fixture.get_ref();
+    let fixture_path = fixtures_dir.join(format!("{fname}.toml"));
+    if !fixture_path.exists() {
+        return src.at(&case.fixture, format!("fixture {fname:?}: no file {}", fixture_path.display()));
+    }
+    let fixture = load_fixture(&fixture_path)?;
+    let devices = fixture_devices(&fixture);
+    let ns_list = devices.keys().cloned().collect::<Vec<_>>().join(", ");
+    let known_ns = |ns: &str| devices.contains_key(ns);
+
+    let mut captures = Vec::new();
+    for c in &case.capture {
+        let iface = parse_iface(c.get_ref()).or_else(|e| src.at(c, e))?;
+        match devices.get(&iface.ns) {
+            None => return src.at(c, format!("capture {:?}: no namespace {:?} (fixture has {ns_list})", c.get_ref(), iface.ns)),
+            Some(d) if !d.contains(&iface.dev) => {
+                return src.at(c, format!("capture {:?}: namespace {:?} has no interface {:?} (it has {})", c.get_ref(), iface.ns, iface.dev, d.iter().cloned().collect::<Vec<_>>().join(", ")))
+            }
+            _ => captures.push(iface),
+        }
+    }
+
+    let check_step = |s: &Spanned<Step>| -> Result<Step, LoadError> {
+        let step = s.get_ref();
+        if !known_ns(step.ns()) {
+            return src.at(s, format!("step `{step}`: no namespace {:?} (fixture has {ns_list})", step.ns()));
+        }
+        if let Step::Sysctl { key, .. } = step {
+            if crate::sysctl::is_global(key) {
+                return src.at(s, format!("step `{step}`: {key} is a global setting, not per namespace; cases may not change the host"));
+            }
+        }
+        Ok(step.clone())
+    };
+    let setup = case.setup.iter().map(check_step).collect::<Result<Vec<_>, _>>()?;
+
+    let mut probes = IndexMap::new();
+    for (name, p) in &case.probes {
+        for ns in p.get_ref().namespaces() {
+            if !known_ns(ns) {
+                return src.at(p, format!("probe {name:?}: no namespace {ns:?} (fixture has {ns_list})"));
+            }
+        }
+        probes.insert(name.clone(), p.get_ref().clone());
+    }
+
+    let mut phases = Vec::new();
+    let mut seen_names: Vec<String> = Vec::new();
+    for ph in &case.phases {
+        let spec = ph.get_ref();
+        let pname = &spec.name;
+        let valid_name = pname == "baseline"
+            || pname == "fault"
+            || pname == "fix"
+            || pname.strip_prefix("fault-").or(pname.strip_prefix("fix-")).is_some_and(|r| !r.is_empty());
+        if !valid_name {
+            return src.at(ph, format!("phase {pname:?}: name it baseline, fault, fault-<what>, fix or fix-<what>"));
+        }
+        let kernel = match &spec.kernel {
+            Some(k) => Some(Range::parse(k.get_ref()).or_else(|e| src.at(k, format!("phase {pname:?}: kernel: {e}")))?),
+            None => None,
+        };
+        if kernel.is_some() && spec.upstream.is_none() {
+            return src.at(ph, format!("phase {pname:?}: a kernel-gated phase must name the `upstream` change that makes kernels differ"));
+        }
+        let after = match &spec.after {
+            Some(a) if seen_names.contains(a.get_ref()) => Some(a.get_ref().clone()),
+            Some(a) => return src.at(a, format!("phase {pname:?}: after {:?}: no earlier phase of that name", a.get_ref())),
+            None => None,
+        };
+        let steps = spec.steps.iter().map(check_step).collect::<Result<Vec<_>, _>>()?;
+        if spec.expect.is_empty() {
+            return src.at(ph, format!("phase {pname:?}: expects nothing; a phase must assert something"));
+        }
+        let mut checks = Vec::new();
+        for (probe, e) in &spec.expect {
+            let Some(p) = probes.get(probe) else {
+                return src.at(e, format!("phase {pname:?}: expect.{probe}: no probe named {probe:?} (probes: {})", probes.keys().cloned().collect::<Vec<_>>().join(", ")));
+            };
+            checks.push(check_expect(&src, e, pname, probe, p, &devices, &captures)?);
+        }
+        if !seen_names.contains(pname) {
+            seen_names.push(pname.clone());
+        }
+        phases.push(Phase {
+            name: pname.clone(),
+            kernel,
+            upstream: spec.upstream.clone(),
+            note: spec.note.clone(),
+            after,
+            steps,
+            checks,
+        });
+    }
+    if phases.first().map(|p| p.name.as_str()) != Some("baseline") {
+        return src.err(None, "the first phase must be `baseline`: prove the topology is healthy before breaking it");
+    }
+    Ok(Plan { path: case_path.into(), case, fixture_path, fixture, captures, setup, probes, phases })
+}
+
+fn parse_iface(s: &str) -> Result<Iface, String> {
+    match s.split_once('/') {
+        Some((ns, dev)) if !ns.trim().is_empty() && !dev.trim().is_empty() => {
+            Ok(Iface { ns: ns.trim().into(), dev: dev.trim().into() })
+        }
+        _ => Err(format!("{s:?}: write namespace/interface, e.g. host/eno1")),
+    }
+}
+
+fn check_expect(
+    src: &Src,
+    e: &Spanned<Expect>,
+    phase: &str,
+    probe: &str,
+    p: &ProbeSpec,
+    devices: &BTreeMap<String, BTreeSet<String>>,
+    captures: &[Iface],
+) -> Result<Check, LoadError> {
+    let x = e.get_ref();
+    let here = format!("phase {phase:?}: expect.{probe}");
+    let kind = p.kind();
+    let misplaced = [
+        ("replies", x.replies.is_some(), "ping"),
+        ("icmp_errors", x.icmp_errors.is_some(), "ping"),
+        ("result", x.result.is_some(), "connect"),
+        ("bytes_received", x.bytes_received.is_some(), "stream"),
+        ("client_error", x.client_error.is_some(), "stream"),
+        ("server_error", x.server_error.is_some(), "stream"),
+    ];
+    for (key, given, for_kind) in misplaced {
+        if given && for_kind != kind {
+            return src.at(e, format!("{here}: `{key}` applies to {for_kind} probes; {probe:?} is a {kind} probe"));
+        }
+    }
+    if x.elapsed_ms.is_some() && kind == "ping" {
+        return src.at(e, format!("{here}: `elapsed_ms` applies to connect and stream probes"));
+    }
+    for r in [&x.result, &x.client_error, &x.server_error].into_iter().flatten() {
+        let ok = r == "ok" || r == "none" || r == "timeout" || (r.len() > 1 && r.starts_with('E') && r.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+        if !ok {
+            return src.at(e, format!("{here}: {r:?} is not an outcome: write ok, none, timeout or an errno name such as ECONNREFUSED"));
+        }
+    }
+    for s in x.icmp_errors.iter().flatten() {
+        let parts: Vec<&str> = s.split_whitespace().collect();
+        if !matches!(parts.as_slice(), [_, "from", a] if a.parse::<IpAddr>().is_ok()) {
+            return src.at(e, format!("{here}: icmp_errors entry {s:?}: write `<kind> from <address>`, e.g. \"host-unreachable from 172.17.0.2\""));
+        }
+    }
+    let mut counters = Vec::new();
+    for (k, c) in &x.counters {
+        let Some((ns, key)) = k.split_once(':') else {
+            return src.at(e, format!("{here}: counter {k:?}: write \"namespace: Group.Field\", e.g. \"host: Ip.InAddrErrors\""));
+        };
+        let (ns, key) = (ns.trim(), key.trim());
+        if !devices.contains_key(ns) {
+            return src.at(e, format!("{here}: counter {k:?}: no namespace {ns:?}"));
+        }
+        let valid = key.split_once('.').is_some_and(|(g, f)| !g.is_empty() && !f.is_empty() && !f.contains('.'));
+        if !valid {
+            return src.at(e, format!("{here}: counter {k:?}: {key:?} is not Group.Field (Ip.InAddrErrors, TcpExt.TCPTimeouts, Conntrack.invalid)"));
+        }
+        counters.push(CounterExp { ns: ns.into(), key: key.into(), count: *c });
+    }
+    let mut packets = Vec::new();
+    for (k, c) in &x.packets {
+        let Some((at, m)) = k.split_once(':') else {
+            return src.at(e, format!("{here}: packets {k:?}: write \"namespace/interface: matcher\", e.g. \"host/eno1: icmp echo-reply\""));
+        };
+        let at = parse_iface(at).or_else(|m| src.at(e, format!("{here}: packets {k:?}: {m}")))?;
+        if !captures.contains(&at) {
+            return src.at(e, format!("{here}: packets {k:?}: {at} is not captured; add it to `capture`"));
+        }
+        let matcher = Matcher::parse(m).or_else(|err| src.at(e, format!("{here}: packets {k:?}: {err}")))?;
+        packets.push(PacketExp { at, matcher, count: *c });
+    }
+    let mut neighbours = Vec::new();
+    for (k, state) in &x.neighbours {
+        let parsed = k.split_once(':').and_then(|(ns, ip)| Some((ns.trim(), ip.trim().parse::<IpAddr>().ok()?)));
+        let Some((ns, ip)) = parsed else {
+            return src.at(e, format!("{here}: neighbours {k:?}: write \"namespace: address\""));
+        };
+        if !devices.contains_key(ns) {
+            return src.at(e, format!("{here}: neighbours {k:?}: no namespace {ns:?}"));
+        }
+        const STATES: &[&str] = &["INCOMPLETE", "REACHABLE", "STALE", "DELAY", "PROBE", "FAILED", "NOARP", "PERMANENT", "NONE", "ABSENT"];
+        if !STATES.contains(&state.as_str()) {
+            return src.at(e, format!("{here}: neighbours {k:?}: state {state:?} is not one of {}", STATES.join(", ")));
+        }
+        neighbours.push(NeighExp { ns: ns.into(), ip, state: state.clone() });
+    }
+    Ok(Check { probe: probe.into(), expect: x.clone(), counters, packets, neighbours })
+}

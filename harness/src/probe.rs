@@ -1,0 +1,385 @@
+//! Probes: what a user would run inside a container, reduced to exact,
+//! comparable outcomes. Sockets are created on the source namespace's thread
+//! and then used from the caller's thread (a socket keeps the namespace it was
+//! born in).
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Result};
+use serde::Serialize;
+
+use crate::netns::Netns;
+
+/// An errno as its name (`EHOSTUNREACH`), "timeout" for a deadline of ours.
+pub fn error_name(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => format!("{:?}", nix::errno::Errno::from_raw(n)),
+        None if e.kind() == std::io::ErrorKind::TimedOut || e.kind() == std::io::ErrorKind::WouldBlock => {
+            "timeout".into()
+        }
+        None => format!("{:?}", e.kind()),
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+// ---------------------------------------------------------------- ping
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct IcmpError {
+    /// e.g. `host-unreachable`
+    pub kind: String,
+    pub from: Ipv4Addr,
+    pub seq: u16,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PingOutcome {
+    pub sent: u32,
+    pub replies: u32,
+    pub errors: Vec<IcmpError>,
+    pub rtt_ms: Vec<f64>,
+    pub elapsed_ms: f64,
+}
+
+fn icmp_error_kind(t: u8, c: u8) -> String {
+    match (t, c) {
+        (3, 0) => "net-unreachable".into(),
+        (3, 1) => "host-unreachable".into(),
+        (3, 2) => "protocol-unreachable".into(),
+        (3, 3) => "port-unreachable".into(),
+        (3, 4) => "frag-needed".into(),
+        (3, 13) => "admin-prohibited".into(),
+        (3, c) => format!("unreachable-{c}"),
+        (11, _) => "time-exceeded".into(),
+        (12, _) => "parameter-problem".into(),
+        (t, c) => format!("type-{t}-code-{c}"),
+    }
+}
+
+pub fn inet_checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for chunk in data.chunks(2) {
+        let word = if chunk.len() == 2 { u16::from_be_bytes([chunk[0], chunk[1]]) } else { (chunk[0] as u16) << 8 };
+        sum += word as u32;
+    }
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+fn echo_request(id: u16, seq: u16) -> Vec<u8> {
+    let mut p = vec![8u8, 0, 0, 0];
+    p.extend_from_slice(&id.to_be_bytes());
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend((0..56u8).map(|i| i.wrapping_add(0x10)));
+    let c = inet_checksum(&p);
+    p[2..4].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
+/// Classifies one IPv4 datagram read from a raw ICMP socket against our echo id.
+#[derive(Debug, PartialEq)]
+pub enum IcmpSeen {
+    Reply { seq: u16 },
+    Error(IcmpError),
+    Other,
+}
+
+pub fn classify_icmp(ip: &[u8], id: u16) -> IcmpSeen {
+    let Some(&vihl) = ip.first() else { return IcmpSeen::Other };
+    let ihl = ((vihl & 0x0f) as usize) * 4;
+    if ip.len() < ihl + 8 || ip[9] != 1 {
+        return IcmpSeen::Other;
+    }
+    let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+    let icmp = &ip[ihl..];
+    let (t, c) = (icmp[0], icmp[1]);
+    if t == 0 {
+        let rid = u16::from_be_bytes([icmp[4], icmp[5]]);
+        return if rid == id { IcmpSeen::Reply { seq: u16::from_be_bytes([icmp[6], icmp[7]]) } } else { IcmpSeen::Other };
+    }
+    if matches!(t, 3 | 11 | 12) {
+        // The error quotes the offending datagram: IP header + 8 bytes.
+        let inner = &icmp[8..];
+        let Some(&ivihl) = inner.first() else { return IcmpSeen::Other };
+        let iihl = ((ivihl & 0x0f) as usize) * 4;
+        if inner.len() < iihl + 8 || inner[9] != 1 {
+            return IcmpSeen::Other;
+        }
+        let q = &inner[iihl..];
+        if q[0] == 8 && u16::from_be_bytes([q[4], q[5]]) == id {
+            return IcmpSeen::Error(IcmpError {
+                kind: icmp_error_kind(t, c),
+                from: src,
+                seq: u16::from_be_bytes([q[6], q[7]]),
+            });
+        }
+    }
+    IcmpSeen::Other
+}
+
+fn raw_icmp_socket() -> Result<OwnedFd> {
+    // SAFETY: plain socket creation.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::IPPROTO_ICMP) };
+    if fd < 0 {
+        bail!("raw ICMP socket: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: fd was just returned by socket().
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// ICMP echo from `from` to `to`: `count` requests `interval` apart, then
+/// listens `wait` more for replies and ICMP errors about our requests.
+pub fn ping(from: &Netns, to: Ipv4Addr, count: u32, interval: Duration, wait: Duration) -> Result<PingOutcome> {
+    let fd = from.run(|_| raw_icmp_socket())??;
+    let id = (std::process::id() as u16) ^ (crate::capture::now_ns() as u16);
+    let start = Instant::now();
+    let mut sent_at = Vec::new();
+    let mut out = PingOutcome { sent: 0, replies: 0, errors: vec![], rtt_ms: vec![], elapsed_ms: 0.0 };
+    let mut seen = std::collections::BTreeSet::new();
+    let mut next_send = start;
+    let mut deadline = None;
+    let mut buf = [0u8; 1500];
+    loop {
+        let now = Instant::now();
+        if (out.sent) < count && now >= next_send {
+            let seq = out.sent as u16 + 1;
+            send_to(&fd, &echo_request(id, seq), to)?;
+            sent_at.push(Instant::now());
+            out.sent += 1;
+            next_send += interval;
+            if out.sent == count {
+                deadline = Some(Instant::now() + wait);
+            }
+            continue;
+        }
+        let until = if out.sent < count { next_send } else { deadline.unwrap() };
+        if now >= until {
+            if out.sent >= count {
+                break;
+            }
+            continue;
+        }
+        if out.sent == count && seen.len() as u32 == count {
+            break; // every request answered
+        }
+        let wait_ms = (until - now).as_millis().max(1) as i32;
+        let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one pollfd we own.
+        if unsafe { libc::poll(&mut p, 1, wait_ms) } <= 0 {
+            continue;
+        }
+        // SAFETY: reading into our buffer.
+        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), libc::MSG_DONTWAIT) };
+        if n <= 0 {
+            continue;
+        }
+        match classify_icmp(&buf[..n as usize], id) {
+            IcmpSeen::Reply { seq } if seq >= 1 && (seq as usize) <= sent_at.len() => {
+                if seen.insert(seq) {
+                    out.replies += 1;
+                    out.rtt_ms.push(ms(sent_at[seq as usize - 1].elapsed()));
+                }
+            }
+            IcmpSeen::Error(e) => out.errors.push(e),
+            _ => {}
+        }
+    }
+    out.elapsed_ms = ms(start.elapsed());
+    Ok(out)
+}
+
+fn send_to(fd: &OwnedFd, payload: &[u8], to: Ipv4Addr) -> Result<()> {
+    let sa = libc::sockaddr_in {
+        sin_family: libc::AF_INET as u16,
+        sin_port: 0,
+        sin_addr: libc::in_addr { s_addr: u32::from(to).to_be() },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: sendto with a sockaddr_in we own.
+    let n = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            payload.as_ptr() as *const libc::c_void,
+            payload.len(),
+            0,
+            &sa as *const _ as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_in>() as u32,
+        )
+    };
+    if n < 0 {
+        // A send error (e.g. ENETUNREACH) is an outcome, not a harness fault:
+        // the request counts as sent and nothing will answer it.
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EPERM) {
+            return Err(anyhow!("sending ICMP echo: {e}"));
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- connect
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ConnectOutcome {
+    /// `ok`, an errno name (`ECONNREFUSED`, `EHOSTUNREACH`), or `timeout`.
+    pub result: String,
+    pub elapsed_ms: f64,
+}
+
+/// TCP connect from `from` to `to`, with a listener in `listen_in` if given.
+pub fn connect(from: &Netns, to: SocketAddr, listen_in: Option<&Netns>, timeout: Duration) -> Result<ConnectOutcome> {
+    let _listener = match listen_in {
+        Some(ns) => Some(ns.run(move |_| TcpListener::bind(to))?.map_err(|e| anyhow!("listening on {to}: {e}"))?),
+        None => None,
+    };
+    // connect_timeout creates the socket, so it runs on the namespace's thread.
+    let (res, took) = from.run(move |_| {
+        let t0 = Instant::now();
+        let r = TcpStream::connect_timeout(&to, timeout);
+        (r.map(drop), t0.elapsed())
+    })?;
+    Ok(ConnectOutcome {
+        result: match res {
+            Ok(()) => "ok".into(),
+            Err(e) => error_name(&e),
+        },
+        elapsed_ms: ms(took),
+    })
+}
+
+// ---------------------------------------------------------------- stream
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StreamOutcome {
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// `none`, an errno name or `timeout`, as each side saw it.
+    pub client_error: String,
+    pub server_error: String,
+    pub elapsed_ms: f64,
+}
+
+/// Sends `bytes` from a client in `from` to a server in `server_in` at `to`.
+pub fn stream(from: &Netns, server_in: &Netns, to: SocketAddr, bytes: u64, timeout: Duration) -> Result<StreamOutcome> {
+    let listener = server_in.run(move |_| TcpListener::bind(to))?.map_err(|e| anyhow!("listening on {to}: {e}"))?;
+    let start = Instant::now();
+    let deadline = start + timeout;
+    let server = std::thread::spawn(move || -> (u64, String) {
+        listener.set_nonblocking(true).ok();
+        let mut conn = loop {
+            match listener.accept() {
+                Ok((c, _)) => break c,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(2))
+                }
+                Err(e) => return (0, error_name(&e)),
+            }
+        };
+        conn.set_nonblocking(false).ok();
+        let mut got = 0u64;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return (got, "timeout".into());
+            }
+            conn.set_read_timeout(Some(left)).ok();
+            match conn.read(&mut buf) {
+                Ok(0) => return (got, "none".into()),
+                Ok(n) => got += n as u64,
+                Err(e) => return (got, error_name(&e)),
+            }
+        }
+    });
+    let client = from.run(move |_| TcpStream::connect_timeout(&to, timeout))?;
+    let (sent, client_error) = match client {
+        Err(e) => (0, error_name(&e)),
+        Ok(mut c) => {
+            let chunk = vec![0x5au8; 64 * 1024];
+            let mut sent = 0u64;
+            let mut err = "none".to_string();
+            while sent < bytes {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    err = "timeout".into();
+                    break;
+                }
+                c.set_write_timeout(Some(left)).ok();
+                let n = (bytes - sent).min(chunk.len() as u64) as usize;
+                match c.write(&chunk[..n]) {
+                    Ok(k) => sent += k as u64,
+                    Err(e) => {
+                        err = error_name(&e);
+                        break;
+                    }
+                }
+            }
+            if err == "none" {
+                let _ = c.shutdown(Shutdown::Write);
+            }
+            (sent, err)
+        }
+    };
+    let (received, server_error) = server.join().map_err(|_| anyhow!("stream server thread panicked"))?;
+    Ok(StreamOutcome {
+        bytes_sent: sent,
+        bytes_received: received,
+        client_error,
+        server_error,
+        elapsed_ms: ms(start.elapsed()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ipv4(src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
+        let mut h = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 1, 0, 0];
+        h.extend_from_slice(&src);
+        h.extend_from_slice(&dst);
+        let len = (h.len() + payload.len()) as u16;
+        h[2..4].copy_from_slice(&len.to_be_bytes());
+        h.extend_from_slice(payload);
+        h
+    }
+
+    #[test]
+    fn echo_request_checksum_verifies() {
+        let p = echo_request(0x1234, 3);
+        assert_eq!(inet_checksum(&p), 0);
+        assert_eq!(&p[4..8], &[0x12, 0x34, 0, 3]);
+    }
+
+    #[test]
+    fn replies_and_errors_are_attributed_to_our_id() {
+        let mut reply = echo_request(77, 2);
+        reply[0] = 0;
+        let dg = ipv4([10, 2, 19, 80], [172, 17, 0, 2], &reply);
+        assert_eq!(classify_icmp(&dg, 77), IcmpSeen::Reply { seq: 2 });
+        assert_eq!(classify_icmp(&dg, 78), IcmpSeen::Other);
+
+        let quoted = ipv4([172, 17, 0, 2], [172, 17, 0, 1], &echo_request(77, 5)[..8]);
+        let mut err = vec![3u8, 1, 0, 0, 0, 0, 0, 0];
+        err.extend_from_slice(&quoted);
+        let dg = ipv4([172, 17, 0, 2], [172, 17, 0, 2], &err);
+        assert_eq!(
+            classify_icmp(&dg, 77),
+            IcmpSeen::Error(IcmpError { kind: "host-unreachable".into(), from: Ipv4Addr::new(172, 17, 0, 2), seq: 5 })
+        );
+    }
+
+    #[test]
+    fn errno_names() {
+        assert_eq!(error_name(&std::io::Error::from_raw_os_error(libc::EHOSTUNREACH)), "EHOSTUNREACH");
+        assert_eq!(error_name(&std::io::Error::from(std::io::ErrorKind::TimedOut)), "timeout");
+    }
+}

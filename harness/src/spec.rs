@@ -1,0 +1,463 @@
+//! The two file formats, as written by people: fixtures (`fixtures/*.toml`,
+//! topologies) and cases (`cases/*.toml`, incidents). Parsing rejects unknown
+//! keys and wrong types with the file, line and reason; [`crate::plan`] then
+//! checks every cross-reference before anything is built.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+
+use indexmap::IndexMap;
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+/// `address/prefix`, e.g. `172.17.0.1/16`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Cidr {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, p) = s.split_once('/').ok_or_else(|| format!("{s:?} is not address/prefix (e.g. 172.17.0.1/16)"))?;
+        let addr: IpAddr = a.parse().map_err(|_| format!("{a:?} in {s:?} is not an IP address"))?;
+        let prefix: u8 = p.parse().map_err(|_| format!("prefix {p:?} in {s:?} is not a number"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        if prefix > max {
+            return Err(format!("prefix /{prefix} in {s:?} is longer than /{max}"));
+        }
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl<'de> Deserialize<'de> for Cidr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(de::Error::custom)
+    }
+}
+
+/// A sysctl value as written: `0`, `1` or `"4096 87380 6291456"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SysVal {
+    Int(i64),
+    Text(String),
+}
+
+impl fmt::Display for SysVal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SysVal::Int(i) => write!(f, "{i}"),
+            SysVal::Text(t) => write!(f, "{t}"),
+        }
+    }
+}
+
+// ------------------------------------------------------------ fixtures
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureFile {
+    pub description: String,
+    #[serde(rename = "namespace")]
+    pub namespaces: Vec<NsSpec>,
+    #[serde(default, rename = "bridge")]
+    pub bridges: Vec<BridgeSpec>,
+    #[serde(default, rename = "veth")]
+    pub veths: Vec<VethSpec>,
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RouteSpec>,
+    #[serde(default, rename = "firewall")]
+    pub firewall: Vec<FirewallSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NsSpec {
+    pub name: String,
+    /// Per-namespace sysctls set right after creation.
+    #[serde(default)]
+    pub sysctls: IndexMap<String, SysVal>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeSpec {
+    pub ns: Spanned<String>,
+    pub name: String,
+    #[serde(default)]
+    pub tx_queue_len: Option<u32>,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    #[serde(default)]
+    pub addresses: Vec<Cidr>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VethSpec {
+    pub a: VethEnd,
+    pub b: VethEnd,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VethEnd {
+    pub ns: Spanned<String>,
+    pub name: String,
+    #[serde(default)]
+    pub addresses: Vec<Cidr>,
+    /// A bridge in the same namespace to enslave this end to.
+    #[serde(default)]
+    pub master: Option<Spanned<String>>,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    #[serde(default)]
+    pub tx_queue_len: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSpec {
+    pub ns: Spanned<String>,
+    /// `default` or a prefix such as `10.0.0.0/8`.
+    pub to: Spanned<String>,
+    #[serde(default)]
+    pub via: Option<Ipv4Addr>,
+    #[serde(default)]
+    pub dev: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirewallSpec {
+    pub ns: Spanned<String>,
+    /// Each entry is the argument list of one `iptables` call, split on
+    /// white space (no shell quoting).
+    #[serde(default)]
+    pub iptables: Vec<String>,
+}
+
+// ------------------------------------------------------------ cases
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseFile {
+    pub id: String,
+    pub title: String,
+    pub urls: Vec<String>,
+    /// What the user saw, in their words.
+    pub symptom: String,
+    /// The documented fix, in words.
+    pub fix: String,
+    pub fixture: Spanned<String>,
+    /// Userspace tools the case runs (`iptables`, `nft`, `tc`): missing ones
+    /// make the case a skip with that reason.
+    #[serde(default)]
+    pub requires: Vec<String>,
+    /// Interfaces captured in every phase, `ns/dev`.
+    #[serde(default)]
+    pub capture: Vec<Spanned<String>>,
+    /// Steps applied after the fixture in every phase (e.g. shorter timers).
+    #[serde(default)]
+    pub setup: Vec<Spanned<Step>>,
+    pub probes: IndexMap<String, Spanned<ProbeSpec>>,
+    #[serde(rename = "phase")]
+    pub phases: Vec<Spanned<PhaseSpec>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseSpec {
+    /// `baseline`, `fault`, `fault-*`, `fix` or `fix-*`.
+    pub name: String,
+    /// Kernel range this variant of the phase applies to (`>=6.1`).
+    #[serde(default)]
+    pub kernel: Option<Spanned<String>>,
+    /// The upstream change that makes kernels differ here.
+    #[serde(default)]
+    pub upstream: Option<String>,
+    /// Why this phase exists / what it shows, for the report.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// Phases whose steps are replayed first on the fresh topology (a fix
+    /// phase replays the fault).
+    #[serde(default)]
+    pub after: Option<Spanned<String>>,
+    #[serde(default)]
+    pub steps: Vec<Spanned<Step>>,
+    pub expect: IndexMap<String, Spanned<Expect>>,
+}
+
+/// A change applied to the topology.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Step {
+    /// Write a per-namespace sysctl.
+    Sysctl { ns: String, key: String, value: SysVal },
+    /// A literal command line, as a customer ran it, through `sh -c` inside
+    /// the namespace; it must exit 0.
+    Sh { ns: String, run: String },
+}
+
+impl Step {
+    pub fn ns(&self) -> &str {
+        match self {
+            Step::Sysctl { ns, .. } | Step::Sh { ns, .. } => ns,
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Sysctl { ns, key, value } => write!(f, "[{ns}] sysctl -w {key}={value}"),
+            Step::Sh { ns, run } => write!(f, "[{ns}] {run}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ProbeSpec {
+    /// ICMP echo.
+    Ping {
+        from: String,
+        to: Ipv4Addr,
+        #[serde(default = "defaults::count")]
+        count: u32,
+        #[serde(default = "defaults::interval_ms")]
+        interval_ms: u64,
+        /// How long to listen after the last request.
+        #[serde(default = "defaults::wait_ms")]
+        wait_ms: u64,
+    },
+    /// TCP connect, with an optional listener.
+    Connect {
+        from: String,
+        to: SocketAddr,
+        #[serde(default)]
+        listen_in: Option<String>,
+        #[serde(default = "defaults::timeout_ms")]
+        timeout_ms: u64,
+    },
+    /// A TCP transfer from a client to a server.
+    Stream {
+        from: String,
+        to: SocketAddr,
+        server_in: String,
+        #[serde(default = "defaults::bytes")]
+        bytes: u64,
+        #[serde(default = "defaults::timeout_ms")]
+        timeout_ms: u64,
+    },
+}
+
+impl ProbeSpec {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProbeSpec::Ping { .. } => "ping",
+            ProbeSpec::Connect { .. } => "connect",
+            ProbeSpec::Stream { .. } => "stream",
+        }
+    }
+
+    pub fn namespaces(&self) -> Vec<&str> {
+        match self {
+            ProbeSpec::Ping { from, .. } => vec![from],
+            ProbeSpec::Connect { from, listen_in, .. } => {
+                let mut v = vec![from.as_str()];
+                v.extend(listen_in.as_deref());
+                v
+            }
+            ProbeSpec::Stream { from, server_in, .. } => vec![from, server_in],
+        }
+    }
+}
+
+pub mod defaults {
+    pub fn count() -> u32 {
+        3
+    }
+    pub fn interval_ms() -> u64 {
+        100
+    }
+    pub fn wait_ms() -> u64 {
+        500
+    }
+    pub fn timeout_ms() -> u64 {
+        1000
+    }
+    pub fn bytes() -> u64 {
+        1 << 20
+    }
+}
+
+/// What one probe must show in one phase. Every key is optional; the ones
+/// given must all hold.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// ping: echo replies received.
+    #[serde(default)]
+    pub replies: Option<Count>,
+    /// ping: the set of distinct ICMP errors received about our requests,
+    /// each `kind from address` (`host-unreachable from 172.17.0.2`); `[]`
+    /// means none at all.
+    #[serde(default)]
+    pub icmp_errors: Option<Vec<String>>,
+    /// connect: `ok`, an errno name, or `timeout`.
+    #[serde(default)]
+    pub result: Option<String>,
+    /// connect/stream: elapsed time window.
+    #[serde(default)]
+    pub elapsed_ms: Option<Window>,
+    /// stream: bytes the server received.
+    #[serde(default)]
+    pub bytes_received: Option<Count>,
+    /// stream: `none`, an errno name or `timeout`.
+    #[serde(default)]
+    pub client_error: Option<String>,
+    #[serde(default)]
+    pub server_error: Option<String>,
+    /// Counter deltas over the probe, `"ns: Group.Field" = count`.
+    #[serde(default)]
+    pub counters: IndexMap<String, Count>,
+    /// Captured frames in the probe's window, `"ns/dev: matcher" = count`.
+    #[serde(default)]
+    pub packets: IndexMap<String, Count>,
+    /// Neighbour states after the probe, `"ns: address" = "FAILED"`.
+    #[serde(default)]
+    pub neighbours: IndexMap<String, String>,
+}
+
+/// An exact count (`3`) or a comparison (`">=1"`, `"<=2"`, `">0"`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub enum Count {
+    Eq(i64),
+    Ge(i64),
+    Gt(i64),
+    Le(i64),
+    Lt(i64),
+}
+
+impl Count {
+    pub fn holds(&self, v: i64) -> bool {
+        match *self {
+            Count::Eq(n) => v == n,
+            Count::Ge(n) => v >= n,
+            Count::Gt(n) => v > n,
+            Count::Le(n) => v <= n,
+            Count::Lt(n) => v < n,
+        }
+    }
+}
+
+impl fmt::Display for Count {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Count::Eq(n) => write!(f, "{n}"),
+            Count::Ge(n) => write!(f, ">={n}"),
+            Count::Gt(n) => write!(f, ">{n}"),
+            Count::Le(n) => write!(f, "<={n}"),
+            Count::Lt(n) => write!(f, "<{n}"),
+        }
+    }
+}
+
+impl FromStr for Count {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (ctor, rest): (fn(i64) -> Count, &str) = if let Some(r) = s.strip_prefix(">=") {
+            (Count::Ge, r)
+        } else if let Some(r) = s.strip_prefix("<=") {
+            (Count::Le, r)
+        } else if let Some(r) = s.strip_prefix('>') {
+            (Count::Gt, r)
+        } else if let Some(r) = s.strip_prefix('<') {
+            (Count::Lt, r)
+        } else if let Some(r) = s.strip_prefix('=') {
+            (Count::Eq, r)
+        } else {
+            (Count::Eq, s)
+        };
+        rest.trim()
+            .parse()
+            .map(ctor)
+            .map_err(|_| format!("{s:?} is not a count: write 3, \"=3\", \">=1\", \">0\", \"<=2\" or \"<5\""))
+    }
+}
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(i64),
+            S(String),
+        }
+        match Raw::deserialize(d).map_err(|_| de::Error::custom("expected a count: 3 or a string like \">=1\""))? {
+            Raw::N(n) => Ok(Count::Eq(n)),
+            Raw::S(s) => s.parse().map_err(de::Error::custom),
+        }
+    }
+}
+
+/// A time window in ms: `{ min = 900, max = 1500 }` (either may be left out).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
+}
+
+impl Window {
+    pub fn holds(&self, v: f64) -> bool {
+        self.min.is_none_or(|m| v >= m) && self.max.is_none_or(|m| v <= m)
+    }
+}
+
+impl fmt::Display for Window {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.min, self.max) {
+            (Some(a), Some(b)) => write!(f, "{a}..={b} ms"),
+            (Some(a), None) => write!(f, ">= {a} ms"),
+            (None, Some(b)) => write!(f, "<= {b} ms"),
+            (None, None) => write!(f, "any time"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidrs_parse_and_reject_with_reasons() {
+        assert_eq!("172.17.0.1/16".parse::<Cidr>().unwrap().prefix, 16);
+        assert!("172.17.0.1".parse::<Cidr>().unwrap_err().contains("address/prefix"));
+        assert!("172.17.0.300/16".parse::<Cidr>().unwrap_err().contains("not an IP address"));
+        assert!("10.0.0.1/33".parse::<Cidr>().unwrap_err().contains("longer than /32"));
+    }
+
+    #[test]
+    fn counts_parse() {
+        assert_eq!("3".parse::<Count>().unwrap(), Count::Eq(3));
+        assert_eq!(">=1".parse::<Count>().unwrap(), Count::Ge(1));
+        assert_eq!("> 0".parse::<Count>().unwrap(), Count::Gt(0));
+        assert!(Count::Le(2).holds(2) && !Count::Lt(2).holds(2));
+        assert!("lots".parse::<Count>().is_err());
+    }
+}

@@ -1,0 +1,113 @@
+//! A fixture, built over netlink into fresh namespaces. Dropping the
+//! [`Topology`] ends every namespace thread and so every namespace.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use anyhow::{anyhow, Context, Result};
+use indexmap::IndexMap;
+
+use crate::cmd;
+use crate::link;
+use crate::netns::Netns;
+use crate::spec::{FixtureFile, Step};
+use crate::sysctl;
+
+pub struct Topology {
+    pub namespaces: IndexMap<String, Netns>,
+}
+
+impl Topology {
+    pub fn ns(&self, name: &str) -> Result<&Netns> {
+        self.namespaces.get(name).ok_or_else(|| anyhow!("no namespace {name:?} in this topology"))
+    }
+
+    /// Creates the namespaces and everything the fixture declares in them.
+    pub fn build(f: &FixtureFile, tag: &str) -> Result<Topology> {
+        let mut namespaces = IndexMap::new();
+        for n in &f.namespaces {
+            let ns = Netns::new(&format!("{}@{tag}", n.name))?;
+            let sysctls: Vec<(String, String)> = n.sysctls.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+            ns.run(move |_| sysctls.iter().try_for_each(|(k, v)| sysctl::write(k, v)))??;
+            namespaces.insert(n.name.clone(), ns);
+        }
+        let t = Topology { namespaces };
+        for b in &f.bridges {
+            let (name, q, mtu, addrs) = (b.name.clone(), b.tx_queue_len, b.mtu, b.addresses.clone());
+            t.ns(b.ns.get_ref())?.run(move |ctx| -> Result<()> {
+                link::add_bridge(ctx, &name, q)?;
+                if let Some(m) = mtu {
+                    link::set_mtu(ctx, &name, m)?;
+                }
+                for a in &addrs {
+                    link::add_address(ctx, &name, a.addr, a.prefix)?;
+                }
+                link::set_up_by_name(ctx, &name)
+            })??;
+        }
+        for v in &f.veths {
+            let peer_fd = t.ns(v.b.ns.get_ref())?.raw_fd();
+            let (a, b) = (v.a.name.clone(), v.b.name.clone());
+            t.ns(v.a.ns.get_ref())?.run(move |ctx| link::add_veth(ctx, &a, &b, peer_fd))??;
+            for end in [&v.a, &v.b] {
+                let e = end.clone();
+                t.ns(end.ns.get_ref())?.run(move |ctx| -> Result<()> {
+                    let name = &e.name;
+                    if let Some(m) = &e.master {
+                        link::set_master(ctx, name, m.get_ref())?;
+                    }
+                    if let Some(m) = e.mtu {
+                        link::set_mtu(ctx, name, m)?;
+                    }
+                    if let Some(q) = e.tx_queue_len {
+                        link::set_tx_queue_len(ctx, name, q)?;
+                    }
+                    crate::ethtool::offloads_off(name)?;
+                    for a in &e.addresses {
+                        link::add_address(ctx, name, a.addr, a.prefix)?;
+                    }
+                    link::set_up_by_name(ctx, name)
+                })??;
+            }
+        }
+        for r in &f.routes {
+            let dst = match r.to.get_ref().as_str() {
+                "default" => None,
+                s => {
+                    let c: crate::spec::Cidr = s.parse().map_err(|e: String| anyhow!(e))?;
+                    match c.addr {
+                        IpAddr::V4(a) => Some((a, c.prefix)),
+                        IpAddr::V6(_) => return Err(anyhow!("IPv6 routes are not supported")),
+                    }
+                }
+            };
+            let (via, dev): (Option<Ipv4Addr>, Option<String>) = (r.via, r.dev.clone());
+            t.ns(r.ns.get_ref())?.run(move |ctx| link::add_route(ctx, dst, via, dev.as_deref()))??;
+        }
+        for fw in &f.firewall {
+            let ns = t.ns(fw.ns.get_ref())?;
+            for rule in &fw.iptables {
+                let mut c = ns.command("iptables");
+                c.args(rule.split_whitespace());
+                cmd::run_ok(c, cmd::DEFAULT_DEADLINE).with_context(|| format!("fixture firewall in {}", fw.ns.get_ref()))?;
+            }
+        }
+        Ok(t)
+    }
+
+    /// Applies one step; returns what it printed, for the evidence.
+    pub fn apply(&self, step: &Step) -> Result<String> {
+        match step {
+            Step::Sysctl { ns, key, value } => {
+                let (k, v) = (key.clone(), value.to_string());
+                self.ns(ns)?.run(move |_| sysctl::write(&k, &v))??;
+                Ok(String::new())
+            }
+            Step::Sh { ns, run } => {
+                let mut c = self.ns(ns)?.command("sh");
+                c.arg("-c").arg(run);
+                let out = cmd::run_ok(c, cmd::DEFAULT_DEADLINE)?;
+                Ok(format!("{}{}", out.stdout, out.stderr).trim().to_string())
+            }
+        }
+    }
+}
