@@ -469,3 +469,152 @@ fn check_expect(
     }
     Ok(Check { probe: probe.into(), expect: x.clone(), counters, packets, neighbours })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXTURE: &str = r#"
+description = "two namespaces on a veth"
+[[namespace]]
+name = "a"
+[[namespace]]
+name = "b"
+[[veth]]
+a = { ns = "a", name = "eth0", addresses = ["10.0.0.1/24"] }
+b = { ns = "b", name = "eth0", addresses = ["10.0.0.2/24"] }
+"#;
+
+    const CASE: &str = r#"id = "demo"
+title = "t"
+urls = ["https://example.invalid/1"]
+symptom = "s"
+fix = "f"
+fixture = "pair"
+capture = ["b/eth0"]
+
+[probes]
+ping = { kind = "ping", from = "a", to = "10.0.0.2" }
+
+[[phase]]
+name = "baseline"
+[phase.expect.ping]
+replies = 3
+packets = { "b/eth0: icmp echo-request" = 3 }
+"#;
+
+    /// Writes the fixture and a case (as `demo.toml`) into a temp dir and loads it.
+    fn load_with(case: &str, fixture: &str) -> Result<Plan, LoadError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pair.toml"), fixture).unwrap();
+        let p = dir.path().join("demo.toml");
+        std::fs::write(&p, case).unwrap();
+        load(&p, dir.path())
+    }
+
+    fn err(case: &str) -> String {
+        load_with(case, FIXTURE).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_good_case_loads_with_its_checks() {
+        let p = load_with(CASE, FIXTURE).unwrap();
+        assert_eq!(p.phases.len(), 1);
+        assert_eq!(p.phases[0].checks[0].packets[0].at.to_string(), "b/eth0");
+        assert_eq!(p.captures, vec![Iface { ns: "b".into(), dev: "eth0".into() }]);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let e = err(&CASE.replace("replies = 3", "replies = 3\nreplys = 3"));
+        assert!(e.contains("demo.toml:16:"), "{e}");
+        assert!(e.contains("unknown field `replys`"), "{e}");
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        let e = err(&CASE.replace("symptom = \"s\"\n", ""));
+        assert!(e.contains("demo.toml") && e.contains("missing field `symptom`"), "{e}");
+    }
+
+    #[test]
+    fn bad_address_in_a_probe_is_rejected_with_its_line() {
+        let e = err(&CASE.replace("to = \"10.0.0.2\"", "to = \"10.0.0.256\""));
+        assert!(e.contains("demo.toml:10:"), "{e}");
+        assert!(e.to_lowercase().contains("invalid"), "{e}");
+    }
+
+    #[test]
+    fn bad_address_in_a_fixture_names_the_fixture() {
+        let e = load_with(CASE, &FIXTURE.replace("10.0.0.1/24", "10.0.0.1/40")).unwrap_err().to_string();
+        assert!(e.contains("pair.toml:8:") && e.contains("longer than /32"), "{e}");
+    }
+
+    #[test]
+    fn unknown_namespace_in_probe_and_capture() {
+        let e = err(&CASE.replace("from = \"a\"", "from = \"c\""));
+        assert!(e.contains("demo.toml:10:") && e.contains("no namespace \"c\""), "{e}");
+        let e = err(&CASE.replace("capture = [\"b/eth0\"]", "capture = [\"b/eth9\"]"));
+        assert!(e.contains("demo.toml:7:") && e.contains("has no interface \"eth9\""), "{e}");
+    }
+
+    #[test]
+    fn expectation_of_the_wrong_kind_or_type() {
+        let e = err(&CASE.replace("replies = 3", "result = \"ok\""));
+        assert!(e.contains("`result` applies to connect probes"), "{e}");
+        let e = err(&CASE.replace("replies = 3", "replies = \"many\""));
+        assert!(e.contains("demo.toml:15:") && e.contains("not a count"), "{e}");
+        let e = err(&CASE.replace("icmp echo-request", "icmp echo-requests"));
+        assert!(e.contains("unknown word `echo-requests`"), "{e}");
+    }
+
+    #[test]
+    fn packets_need_a_capture_and_probes_must_exist() {
+        let e = err(&CASE.replace("capture = [\"b/eth0\"]", "capture = []"));
+        assert!(e.contains("b/eth0 is not captured"), "{e}");
+        let e = err(&CASE.replace("[phase.expect.ping]", "[phase.expect.pnig]"));
+        assert!(e.contains("no probe named \"pnig\" (probes: ping)"), "{e}");
+    }
+
+    #[test]
+    fn global_sysctls_and_ungated_kernel_phases_are_refused() {
+        let step = "\nsteps = [{ sysctl = { ns = \"a\", key = \"net.core.netdev_max_backlog\", value = 10 } }]\n[phase.expect.ping]";
+        let e = err(&CASE.replacen("\n[phase.expect.ping]", step, 1));
+        assert!(e.contains("global setting"), "{e}");
+        let gated = CASE.replace("name = \"baseline\"", "name = \"baseline\"\nkernel = \">=6.1\"");
+        assert!(err(&gated).contains("must name the `upstream` change"));
+    }
+
+    #[test]
+    fn kernel_variants_are_chosen_per_kernel() {
+        let extra = r#"
+[[phase]]
+name = "fault"
+kernel = "<6.1"
+upstream = "6e250dcbff1d"
+[phase.expect.ping]
+replies = 0
+
+[[phase]]
+name = "fault"
+kernel = ">=6.1"
+upstream = "6e250dcbff1d"
+[phase.expect.ping]
+replies = 3
+"#;
+        let p = load_with(&format!("{CASE}{extra}"), FIXTURE).unwrap();
+        let old = p.phases_for(Version(5, 10, 0)).unwrap();
+        let new = p.phases_for(Version(6, 18, 0)).unwrap();
+        assert_eq!(old[1].kernel.as_ref().unwrap().text(), "<6.1");
+        assert_eq!(new[1].kernel.as_ref().unwrap().text(), ">=6.1");
+        let gap = format!("{CASE}{}", extra.replace(">=6.1\"", ">=6.2\""));
+        let p = load_with(&gap, FIXTURE).unwrap();
+        assert!(p.phases_for(Version(6, 1, 5)).unwrap_err().contains("no variant for kernel 6.1.5"));
+    }
+
+    #[test]
+    fn id_must_match_the_file_name() {
+        let e = err(&CASE.replace("id = \"demo\"", "id = \"other\""));
+        assert!(e.contains("must match the file name"), "{e}");
+    }
+}
