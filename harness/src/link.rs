@@ -141,7 +141,8 @@ pub fn add_route(
     }
     let what = format!(
         "adding route {} via {:?} dev {:?}",
-        dst.map(|(n, l)| format!("{n}/{l}")).unwrap_or("default".into()),
+        dst.map(|(n, l)| format!("{n}/{l}"))
+            .unwrap_or("default".into()),
         via,
         dev
     );
@@ -170,7 +171,11 @@ pub fn neighbours(ctx: &NsCtx) -> Result<Vec<Neighbour>> {
         });
         let Some(ip) = ip else { continue };
         let dev = link_name(ctx, m.header.ifindex).unwrap_or_else(|_| m.header.ifindex.to_string());
-        out.push(Neighbour { ip, dev, state: neigh_state_name(m.header.state) });
+        out.push(Neighbour {
+            ip,
+            dev,
+            state: neigh_state_name(m.header.state),
+        });
     }
     Ok(out)
 }

@@ -42,10 +42,22 @@ struct Src<'a> {
 
 impl Src<'_> {
     fn line(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+        self.text[..offset.min(self.text.len())]
+            .bytes()
+            .filter(|&b| b == b'\n')
+            .count()
+            + 1
     }
-    fn err<T>(&self, span: Option<std::ops::Range<usize>>, msg: impl Into<String>) -> Result<T, LoadError> {
-        Err(LoadError { file: self.file.to_path_buf(), line: span.map(|s| self.line(s.start)), msg: msg.into() })
+    fn err<T>(
+        &self,
+        span: Option<std::ops::Range<usize>>,
+        msg: impl Into<String>,
+    ) -> Result<T, LoadError> {
+        Err(LoadError {
+            file: self.file.to_path_buf(),
+            line: span.map(|s| self.line(s.start)),
+            msg: msg.into(),
+        })
     }
     fn at<T, U>(&self, s: &Spanned<U>, msg: impl Into<String>) -> Result<T, LoadError> {
         self.err(Some(s.span()), msg)
@@ -138,15 +150,24 @@ impl Plan {
             .into_iter()
             .map(|n| {
                 let variants: Vec<&Phase> = self.phases.iter().filter(|p| p.name == n).collect();
-                let fits: Vec<&&Phase> =
-                    variants.iter().filter(|p| p.kernel.as_ref().is_none_or(|r| r.contains(v))).collect();
+                let fits: Vec<&&Phase> = variants
+                    .iter()
+                    .filter(|p| p.kernel.as_ref().is_none_or(|r| r.contains(v)))
+                    .collect();
                 match fits.as_slice() {
                     [one] => Ok(**one),
                     [] => Err(format!(
                         "phase {n:?} has no variant for kernel {v}; ranges given: {}",
-                        variants.iter().filter_map(|p| p.kernel.as_ref().map(|r| r.text())).collect::<Vec<_>>().join(" | ")
+                        variants
+                            .iter()
+                            .filter_map(|p| p.kernel.as_ref().map(|r| r.text()))
+                            .collect::<Vec<_>>()
+                            .join(" | ")
                     )),
-                    _ => Err(format!("phase {n:?} has {} variants that all hold on kernel {v}", fits.len())),
+                    _ => Err(format!(
+                        "phase {n:?} has {} variants that all hold on kernel {v}",
+                        fits.len()
+                    )),
                 }
             })
             .collect()
@@ -158,7 +179,10 @@ impl Plan {
         let mut chain = Vec::new();
         let mut cur = phase.after.as_deref();
         while let Some(name) = cur {
-            let p = chosen.iter().find(|p| p.name == name).ok_or_else(|| format!("phase {name:?} not found"))?;
+            let p = chosen
+                .iter()
+                .find(|p| p.name == name)
+                .ok_or_else(|| format!("phase {name:?} not found"))?;
             chain.push(p.steps.clone());
             cur = p.after.as_deref();
         }
@@ -167,9 +191,15 @@ impl Plan {
 }
 
 pub fn load_fixture(path: &Path) -> Result<FixtureFile, LoadError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| LoadError { file: path.into(), line: None, msg: format!("cannot read: {e}") })?;
-    let src = Src { file: path, text: &text };
+    let text = std::fs::read_to_string(path).map_err(|e| LoadError {
+        file: path.into(),
+        line: None,
+        msg: format!("cannot read: {e}"),
+    })?;
+    let src = Src {
+        file: path,
+        text: &text,
+    };
     let f: FixtureFile = src.parse()?;
     validate_fixture(&src, &f)?;
     Ok(f)
@@ -191,7 +221,14 @@ fn validate_fixture(src: &Src, f: &FixtureFile) -> Result<(), LoadError> {
         if names.contains(s.get_ref().as_str()) {
             Ok(())
         } else {
-            src.at(s, format!("no namespace {:?} (declared: {})", s.get_ref(), names.iter().cloned().collect::<Vec<_>>().join(", ")))
+            src.at(
+                s,
+                format!(
+                    "no namespace {:?} (declared: {})",
+                    s.get_ref(),
+                    names.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            )
         }
     };
     let mut devs: BTreeSet<(String, String)> = BTreeSet::new();
@@ -200,7 +237,13 @@ fn validate_fixture(src: &Src, f: &FixtureFile) -> Result<(), LoadError> {
             return src.at(ns, format!("{name:?} is not a valid interface name (1–15 characters, no '/', ':' or space)"));
         }
         if !devs.insert((ns.get_ref().clone(), name.to_string())) {
-            return src.at(ns, format!("interface {name:?} declared twice in namespace {:?}", ns.get_ref()));
+            return src.at(
+                ns,
+                format!(
+                    "interface {name:?} declared twice in namespace {:?}",
+                    ns.get_ref()
+                ),
+            );
         }
         Ok(())
     };
@@ -217,8 +260,19 @@ fn validate_fixture(src: &Src, f: &FixtureFile) -> Result<(), LoadError> {
     for v in &f.veths {
         for end in [&v.a, &v.b] {
             if let Some(m) = &end.master {
-                if !f.bridges.iter().any(|b| b.name == *m.get_ref() && b.ns.get_ref() == end.ns.get_ref()) {
-                    return src.at(m, format!("master {:?}: no bridge of that name in namespace {:?}", m.get_ref(), end.ns.get_ref()));
+                if !f
+                    .bridges
+                    .iter()
+                    .any(|b| b.name == *m.get_ref() && b.ns.get_ref() == end.ns.get_ref())
+                {
+                    return src.at(
+                        m,
+                        format!(
+                            "master {:?}: no bridge of that name in namespace {:?}",
+                            m.get_ref(),
+                            end.ns.get_ref()
+                        ),
+                    );
                 }
             }
         }
@@ -249,11 +303,15 @@ pub fn fixture_devices(f: &FixtureFile) -> BTreeMap<String, BTreeSet<String>> {
         m.entry(n.name.clone()).or_default().insert("lo".into());
     }
     for b in &f.bridges {
-        m.entry(b.ns.get_ref().clone()).or_default().insert(b.name.clone());
+        m.entry(b.ns.get_ref().clone())
+            .or_default()
+            .insert(b.name.clone());
     }
     for v in &f.veths {
         for e in [&v.a, &v.b] {
-            m.entry(e.ns.get_ref().clone()).or_default().insert(e.name.clone());
+            m.entry(e.ns.get_ref().clone())
+                .or_default()
+                .insert(e.name.clone());
         }
     }
     m
@@ -261,17 +319,39 @@ pub fn fixture_devices(f: &FixtureFile) -> BTreeMap<String, BTreeSet<String>> {
 
 /// Loads `case_path`, its fixture from `fixtures_dir`, and validates both.
 pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
-    let text = std::fs::read_to_string(case_path)
-        .map_err(|e| LoadError { file: case_path.into(), line: None, msg: format!("cannot read: {e}") })?;
-    let src = Src { file: case_path, text: &text };
+    let text = std::fs::read_to_string(case_path).map_err(|e| LoadError {
+        file: case_path.into(),
+        line: None,
+        msg: format!("cannot read: {e}"),
+    })?;
+    let src = Src {
+        file: case_path,
+        text: &text,
+    };
     let case: CaseFile = src.parse()?;
 
-    let stem = case_path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let stem = case_path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
     if case.id != stem {
-        return src.err(None, format!("id {:?} must match the file name ({stem}.toml): ids are stable handles", case.id));
+        return src.err(
+            None,
+            format!(
+                "id {:?} must match the file name ({stem}.toml): ids are stable handles",
+                case.id
+            ),
+        );
     }
-    if !case.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-        return src.err(None, format!("id {:?}: use lower-case letters, digits and '-'", case.id));
+    if !case
+        .id
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return src.err(
+            None,
+            format!("id {:?}: use lower-case letters, digits and '-'", case.id),
+        );
     }
     if case.urls.is_empty() {
         return src.err(None, "urls: give at least one link to the report");
@@ -279,7 +359,10 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
     let fname = case.fixture.get_ref();
     let fixture_path = fixtures_dir.join(format!("{fname}.toml"));
     if !fixture_path.exists() {
-        return src.at(&case.fixture, format!("fixture {fname:?}: no file {}", fixture_path.display()));
+        return src.at(
+            &case.fixture,
+            format!("fixture {fname:?}: no file {}", fixture_path.display()),
+        );
     }
     let fixture = load_fixture(&fixture_path)?;
     let devices = fixture_devices(&fixture);
@@ -290,9 +373,27 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
     for c in &case.capture {
         let iface = parse_iface(c.get_ref()).or_else(|e| src.at(c, e))?;
         match devices.get(&iface.ns) {
-            None => return src.at(c, format!("capture {:?}: no namespace {:?} (fixture has {ns_list})", c.get_ref(), iface.ns)),
+            None => {
+                return src.at(
+                    c,
+                    format!(
+                        "capture {:?}: no namespace {:?} (fixture has {ns_list})",
+                        c.get_ref(),
+                        iface.ns
+                    ),
+                )
+            }
             Some(d) if !d.contains(&iface.dev) => {
-                return src.at(c, format!("capture {:?}: namespace {:?} has no interface {:?} (it has {})", c.get_ref(), iface.ns, iface.dev, d.iter().cloned().collect::<Vec<_>>().join(", ")))
+                return src.at(
+                    c,
+                    format!(
+                        "capture {:?}: namespace {:?} has no interface {:?} (it has {})",
+                        c.get_ref(),
+                        iface.ns,
+                        iface.dev,
+                        d.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                )
             }
             _ => captures.push(iface),
         }
@@ -301,7 +402,13 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
     let check_step = |s: &Spanned<Step>| -> Result<Step, LoadError> {
         let step = s.get_ref();
         if !known_ns(step.ns()) {
-            return src.at(s, format!("step `{step}`: no namespace {:?} (fixture has {ns_list})", step.ns()));
+            return src.at(
+                s,
+                format!(
+                    "step `{step}`: no namespace {:?} (fixture has {ns_list})",
+                    step.ns()
+                ),
+            );
         }
         if let Step::Sysctl { key, .. } = step {
             if crate::sysctl::is_global(key) {
@@ -310,13 +417,20 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
         }
         Ok(step.clone())
     };
-    let setup = case.setup.iter().map(check_step).collect::<Result<Vec<_>, _>>()?;
+    let setup = case
+        .setup
+        .iter()
+        .map(check_step)
+        .collect::<Result<Vec<_>, _>>()?;
 
     let mut probes = IndexMap::new();
     for (name, p) in &case.probes {
         for ns in p.get_ref().namespaces() {
             if !known_ns(ns) {
-                return src.at(p, format!("probe {name:?}: no namespace {ns:?} (fixture has {ns_list})"));
+                return src.at(
+                    p,
+                    format!("probe {name:?}: no namespace {ns:?} (fixture has {ns_list})"),
+                );
             }
         }
         probes.insert(name.clone(), p.get_ref().clone());
@@ -330,12 +444,23 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
         let valid_name = pname == "baseline"
             || pname == "fault"
             || pname == "fix"
-            || pname.strip_prefix("fault-").or(pname.strip_prefix("fix-")).is_some_and(|r| !r.is_empty());
+            || pname
+                .strip_prefix("fault-")
+                .or(pname.strip_prefix("fix-"))
+                .is_some_and(|r| !r.is_empty());
         if !valid_name {
-            return src.at(ph, format!("phase {pname:?}: name it baseline, fault, fault-<what>, fix or fix-<what>"));
+            return src.at(
+                ph,
+                format!(
+                    "phase {pname:?}: name it baseline, fault, fault-<what>, fix or fix-<what>"
+                ),
+            );
         }
         let kernel = match &spec.kernel {
-            Some(k) => Some(Range::parse(k.get_ref()).or_else(|e| src.at(k, format!("phase {pname:?}: kernel: {e}")))?),
+            Some(k) => Some(
+                Range::parse(k.get_ref())
+                    .or_else(|e| src.at(k, format!("phase {pname:?}: kernel: {e}")))?,
+            ),
             None => None,
         };
         if kernel.is_some() && spec.upstream.is_none() {
@@ -343,17 +468,38 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
         }
         let after = match &spec.after {
             Some(a) if seen_names.contains(a.get_ref()) => Some(a.get_ref().clone()),
-            Some(a) => return src.at(a, format!("phase {pname:?}: after {:?}: no earlier phase of that name", a.get_ref())),
+            Some(a) => {
+                return src.at(
+                    a,
+                    format!(
+                        "phase {pname:?}: after {:?}: no earlier phase of that name",
+                        a.get_ref()
+                    ),
+                )
+            }
             None => None,
         };
-        let steps = spec.steps.iter().map(check_step).collect::<Result<Vec<_>, _>>()?;
+        let steps = spec
+            .steps
+            .iter()
+            .map(check_step)
+            .collect::<Result<Vec<_>, _>>()?;
         if spec.expect.is_empty() {
-            return src.at(ph, format!("phase {pname:?}: expects nothing; a phase must assert something"));
+            return src.at(
+                ph,
+                format!("phase {pname:?}: expects nothing; a phase must assert something"),
+            );
         }
         let mut checks = Vec::new();
         for (probe, e) in &spec.expect {
             let Some(p) = probes.get(probe) else {
-                return src.at(e, format!("phase {pname:?}: expect.{probe}: no probe named {probe:?} (probes: {})", probes.keys().cloned().collect::<Vec<_>>().join(", ")));
+                return src.at(
+                    e,
+                    format!(
+                        "phase {pname:?}: expect.{probe}: no probe named {probe:?} (probes: {})",
+                        probes.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                );
             };
             checks.push(check_expect(&src, e, pname, probe, p, &devices, &captures)?);
         }
@@ -371,16 +517,29 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
         });
     }
     if phases.first().map(|p| p.name.as_str()) != Some("baseline") {
-        return src.err(None, "the first phase must be `baseline`: prove the topology is healthy before breaking it");
+        return src.err(
+            None,
+            "the first phase must be `baseline`: prove the topology is healthy before breaking it",
+        );
     }
-    Ok(Plan { path: case_path.into(), case, fixture_path, fixture, captures, setup, probes, phases })
+    Ok(Plan {
+        path: case_path.into(),
+        case,
+        fixture_path,
+        fixture,
+        captures,
+        setup,
+        probes,
+        phases,
+    })
 }
 
 fn parse_iface(s: &str) -> Result<Iface, String> {
     match s.split_once('/') {
-        Some((ns, dev)) if !ns.trim().is_empty() && !dev.trim().is_empty() => {
-            Ok(Iface { ns: ns.trim().into(), dev: dev.trim().into() })
-        }
+        Some((ns, dev)) if !ns.trim().is_empty() && !dev.trim().is_empty() => Ok(Iface {
+            ns: ns.trim().into(),
+            dev: dev.trim().into(),
+        }),
         _ => Err(format!("{s:?}: write namespace/interface, e.g. host/eno1")),
     }
 }
@@ -407,14 +566,31 @@ fn check_expect(
     ];
     for (key, given, for_kind) in misplaced {
         if given && for_kind != kind {
-            return src.at(e, format!("{here}: `{key}` applies to {for_kind} probes; {probe:?} is a {kind} probe"));
+            return src.at(
+                e,
+                format!(
+                    "{here}: `{key}` applies to {for_kind} probes; {probe:?} is a {kind} probe"
+                ),
+            );
         }
     }
     if x.elapsed_ms.is_some() && kind == "ping" {
-        return src.at(e, format!("{here}: `elapsed_ms` applies to connect and stream probes"));
+        return src.at(
+            e,
+            format!("{here}: `elapsed_ms` applies to connect and stream probes"),
+        );
     }
-    for r in [&x.result, &x.client_error, &x.server_error].into_iter().flatten() {
-        let ok = r == "ok" || r == "none" || r == "timeout" || (r.len() > 1 && r.starts_with('E') && r.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+    for r in [&x.result, &x.client_error, &x.server_error]
+        .into_iter()
+        .flatten()
+    {
+        let ok = r == "ok"
+            || r == "none"
+            || r == "timeout"
+            || (r.len() > 1
+                && r.starts_with('E')
+                && r.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
         if !ok {
             return src.at(e, format!("{here}: {r:?} is not an outcome: write ok, none, timeout or an errno name such as ECONNREFUSED"));
         }
@@ -434,11 +610,17 @@ fn check_expect(
         if !devices.contains_key(ns) {
             return src.at(e, format!("{here}: counter {k:?}: no namespace {ns:?}"));
         }
-        let valid = key.split_once('.').is_some_and(|(g, f)| !g.is_empty() && !f.is_empty() && !f.contains('.'));
+        let valid = key
+            .split_once('.')
+            .is_some_and(|(g, f)| !g.is_empty() && !f.is_empty() && !f.contains('.'));
         if !valid {
             return src.at(e, format!("{here}: counter {k:?}: {key:?} is not Group.Field (Ip.InAddrErrors, TcpExt.TCPTimeouts, Conntrack.invalid)"));
         }
-        counters.push(CounterExp { ns: ns.into(), key: key.into(), count: *c });
+        counters.push(CounterExp {
+            ns: ns.into(),
+            key: key.into(),
+            count: *c,
+        });
     }
     let mut packets = Vec::new();
     for (k, c) in &x.packets {
@@ -447,27 +629,67 @@ fn check_expect(
         };
         let at = parse_iface(at).or_else(|m| src.at(e, format!("{here}: packets {k:?}: {m}")))?;
         if !captures.contains(&at) {
-            return src.at(e, format!("{here}: packets {k:?}: {at} is not captured; add it to `capture`"));
+            return src.at(
+                e,
+                format!("{here}: packets {k:?}: {at} is not captured; add it to `capture`"),
+            );
         }
-        let matcher = Matcher::parse(m).or_else(|err| src.at(e, format!("{here}: packets {k:?}: {err}")))?;
-        packets.push(PacketExp { at, matcher, count: *c });
+        let matcher =
+            Matcher::parse(m).or_else(|err| src.at(e, format!("{here}: packets {k:?}: {err}")))?;
+        packets.push(PacketExp {
+            at,
+            matcher,
+            count: *c,
+        });
     }
     let mut neighbours = Vec::new();
     for (k, state) in &x.neighbours {
-        let parsed = k.split_once(':').and_then(|(ns, ip)| Some((ns.trim(), ip.trim().parse::<IpAddr>().ok()?)));
+        let parsed = k
+            .split_once(':')
+            .and_then(|(ns, ip)| Some((ns.trim(), ip.trim().parse::<IpAddr>().ok()?)));
         let Some((ns, ip)) = parsed else {
-            return src.at(e, format!("{here}: neighbours {k:?}: write \"namespace: address\""));
+            return src.at(
+                e,
+                format!("{here}: neighbours {k:?}: write \"namespace: address\""),
+            );
         };
         if !devices.contains_key(ns) {
             return src.at(e, format!("{here}: neighbours {k:?}: no namespace {ns:?}"));
         }
-        const STATES: &[&str] = &["INCOMPLETE", "REACHABLE", "STALE", "DELAY", "PROBE", "FAILED", "NOARP", "PERMANENT", "NONE", "ABSENT"];
+        const STATES: &[&str] = &[
+            "INCOMPLETE",
+            "REACHABLE",
+            "STALE",
+            "DELAY",
+            "PROBE",
+            "FAILED",
+            "NOARP",
+            "PERMANENT",
+            "NONE",
+            "ABSENT",
+        ];
         if !STATES.contains(&state.as_str()) {
-            return src.at(e, format!("{here}: neighbours {k:?}: state {state:?} is not one of {}", STATES.join(", ")));
+            return src.at(
+                e,
+                format!(
+                    "{here}: neighbours {k:?}: state {state:?} is not one of {}",
+                    STATES.join(", ")
+                ),
+            );
         }
-        neighbours.push(NeighExp { ns: ns.into(), ip, state: state.clone() });
+        neighbours.push(NeighExp {
+            ns: ns.into(),
+            ip,
+            state: state.clone(),
+        });
     }
-    Ok(Check { probe: probe.into(), expect: x.clone(), counters, packets, neighbours })
+    Ok(Check {
+        probe: probe.into(),
+        expect: x.clone(),
+        counters,
+        packets,
+        neighbours,
+    })
 }
 
 #[cfg(test)]
@@ -521,7 +743,13 @@ packets = { "b/eth0: icmp echo-request" = 3 }
         let p = load_with(CASE, FIXTURE).unwrap();
         assert_eq!(p.phases.len(), 1);
         assert_eq!(p.phases[0].checks[0].packets[0].at.to_string(), "b/eth0");
-        assert_eq!(p.captures, vec![Iface { ns: "b".into(), dev: "eth0".into() }]);
+        assert_eq!(
+            p.captures,
+            vec![Iface {
+                ns: "b".into(),
+                dev: "eth0".into()
+            }]
+        );
     }
 
     #[test]
@@ -534,7 +762,10 @@ packets = { "b/eth0: icmp echo-request" = 3 }
     #[test]
     fn missing_field_is_named() {
         let e = err(&CASE.replace("symptom = \"s\"\n", ""));
-        assert!(e.contains("demo.toml") && e.contains("missing field `symptom`"), "{e}");
+        assert!(
+            e.contains("demo.toml") && e.contains("missing field `symptom`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -546,16 +777,27 @@ packets = { "b/eth0: icmp echo-request" = 3 }
 
     #[test]
     fn bad_address_in_a_fixture_names_the_fixture() {
-        let e = load_with(CASE, &FIXTURE.replace("10.0.0.1/24", "10.0.0.1/40")).unwrap_err().to_string();
-        assert!(e.contains("pair.toml:8:") && e.contains("longer than /32"), "{e}");
+        let e = load_with(CASE, &FIXTURE.replace("10.0.0.1/24", "10.0.0.1/40"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("pair.toml:8:") && e.contains("longer than /32"),
+            "{e}"
+        );
     }
 
     #[test]
     fn unknown_namespace_in_probe_and_capture() {
         let e = err(&CASE.replace("from = \"a\"", "from = \"c\""));
-        assert!(e.contains("demo.toml:10:") && e.contains("no namespace \"c\""), "{e}");
+        assert!(
+            e.contains("demo.toml:10:") && e.contains("no namespace \"c\""),
+            "{e}"
+        );
         let e = err(&CASE.replace("capture = [\"b/eth0\"]", "capture = [\"b/eth9\"]"));
-        assert!(e.contains("demo.toml:7:") && e.contains("has no interface \"eth9\""), "{e}");
+        assert!(
+            e.contains("demo.toml:7:") && e.contains("has no interface \"eth9\""),
+            "{e}"
+        );
     }
 
     #[test]
@@ -563,7 +805,10 @@ packets = { "b/eth0: icmp echo-request" = 3 }
         let e = err(&CASE.replace("replies = 3", "result = \"ok\""));
         assert!(e.contains("`result` applies to connect probes"), "{e}");
         let e = err(&CASE.replace("replies = 3", "replies = \"many\""));
-        assert!(e.contains("demo.toml:15:") && e.contains("not a count"), "{e}");
+        assert!(
+            e.contains("demo.toml:15:") && e.contains("not a count"),
+            "{e}"
+        );
         let e = err(&CASE.replace("icmp echo-request", "icmp echo-requests"));
         assert!(e.contains("unknown word `echo-requests`"), "{e}");
     }
@@ -581,7 +826,10 @@ packets = { "b/eth0: icmp echo-request" = 3 }
         let step = "\nsteps = [{ sysctl = { ns = \"a\", key = \"net.core.netdev_max_backlog\", value = 10 } }]\n[phase.expect.ping]";
         let e = err(&CASE.replacen("\n[phase.expect.ping]", step, 1));
         assert!(e.contains("global setting"), "{e}");
-        let gated = CASE.replace("name = \"baseline\"", "name = \"baseline\"\nkernel = \">=6.1\"");
+        let gated = CASE.replace(
+            "name = \"baseline\"",
+            "name = \"baseline\"\nkernel = \">=6.1\"",
+        );
         assert!(err(&gated).contains("must name the `upstream` change"));
     }
 
@@ -609,7 +857,10 @@ replies = 3
         assert_eq!(new[1].kernel.as_ref().unwrap().text(), ">=6.1");
         let gap = format!("{CASE}{}", extra.replace(">=6.1\"", ">=6.2\""));
         let p = load_with(&gap, FIXTURE).unwrap();
-        assert!(p.phases_for(Version(6, 1, 5)).unwrap_err().contains("no variant for kernel 6.1.5"));
+        assert!(p
+            .phases_for(Version(6, 1, 5))
+            .unwrap_err()
+            .contains("no variant for kernel 6.1.5"));
     }
 
     #[test]

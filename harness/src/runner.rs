@@ -9,7 +9,9 @@ use anyhow::{anyhow, Result};
 
 use crate::capture::{now_ns, Capture};
 use crate::counters::{self, Counters};
-use crate::evidence::{self, CaseRecord, CheckRecord, PhaseRecord, ProbeRecord, StepRecord, Timings};
+use crate::evidence::{
+    self, CaseRecord, CheckRecord, PhaseRecord, ProbeRecord, StepRecord, Timings,
+};
 use crate::kernel::Version;
 use crate::link;
 use crate::plan::{Check, Phase, Plan};
@@ -21,12 +23,17 @@ use crate::topology::Topology;
 /// never a pass.
 pub fn skip_reason(plan: &Plan) -> Option<String> {
     let mut tools: Vec<String> = plan.case.requires.clone();
-    if plan.fixture.firewall.iter().any(|f| !f.iptables.is_empty()) && !tools.iter().any(|t| t == "iptables") {
+    if plan.fixture.firewall.iter().any(|f| !f.iptables.is_empty())
+        && !tools.iter().any(|t| t == "iptables")
+    {
         tools.push("iptables".into());
     }
     for t in &tools {
         if crate::cmd::which(t).is_none() {
-            return Some(format!("needs `{t}`, not found on PATH: install Debian package `{}`", crate::cmd::package_for(t)));
+            return Some(format!(
+                "needs `{t}`, not found on PATH: install Debian package `{}`",
+                crate::cmd::package_for(t)
+            ));
         }
     }
     None
@@ -37,7 +44,12 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Runs every phase that applies to `kernel` and writes `evidence.json`.
-pub fn run_case(plan: &Plan, release: &str, kernel: Version, root: &Path) -> Result<(CaseRecord, PathBuf)> {
+pub fn run_case(
+    plan: &Plan,
+    release: &str,
+    kernel: Version,
+    root: &Path,
+) -> Result<(CaseRecord, PathBuf)> {
     let t0 = Instant::now();
     let started_unix_ms = now_ns() / 1_000_000;
     let dir = evidence::case_dir(root, plan.id());
@@ -54,7 +66,11 @@ pub fn run_case(plan: &Plan, release: &str, kernel: Version, root: &Path) -> Res
             }
         }
     }
-    let verdict = if phases.iter().all(|p| p.passed) { "pass" } else { "fail" };
+    let verdict = if phases.iter().all(|p| p.passed) {
+        "pass"
+    } else {
+        "fail"
+    };
     let rec = CaseRecord {
         id: plan.id().into(),
         title: plan.case.title.clone(),
@@ -97,7 +113,10 @@ fn run_phase(plan: &Plan, ph: &Phase, replay: &[crate::spec::Step], root: &Path)
     let topo = match Topology::build(&plan.fixture, &format!("{}:{}", plan.id(), ph.name)) {
         Ok(t) => t,
         Err(e) => {
-            rec.error = Some(format!("building fixture {}: {e:#}", plan.case.fixture.get_ref()));
+            rec.error = Some(format!(
+                "building fixture {}: {e:#}",
+                plan.case.fixture.get_ref()
+            ));
             return rec;
         }
     };
@@ -105,12 +124,23 @@ fn run_phase(plan: &Plan, ph: &Phase, replay: &[crate::spec::Step], root: &Path)
         for s in &plan.setup {
             let t = Instant::now();
             let out = topo.apply(s)?;
-            rec.steps.push(StepRecord { step: s.to_string(), origin: "setup".into(), ok: true, output: out, ms: ms(t.elapsed()) });
+            rec.steps.push(StepRecord {
+                step: s.to_string(),
+                origin: "setup".into(),
+                ok: true,
+                output: out,
+                ms: ms(t.elapsed()),
+            });
         }
         let mut caps = Vec::new();
         for i in &plan.captures {
             let path = evidence::pcap_path(root, plan.id(), &ph.name, &i.ns, &i.dev);
-            caps.push(Capture::start(topo.ns(&i.ns)?, &i.dev, &path, &i.to_string())?);
+            caps.push(Capture::start(
+                topo.ns(&i.ns)?,
+                &i.dev,
+                &path,
+                &i.to_string(),
+            )?);
             rec.pcaps.push(path);
         }
         rec.timings.setup_ms = ms(t_setup.elapsed());
@@ -119,9 +149,21 @@ fn run_phase(plan: &Plan, ph: &Phase, replay: &[crate::spec::Step], root: &Path)
         for (s, origin) in replay.iter().map(|s| (s, "replayed")).chain(own) {
             let t = Instant::now();
             match topo.apply(s) {
-                Ok(out) => rec.steps.push(StepRecord { step: s.to_string(), origin: origin.into(), ok: true, output: out, ms: ms(t.elapsed()) }),
+                Ok(out) => rec.steps.push(StepRecord {
+                    step: s.to_string(),
+                    origin: origin.into(),
+                    ok: true,
+                    output: out,
+                    ms: ms(t.elapsed()),
+                }),
                 Err(e) => {
-                    rec.steps.push(StepRecord { step: s.to_string(), origin: origin.into(), ok: false, output: format!("{e:#}"), ms: ms(t.elapsed()) });
+                    rec.steps.push(StepRecord {
+                        step: s.to_string(),
+                        origin: origin.into(),
+                        ok: false,
+                        output: format!("{e:#}"),
+                        ms: ms(t.elapsed()),
+                    });
                     return Err(anyhow!("step `{s}` failed: {e:#}"));
                 }
             }
@@ -159,21 +201,43 @@ fn run_check(plan: &Plan, topo: &Topology, caps: &[Capture], check: &Check) -> R
     let before = snapshot(topo)?;
     let w0 = now_ns();
     let outcome: serde_json::Value = match spec {
-        ProbeSpec::Ping { from, to, count, interval_ms, wait_ms } => serde_json::to_value(probe::ping(
+        ProbeSpec::Ping {
+            from,
+            to,
+            count,
+            interval_ms,
+            wait_ms,
+        } => serde_json::to_value(probe::ping(
             topo.ns(from)?,
             *to,
             *count,
             Duration::from_millis(*interval_ms),
             Duration::from_millis(*wait_ms),
         )?)?,
-        ProbeSpec::Connect { from, to, listen_in, timeout_ms } => {
+        ProbeSpec::Connect {
+            from,
+            to,
+            listen_in,
+            timeout_ms,
+        } => {
             let l = match listen_in {
                 Some(n) => Some(topo.ns(n)?),
                 None => None,
             };
-            serde_json::to_value(probe::connect(topo.ns(from)?, *to, l, Duration::from_millis(*timeout_ms))?)?
+            serde_json::to_value(probe::connect(
+                topo.ns(from)?,
+                *to,
+                l,
+                Duration::from_millis(*timeout_ms),
+            )?)?
         }
-        ProbeSpec::Stream { from, to, server_in, bytes, timeout_ms } => serde_json::to_value(probe::stream(
+        ProbeSpec::Stream {
+            from,
+            to,
+            server_in,
+            bytes,
+            timeout_ms,
+        } => serde_json::to_value(probe::stream(
             topo.ns(from)?,
             topo.ns(server_in)?,
             *to,
@@ -186,8 +250,10 @@ fn run_check(plan: &Plan, topo: &Topology, caps: &[Capture], check: &Check) -> R
         c.sync(w1, Duration::from_secs(2))?;
     }
     let after = snapshot(topo)?;
-    let counter_deltas: BTreeMap<String, Counters> =
-        before.iter().map(|(ns, b)| (ns.clone(), counters::delta(b, &after[ns]))).collect();
+    let counter_deltas: BTreeMap<String, Counters> = before
+        .iter()
+        .map(|(ns, b)| (ns.clone(), counters::delta(b, &after[ns])))
+        .collect();
     let mut packets = BTreeMap::new();
     let mut windows = BTreeMap::new();
     for c in caps {
@@ -214,61 +280,130 @@ fn run_check(plan: &Plan, topo: &Topology, caps: &[Capture], check: &Check) -> R
 
     let mut checks = Vec::new();
     let mut add = |what: String, expected: String, observed: String, ok: bool| {
-        checks.push(CheckRecord { what, expected, observed, ok })
+        checks.push(CheckRecord {
+            what,
+            expected,
+            observed,
+            ok,
+        })
     };
     let x = &check.expect;
     let field = |k: &str| outcome.get(k).cloned().unwrap_or(serde_json::Value::Null);
     if let Some(c) = x.replies {
         let got = field("replies").as_i64().unwrap_or(-1);
-        add("replies".into(), c.to_string(), got.to_string(), c.holds(got));
+        add(
+            "replies".into(),
+            c.to_string(),
+            got.to_string(),
+            c.holds(got),
+        );
     }
     if let Some(want) = &x.icmp_errors {
         let mut got: Vec<String> = field("errors")
             .as_array()
             .into_iter()
             .flatten()
-            .map(|e| format!("{} from {}", e["kind"].as_str().unwrap_or("?"), e["from"].as_str().unwrap_or("?")))
+            .map(|e| {
+                format!(
+                    "{} from {}",
+                    e["kind"].as_str().unwrap_or("?"),
+                    e["from"].as_str().unwrap_or("?")
+                )
+            })
             .collect();
         got.sort();
         got.dedup();
         let mut w = want.clone();
         w.sort();
         w.dedup();
-        add("icmp_errors".into(), format!("{w:?}"), format!("{got:?}"), got == w);
+        add(
+            "icmp_errors".into(),
+            format!("{w:?}"),
+            format!("{got:?}"),
+            got == w,
+        );
     }
     if let Some(r) = &x.result {
         let got = field("result").as_str().unwrap_or("?").to_string();
-        add("result".into(), r.clone(), format!("{got} after {} ms", field("elapsed_ms")), &got == r);
+        add(
+            "result".into(),
+            r.clone(),
+            format!("{got} after {} ms", field("elapsed_ms")),
+            &got == r,
+        );
     }
     if let Some(w) = &x.elapsed_ms {
         let got = field("elapsed_ms").as_f64().unwrap_or(f64::NAN);
-        add("elapsed_ms".into(), w.to_string(), format!("{got} ms"), w.holds(got));
+        add(
+            "elapsed_ms".into(),
+            w.to_string(),
+            format!("{got} ms"),
+            w.holds(got),
+        );
     }
     if let Some(c) = x.bytes_received {
         let got = field("bytes_received").as_i64().unwrap_or(-1);
-        add("bytes_received".into(), c.to_string(), got.to_string(), c.holds(got));
+        add(
+            "bytes_received".into(),
+            c.to_string(),
+            got.to_string(),
+            c.holds(got),
+        );
     }
-    for (key, want) in [("client_error", &x.client_error), ("server_error", &x.server_error)] {
+    for (key, want) in [
+        ("client_error", &x.client_error),
+        ("server_error", &x.server_error),
+    ] {
         if let Some(w) = want {
             let got = field(key).as_str().unwrap_or("?").to_string();
             add(key.into(), w.clone(), got.clone(), &got == w);
         }
     }
     for c in &check.counters {
-        let got = counter_deltas.get(&c.ns).and_then(|d| d.get(&c.key)).copied().unwrap_or(0);
+        let got = counter_deltas
+            .get(&c.ns)
+            .and_then(|d| d.get(&c.key))
+            .copied()
+            .unwrap_or(0);
         let known = after.get(&c.ns).is_some_and(|a| a.contains_key(&c.key));
-        let observed = if known { format!("{got:+}") } else { format!("no such counter in {} (kernel does not have it?)", c.ns) };
-        add(format!("counter {}: {}", c.ns, c.key), format!("delta {}", c.count), observed, known && c.count.holds(got));
+        let observed = if known {
+            format!("{got:+}")
+        } else {
+            format!("no such counter in {} (kernel does not have it?)", c.ns)
+        };
+        add(
+            format!("counter {}: {}", c.ns, c.key),
+            format!("delta {}", c.count),
+            observed,
+            known && c.count.holds(got),
+        );
     }
     for p in &check.packets {
         let label = p.at.to_string();
-        let got = windows.get(&label).map(|fs| fs.iter().filter(|f| p.matcher.matches(f)).count()).unwrap_or(0) as i64;
-        add(format!("packets {label}: {}", p.matcher.text()), p.count.to_string(), got.to_string(), p.count.holds(got));
+        let got = windows
+            .get(&label)
+            .map(|fs| fs.iter().filter(|f| p.matcher.matches(f)).count())
+            .unwrap_or(0) as i64;
+        add(
+            format!("packets {label}: {}", p.matcher.text()),
+            p.count.to_string(),
+            got.to_string(),
+            p.count.holds(got),
+        );
     }
     for n in &check.neighbours {
-        let entry = neighbours.get(&n.ns).and_then(|v| v.iter().find(|e| e.ip == n.ip));
-        let got = entry.map(|e| e.state.clone()).unwrap_or_else(|| "ABSENT".into());
-        add(format!("neighbour {}: {}", n.ns, n.ip), n.state.clone(), got.clone(), got == n.state);
+        let entry = neighbours
+            .get(&n.ns)
+            .and_then(|v| v.iter().find(|e| e.ip == n.ip));
+        let got = entry
+            .map(|e| e.state.clone())
+            .unwrap_or_else(|| "ABSENT".into());
+        add(
+            format!("neighbour {}: {}", n.ns, n.ip),
+            n.state.clone(),
+            got.clone(),
+            got == n.state,
+        );
     }
     Ok(ProbeRecord {
         name: check.probe.clone(),

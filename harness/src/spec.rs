@@ -22,9 +22,15 @@ pub struct Cidr {
 impl FromStr for Cidr {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (a, p) = s.split_once('/').ok_or_else(|| format!("{s:?} is not address/prefix (e.g. 172.17.0.1/16)"))?;
-        let addr: IpAddr = a.parse().map_err(|_| format!("{a:?} in {s:?} is not an IP address"))?;
-        let prefix: u8 = p.parse().map_err(|_| format!("prefix {p:?} in {s:?} is not a number"))?;
+        let (a, p) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?} is not address/prefix (e.g. 172.17.0.1/16)"))?;
+        let addr: IpAddr = a
+            .parse()
+            .map_err(|_| format!("{a:?} in {s:?} is not an IP address"))?;
+        let prefix: u8 = p
+            .parse()
+            .map_err(|_| format!("prefix {p:?} in {s:?} is not a number"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         if prefix > max {
             return Err(format!("prefix /{prefix} in {s:?} is longer than /{max}"));
@@ -203,7 +209,11 @@ pub struct PhaseSpec {
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Step {
     /// Write a per-namespace sysctl.
-    Sysctl { ns: String, key: String, value: SysVal },
+    Sysctl {
+        ns: String,
+        key: String,
+        value: SysVal,
+    },
     /// A literal command line, as a customer ran it, through `sh -c` inside
     /// the namespace; it must exit 0.
     Sh { ns: String, run: String },
@@ -274,12 +284,16 @@ impl ProbeSpec {
     pub fn namespaces(&self) -> Vec<&str> {
         match self {
             ProbeSpec::Ping { from, .. } => vec![from],
-            ProbeSpec::Connect { from, listen_in, .. } => {
+            ProbeSpec::Connect {
+                from, listen_in, ..
+            } => {
                 let mut v = vec![from.as_str()];
                 v.extend(listen_in.as_deref());
                 v
             }
-            ProbeSpec::Stream { from, server_in, .. } => vec![from, server_in],
+            ProbeSpec::Stream {
+                from, server_in, ..
+            } => vec![from, server_in],
         }
     }
 }
@@ -391,10 +405,9 @@ impl FromStr for Count {
         } else {
             (Count::Eq, s)
         };
-        rest.trim()
-            .parse()
-            .map(ctor)
-            .map_err(|_| format!("{s:?} is not a count: write 3, \"=3\", \">=1\", \">0\", \"<=2\" or \"<5\""))
+        rest.trim().parse().map(ctor).map_err(|_| {
+            format!("{s:?} is not a count: write 3, \"=3\", \">=1\", \">0\", \"<=2\" or \"<5\"")
+        })
     }
 }
 
@@ -406,7 +419,9 @@ impl<'de> Deserialize<'de> for Count {
             N(i64),
             S(String),
         }
-        match Raw::deserialize(d).map_err(|_| de::Error::custom("expected a count: 3 or a string like \">=1\""))? {
+        match Raw::deserialize(d)
+            .map_err(|_| de::Error::custom("expected a count: 3 or a string like \">=1\""))?
+        {
             Raw::N(n) => Ok(Count::Eq(n)),
             Raw::S(s) => s.parse().map_err(de::Error::custom),
         }
@@ -447,9 +462,18 @@ mod tests {
     #[test]
     fn cidrs_parse_and_reject_with_reasons() {
         assert_eq!("172.17.0.1/16".parse::<Cidr>().unwrap().prefix, 16);
-        assert!("172.17.0.1".parse::<Cidr>().unwrap_err().contains("address/prefix"));
-        assert!("172.17.0.300/16".parse::<Cidr>().unwrap_err().contains("not an IP address"));
-        assert!("10.0.0.1/33".parse::<Cidr>().unwrap_err().contains("longer than /32"));
+        assert!("172.17.0.1"
+            .parse::<Cidr>()
+            .unwrap_err()
+            .contains("address/prefix"));
+        assert!("172.17.0.300/16"
+            .parse::<Cidr>()
+            .unwrap_err()
+            .contains("not an IP address"));
+        assert!("10.0.0.1/33"
+            .parse::<Cidr>()
+            .unwrap_err()
+            .contains("longer than /32"));
     }
 
     #[test]

@@ -25,14 +25,23 @@ pub fn fixtures_dir() -> PathBuf {
 /// Every `*.toml` case, sorted by file name, each loaded and validated.
 pub fn discover(cases: &Path, fixtures: &Path) -> Vec<(String, Result<Plan, LoadError>)> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(cases)
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect()
+        })
         .unwrap_or_default();
     files.retain(|p| p.file_name().is_some_and(|n| n != "Cargo.toml"));
     files.sort();
     files
         .into_iter()
         .map(|p| {
-            let id = p.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+            let id = p
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
             (id, plan::load(&p, fixtures))
         })
         .collect()

@@ -10,7 +10,11 @@ pub fn path_of(key: &str) -> Result<PathBuf> {
         bail!("bad sysctl name {key:?}");
     }
     // Interface names may contain dots; accept "a/b/c" as the unambiguous form.
-    let rel = if key.contains('/') { key.to_string() } else { key.replace('.', "/") };
+    let rel = if key.contains('/') {
+        key.to_string()
+    } else {
+        key.replace('.', "/")
+    };
     Ok(PathBuf::from("/proc/sys").join(rel))
 }
 
@@ -22,7 +26,8 @@ pub fn read(key: &str) -> Result<String> {
 
 pub fn write(key: &str, value: &str) -> Result<()> {
     let p = path_of(key)?;
-    std::fs::write(&p, value).with_context(|| format!("writing {value:?} to {key} ({})", p.display()))?;
+    std::fs::write(&p, value)
+        .with_context(|| format!("writing {value:?} to {key} ({})", p.display()))?;
     Ok(())
 }
 
@@ -52,7 +57,9 @@ pub fn is_global(key: &str) -> bool {
         "net.ipv4.tcp_mem",
         "net.ipv4.udp_mem",
     ];
-    GLOBAL.contains(&key) || key.starts_with("net.ipv4.neigh.default.gc_thresh") || key.starts_with("net.ipv6.neigh.default.gc_thresh")
+    GLOBAL.contains(&key)
+        || key.starts_with("net.ipv4.neigh.default.gc_thresh")
+        || key.starts_with("net.ipv6.neigh.default.gc_thresh")
 }
 
 #[cfg(test)]

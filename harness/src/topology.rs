@@ -18,7 +18,9 @@ pub struct Topology {
 
 impl Topology {
     pub fn ns(&self, name: &str) -> Result<&Netns> {
-        self.namespaces.get(name).ok_or_else(|| anyhow!("no namespace {name:?} in this topology"))
+        self.namespaces
+            .get(name)
+            .ok_or_else(|| anyhow!("no namespace {name:?} in this topology"))
     }
 
     /// Creates the namespaces and everything the fixture declares in them.
@@ -26,13 +28,18 @@ impl Topology {
         let mut namespaces = IndexMap::new();
         for n in &f.namespaces {
             let ns = Netns::new(&format!("{}@{tag}", n.name))?;
-            let sysctls: Vec<(String, String)> = n.sysctls.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+            let sysctls: Vec<(String, String)> = n
+                .sysctls
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string()))
+                .collect();
             ns.run(move |_| sysctls.iter().try_for_each(|(k, v)| sysctl::write(k, v)))??;
             namespaces.insert(n.name.clone(), ns);
         }
         let t = Topology { namespaces };
         for b in &f.bridges {
-            let (name, q, mtu, addrs) = (b.name.clone(), b.tx_queue_len, b.mtu, b.addresses.clone());
+            let (name, q, mtu, addrs) =
+                (b.name.clone(), b.tx_queue_len, b.mtu, b.addresses.clone());
             t.ns(b.ns.get_ref())?.run(move |ctx| -> Result<()> {
                 link::add_bridge(ctx, &name, q)?;
                 if let Some(m) = mtu {
@@ -47,7 +54,8 @@ impl Topology {
         for v in &f.veths {
             let peer_fd = t.ns(v.b.ns.get_ref())?.raw_fd();
             let (a, b) = (v.a.name.clone(), v.b.name.clone());
-            t.ns(v.a.ns.get_ref())?.run(move |ctx| link::add_veth(ctx, &a, &b, peer_fd))??;
+            t.ns(v.a.ns.get_ref())?
+                .run(move |ctx| link::add_veth(ctx, &a, &b, peer_fd))??;
             for end in [&v.a, &v.b] {
                 let e = end.clone();
                 t.ns(end.ns.get_ref())?.run(move |ctx| -> Result<()> {
@@ -81,14 +89,16 @@ impl Topology {
                 }
             };
             let (via, dev): (Option<Ipv4Addr>, Option<String>) = (r.via, r.dev.clone());
-            t.ns(r.ns.get_ref())?.run(move |ctx| link::add_route(ctx, dst, via, dev.as_deref()))??;
+            t.ns(r.ns.get_ref())?
+                .run(move |ctx| link::add_route(ctx, dst, via, dev.as_deref()))??;
         }
         for fw in &f.firewall {
             let ns = t.ns(fw.ns.get_ref())?;
             for rule in &fw.iptables {
                 let mut c = ns.command("iptables");
                 c.args(rule.split_whitespace());
-                cmd::run_ok(c, cmd::DEFAULT_DEADLINE).with_context(|| format!("fixture firewall in {}", fw.ns.get_ref()))?;
+                cmd::run_ok(c, cmd::DEFAULT_DEADLINE)
+                    .with_context(|| format!("fixture firewall in {}", fw.ns.get_ref()))?;
             }
         }
         Ok(t)

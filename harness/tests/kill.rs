@@ -1,0 +1,79 @@
+//! SIGKILL at any moment of a run leaves nothing behind: no namespace is
+//! still reachable (by thread, fd or mount), no helper process survives, and
+//! the host's network state is as before.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use netrepro::hostguard::HostState;
+
+#[test]
+fn sigkill_at_twenty_points_leaves_nothing() {
+    if !common::privileged("sigkill_at_twenty_points_leaves_nothing") {
+        return;
+    }
+    let host_ns = common::own_namespace();
+    let before = HostState::capture().unwrap();
+    let artifacts = tempfile::tempdir().unwrap();
+    // forwarding-off runs ~1.8 s here: setup, steps, probes and teardown of
+    // three phases. Kill points spread over all of it, plus a few very early
+    // ones (namespace creation, fixture build).
+    let mut points: Vec<u64> = vec![1, 3, 6, 10, 15];
+    points.extend((0..16).map(|i| 25 + i * 115));
+    let mut killed_with_namespaces = 0;
+    for (i, ms) in points.iter().enumerate() {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_netrepro"))
+            .args(["run", "forwarding-off"])
+            .env("NETREPRO_ARTIFACTS", artifacts.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        // Watch which namespaces the run's threads enter until the kill.
+        let mut seen = BTreeSet::new();
+        let kill_at = Instant::now() + Duration::from_millis(*ms);
+        while Instant::now() < kill_at {
+            seen.extend(common::namespaces_of(pid));
+            std::thread::sleep(Duration::from_micros(300));
+        }
+        seen.extend(common::namespaces_of(pid));
+        seen.remove(&host_ns);
+        let exited_already = child.try_wait().unwrap().is_some();
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        let status = child.wait().unwrap();
+        if !seen.is_empty() {
+            killed_with_namespaces += 1;
+        }
+        let left = common::wait_unreachable(&seen, Duration::from_secs(5));
+        assert!(
+            left.is_empty(),
+            "kill #{i} at {ms} ms (exited already: {exited_already}, status {status:?}): \
+             namespaces still reachable: {left:?}"
+        );
+        let diff = HostState::diff(&before, &HostState::capture().unwrap());
+        assert!(
+            diff.is_empty(),
+            "kill #{i} at {ms} ms changed the host: {diff:#?}"
+        );
+    }
+    // The kill points must actually have hit runs that held namespaces.
+    assert!(
+        killed_with_namespaces >= 15,
+        "only {killed_with_namespaces} kills caught a live topology"
+    );
+    // And the next run passes.
+    let out = Command::new(env!("CARGO_BIN_EXE_netrepro"))
+        .args(["run", "forwarding-off"])
+        .env("NETREPRO_ARTIFACTS", artifacts.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "run after the kills failed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

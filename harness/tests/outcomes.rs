@@ -1,0 +1,158 @@
+//! The forwarding-off case end to end through the library: what a passing
+//! run leaves (evidence, pcaps), what a broken expectation prints, and that a
+//! panic inside a namespace's life frees it.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use netrepro::evidence::CaseRecord;
+use netrepro::kernel::Version;
+use netrepro::netns::Netns;
+use netrepro::{plan, runner, suite};
+
+fn repo_case(id: &str) -> std::path::PathBuf {
+    suite::cases_dir().join(format!("{id}.toml"))
+}
+
+#[test]
+fn passing_run_leaves_evidence_and_readable_pcaps_and_a_broken_expectation_reads_well() {
+    if !common::privileged("outcomes") {
+        return;
+    }
+    let (release, version) = Version::running().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let p = plan::load(&repo_case("forwarding-off"), &suite::fixtures_dir()).unwrap();
+    let (rec, path) = runner::run_case(&p, &release, version, root.path()).unwrap();
+    assert!(rec.passed(), "{}", rec.failure_report(&path));
+    assert_eq!(path, root.path().join("forwarding-off/evidence.json"));
+
+    // evidence.json parses back and holds the InAddrErrors delta and outcomes.
+    let back: CaseRecord = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(back.kernel_release, release);
+    let fault = back.phases.iter().find(|p| p.name == "fault").unwrap();
+    let ping = fault.probes.iter().find(|p| p.name == "ping").unwrap();
+    assert_eq!(ping.counter_deltas["host"]["Ip.InAddrErrors"], 3);
+    assert_eq!(ping.outcome["replies"], 0);
+    assert_eq!(ping.outcome["sent"], 3);
+    let connect = fault.probes.iter().find(|p| p.name == "connect").unwrap();
+    assert_eq!(connect.outcome["result"], "timeout");
+
+    // One pcap per captured interface and phase, each readable.
+    for phase in ["baseline", "fault", "fix"] {
+        for f in ["host-eno1", "host-docker0", "container-eth0"] {
+            let pcap = root.path().join(format!("forwarding-off/{phase}/{f}.pcap"));
+            let data = std::fs::read(&pcap).unwrap_or_else(|e| panic!("{}: {e}", pcap.display()));
+            let mut reader = pcap_file::pcap::PcapReader::new(&data[..]).unwrap();
+            let mut n = 0;
+            while let Some(pkt) = reader.next_packet() {
+                pkt.unwrap();
+                n += 1;
+            }
+            assert!(n > 0, "{} holds no frames", pcap.display());
+            if let Some(tcpdump) = netrepro::cmd::which("tcpdump") {
+                let out = std::process::Command::new(tcpdump)
+                    .arg("-nr")
+                    .arg(&pcap)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "tcpdump -r {}: {}",
+                    pcap.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), n);
+            }
+        }
+    }
+    let eno1 = std::fs::read(root.path().join("forwarding-off/fault/host-eno1.pcap")).unwrap();
+    assert!(
+        count_echo_replies(&eno1) >= 3,
+        "the dropped replies are in the eno1 pcap"
+    );
+
+    // Break the case: the fault connect expects ECONNREFUSED. It must fail,
+    // saying expected vs observed, with the evidence and pcap paths.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo_case("forwarding-off")).unwrap();
+    let broken = text.replacen("result = \"timeout\"", "result = \"ECONNREFUSED\"", 1);
+    assert_ne!(text, broken);
+    let case = dir.path().join("forwarding-off.toml");
+    std::fs::write(&case, broken).unwrap();
+    let p = plan::load(&case, &suite::fixtures_dir()).unwrap();
+    let (rec, path) = runner::run_case(&p, &release, version, root.path()).unwrap();
+    assert!(!rec.passed());
+    let report = rec.failure_report(&path);
+    assert!(report.contains("phase fault FAILED"), "{report}");
+    assert!(
+        report.contains("connect result: expected ECONNREFUSED, observed timeout after"),
+        "{report}"
+    );
+    assert!(
+        report.contains("pcap: ") && report.contains("fault/host-eno1.pcap"),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("evidence: {}", path.display())),
+        "{report}"
+    );
+    assert!(
+        !report.contains("phase baseline FAILED") && !report.contains("phase fix FAILED"),
+        "{report}"
+    );
+}
+
+fn count_echo_replies(pcap: &[u8]) -> usize {
+    let mut r = pcap_file::pcap::PcapReader::new(pcap).unwrap();
+    let m = netrepro::packet::Matcher::parse("icmp echo-reply").unwrap();
+    let mut n = 0;
+    while let Some(p) = r.next_packet() {
+        let f = netrepro::packet::Frame {
+            ts_ns: 0,
+            outgoing: false,
+            data: p.unwrap().data.into_owned(),
+        };
+        n += m.matches(&f) as usize;
+    }
+    n
+}
+
+#[test]
+fn a_panic_while_namespaces_live_frees_them() {
+    if !common::privileged("a_panic_while_namespaces_live_frees_them") {
+        return;
+    }
+    let seen = std::thread::spawn(|| {
+        let ns = Netns::new("doomed").unwrap();
+        let inode = ns
+            .run(|_| std::fs::read_link("/proc/thread-self/ns/net").unwrap())
+            .unwrap();
+        let inode = inode.to_string_lossy().into_owned();
+        assert!(common::reachable_namespaces().contains(&inode));
+        std::panic::panic_any(inode)
+    })
+    .join()
+    .unwrap_err();
+    let inode = seen.downcast::<String>().unwrap();
+    let left = common::wait_unreachable(&BTreeSet::from([*inode]), Duration::from_secs(5));
+    assert!(
+        left.is_empty(),
+        "namespace still reachable after the panic: {left:?}"
+    );
+}
+
+#[test]
+fn a_panicking_job_is_an_error_and_the_namespace_lives_on() {
+    if !common::privileged("a_panicking_job_is_an_error_and_the_namespace_lives_on") {
+        return;
+    }
+    let ns = Netns::new("sturdy").unwrap();
+    let e = ns.run(|_| -> u32 { panic!("boom") }).unwrap_err();
+    assert!(
+        e.to_string().contains("panicked inside namespace sturdy"),
+        "{e}"
+    );
+    assert_eq!(ns.run(|_| 7).unwrap(), 7);
+}
