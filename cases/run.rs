@@ -13,11 +13,7 @@ fn main() -> ExitCode {
     let started = Instant::now();
     let cases = suite::discover(&suite::cases_dir(), &suite::fixtures_dir());
     let listing = args.list;
-    let no_privileges = if listing {
-        None
-    } else {
-        suite::privilege_problem()
-    };
+    let no_privileges = if listing { None } else { suite::privilege_problem() };
     if let Some(p) = &no_privileges {
         eprintln!("{p}");
     }
@@ -65,18 +61,13 @@ fn main() -> ExitCode {
                 }
             }
             Err(e) => {
-                eprintln!(
-                    "host guard: cannot snapshot the host's network state after the run: {e:#}"
-                );
+                eprintln!("host guard: cannot snapshot the host's network state after the run: {e:#}");
                 code = ExitCode::FAILURE;
             }
         }
     }
     if !listing {
-        eprintln!(
-            "netrepro: suite wall time {:.2} s",
-            started.elapsed().as_secs_f64()
-        );
+        eprintln!("netrepro: suite wall time {:.2} s", started.elapsed().as_secs_f64());
     }
     code
 }

@@ -22,10 +22,7 @@ const ETH_P_ALL: u16 = 0x0003;
 const SNAPLEN: usize = 65535;
 
 pub fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
 /// A running capture; [`Capture::stop`] returns the frames.
@@ -50,8 +47,7 @@ impl Capture {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let file =
-            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
         let header = PcapHeader {
             version_major: 2,
             version_minor: 4,
@@ -68,44 +64,31 @@ impl Capture {
         let drained_ns = Arc::new(AtomicU64::new(0));
         let frames = Arc::new(std::sync::Mutex::new(Vec::new()));
         let (s, d, fr) = (stop.clone(), drained_ns.clone(), frames.clone());
-        let thread = thread::Builder::new()
-            .name(format!("capture:{label}"))
-            .spawn(move || {
-                let mut buf = vec![0u8; SNAPLEN];
-                loop {
-                    match recv_frame(&fd, &mut buf)? {
-                        Some(frame) => {
-                            let ts = Duration::from_nanos(frame.ts_ns);
-                            writer
-                                .write_packet(&PcapPacket::new(
-                                    ts,
-                                    frame.data.len() as u32,
-                                    &frame.data,
-                                ))
-                                .map_err(|e| anyhow!("writing pcap: {e}"))?;
-                            fr.lock().unwrap().push(frame);
+        let thread = thread::Builder::new().name(format!("capture:{label}")).spawn(move || {
+            let mut buf = vec![0u8; SNAPLEN];
+            loop {
+                match recv_frame(&fd, &mut buf)? {
+                    Some(frame) => {
+                        let ts = Duration::from_nanos(frame.ts_ns);
+                        writer
+                            .write_packet(&PcapPacket::new(ts, frame.data.len() as u32, &frame.data))
+                            .map_err(|e| anyhow!("writing pcap: {e}"))?;
+                        fr.lock().unwrap().push(frame);
+                    }
+                    None => {
+                        d.store(now_ns(), Ordering::Release);
+                        if s.load(Ordering::Acquire) {
+                            break;
                         }
-                        None => {
-                            d.store(now_ns(), Ordering::Release);
-                            if s.load(Ordering::Acquire) {
-                                break;
-                            }
-                            wait_readable(&fd, 5);
-                        }
+                        wait_readable(&fd, 5);
                     }
                 }
-                use std::io::Write;
-                writer.into_writer().flush()?;
-                Ok(())
-            })?;
-        Ok(Capture {
-            label,
-            path: path.to_path_buf(),
-            stop,
-            drained_ns,
-            frames,
-            thread: Some(thread),
-        })
+            }
+            use std::io::Write;
+            writer.into_writer().flush()?;
+            Ok(())
+        })?;
+        Ok(Capture { label, path: path.to_path_buf(), stop, drained_ns, frames, thread: Some(thread) })
     }
 
     /// Waits until every frame queued before `t_ns` has been read (bounded by
@@ -123,13 +106,7 @@ impl Capture {
 
     /// Frames seen so far with timestamps in `[from_ns, to_ns]`.
     pub fn window(&self, from_ns: u64, to_ns: u64) -> Vec<Frame> {
-        self.frames
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|f| f.ts_ns >= from_ns && f.ts_ns <= to_ns)
-            .cloned()
-            .collect()
+        self.frames.lock().unwrap().iter().filter(|f| f.ts_ns >= from_ns && f.ts_ns <= to_ns).cloned().collect()
     }
 
     /// Stops, flushes the pcap and returns every frame.
@@ -141,9 +118,7 @@ impl Capture {
     fn finish(&mut self) -> Result<()> {
         self.stop.store(true, Ordering::Release);
         match self.thread.take() {
-            Some(t) => t
-                .join()
-                .map_err(|_| anyhow!("capture thread {} panicked", self.label))?,
+            Some(t) => t.join().map_err(|_| anyhow!("capture thread {} panicked", self.label))?,
             None => Ok(()),
         }
     }
@@ -165,11 +140,7 @@ fn open_packet_socket(dev: &str) -> Result<OwnedFd> {
         }
         // Protocol 0 at creation so nothing is queued before the bind to one
         // interface; the bind then selects every protocol.
-        let raw = libc::socket(
-            libc::AF_PACKET,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            0,
-        );
+        let raw = libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0);
         if raw < 0 {
             bail!("AF_PACKET socket: {}", std::io::Error::last_os_error());
         }
@@ -178,16 +149,10 @@ fn open_packet_socket(dev: &str) -> Result<OwnedFd> {
         sll.sll_family = libc::AF_PACKET as u16;
         sll.sll_protocol = ETH_P_ALL.to_be();
         sll.sll_ifindex = ifindex as i32;
-        if libc::bind(
-            raw,
-            &sll as *const _ as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_ll>() as u32,
-        ) != 0
+        if libc::bind(raw, &sll as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_ll>() as u32)
+            != 0
         {
-            bail!(
-                "binding capture to {dev}: {}",
-                std::io::Error::last_os_error()
-            );
+            bail!("binding capture to {dev}: {}", std::io::Error::last_os_error());
         }
         let one: libc::c_int = 1;
         if libc::setsockopt(
@@ -216,10 +181,7 @@ fn open_packet_socket(dev: &str) -> Result<OwnedFd> {
 fn recv_frame(fd: &OwnedFd, buf: &mut [u8]) -> Result<Option<Frame>> {
     // SAFETY: recvmsg into buffers we own; cmsgs walked with libc's macros.
     unsafe {
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr() as *mut libc::c_void,
-            iov_len: buf.len(),
-        };
+        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr() as *mut libc::c_void, iov_len: buf.len() };
         let mut addr: libc::sockaddr_ll = std::mem::zeroed();
         let mut cbuf = [0u64; 16];
         let mut msg: libc::msghdr = std::mem::zeroed();
@@ -246,20 +208,12 @@ fn recv_frame(fd: &OwnedFd, buf: &mut [u8]) -> Result<Option<Frame>> {
             }
             c = libc::CMSG_NXTHDR(&msg, c);
         }
-        Ok(Some(Frame {
-            ts_ns,
-            outgoing: addr.sll_pkttype == libc::PACKET_OUTGOING,
-            data: buf[..n as usize].to_vec(),
-        }))
+        Ok(Some(Frame { ts_ns, outgoing: addr.sll_pkttype == libc::PACKET_OUTGOING, data: buf[..n as usize].to_vec() }))
     }
 }
 
 fn wait_readable(fd: &OwnedFd, ms: i32) {
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
+    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
     // SAFETY: one pollfd we own.
     unsafe {
         libc::poll(&mut p, 1, ms);

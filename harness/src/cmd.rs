@@ -22,9 +22,7 @@ pub struct Output {
 /// is killed, reaped, and reported.
 pub fn run(mut cmd: Command, deadline: Duration) -> Result<Output> {
     let shown = format!("{cmd:?}");
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().with_context(|| format!("starting {shown}"))?;
     // Drain the pipes on threads so a chatty child cannot block on a full pipe.
     let mut so = child.stdout.take().expect("piped");
@@ -51,17 +49,9 @@ pub fn run(mut cmd: Command, deadline: Duration) -> Result<Output> {
         }
         std::thread::sleep(Duration::from_millis(1));
     };
-    let stdout = t_out
-        .join()
-        .map_err(|_| anyhow!("stdout reader panicked"))?;
-    let stderr = t_err
-        .join()
-        .map_err(|_| anyhow!("stderr reader panicked"))?;
-    Ok(Output {
-        status: status.code().unwrap_or(-1),
-        stdout,
-        stderr,
-    })
+    let stdout = t_out.join().map_err(|_| anyhow!("stdout reader panicked"))?;
+    let stderr = t_err.join().map_err(|_| anyhow!("stderr reader panicked"))?;
+    Ok(Output { status: status.code().unwrap_or(-1), stdout, stderr })
 }
 
 /// Like [`run`], and a non-zero exit is an error carrying stderr.

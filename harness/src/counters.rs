@@ -26,16 +26,10 @@ pub fn parse_snmp(text: &str) -> Result<Counters> {
         let names: Vec<&str> = hf.split_whitespace().collect();
         let vals: Vec<&str> = vf.split_whitespace().collect();
         if names.len() != vals.len() {
-            bail!(
-                "group {hg}: {} names but {} values",
-                names.len(),
-                vals.len()
-            );
+            bail!("group {hg}: {} names but {} values", names.len(), vals.len());
         }
         for (n, v) in names.iter().zip(vals) {
-            let v: i64 = v
-                .parse()
-                .with_context(|| format!("{hg}.{n}: value {v:?} is not a number"))?;
+            let v: i64 = v.parse().with_context(|| format!("{hg}.{n}: value {v:?} is not a number"))?;
             out.insert(format!("{hg}.{n}"), v);
         }
     }
@@ -46,16 +40,11 @@ pub fn parse_snmp(text: &str) -> Result<Counters> {
 /// CPU) into sums, keyed `Conntrack.<column>`.
 pub fn parse_conntrack_stat(text: &str) -> Result<Counters> {
     let mut lines = text.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .context("empty conntrack stat")?
-        .split_whitespace()
-        .collect();
+    let header: Vec<&str> = lines.next().context("empty conntrack stat")?.split_whitespace().collect();
     let mut out = Counters::new();
     for l in lines {
         for (name, v) in header.iter().zip(l.split_whitespace()) {
-            let v =
-                i64::from_str_radix(v, 16).with_context(|| format!("conntrack {name}: {v:?}"))?;
+            let v = i64::from_str_radix(v, 16).with_context(|| format!("conntrack {name}: {v:?}"))?;
             *out.entry(format!("Conntrack.{name}")).or_insert(0) += v;
         }
     }
@@ -67,9 +56,7 @@ pub fn parse_conntrack_stat(text: &str) -> Result<Counters> {
 /// Reads every counter of the calling thread's namespace.
 pub fn read_thread_ns() -> Result<Counters> {
     let mut all = parse_snmp(&std::fs::read_to_string("/proc/thread-self/net/snmp")?)?;
-    all.extend(parse_snmp(&std::fs::read_to_string(
-        "/proc/thread-self/net/netstat",
-    )?)?);
+    all.extend(parse_snmp(&std::fs::read_to_string("/proc/thread-self/net/netstat")?)?);
     // Present only once nf_conntrack is loaded.
     if let Ok(t) = std::fs::read_to_string("/proc/thread-self/net/stat/nf_conntrack") {
         all.extend(parse_conntrack_stat(&t)?);

@@ -35,26 +35,12 @@ pub fn offloads_off(dev: &str) -> Result<()> {
     unsafe {
         let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
         if fd < 0 {
-            return Err(anyhow!(
-                "socket for ethtool: {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(anyhow!("socket for ethtool: {}", std::io::Error::last_os_error()));
         }
         let mut result = Ok(());
-        for cmd in [
-            ETHTOOL_SGRO,
-            ETHTOOL_SGSO,
-            ETHTOOL_STSO,
-            ETHTOOL_SSG,
-            ETHTOOL_STXCSUM,
-            ETHTOOL_SRXCSUM,
-        ] {
+        for cmd in [ETHTOOL_SGRO, ETHTOOL_SGSO, ETHTOOL_STSO, ETHTOOL_SSG, ETHTOOL_STXCSUM, ETHTOOL_SRXCSUM] {
             let mut val = EthtoolValue { cmd, data: 0 };
-            let mut ifr = IfReq {
-                name: [0; libc::IFNAMSIZ],
-                data: &mut val,
-                _pad: [0; 16],
-            };
+            let mut ifr = IfReq { name: [0; libc::IFNAMSIZ], data: &mut val, _pad: [0; 16] };
             for (i, b) in dev.bytes().enumerate() {
                 ifr.name[i] = b as libc::c_char;
             }

@@ -19,10 +19,7 @@ pub fn artifacts_root() -> PathBuf {
     }
     if let Ok(exe) = std::env::current_exe() {
         // target/<profile>/netrepro or target/<profile>/deps/cases-<hash>
-        if let Some(t) = exe
-            .ancestors()
-            .find(|a| a.file_name().is_some_and(|n| n == "target"))
-        {
+        if let Some(t) = exe.ancestors().find(|a| a.file_name().is_some_and(|n| n == "target")) {
             return t.join("netrepro");
         }
     }
@@ -59,6 +56,15 @@ pub struct ProbeRecord {
     /// with the offset from the window's start.
     pub packets: BTreeMap<String, Vec<String>>,
     pub neighbours: BTreeMap<String, Vec<Neighbour>>,
+    /// Root qdiscs read back after the probe, for interfaces the checks name.
+    pub qdiscs: BTreeMap<String, crate::tc::QdiscInfo>,
+    /// Qdisc drops during the probe, same interfaces.
+    pub qdisc_drops: BTreeMap<String, i64>,
+    /// Link settings read back after the probe, for interfaces the checks name.
+    pub links: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Expectations computed from the kernel's parameters in force, with the
+    /// parameters they came from.
+    pub derived: BTreeMap<String, serde_json::Value>,
     pub checks: Vec<CheckRecord>,
 }
 
@@ -118,16 +124,9 @@ impl CaseRecord {
     /// Expected vs observed for every unmet expectation, with the evidence
     /// and pcap paths: what a person debugging needs first.
     pub fn failure_report(&self, evidence_path: &Path) -> String {
-        let mut s = format!(
-            "case {} on kernel {}: {}\n",
-            self.id, self.kernel_release, self.title
-        );
+        let mut s = format!("case {} on kernel {}: {}\n", self.id, self.kernel_release, self.title);
         for ph in self.phases.iter().filter(|p| !p.passed) {
-            let gate = ph
-                .kernel_range
-                .as_ref()
-                .map(|r| format!(" (kernel {r})"))
-                .unwrap_or_default();
+            let gate = ph.kernel_range.as_ref().map(|r| format!(" (kernel {r})")).unwrap_or_default();
             s += &format!("\nphase {}{gate} FAILED\n", ph.name);
             if let Some(e) = &ph.error {
                 s += &format!("  error: {e}\n");
@@ -137,20 +136,13 @@ impl CaseRecord {
             }
             for p in &ph.probes {
                 for c in p.checks.iter().filter(|c| !c.ok) {
-                    s += &format!(
-                        "  {} {}: expected {}, observed {}\n",
-                        p.name, c.what, c.expected, c.observed
-                    );
+                    s += &format!("  {} {}: expected {}, observed {}\n", p.name, c.what, c.expected, c.observed);
                 }
                 if p.checks.iter().any(|c| !c.ok) {
                     s += &format!("    outcome: {}\n", p.outcome);
                     for (ns, d) in &p.counter_deltas {
                         if !d.is_empty() {
-                            let shown: Vec<String> = d
-                                .iter()
-                                .take(12)
-                                .map(|(k, v)| format!("{k} {v:+}"))
-                                .collect();
+                            let shown: Vec<String> = d.iter().take(12).map(|(k, v)| format!("{k} {v:+}")).collect();
                             s += &format!("    counters moved in {ns}: {}\n", shown.join(", "));
                         }
                     }

@@ -34,11 +34,9 @@ impl HostState {
                 items.insert(format!("sysctl {k}"), v);
             }
         }
-        for (tool, args) in [
-            ("iptables-save", &[][..]),
-            ("iptables-legacy-save", &[][..]),
-            ("nft", &["list", "ruleset"][..]),
-        ] {
+        for (tool, args) in
+            [("iptables-save", &[][..]), ("iptables-legacy-save", &[][..]), ("nft", &["list", "ruleset"][..])]
+        {
             if let Some(p) = crate::cmd::which(tool) {
                 let mut c = std::process::Command::new(p);
                 c.args(args);
@@ -48,11 +46,7 @@ impl HostState {
             }
         }
         let netns: Vec<String> = std::fs::read_dir("/run/netns")
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
             .unwrap_or_default();
         items.insert("named netns".into(), netns.join(" "));
         Ok(HostState { items })
@@ -90,11 +84,7 @@ pub fn normalise_ruleset(text: &str) -> String {
             // iptables-save chain lines: ":INPUT ACCEPT [12:3456]"
             while let Some(i) = rest.find('[') {
                 match rest[i..].find(']') {
-                    Some(j)
-                        if rest[i + 1..i + j]
-                            .chars()
-                            .all(|c| c.is_ascii_digit() || c == ':') =>
-                    {
+                    Some(j) if rest[i + 1..i + j].chars().all(|c| c.is_ascii_digit() || c == ':') => {
                         s += &rest[..i];
                         s += "[*]";
                         rest = &rest[i + j + 1..];
@@ -139,23 +129,16 @@ fn walk_sysctls(dir: &Path, out: &mut BTreeMap<String, String>) {
         if ft.is_dir() {
             walk_sysctls(&p, out);
         } else if let Ok(v) = std::fs::read_to_string(&p) {
-            let key = p
-                .strip_prefix("/proc/sys")
-                .unwrap_or(&p)
-                .to_string_lossy()
-                .replace('/', ".");
+            let key = p.strip_prefix("/proc/sys").unwrap_or(&p).to_string_lossy().replace('/', ".");
             out.insert(key, v.trim().to_string());
         }
     }
 }
 
 fn netlink_state(items: &mut BTreeMap<String, String>) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
-        let (conn, h, _) =
-            rtnetlink::new_connection().context("netlink socket in the host namespace")?;
+        let (conn, h, _) = rtnetlink::new_connection().context("netlink socket in the host namespace")?;
         let conn_task = tokio::spawn(conn);
         let links: Vec<_> = h.link().get().execute().try_collect().await?;
         for l in &links {
@@ -180,26 +163,17 @@ fn netlink_state(items: &mut BTreeMap<String, String>) -> Result<()> {
                 _ => None,
             });
             items.insert(
-                format!(
-                    "address {}/{} on index {}",
-                    ip.unwrap_or_default(),
-                    a.header.prefix_len,
-                    a.header.index
-                ),
+                format!("address {}/{} on index {}", ip.unwrap_or_default(), a.header.prefix_len, a.header.index),
                 format!("scope {:?}", a.header.scope),
             );
         }
         for family in [rtnetlink::IpVersion::V4, rtnetlink::IpVersion::V6] {
             let msg = match family {
                 rtnetlink::IpVersion::V4 => {
-                    rtnetlink::RouteMessageBuilder::<std::net::Ipv4Addr>::new()
-                        .table_id(0)
-                        .build()
+                    rtnetlink::RouteMessageBuilder::<std::net::Ipv4Addr>::new().table_id(0).build()
                 }
                 rtnetlink::IpVersion::V6 => {
-                    rtnetlink::RouteMessageBuilder::<std::net::Ipv6Addr>::new()
-                        .table_id(0)
-                        .build()
+                    rtnetlink::RouteMessageBuilder::<std::net::Ipv6Addr>::new().table_id(0).build()
                 }
             };
             let routes: Vec<_> = h.route().get(msg).execute().try_collect().await?;
@@ -207,15 +181,10 @@ fn netlink_state(items: &mut BTreeMap<String, String>) -> Result<()> {
                 let attrs: Vec<String> = r
                     .attributes
                     .iter()
-                    .filter(|a| {
-                        !matches!(a, RouteAttribute::CacheInfo(_) | RouteAttribute::Expires(_))
-                    })
+                    .filter(|a| !matches!(a, RouteAttribute::CacheInfo(_) | RouteAttribute::Expires(_)))
                     .map(|a| format!("{a:?}"))
                     .collect();
-                items.insert(
-                    format!("route {:?} {}", r.header, attrs.join(" ")),
-                    String::new(),
-                );
+                items.insert(format!("route {:?} {}", r.header, attrs.join(" ")), String::new());
             }
         }
         conn_task.abort();
@@ -235,27 +204,18 @@ mod tests {
         let n1 = "table ip filter {\n chain x {\n  counter packets 3 bytes 180 drop\n }\n}";
         let n2 = "table ip filter {\n chain x {\n  counter packets 9 bytes 999 drop\n }\n}";
         assert_eq!(normalise_ruleset(n1), normalise_ruleset(n2));
-        assert_ne!(
-            normalise_ruleset(a),
-            normalise_ruleset(&a.replace("MASQUERADE", "ACCEPT"))
-        );
+        assert_ne!(normalise_ruleset(a), normalise_ruleset(&a.replace("MASQUERADE", "ACCEPT")));
     }
 
     #[test]
     fn diff_reports_changes_and_ignores_appearing_sysctls() {
         let mut a = HostState::default();
-        a.items
-            .insert("sysctl net.ipv4.ip_forward".into(), "0".into());
+        a.items.insert("sysctl net.ipv4.ip_forward".into(), "0".into());
         let mut b = a.clone();
-        b.items.insert(
-            "sysctl net.netfilter.nf_conntrack_max".into(),
-            "262144".into(),
-        );
+        b.items.insert("sysctl net.netfilter.nf_conntrack_max".into(), "262144".into());
         assert!(HostState::diff(&a, &b).is_empty());
-        b.items
-            .insert("sysctl net.ipv4.ip_forward".into(), "1".into());
-        b.items
-            .insert("link veth0 (index 9)".into(), "flags".into());
+        b.items.insert("sysctl net.ipv4.ip_forward".into(), "1".into());
+        b.items.insert("link veth0 (index 9)".into(), "flags".into());
         let d = HostState::diff(&a, &b);
         assert_eq!(d.len(), 2, "{d:?}");
         assert!(d[0].contains("ip_forward") && d[0].contains("\"0\" -> \"1\""));

@@ -16,17 +16,9 @@ impl fmt::Display for Version {
 impl Version {
     /// Parses a release such as `6.18.44-fc-v657` or `5.10.0-32-amd64`.
     pub fn parse(release: &str) -> Result<Version> {
-        let core: String = release
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == '.')
-            .collect();
-        let mut it = core
-            .split('.')
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse::<u32>());
-        let major = it
-            .next()
-            .ok_or_else(|| anyhow!("no version in {release:?}"))??;
+        let core: String = release.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+        let mut it = core.split('.').filter(|s| !s.is_empty()).map(|s| s.parse::<u32>());
+        let major = it.next().ok_or_else(|| anyhow!("no version in {release:?}"))??;
         let minor = it.next().transpose()?.unwrap_or(0);
         let patch = it.next().transpose()?.unwrap_or(0);
         Ok(Version(major, minor, patch))
@@ -34,10 +26,7 @@ impl Version {
 
     /// The running kernel's release string and version.
     pub fn running() -> Result<(String, Version)> {
-        let rel = nix::sys::utsname::uname()?
-            .release()
-            .to_string_lossy()
-            .into_owned();
+        let rel = nix::sys::utsname::uname()?.release().to_string_lossy().into_owned();
         let v = Version::parse(&rel)?;
         Ok((rel, v))
     }
@@ -82,10 +71,7 @@ impl Range {
             }
             bounds.push((op, Version::parse(rest)?));
         }
-        Ok(Range {
-            text: text.to_string(),
-            bounds,
-        })
+        Ok(Range { text: text.to_string(), bounds })
     }
 
     pub fn contains(&self, v: Version) -> bool {
@@ -109,14 +95,8 @@ mod tests {
 
     #[test]
     fn releases_parse() {
-        assert_eq!(
-            Version::parse("6.18.44-fc-v657").unwrap(),
-            Version(6, 18, 44)
-        );
-        assert_eq!(
-            Version::parse("5.10.0-32-amd64").unwrap(),
-            Version(5, 10, 0)
-        );
+        assert_eq!(Version::parse("6.18.44-fc-v657").unwrap(), Version(6, 18, 44));
+        assert_eq!(Version::parse("5.10.0-32-amd64").unwrap(), Version(5, 10, 0));
         assert_eq!(Version::parse("6.1").unwrap(), Version(6, 1, 0));
         assert!(Version::parse("linux").is_err());
     }

@@ -20,4 +20,5 @@ pub mod runner;
 pub mod spec;
 pub mod suite;
 pub mod sysctl;
+pub mod tc;
 pub mod topology;

@@ -62,8 +62,7 @@ pub fn index_of(ctx: &NsCtx, name: &str) -> Result<u32> {
 pub fn set_up_by_name(ctx: &NsCtx, name: &str) -> Result<()> {
     let idx = index_of(ctx, name)?;
     let msg = LinkUnspec::new_with_index(idx).up().build();
-    ctx.block_on(ctx.nl.link().set(msg).execute())
-        .map_err(|e| nl_error(&format!("setting {name} up"), e))
+    ctx.block_on(ctx.nl.link().set(msg).execute()).map_err(|e| nl_error(&format!("setting {name} up"), e))
 }
 
 pub fn add_bridge(ctx: &NsCtx, name: &str, tx_queue_len: Option<u32>) -> Result<()> {
@@ -71,8 +70,7 @@ pub fn add_bridge(ctx: &NsCtx, name: &str, tx_queue_len: Option<u32>) -> Result<
     if let Some(q) = tx_queue_len {
         b = b.txqueuelen(q);
     }
-    ctx.block_on(ctx.nl.link().add(b.build()).execute())
-        .map_err(|e| nl_error(&format!("creating bridge {name}"), e))
+    ctx.block_on(ctx.nl.link().add(b.build()).execute()).map_err(|e| nl_error(&format!("creating bridge {name}"), e))
 }
 
 /// Creates a veth pair whose peer is born directly in another namespace.
@@ -98,15 +96,13 @@ pub fn set_master(ctx: &NsCtx, name: &str, master: &str) -> Result<()> {
     let idx = index_of(ctx, name)?;
     let m = index_of(ctx, master)?;
     let msg = LinkUnspec::new_with_index(idx).controller(m).build();
-    ctx.block_on(ctx.nl.link().set(msg).execute())
-        .map_err(|e| nl_error(&format!("attaching {name} to {master}"), e))
+    ctx.block_on(ctx.nl.link().set(msg).execute()).map_err(|e| nl_error(&format!("attaching {name} to {master}"), e))
 }
 
 pub fn set_mtu(ctx: &NsCtx, name: &str, mtu: u32) -> Result<()> {
     let idx = index_of(ctx, name)?;
     let msg = LinkUnspec::new_with_index(idx).mtu(mtu).build();
-    ctx.block_on(ctx.nl.link().set(msg).execute())
-        .map_err(|e| nl_error(&format!("setting mtu {mtu} on {name}"), e))
+    ctx.block_on(ctx.nl.link().set(msg).execute()).map_err(|e| nl_error(&format!("setting mtu {mtu} on {name}"), e))
 }
 
 pub fn set_tx_queue_len(ctx: &NsCtx, name: &str, len: u32) -> Result<()> {
@@ -123,12 +119,7 @@ pub fn add_address(ctx: &NsCtx, name: &str, ip: IpAddr, prefix: u8) -> Result<()
 }
 
 /// Adds an IPv4 route: `dst` None is the default route.
-pub fn add_route(
-    ctx: &NsCtx,
-    dst: Option<(Ipv4Addr, u8)>,
-    via: Option<Ipv4Addr>,
-    dev: Option<&str>,
-) -> Result<()> {
+pub fn add_route(ctx: &NsCtx, dst: Option<(Ipv4Addr, u8)>, via: Option<Ipv4Addr>, dev: Option<&str>) -> Result<()> {
     let mut b = RouteMessageBuilder::<Ipv4Addr>::new();
     if let Some((net, len)) = dst {
         b = b.destination_prefix(net, len);
@@ -141,13 +132,11 @@ pub fn add_route(
     }
     let what = format!(
         "adding route {} via {:?} dev {:?}",
-        dst.map(|(n, l)| format!("{n}/{l}"))
-            .unwrap_or("default".into()),
+        dst.map(|(n, l)| format!("{n}/{l}")).unwrap_or("default".into()),
         via,
         dev
     );
-    ctx.block_on(ctx.nl.route().add(b.build()).execute())
-        .map_err(|e| nl_error(&what, e))
+    ctx.block_on(ctx.nl.route().add(b.build()).execute()).map_err(|e| nl_error(&what, e))
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
@@ -171,11 +160,7 @@ pub fn neighbours(ctx: &NsCtx) -> Result<Vec<Neighbour>> {
         });
         let Some(ip) = ip else { continue };
         let dev = link_name(ctx, m.header.ifindex).unwrap_or_else(|_| m.header.ifindex.to_string());
-        out.push(Neighbour {
-            ip,
-            dev,
-            state: neigh_state_name(m.header.state),
-        });
+        out.push(Neighbour { ip, dev, state: neigh_state_name(m.header.state) });
     }
     Ok(out)
 }
@@ -261,10 +246,7 @@ mod tests {
         b.extend_from_slice(&len.to_ne_bytes());
         b.extend_from_slice(&1u16.to_ne_bytes());
         b.extend_from_slice(msg);
-        assert_eq!(
-            ext_ack_text(&b).as_deref(),
-            Some("Exclusivity flag on, cannot modify")
-        );
+        assert_eq!(ext_ack_text(&b).as_deref(), Some("Exclusivity flag on, cannot modify"));
         assert_eq!(ext_ack_text(&b[..16]), None);
     }
 }

@@ -25,11 +25,7 @@ fn main() -> ExitCode {
             for (id, loaded) in &cases {
                 match loaded {
                     Ok(p) => {
-                        println!(
-                            "{id}\n    {}\n    fixture: {}",
-                            p.case.title,
-                            p.case.fixture.get_ref()
-                        );
+                        println!("{id}\n    {}\n    fixture: {}", p.case.title, p.case.fixture.get_ref());
                         for u in &p.case.urls {
                             println!("    {u}");
                         }
@@ -42,16 +38,9 @@ fn main() -> ExitCode {
         Some("check") => {
             let wanted = &args[1..];
             let mut bad = 0;
-            for (id, loaded) in cases
-                .iter()
-                .filter(|(id, _)| wanted.is_empty() || wanted.contains(id))
-            {
+            for (id, loaded) in cases.iter().filter(|(id, _)| wanted.is_empty() || wanted.contains(id)) {
                 match loaded {
-                    Ok(p) => println!(
-                        "ok      {id} ({} phases, fixture {})",
-                        p.phases.len(),
-                        p.case.fixture.get_ref()
-                    ),
+                    Ok(p) => println!("ok      {id} ({} phases, fixture {})", p.phases.len(), p.case.fixture.get_ref()),
                     Err(e) => {
                         bad += 1;
                         println!("INVALID {e}");
@@ -76,13 +65,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(
-    wanted: &[String],
-    cases: Vec<(
-        String,
-        Result<netrepro::plan::Plan, netrepro::plan::LoadError>,
-    )>,
-) -> ExitCode {
+fn run(wanted: &[String], cases: Vec<(String, Result<netrepro::plan::Plan, netrepro::plan::LoadError>)>) -> ExitCode {
     let all = wanted.iter().any(|w| w == "--all");
     for w in wanted.iter().filter(|w| *w != "--all") {
         if !cases.iter().any(|(id, _)| id == w) {
@@ -102,10 +85,7 @@ fn run(
         }
     };
     let mut failed = 0;
-    for (id, loaded) in cases
-        .into_iter()
-        .filter(|(id, _)| all || wanted.contains(id))
-    {
+    for (id, loaded) in cases.into_iter().filter(|(id, _)| all || wanted.contains(id)) {
         let plan = match loaded {
             Ok(p) => p,
             Err(e) => {

@@ -74,12 +74,7 @@ impl Netns {
             .recv()
             .map_err(|_| anyhow!("namespace thread for {name} died during setup"))?
             .with_context(|| format!("creating network namespace {name}"))?;
-        Ok(Netns {
-            name: name.to_string(),
-            fd,
-            tx: Some(tx),
-            thread: Some(thread),
-        })
+        Ok(Netns { name: name.to_string(), fd, tx: Some(tx), thread: Some(thread) })
     }
 
     pub fn name(&self) -> &str {
@@ -107,8 +102,7 @@ impl Netns {
             .expect("namespace sender lives until drop")
             .send(job)
             .map_err(|_| anyhow!("namespace thread for {} is gone", self.name))?;
-        rrx.recv()
-            .map_err(|_| anyhow!("a job panicked inside namespace {}", self.name))
+        rrx.recv().map_err(|_| anyhow!("a job panicked inside namespace {}", self.name))
     }
 
     /// A command that runs inside this namespace. The child enters it with
@@ -152,9 +146,8 @@ fn enter_new_namespace() -> Result<(OwnedFd, NsCtx)> {
             anyhow!("unshare(CLONE_NEWNET): {e}")
         }
     })?;
-    let fd: OwnedFd = std::fs::File::open("/proc/thread-self/ns/net")
-        .context("opening /proc/thread-self/ns/net")?
-        .into();
+    let fd: OwnedFd =
+        std::fs::File::open("/proc/thread-self/ns/net").context("opening /proc/thread-self/ns/net")?.into();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -66,13 +66,8 @@ pub fn view(eth: &[u8]) -> View {
     };
     match &p.net {
         Some(NetSlice::Arp(a)) => {
-            if let (Some(s), Some(t)) = (v4(a.sender_protocol_addr()), v4(a.target_protocol_addr()))
-            {
-                v.arp = Some(Arp {
-                    request: a.operation() == ArpOperation::REQUEST,
-                    sender: s,
-                    target: t,
-                });
+            if let (Some(s), Some(t)) = (v4(a.sender_protocol_addr()), v4(a.target_protocol_addr())) {
+                v.arp = Some(Arp { request: a.operation() == ArpOperation::REQUEST, sender: s, target: t });
             }
         }
         Some(NetSlice::Ipv4(ip)) => {
@@ -129,10 +124,7 @@ pub fn summary(eth: &[u8]) -> String {
         };
     }
     let (Some(s), Some(d)) = (v.src, v.dst) else {
-        let ethertype = eth
-            .get(12..14)
-            .map(|b| u16::from_be_bytes([b[0], b[1]]))
-            .unwrap_or(0);
+        let ethertype = eth.get(12..14).map(|b| u16::from_be_bytes([b[0], b[1]])).unwrap_or(0);
         return match ethertype {
             0x86dd => format!("IPv6, {} bytes", eth.len()),
             t => format!("ethertype 0x{t:04x}, {} bytes", eth.len()),
@@ -143,13 +135,7 @@ pub fn summary(eth: &[u8]) -> String {
     }
     if let Some(t) = &v.tcp {
         let mut flags = String::new();
-        for (on, ch) in [
-            (t.syn, 'S'),
-            (t.fin, 'F'),
-            (t.rst, 'R'),
-            (t.psh, 'P'),
-            (t.ackf, '.'),
-        ] {
+        for (on, ch) in [(t.syn, 'S'), (t.fin, 'F'), (t.rst, 'R'), (t.psh, 'P'), (t.ackf, '.')] {
             if on {
                 flags.push(ch);
             }
@@ -200,11 +186,8 @@ impl Matcher {
         let mut words = text.split_whitespace();
         while let Some(w) = words.next() {
             let mut addr = |kind: &str| -> Result<Ipv4Addr> {
-                let a = words
-                    .next()
-                    .ok_or_else(|| anyhow!("`{kind}` needs an IPv4 address"))?;
-                a.parse()
-                    .map_err(|_| anyhow!("`{kind} {a}`: not an IPv4 address"))
+                let a = words.next().ok_or_else(|| anyhow!("`{kind}` needs an IPv4 address"))?;
+                a.parse().map_err(|_| anyhow!("`{kind} {a}`: not an IPv4 address"))
             };
             terms.push(match w {
                 "arp" => Term::Arp,
@@ -245,10 +228,7 @@ impl Matcher {
         if terms.is_empty() {
             bail!("empty packet matcher");
         }
-        Ok(Matcher {
-            text: text.trim().to_string(),
-            terms,
-        })
+        Ok(Matcher { text: text.trim().to_string(), terms })
     }
 
     pub fn text(&self) -> &str {
@@ -265,23 +245,16 @@ impl Matcher {
             Term::Udp => v.udp.is_some(),
             Term::Request => v.arp.as_ref().is_some_and(|a| a.request),
             Term::Reply => v.arp.as_ref().is_some_and(|a| !a.request),
-            Term::IcmpType(ty, code) => v
-                .icmp
-                .is_some_and(|(t, c)| t == *ty && code.is_none_or(|k| k == c)),
+            Term::IcmpType(ty, code) => v.icmp.is_some_and(|(t, c)| t == *ty && code.is_none_or(|k| k == c)),
             Term::Syn => v.tcp.as_ref().is_some_and(|t| t.syn && !t.ackf),
             Term::SynAck => v.tcp.as_ref().is_some_and(|t| t.syn && t.ackf),
             Term::Rst => v.tcp.as_ref().is_some_and(|t| t.rst),
             Term::Fin => v.tcp.as_ref().is_some_and(|t| t.fin),
-            Term::AckOnly => v
-                .tcp
-                .as_ref()
-                .is_some_and(|t| t.ackf && !t.syn && !t.rst && !t.fin && t.len == 0),
+            Term::AckOnly => v.tcp.as_ref().is_some_and(|t| t.ackf && !t.syn && !t.rst && !t.fin && t.len == 0),
             Term::Src(a) => v.src == Some(*a) || v.arp.as_ref().is_some_and(|x| x.sender == *a),
             Term::Dst(a) => v.dst == Some(*a) || v.arp.as_ref().is_some_and(|x| x.target == *a),
             Term::Port(p) => {
-                v.tcp
-                    .as_ref()
-                    .is_some_and(|t| t.sport == *p || t.dport == *p)
+                v.tcp.as_ref().is_some_and(|t| t.sport == *p || t.dport == *p)
                     || v.udp.is_some_and(|(s, d)| s == *p || d == *p)
             }
             Term::In => !f.outgoing,
@@ -297,38 +270,25 @@ pub(crate) mod tests {
 
     pub fn icmp_echo(src: [u8; 4], dst: [u8; 4], reply: bool) -> Vec<u8> {
         let b = PacketBuilder::ethernet2([2; 6], [4; 6]).ipv4(src, dst, 64);
-        let b = if reply {
-            b.icmpv4_echo_reply(7, 1)
-        } else {
-            b.icmpv4_echo_request(7, 1)
-        };
+        let b = if reply { b.icmpv4_echo_reply(7, 1) } else { b.icmpv4_echo_request(7, 1) };
         let mut out = Vec::new();
         b.write(&mut out, &[0u8; 8]).unwrap();
         out
     }
 
     fn frame(data: Vec<u8>) -> Frame {
-        Frame {
-            ts_ns: 0,
-            outgoing: false,
-            data,
-        }
+        Frame { ts_ns: 0, outgoing: false, data }
     }
 
     #[test]
     fn echo_reply_is_matched_and_summarised() {
         let f = frame(icmp_echo([10, 2, 19, 80], [10, 2, 19, 78], true));
         assert!(Matcher::parse("icmp echo-reply").unwrap().matches(&f));
-        assert!(Matcher::parse("icmp echo-reply src 10.2.19.80 in")
-            .unwrap()
-            .matches(&f));
+        assert!(Matcher::parse("icmp echo-reply src 10.2.19.80 in").unwrap().matches(&f));
         assert!(!Matcher::parse("icmp echo-request").unwrap().matches(&f));
         assert!(!Matcher::parse("echo-reply out").unwrap().matches(&f));
         assert!(!Matcher::parse("arp").unwrap().matches(&f));
-        assert_eq!(
-            summary(&f.data),
-            "IP 10.2.19.80 > 10.2.19.78: ICMP echo-reply"
-        );
+        assert_eq!(summary(&f.data), "IP 10.2.19.80 > 10.2.19.78: ICMP echo-reply");
     }
 
     #[test]
@@ -341,15 +301,9 @@ pub(crate) mod tests {
             .write(&mut out, &[])
             .unwrap();
         let f = frame(out);
-        assert!(Matcher::parse("tcp rst dst 10.2.19.80 port 8080")
-            .unwrap()
-            .matches(&f));
+        assert!(Matcher::parse("tcp rst dst 10.2.19.80 port 8080").unwrap().matches(&f));
         assert!(!Matcher::parse("tcp syn").unwrap().matches(&f));
-        assert!(
-            summary(&f.data).contains("TCP [R] seq 100"),
-            "{}",
-            summary(&f.data)
-        );
+        assert!(summary(&f.data).contains("TCP [R] seq 100"), "{}", summary(&f.data));
     }
 
     #[test]

@@ -42,22 +42,10 @@ struct Src<'a> {
 
 impl Src<'_> {
     fn line(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())]
-            .bytes()
-            .filter(|&b| b == b'\n')
-            .count()
-            + 1
+        self.text[..offset.min(self.text.len())].bytes().filter(|&b| b == b'\n').count() + 1
     }
-    fn err<T>(
-        &self,
-        span: Option<std::ops::Range<usize>>,
-        msg: impl Into<String>,
-    ) -> Result<T, LoadError> {
-        Err(LoadError {
-            file: self.file.to_path_buf(),
-            line: span.map(|s| self.line(s.start)),
-            msg: msg.into(),
-        })
+    fn err<T>(&self, span: Option<std::ops::Range<usize>>, msg: impl Into<String>) -> Result<T, LoadError> {
+        Err(LoadError { file: self.file.to_path_buf(), line: span.map(|s| self.line(s.start)), msg: msg.into() })
     }
     fn at<T, U>(&self, s: &Spanned<U>, msg: impl Into<String>) -> Result<T, LoadError> {
         self.err(Some(s.span()), msg)
@@ -150,10 +138,8 @@ impl Plan {
             .into_iter()
             .map(|n| {
                 let variants: Vec<&Phase> = self.phases.iter().filter(|p| p.name == n).collect();
-                let fits: Vec<&&Phase> = variants
-                    .iter()
-                    .filter(|p| p.kernel.as_ref().is_none_or(|r| r.contains(v)))
-                    .collect();
+                let fits: Vec<&&Phase> =
+                    variants.iter().filter(|p| p.kernel.as_ref().is_none_or(|r| r.contains(v))).collect();
                 match fits.as_slice() {
                     [one] => Ok(**one),
                     [] => Err(format!(
@@ -164,10 +150,7 @@ impl Plan {
                             .collect::<Vec<_>>()
                             .join(" | ")
                     )),
-                    _ => Err(format!(
-                        "phase {n:?} has {} variants that all hold on kernel {v}",
-                        fits.len()
-                    )),
+                    _ => Err(format!("phase {n:?} has {} variants that all hold on kernel {v}", fits.len())),
                 }
             })
             .collect()
@@ -179,10 +162,7 @@ impl Plan {
         let mut chain = Vec::new();
         let mut cur = phase.after.as_deref();
         while let Some(name) = cur {
-            let p = chosen
-                .iter()
-                .find(|p| p.name == name)
-                .ok_or_else(|| format!("phase {name:?} not found"))?;
+            let p = chosen.iter().find(|p| p.name == name).ok_or_else(|| format!("phase {name:?} not found"))?;
             chain.push(p.steps.clone());
             cur = p.after.as_deref();
         }
@@ -196,10 +176,7 @@ pub fn load_fixture(path: &Path) -> Result<FixtureFile, LoadError> {
         line: None,
         msg: format!("cannot read: {e}"),
     })?;
-    let src = Src {
-        file: path,
-        text: &text,
-    };
+    let src = Src { file: path, text: &text };
     let f: FixtureFile = src.parse()?;
     validate_fixture(&src, &f)?;
     Ok(f)
@@ -213,7 +190,13 @@ fn validate_fixture(src: &Src, f: &FixtureFile) -> Result<(), LoadError> {
         }
         for k in n.sysctls.keys() {
             if crate::sysctl::is_global(k) {
-                return src.err(None, format!("namespace {:?}: sysctl {k} is global, not per namespace: a fixture may not change the host", n.name));
+                return src.err(
+                    None,
+                    format!(
+                        "namespace {:?}: sysctl {k} is global, not per namespace: a fixture may not change the host",
+                        n.name
+                    ),
+                );
             }
         }
     }
@@ -234,16 +217,11 @@ fn validate_fixture(src: &Src, f: &FixtureFile) -> Result<(), LoadError> {
     let mut devs: BTreeSet<(String, String)> = BTreeSet::new();
     let mut add_dev = |ns: &Spanned<String>, name: &str| -> Result<(), LoadError> {
         if name.is_empty() || name.len() >= 16 || name.contains(['/', ' ', ':']) {
-            return src.at(ns, format!("{name:?} is not a valid interface name (1–15 characters, no '/', ':' or space)"));
+            return src
+                .at(ns, format!("{name:?} is not a valid interface name (1–15 characters, no '/', ':' or space)"));
         }
         if !devs.insert((ns.get_ref().clone(), name.to_string())) {
-            return src.at(
-                ns,
-                format!(
-                    "interface {name:?} declared twice in namespace {:?}",
-                    ns.get_ref()
-                ),
-            );
+            return src.at(ns, format!("interface {name:?} declared twice in namespace {:?}", ns.get_ref()));
         }
         Ok(())
     };
@@ -260,18 +238,10 @@ fn validate_fixture(src: &Src, f: &FixtureFile) -> Result<(), LoadError> {
     for v in &f.veths {
         for end in [&v.a, &v.b] {
             if let Some(m) = &end.master {
-                if !f
-                    .bridges
-                    .iter()
-                    .any(|b| b.name == *m.get_ref() && b.ns.get_ref() == end.ns.get_ref())
-                {
+                if !f.bridges.iter().any(|b| b.name == *m.get_ref() && b.ns.get_ref() == end.ns.get_ref()) {
                     return src.at(
                         m,
-                        format!(
-                            "master {:?}: no bridge of that name in namespace {:?}",
-                            m.get_ref(),
-                            end.ns.get_ref()
-                        ),
+                        format!("master {:?}: no bridge of that name in namespace {:?}", m.get_ref(), end.ns.get_ref()),
                     );
                 }
             }
@@ -303,15 +273,11 @@ pub fn fixture_devices(f: &FixtureFile) -> BTreeMap<String, BTreeSet<String>> {
         m.entry(n.name.clone()).or_default().insert("lo".into());
     }
     for b in &f.bridges {
-        m.entry(b.ns.get_ref().clone())
-            .or_default()
-            .insert(b.name.clone());
+        m.entry(b.ns.get_ref().clone()).or_default().insert(b.name.clone());
     }
     for v in &f.veths {
         for e in [&v.a, &v.b] {
-            m.entry(e.ns.get_ref().clone())
-                .or_default()
-                .insert(e.name.clone());
+            m.entry(e.ns.get_ref().clone()).or_default().insert(e.name.clone());
         }
     }
     m
@@ -324,34 +290,16 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
         line: None,
         msg: format!("cannot read: {e}"),
     })?;
-    let src = Src {
-        file: case_path,
-        text: &text,
-    };
+    let src = Src { file: case_path, text: &text };
     let case: CaseFile = src.parse()?;
 
-    let stem = case_path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or_default();
+    let stem = case_path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
     if case.id != stem {
-        return src.err(
-            None,
-            format!(
-                "id {:?} must match the file name ({stem}.toml): ids are stable handles",
-                case.id
-            ),
-        );
+        return src
+            .err(None, format!("id {:?} must match the file name ({stem}.toml): ids are stable handles", case.id));
     }
-    if !case
-        .id
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
-        return src.err(
-            None,
-            format!("id {:?}: use lower-case letters, digits and '-'", case.id),
-        );
+    if !case.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        return src.err(None, format!("id {:?}: use lower-case letters, digits and '-'", case.id));
     }
     if case.urls.is_empty() {
         return src.err(None, "urls: give at least one link to the report");
@@ -359,10 +307,7 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
     let fname = case.fixture.get_ref();
     let fixture_path = fixtures_dir.join(format!("{fname}.toml"));
     if !fixture_path.exists() {
-        return src.at(
-            &case.fixture,
-            format!("fixture {fname:?}: no file {}", fixture_path.display()),
-        );
+        return src.at(&case.fixture, format!("fixture {fname:?}: no file {}", fixture_path.display()));
     }
     let fixture = load_fixture(&fixture_path)?;
     let devices = fixture_devices(&fixture);
@@ -374,14 +319,8 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
         let iface = parse_iface(c.get_ref()).or_else(|e| src.at(c, e))?;
         match devices.get(&iface.ns) {
             None => {
-                return src.at(
-                    c,
-                    format!(
-                        "capture {:?}: no namespace {:?} (fixture has {ns_list})",
-                        c.get_ref(),
-                        iface.ns
-                    ),
-                )
+                return src
+                    .at(c, format!("capture {:?}: no namespace {:?} (fixture has {ns_list})", c.get_ref(), iface.ns))
             }
             Some(d) if !d.contains(&iface.dev) => {
                 return src.at(
@@ -402,35 +341,50 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
     let check_step = |s: &Spanned<Step>| -> Result<Step, LoadError> {
         let step = s.get_ref();
         if !known_ns(step.ns()) {
-            return src.at(
-                s,
-                format!(
-                    "step `{step}`: no namespace {:?} (fixture has {ns_list})",
-                    step.ns()
-                ),
-            );
+            return src.at(s, format!("step `{step}`: no namespace {:?} (fixture has {ns_list})", step.ns()));
         }
         if let Step::Sysctl { key, .. } = step {
             if crate::sysctl::is_global(key) {
-                return src.at(s, format!("step `{step}`: {key} is a global setting, not per namespace; cases may not change the host"));
+                return src.at(
+                    s,
+                    format!(
+                        "step `{step}`: {key} is a global setting, not per namespace; cases may not change the host"
+                    ),
+                );
             }
+        }
+        if let Some(dev) = step.dev() {
+            if !devices[step.ns()].contains(dev) {
+                return src.at(s, format!("step `{step}`: namespace {:?} has no interface {dev:?}", step.ns()));
+            }
+        }
+        let tc_args = match step {
+            Step::Htb { handle, default, .. } => {
+                crate::tc::parse_handle(handle).map(drop).and_then(|_| match default {
+                    Some(d) => u32::from_str_radix(d, 16)
+                        .map(drop)
+                        .map_err(|_| anyhow::anyhow!("default {d:?} is not a hex class minor")),
+                    None => Ok(()),
+                })
+            }
+            Step::HtbClass { parent, classid, rate, .. } => crate::tc::parse_handle(parent)
+                .and_then(|_| crate::tc::parse_handle(classid))
+                .and_then(|_| crate::tc::parse_rate(rate))
+                .map(drop),
+            _ => Ok(()),
+        };
+        if let Err(e) = tc_args {
+            return src.at(s, format!("step `{step}`: {e}"));
         }
         Ok(step.clone())
     };
-    let setup = case
-        .setup
-        .iter()
-        .map(check_step)
-        .collect::<Result<Vec<_>, _>>()?;
+    let setup = case.setup.iter().map(check_step).collect::<Result<Vec<_>, _>>()?;
 
     let mut probes = IndexMap::new();
     for (name, p) in &case.probes {
         for ns in p.get_ref().namespaces() {
             if !known_ns(ns) {
-                return src.at(
-                    p,
-                    format!("probe {name:?}: no namespace {ns:?} (fixture has {ns_list})"),
-                );
+                return src.at(p, format!("probe {name:?}: no namespace {ns:?} (fixture has {ns_list})"));
             }
         }
         probes.insert(name.clone(), p.get_ref().clone());
@@ -444,51 +398,32 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
         let valid_name = pname == "baseline"
             || pname == "fault"
             || pname == "fix"
-            || pname
-                .strip_prefix("fault-")
-                .or(pname.strip_prefix("fix-"))
-                .is_some_and(|r| !r.is_empty());
+            || pname.strip_prefix("fault-").or(pname.strip_prefix("fix-")).is_some_and(|r| !r.is_empty());
         if !valid_name {
-            return src.at(
-                ph,
-                format!(
-                    "phase {pname:?}: name it baseline, fault, fault-<what>, fix or fix-<what>"
-                ),
-            );
+            return src.at(ph, format!("phase {pname:?}: name it baseline, fault, fault-<what>, fix or fix-<what>"));
         }
         let kernel = match &spec.kernel {
-            Some(k) => Some(
-                Range::parse(k.get_ref())
-                    .or_else(|e| src.at(k, format!("phase {pname:?}: kernel: {e}")))?,
-            ),
+            Some(k) => Some(Range::parse(k.get_ref()).or_else(|e| src.at(k, format!("phase {pname:?}: kernel: {e}")))?),
             None => None,
         };
         if kernel.is_some() && spec.upstream.is_none() {
-            return src.at(ph, format!("phase {pname:?}: a kernel-gated phase must name the `upstream` change that makes kernels differ"));
+            return src.at(
+                ph,
+                format!(
+                    "phase {pname:?}: a kernel-gated phase must name the `upstream` change that makes kernels differ"
+                ),
+            );
         }
         let after = match &spec.after {
             Some(a) if seen_names.contains(a.get_ref()) => Some(a.get_ref().clone()),
             Some(a) => {
-                return src.at(
-                    a,
-                    format!(
-                        "phase {pname:?}: after {:?}: no earlier phase of that name",
-                        a.get_ref()
-                    ),
-                )
+                return src.at(a, format!("phase {pname:?}: after {:?}: no earlier phase of that name", a.get_ref()))
             }
             None => None,
         };
-        let steps = spec
-            .steps
-            .iter()
-            .map(check_step)
-            .collect::<Result<Vec<_>, _>>()?;
+        let steps = spec.steps.iter().map(check_step).collect::<Result<Vec<_>, _>>()?;
         if spec.expect.is_empty() {
-            return src.at(
-                ph,
-                format!("phase {pname:?}: expects nothing; a phase must assert something"),
-            );
+            return src.at(ph, format!("phase {pname:?}: expects nothing; a phase must assert something"));
         }
         let mut checks = Vec::new();
         for (probe, e) in &spec.expect {
@@ -517,29 +452,16 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
         });
     }
     if phases.first().map(|p| p.name.as_str()) != Some("baseline") {
-        return src.err(
-            None,
-            "the first phase must be `baseline`: prove the topology is healthy before breaking it",
-        );
+        return src.err(None, "the first phase must be `baseline`: prove the topology is healthy before breaking it");
     }
-    Ok(Plan {
-        path: case_path.into(),
-        case,
-        fixture_path,
-        fixture,
-        captures,
-        setup,
-        probes,
-        phases,
-    })
+    Ok(Plan { path: case_path.into(), case, fixture_path, fixture, captures, setup, probes, phases })
 }
 
-fn parse_iface(s: &str) -> Result<Iface, String> {
+pub fn parse_iface(s: &str) -> Result<Iface, String> {
     match s.split_once('/') {
-        Some((ns, dev)) if !ns.trim().is_empty() && !dev.trim().is_empty() => Ok(Iface {
-            ns: ns.trim().into(),
-            dev: dev.trim().into(),
-        }),
+        Some((ns, dev)) if !ns.trim().is_empty() && !dev.trim().is_empty() => {
+            Ok(Iface { ns: ns.trim().into(), dev: dev.trim().into() })
+        }
         _ => Err(format!("{s:?}: write namespace/interface, e.g. host/eno1")),
     }
 }
@@ -566,33 +488,24 @@ fn check_expect(
     ];
     for (key, given, for_kind) in misplaced {
         if given && for_kind != kind {
-            return src.at(
-                e,
-                format!(
-                    "{here}: `{key}` applies to {for_kind} probes; {probe:?} is a {kind} probe"
-                ),
-            );
+            return src.at(e, format!("{here}: `{key}` applies to {for_kind} probes; {probe:?} is a {kind} probe"));
         }
     }
     if x.elapsed_ms.is_some() && kind == "ping" {
-        return src.at(
-            e,
-            format!("{here}: `elapsed_ms` applies to connect and stream probes"),
-        );
+        return src.at(e, format!("{here}: `elapsed_ms` applies to connect and stream probes"));
     }
-    for r in [&x.result, &x.client_error, &x.server_error]
-        .into_iter()
-        .flatten()
-    {
+    for r in [&x.result, &x.client_error, &x.server_error].into_iter().flatten() {
         let ok = r == "ok"
             || r == "none"
             || r == "timeout"
-            || (r.len() > 1
-                && r.starts_with('E')
-                && r.chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+            || (r.len() > 1 && r.starts_with('E') && r.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
         if !ok {
-            return src.at(e, format!("{here}: {r:?} is not an outcome: write ok, none, timeout or an errno name such as ECONNREFUSED"));
+            return src.at(
+                e,
+                format!(
+                    "{here}: {r:?} is not an outcome: write ok, none, timeout or an errno name such as ECONNREFUSED"
+                ),
+            );
         }
     }
     for s in x.icmp_errors.iter().flatten() {
@@ -604,23 +517,20 @@ fn check_expect(
     let mut counters = Vec::new();
     for (k, c) in &x.counters {
         let Some((ns, key)) = k.split_once(':') else {
-            return src.at(e, format!("{here}: counter {k:?}: write \"namespace: Group.Field\", e.g. \"host: Ip.InAddrErrors\""));
+            return src.at(
+                e,
+                format!("{here}: counter {k:?}: write \"namespace: Group.Field\", e.g. \"host: Ip.InAddrErrors\""),
+            );
         };
         let (ns, key) = (ns.trim(), key.trim());
         if !devices.contains_key(ns) {
             return src.at(e, format!("{here}: counter {k:?}: no namespace {ns:?}"));
         }
-        let valid = key
-            .split_once('.')
-            .is_some_and(|(g, f)| !g.is_empty() && !f.is_empty() && !f.contains('.'));
+        let valid = key.split_once('.').is_some_and(|(g, f)| !g.is_empty() && !f.is_empty() && !f.contains('.'));
         if !valid {
             return src.at(e, format!("{here}: counter {k:?}: {key:?} is not Group.Field (Ip.InAddrErrors, TcpExt.TCPTimeouts, Conntrack.invalid)"));
         }
-        counters.push(CounterExp {
-            ns: ns.into(),
-            key: key.into(),
-            count: *c,
-        });
+        counters.push(CounterExp { ns: ns.into(), key: key.into(), count: *c });
     }
     let mut packets = Vec::new();
     for (k, c) in &x.packets {
@@ -629,67 +539,52 @@ fn check_expect(
         };
         let at = parse_iface(at).or_else(|m| src.at(e, format!("{here}: packets {k:?}: {m}")))?;
         if !captures.contains(&at) {
-            return src.at(
-                e,
-                format!("{here}: packets {k:?}: {at} is not captured; add it to `capture`"),
-            );
+            return src.at(e, format!("{here}: packets {k:?}: {at} is not captured; add it to `capture`"));
         }
-        let matcher =
-            Matcher::parse(m).or_else(|err| src.at(e, format!("{here}: packets {k:?}: {err}")))?;
-        packets.push(PacketExp {
-            at,
-            matcher,
-            count: *c,
-        });
+        let matcher = Matcher::parse(m).or_else(|err| src.at(e, format!("{here}: packets {k:?}: {err}")))?;
+        packets.push(PacketExp { at, matcher, count: *c });
+    }
+    for k in x.qdisc.keys().chain(x.links.keys()) {
+        let at = parse_iface(k).or_else(|m| src.at(e, format!("{here}: {m}")))?;
+        if !devices.get(&at.ns).is_some_and(|d| d.contains(&at.dev)) {
+            return src.at(e, format!("{here}: {k:?}: no such interface in the fixture"));
+        }
+    }
+    if let Some(w) = &x.elapsed_ms {
+        match (&w.neigh_failure, w.tolerance_ms, w.min.or(w.max)) {
+            (Some(n), Some(_), None) => {
+                let at = parse_iface(n).or_else(|m| src.at(e, format!("{here}: elapsed_ms.neigh_failure: {m}")))?;
+                if !devices.get(&at.ns).is_some_and(|d| d.contains(&at.dev)) {
+                    return src
+                        .at(e, format!("{here}: elapsed_ms.neigh_failure {n:?}: no such interface in the fixture"));
+                }
+            }
+            (Some(_), None, _) => return src.at(e, format!("{here}: elapsed_ms.neigh_failure needs tolerance_ms")),
+            (Some(_), _, Some(_)) => {
+                return src.at(e, format!("{here}: elapsed_ms: give neigh_failure or min/max, not both"))
+            }
+            (None, Some(_), _) => return src.at(e, format!("{here}: elapsed_ms.tolerance_ms goes with neigh_failure")),
+            (None, None, None) => return src.at(e, format!("{here}: elapsed_ms: give min, max or neigh_failure")),
+            (None, None, Some(_)) => {}
+        }
     }
     let mut neighbours = Vec::new();
     for (k, state) in &x.neighbours {
-        let parsed = k
-            .split_once(':')
-            .and_then(|(ns, ip)| Some((ns.trim(), ip.trim().parse::<IpAddr>().ok()?)));
+        let parsed = k.split_once(':').and_then(|(ns, ip)| Some((ns.trim(), ip.trim().parse::<IpAddr>().ok()?)));
         let Some((ns, ip)) = parsed else {
-            return src.at(
-                e,
-                format!("{here}: neighbours {k:?}: write \"namespace: address\""),
-            );
+            return src.at(e, format!("{here}: neighbours {k:?}: write \"namespace: address\""));
         };
         if !devices.contains_key(ns) {
             return src.at(e, format!("{here}: neighbours {k:?}: no namespace {ns:?}"));
         }
-        const STATES: &[&str] = &[
-            "INCOMPLETE",
-            "REACHABLE",
-            "STALE",
-            "DELAY",
-            "PROBE",
-            "FAILED",
-            "NOARP",
-            "PERMANENT",
-            "NONE",
-            "ABSENT",
-        ];
+        const STATES: &[&str] =
+            &["INCOMPLETE", "REACHABLE", "STALE", "DELAY", "PROBE", "FAILED", "NOARP", "PERMANENT", "NONE", "ABSENT"];
         if !STATES.contains(&state.as_str()) {
-            return src.at(
-                e,
-                format!(
-                    "{here}: neighbours {k:?}: state {state:?} is not one of {}",
-                    STATES.join(", ")
-                ),
-            );
+            return src.at(e, format!("{here}: neighbours {k:?}: state {state:?} is not one of {}", STATES.join(", ")));
         }
-        neighbours.push(NeighExp {
-            ns: ns.into(),
-            ip,
-            state: state.clone(),
-        });
+        neighbours.push(NeighExp { ns: ns.into(), ip, state: state.clone() });
     }
-    Ok(Check {
-        probe: probe.into(),
-        expect: x.clone(),
-        counters,
-        packets,
-        neighbours,
-    })
+    Ok(Check { probe: probe.into(), expect: x.clone(), counters, packets, neighbours })
 }
 
 #[cfg(test)]
@@ -743,13 +638,7 @@ packets = { "b/eth0: icmp echo-request" = 3 }
         let p = load_with(CASE, FIXTURE).unwrap();
         assert_eq!(p.phases.len(), 1);
         assert_eq!(p.phases[0].checks[0].packets[0].at.to_string(), "b/eth0");
-        assert_eq!(
-            p.captures,
-            vec![Iface {
-                ns: "b".into(),
-                dev: "eth0".into()
-            }]
-        );
+        assert_eq!(p.captures, vec![Iface { ns: "b".into(), dev: "eth0".into() }]);
     }
 
     #[test]
@@ -762,10 +651,7 @@ packets = { "b/eth0: icmp echo-request" = 3 }
     #[test]
     fn missing_field_is_named() {
         let e = err(&CASE.replace("symptom = \"s\"\n", ""));
-        assert!(
-            e.contains("demo.toml") && e.contains("missing field `symptom`"),
-            "{e}"
-        );
+        assert!(e.contains("demo.toml") && e.contains("missing field `symptom`"), "{e}");
     }
 
     #[test]
@@ -777,27 +663,16 @@ packets = { "b/eth0: icmp echo-request" = 3 }
 
     #[test]
     fn bad_address_in_a_fixture_names_the_fixture() {
-        let e = load_with(CASE, &FIXTURE.replace("10.0.0.1/24", "10.0.0.1/40"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("pair.toml:8:") && e.contains("longer than /32"),
-            "{e}"
-        );
+        let e = load_with(CASE, &FIXTURE.replace("10.0.0.1/24", "10.0.0.1/40")).unwrap_err().to_string();
+        assert!(e.contains("pair.toml:8:") && e.contains("longer than /32"), "{e}");
     }
 
     #[test]
     fn unknown_namespace_in_probe_and_capture() {
         let e = err(&CASE.replace("from = \"a\"", "from = \"c\""));
-        assert!(
-            e.contains("demo.toml:10:") && e.contains("no namespace \"c\""),
-            "{e}"
-        );
+        assert!(e.contains("demo.toml:10:") && e.contains("no namespace \"c\""), "{e}");
         let e = err(&CASE.replace("capture = [\"b/eth0\"]", "capture = [\"b/eth9\"]"));
-        assert!(
-            e.contains("demo.toml:7:") && e.contains("has no interface \"eth9\""),
-            "{e}"
-        );
+        assert!(e.contains("demo.toml:7:") && e.contains("has no interface \"eth9\""), "{e}");
     }
 
     #[test]
@@ -805,10 +680,7 @@ packets = { "b/eth0: icmp echo-request" = 3 }
         let e = err(&CASE.replace("replies = 3", "result = \"ok\""));
         assert!(e.contains("`result` applies to connect probes"), "{e}");
         let e = err(&CASE.replace("replies = 3", "replies = \"many\""));
-        assert!(
-            e.contains("demo.toml:15:") && e.contains("not a count"),
-            "{e}"
-        );
+        assert!(e.contains("demo.toml:15:") && e.contains("not a count"), "{e}");
         let e = err(&CASE.replace("icmp echo-request", "icmp echo-requests"));
         assert!(e.contains("unknown word `echo-requests`"), "{e}");
     }
@@ -826,10 +698,7 @@ packets = { "b/eth0: icmp echo-request" = 3 }
         let step = "\nsteps = [{ sysctl = { ns = \"a\", key = \"net.core.netdev_max_backlog\", value = 10 } }]\n[phase.expect.ping]";
         let e = err(&CASE.replacen("\n[phase.expect.ping]", step, 1));
         assert!(e.contains("global setting"), "{e}");
-        let gated = CASE.replace(
-            "name = \"baseline\"",
-            "name = \"baseline\"\nkernel = \">=6.1\"",
-        );
+        let gated = CASE.replace("name = \"baseline\"", "name = \"baseline\"\nkernel = \">=6.1\"");
         assert!(err(&gated).contains("must name the `upstream` change"));
     }
 
@@ -857,10 +726,7 @@ replies = 3
         assert_eq!(new[1].kernel.as_ref().unwrap().text(), ">=6.1");
         let gap = format!("{CASE}{}", extra.replace(">=6.1\"", ">=6.2\""));
         let p = load_with(&gap, FIXTURE).unwrap();
-        assert!(p
-            .phases_for(Version(6, 1, 5))
-            .unwrap_err()
-            .contains("no variant for kernel 6.1.5"));
+        assert!(p.phases_for(Version(6, 1, 5)).unwrap_err().contains("no variant for kernel 6.1.5"));
     }
 
     #[test]

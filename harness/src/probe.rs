@@ -17,9 +17,7 @@ use crate::netns::Netns;
 pub fn error_name(e: &std::io::Error) -> String {
     match e.raw_os_error() {
         Some(n) => format!("{:?}", nix::errno::Errno::from_raw(n)),
-        None if e.kind() == std::io::ErrorKind::TimedOut
-            || e.kind() == std::io::ErrorKind::WouldBlock =>
-        {
+        None if e.kind() == std::io::ErrorKind::TimedOut || e.kind() == std::io::ErrorKind::WouldBlock => {
             "timeout".into()
         }
         None => format!("{:?}", e.kind()),
@@ -67,11 +65,7 @@ fn icmp_error_kind(t: u8, c: u8) -> String {
 pub fn inet_checksum(data: &[u8]) -> u16 {
     let mut sum: u32 = 0;
     for chunk in data.chunks(2) {
-        let word = if chunk.len() == 2 {
-            u16::from_be_bytes([chunk[0], chunk[1]])
-        } else {
-            (chunk[0] as u16) << 8
-        };
+        let word = if chunk.len() == 2 { u16::from_be_bytes([chunk[0], chunk[1]]) } else { (chunk[0] as u16) << 8 };
         sum += word as u32;
     }
     while sum >> 16 != 0 {
@@ -112,9 +106,7 @@ pub fn classify_icmp(ip: &[u8], id: u16) -> IcmpSeen {
     if t == 0 {
         let rid = u16::from_be_bytes([icmp[4], icmp[5]]);
         return if rid == id {
-            IcmpSeen::Reply {
-                seq: u16::from_be_bytes([icmp[6], icmp[7]]),
-            }
+            IcmpSeen::Reply { seq: u16::from_be_bytes([icmp[6], icmp[7]]) }
         } else {
             IcmpSeen::Other
         };
@@ -143,13 +135,7 @@ pub fn classify_icmp(ip: &[u8], id: u16) -> IcmpSeen {
 
 fn raw_icmp_socket() -> Result<OwnedFd> {
     // SAFETY: plain socket creation.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_INET,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::IPPROTO_ICMP,
-        )
-    };
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::IPPROTO_ICMP) };
     if fd < 0 {
         bail!("raw ICMP socket: {}", std::io::Error::last_os_error());
     }
@@ -159,24 +145,12 @@ fn raw_icmp_socket() -> Result<OwnedFd> {
 
 /// ICMP echo from `from` to `to`: `count` requests `interval` apart, then
 /// listens `wait` more for replies and ICMP errors about our requests.
-pub fn ping(
-    from: &Netns,
-    to: Ipv4Addr,
-    count: u32,
-    interval: Duration,
-    wait: Duration,
-) -> Result<PingOutcome> {
+pub fn ping(from: &Netns, to: Ipv4Addr, count: u32, interval: Duration, wait: Duration) -> Result<PingOutcome> {
     let fd = from.run(|_| raw_icmp_socket())??;
     let id = (std::process::id() as u16) ^ (crate::capture::now_ns() as u16);
     let start = Instant::now();
     let mut sent_at = Vec::new();
-    let mut out = PingOutcome {
-        sent: 0,
-        replies: 0,
-        errors: vec![],
-        rtt_ms: vec![],
-        elapsed_ms: 0.0,
-    };
+    let mut out = PingOutcome { sent: 0, replies: 0, errors: vec![], rtt_ms: vec![], elapsed_ms: 0.0 };
     let mut seen = std::collections::BTreeSet::new();
     let mut next_send = start;
     let mut deadline = None;
@@ -194,11 +168,7 @@ pub fn ping(
             }
             continue;
         }
-        let until = if out.sent < count {
-            next_send
-        } else {
-            deadline.unwrap()
-        };
+        let until = if out.sent < count { next_send } else { deadline.unwrap() };
         if now >= until {
             if out.sent >= count {
                 break;
@@ -209,31 +179,19 @@ pub fn ping(
             break; // every request answered
         }
         let wait_ms = (until - now).as_millis().max(1) as i32;
-        let mut p = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
+        let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: one pollfd we own.
         if unsafe { libc::poll(&mut p, 1, wait_ms) } <= 0 {
             continue;
         }
         // SAFETY: reading into our buffer.
-        let n = unsafe {
-            libc::recv(
-                fd.as_raw_fd(),
-                buf.as_mut_ptr() as *mut libc::c_void,
-                buf.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
+        let n =
+            unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), libc::MSG_DONTWAIT) };
         if n <= 0 {
             continue;
         }
         match classify_icmp(&buf[..n as usize], id) {
-            IcmpSeen::Reply { seq }
-                if seq >= 1 && (seq as usize) <= sent_at.len() && seen.insert(seq) =>
-            {
+            IcmpSeen::Reply { seq } if seq >= 1 && (seq as usize) <= sent_at.len() && seen.insert(seq) => {
                 out.replies += 1;
                 out.rtt_ms.push(ms(sent_at[seq as usize - 1].elapsed()));
             }
@@ -249,9 +207,7 @@ fn send_to(fd: &OwnedFd, payload: &[u8], to: Ipv4Addr) -> Result<()> {
     let sa = libc::sockaddr_in {
         sin_family: libc::AF_INET as u16,
         sin_port: 0,
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(to).to_be(),
-        },
+        sin_addr: libc::in_addr { s_addr: u32::from(to).to_be() },
         sin_zero: [0; 8],
     };
     // SAFETY: sendto with a sockaddr_in we own.
@@ -286,17 +242,9 @@ pub struct ConnectOutcome {
 }
 
 /// TCP connect from `from` to `to`, with a listener in `listen_in` if given.
-pub fn connect(
-    from: &Netns,
-    to: SocketAddr,
-    listen_in: Option<&Netns>,
-    timeout: Duration,
-) -> Result<ConnectOutcome> {
+pub fn connect(from: &Netns, to: SocketAddr, listen_in: Option<&Netns>, timeout: Duration) -> Result<ConnectOutcome> {
     let _listener = match listen_in {
-        Some(ns) => Some(
-            ns.run(move |_| TcpListener::bind(to))?
-                .map_err(|e| anyhow!("listening on {to}: {e}"))?,
-        ),
+        Some(ns) => Some(ns.run(move |_| TcpListener::bind(to))?.map_err(|e| anyhow!("listening on {to}: {e}"))?),
         None => None,
     };
     // connect_timeout creates the socket, so it runs on the namespace's thread.
@@ -327,16 +275,8 @@ pub struct StreamOutcome {
 }
 
 /// Sends `bytes` from a client in `from` to a server in `server_in` at `to`.
-pub fn stream(
-    from: &Netns,
-    server_in: &Netns,
-    to: SocketAddr,
-    bytes: u64,
-    timeout: Duration,
-) -> Result<StreamOutcome> {
-    let listener = server_in
-        .run(move |_| TcpListener::bind(to))?
-        .map_err(|e| anyhow!("listening on {to}: {e}"))?;
+pub fn stream(from: &Netns, server_in: &Netns, to: SocketAddr, bytes: u64, timeout: Duration) -> Result<StreamOutcome> {
+    let listener = server_in.run(move |_| TcpListener::bind(to))?.map_err(|e| anyhow!("listening on {to}: {e}"))?;
     let start = Instant::now();
     let deadline = start + timeout;
     let server = std::thread::spawn(move || -> (u64, String) {
@@ -344,9 +284,7 @@ pub fn stream(
         let mut conn = loop {
             match listener.accept() {
                 Ok((c, _)) => break c,
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline =>
-                {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(2))
                 }
                 Err(e) => return (0, error_name(&e)),
@@ -397,9 +335,7 @@ pub fn stream(
             (sent, err)
         }
     };
-    let (received, server_error) = server
-        .join()
-        .map_err(|_| anyhow!("stream server thread panicked"))?;
+    let (received, server_error) = server.join().map_err(|_| anyhow!("stream server thread panicked"))?;
     Ok(StreamOutcome {
         bytes_sent: sent,
         bytes_received: received,
@@ -444,23 +380,13 @@ mod tests {
         let dg = ipv4([172, 17, 0, 2], [172, 17, 0, 2], &err);
         assert_eq!(
             classify_icmp(&dg, 77),
-            IcmpSeen::Error(IcmpError {
-                kind: "host-unreachable".into(),
-                from: Ipv4Addr::new(172, 17, 0, 2),
-                seq: 5
-            })
+            IcmpSeen::Error(IcmpError { kind: "host-unreachable".into(), from: Ipv4Addr::new(172, 17, 0, 2), seq: 5 })
         );
     }
 
     #[test]
     fn errno_names() {
-        assert_eq!(
-            error_name(&std::io::Error::from_raw_os_error(libc::EHOSTUNREACH)),
-            "EHOSTUNREACH"
-        );
-        assert_eq!(
-            error_name(&std::io::Error::from(std::io::ErrorKind::TimedOut)),
-            "timeout"
-        );
+        assert_eq!(error_name(&std::io::Error::from_raw_os_error(libc::EHOSTUNREACH)), "EHOSTUNREACH");
+        assert_eq!(error_name(&std::io::Error::from(std::io::ErrorKind::TimedOut)), "timeout");
     }
 }

@@ -9,23 +9,19 @@ use anyhow::{anyhow, Result};
 
 use crate::capture::{now_ns, Capture};
 use crate::counters::{self, Counters};
-use crate::evidence::{
-    self, CaseRecord, CheckRecord, PhaseRecord, ProbeRecord, StepRecord, Timings,
-};
+use crate::evidence::{self, CaseRecord, CheckRecord, PhaseRecord, ProbeRecord, StepRecord, Timings};
 use crate::kernel::Version;
 use crate::link;
-use crate::plan::{Check, Phase, Plan};
+use crate::plan::{parse_iface, Check, Iface, Phase, Plan};
 use crate::probe;
-use crate::spec::ProbeSpec;
+use crate::spec::{ProbeSpec, Window};
 use crate::topology::Topology;
 
 /// Why a case cannot run here (missing tool, feature, privilege): a skip,
 /// never a pass.
 pub fn skip_reason(plan: &Plan) -> Option<String> {
     let mut tools: Vec<String> = plan.case.requires.clone();
-    if plan.fixture.firewall.iter().any(|f| !f.iptables.is_empty())
-        && !tools.iter().any(|t| t == "iptables")
-    {
+    if plan.fixture.firewall.iter().any(|f| !f.iptables.is_empty()) && !tools.iter().any(|t| t == "iptables") {
         tools.push("iptables".into());
     }
     for t in &tools {
@@ -44,12 +40,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Runs every phase that applies to `kernel` and writes `evidence.json`.
-pub fn run_case(
-    plan: &Plan,
-    release: &str,
-    kernel: Version,
-    root: &Path,
-) -> Result<(CaseRecord, PathBuf)> {
+pub fn run_case(plan: &Plan, release: &str, kernel: Version, root: &Path) -> Result<(CaseRecord, PathBuf)> {
     let t0 = Instant::now();
     let started_unix_ms = now_ns() / 1_000_000;
     let dir = evidence::case_dir(root, plan.id());
@@ -66,11 +57,7 @@ pub fn run_case(
             }
         }
     }
-    let verdict = if phases.iter().all(|p| p.passed) {
-        "pass"
-    } else {
-        "fail"
-    };
+    let verdict = if phases.iter().all(|p| p.passed) { "pass" } else { "fail" };
     let rec = CaseRecord {
         id: plan.id().into(),
         title: plan.case.title.clone(),
@@ -113,10 +100,7 @@ fn run_phase(plan: &Plan, ph: &Phase, replay: &[crate::spec::Step], root: &Path)
     let topo = match Topology::build(&plan.fixture, &format!("{}:{}", plan.id(), ph.name)) {
         Ok(t) => t,
         Err(e) => {
-            rec.error = Some(format!(
-                "building fixture {}: {e:#}",
-                plan.case.fixture.get_ref()
-            ));
+            rec.error = Some(format!("building fixture {}: {e:#}", plan.case.fixture.get_ref()));
             return rec;
         }
     };
@@ -135,12 +119,7 @@ fn run_phase(plan: &Plan, ph: &Phase, replay: &[crate::spec::Step], root: &Path)
         let mut caps = Vec::new();
         for i in &plan.captures {
             let path = evidence::pcap_path(root, plan.id(), &ph.name, &i.ns, &i.dev);
-            caps.push(Capture::start(
-                topo.ns(&i.ns)?,
-                &i.dev,
-                &path,
-                &i.to_string(),
-            )?);
+            caps.push(Capture::start(topo.ns(&i.ns)?, &i.dev, &path, &i.to_string())?);
             rec.pcaps.push(path);
         }
         rec.timings.setup_ms = ms(t_setup.elapsed());
@@ -190,54 +169,75 @@ fn run_phase(plan: &Plan, ph: &Phase, replay: &[crate::spec::Step], root: &Path)
 }
 
 fn snapshot(topo: &Topology) -> Result<BTreeMap<String, Counters>> {
-    topo.namespaces
-        .iter()
-        .map(|(name, ns)| Ok((name.clone(), ns.run(|_| counters::read_thread_ns())??)))
-        .collect()
+    topo.namespaces.iter().map(|(name, ns)| Ok((name.clone(), ns.run(|_| counters::read_thread_ns())??))).collect()
+}
+
+fn root_qdisc(topo: &Topology, at: &Iface) -> Result<crate::tc::QdiscInfo> {
+    let dev = at.dev.clone();
+    topo.ns(&at.ns)?.run(move |ctx| crate::tc::root_qdisc(ctx, &dev))?
+}
+
+/// The window an `elapsed_ms` expectation means on this kernel, now, and
+/// where it came from.
+fn resolve_window(w: &Window, topo: &Topology) -> Result<(Window, Option<serde_json::Value>)> {
+    let Some(n) = &w.neigh_failure else { return Ok((w.clone(), None)) };
+    let at = parse_iface(n).map_err(|e| anyhow!(e))?;
+    let dev = at.dev.clone();
+    let read =
+        move |k: &str| -> Result<f64> { Ok(crate::sysctl::read(&format!("net/ipv4/neigh/{dev}/{k}"))?.parse()?) };
+    let (mcast, app, retrans) = topo.ns(&at.ns)?.run(move |_| -> Result<(f64, f64, f64)> {
+        Ok((read("mcast_solicit")?, read("app_solicit")?, read("retrans_time_ms")?))
+    })??;
+    let probes = mcast + app;
+    let t = probes * retrans;
+    // Each retransmit timer is armed in whole jiffies from the current
+    // jiffy, so a round can end up to one jiffy early: allow one jiffy of
+    // the coarsest HZ (100) per probe below.
+    let min = t - probes * 10.0;
+    let max = t + w.tolerance_ms.unwrap_or(0.0);
+    let basis = serde_json::json!({
+        "interface": n, "mcast_solicit": mcast, "app_solicit": app, "retrans_time_ms": retrans,
+        "expected_ms": t, "window_ms": [min, max],
+        "rule": "(mcast_solicit + app_solicit) x retrans_time_ms; -10 ms per probe (jiffy), +tolerance_ms",
+    });
+    Ok((Window { min: Some(min), max: Some(max), neigh_failure: None, tolerance_ms: None }, Some(basis)))
 }
 
 fn run_check(plan: &Plan, topo: &Topology, caps: &[Capture], check: &Check) -> Result<ProbeRecord> {
     let spec = &plan.probes[&check.probe];
+    let x = &check.expect;
+    let mut derived = BTreeMap::new();
+    let window = match &x.elapsed_ms {
+        Some(w) => {
+            let (w, basis) = resolve_window(w, topo)?;
+            if let Some(b) = basis {
+                derived.insert("elapsed_ms".to_string(), b);
+            }
+            Some(w)
+        }
+        None => None,
+    };
+    let qdisc_at: Vec<Iface> = x.qdisc.keys().map(|k| parse_iface(k).map_err(|e| anyhow!(e))).collect::<Result<_>>()?;
+    let qdisc_before: Vec<crate::tc::QdiscInfo> =
+        qdisc_at.iter().map(|a| root_qdisc(topo, a)).collect::<Result<_>>()?;
     let before = snapshot(topo)?;
     let w0 = now_ns();
     let outcome: serde_json::Value = match spec {
-        ProbeSpec::Ping {
-            from,
-            to,
-            count,
-            interval_ms,
-            wait_ms,
-        } => serde_json::to_value(probe::ping(
+        ProbeSpec::Ping { from, to, count, interval_ms, wait_ms } => serde_json::to_value(probe::ping(
             topo.ns(from)?,
             *to,
             *count,
             Duration::from_millis(*interval_ms),
             Duration::from_millis(*wait_ms),
         )?)?,
-        ProbeSpec::Connect {
-            from,
-            to,
-            listen_in,
-            timeout_ms,
-        } => {
+        ProbeSpec::Connect { from, to, listen_in, timeout_ms } => {
             let l = match listen_in {
                 Some(n) => Some(topo.ns(n)?),
                 None => None,
             };
-            serde_json::to_value(probe::connect(
-                topo.ns(from)?,
-                *to,
-                l,
-                Duration::from_millis(*timeout_ms),
-            )?)?
+            serde_json::to_value(probe::connect(topo.ns(from)?, *to, l, Duration::from_millis(*timeout_ms))?)?
         }
-        ProbeSpec::Stream {
-            from,
-            to,
-            server_in,
-            bytes,
-            timeout_ms,
-        } => serde_json::to_value(probe::stream(
+        ProbeSpec::Stream { from, to, server_in, bytes, timeout_ms } => serde_json::to_value(probe::stream(
             topo.ns(from)?,
             topo.ns(server_in)?,
             *to,
@@ -250,10 +250,8 @@ fn run_check(plan: &Plan, topo: &Topology, caps: &[Capture], check: &Check) -> R
         c.sync(w1, Duration::from_secs(2))?;
     }
     let after = snapshot(topo)?;
-    let counter_deltas: BTreeMap<String, Counters> = before
-        .iter()
-        .map(|(ns, b)| (ns.clone(), counters::delta(b, &after[ns])))
-        .collect();
+    let counter_deltas: BTreeMap<String, Counters> =
+        before.iter().map(|(ns, b)| (ns.clone(), counters::delta(b, &after[ns]))).collect();
     let mut packets = BTreeMap::new();
     let mut windows = BTreeMap::new();
     for c in caps {
@@ -277,100 +275,77 @@ fn run_check(plan: &Plan, topo: &Topology, caps: &[Capture], check: &Check) -> R
     for (name, ns) in &topo.namespaces {
         neighbours.insert(name.clone(), ns.run(|ctx| link::neighbours(ctx))??);
     }
+    let mut qdiscs = BTreeMap::new();
+    let mut qdisc_drops = BTreeMap::new();
+    for (at, b) in qdisc_at.iter().zip(&qdisc_before) {
+        let after = root_qdisc(topo, at)?;
+        qdisc_drops.insert(at.to_string(), after.drops as i64 - b.drops as i64);
+        qdiscs.insert(at.to_string(), after);
+    }
+    let mut links = BTreeMap::new();
+    for k in x.links.keys() {
+        let at = parse_iface(k).map_err(|e| anyhow!(e))?;
+        let dev = at.dev.clone();
+        let c = topo.ns(&at.ns)?.run(move |ctx| link::link_counters(ctx, &dev))??;
+        links.insert(k.clone(), c.into_iter().collect::<BTreeMap<String, u64>>());
+    }
 
     let mut checks = Vec::new();
     let mut add = |what: String, expected: String, observed: String, ok: bool| {
-        checks.push(CheckRecord {
-            what,
-            expected,
-            observed,
-            ok,
-        })
+        checks.push(CheckRecord { what, expected, observed, ok })
     };
-    let x = &check.expect;
     let field = |k: &str| outcome.get(k).cloned().unwrap_or(serde_json::Value::Null);
     if let Some(c) = x.replies {
         let got = field("replies").as_i64().unwrap_or(-1);
-        add(
-            "replies".into(),
-            c.to_string(),
-            got.to_string(),
-            c.holds(got),
-        );
+        add("replies".into(), c.to_string(), got.to_string(), c.holds(got));
     }
     if let Some(want) = &x.icmp_errors {
         let mut got: Vec<String> = field("errors")
             .as_array()
             .into_iter()
             .flatten()
-            .map(|e| {
-                format!(
-                    "{} from {}",
-                    e["kind"].as_str().unwrap_or("?"),
-                    e["from"].as_str().unwrap_or("?")
-                )
-            })
+            .map(|e| format!("{} from {}", e["kind"].as_str().unwrap_or("?"), e["from"].as_str().unwrap_or("?")))
             .collect();
         got.sort();
         got.dedup();
         let mut w = want.clone();
         w.sort();
         w.dedup();
-        add(
-            "icmp_errors".into(),
-            format!("{w:?}"),
-            format!("{got:?}"),
-            got == w,
-        );
+        add("icmp_errors".into(), format!("{w:?}"), format!("{got:?}"), got == w);
     }
     if let Some(r) = &x.result {
         let got = field("result").as_str().unwrap_or("?").to_string();
-        add(
-            "result".into(),
-            r.clone(),
-            format!("{got} after {} ms", field("elapsed_ms")),
-            &got == r,
-        );
+        add("result".into(), r.clone(), format!("{got} after {} ms", field("elapsed_ms")), &got == r);
     }
-    if let Some(w) = &x.elapsed_ms {
+    if let Some(w) = &window {
         let got = field("elapsed_ms").as_f64().unwrap_or(f64::NAN);
-        add(
-            "elapsed_ms".into(),
-            w.to_string(),
-            format!("{got} ms"),
-            w.holds(got),
-        );
+        let why = match derived.get("elapsed_ms") {
+            Some(b) => format!(
+                " (from {}: ({} + {}) x {} ms)",
+                b["interface"].as_str().unwrap_or("?"),
+                b["mcast_solicit"],
+                b["app_solicit"],
+                b["retrans_time_ms"]
+            ),
+            None => String::new(),
+        };
+        add("elapsed_ms".into(), format!("{w}{why}"), format!("{got} ms"), w.holds(got));
     }
     if let Some(c) = x.bytes_received {
         let got = field("bytes_received").as_i64().unwrap_or(-1);
-        add(
-            "bytes_received".into(),
-            c.to_string(),
-            got.to_string(),
-            c.holds(got),
-        );
+        add("bytes_received".into(), c.to_string(), got.to_string(), c.holds(got));
     }
-    for (key, want) in [
-        ("client_error", &x.client_error),
-        ("server_error", &x.server_error),
-    ] {
+    for (key, want) in [("client_error", &x.client_error), ("server_error", &x.server_error)] {
         if let Some(w) = want {
             let got = field(key).as_str().unwrap_or("?").to_string();
             add(key.into(), w.clone(), got.clone(), &got == w);
         }
     }
     for c in &check.counters {
-        let got = counter_deltas
-            .get(&c.ns)
-            .and_then(|d| d.get(&c.key))
-            .copied()
-            .unwrap_or(0);
+        let got = counter_deltas.get(&c.ns).and_then(|d| d.get(&c.key)).copied().unwrap_or(0);
         let known = after.get(&c.ns).is_some_and(|a| a.contains_key(&c.key));
-        let observed = if known {
-            format!("{got:+}")
-        } else {
-            format!("no such counter in {} (kernel does not have it?)", c.ns)
-        };
+        let observed =
+            if known { format!("{got:+}") } else { format!("no such counter in {} (kernel does not have it?)", c.ns) };
         add(
             format!("counter {}: {}", c.ns, c.key),
             format!("delta {}", c.count),
@@ -380,30 +355,41 @@ fn run_check(plan: &Plan, topo: &Topology, caps: &[Capture], check: &Check) -> R
     }
     for p in &check.packets {
         let label = p.at.to_string();
-        let got = windows
-            .get(&label)
-            .map(|fs| fs.iter().filter(|f| p.matcher.matches(f)).count())
-            .unwrap_or(0) as i64;
-        add(
-            format!("packets {label}: {}", p.matcher.text()),
-            p.count.to_string(),
-            got.to_string(),
-            p.count.holds(got),
-        );
+        let got = windows.get(&label).map(|fs| fs.iter().filter(|f| p.matcher.matches(f)).count()).unwrap_or(0) as i64;
+        add(format!("packets {label}: {}", p.matcher.text()), p.count.to_string(), got.to_string(), p.count.holds(got));
+    }
+    for (k, q) in &x.qdisc {
+        let got = &qdiscs[k];
+        if let Some(kind) = &q.kind {
+            add(format!("qdisc {k}: kind"), kind.clone(), got.kind.clone(), &got.kind == kind);
+        }
+        if let Some(d) = q.direct_qlen {
+            let obs = got.direct_qlen.map(|v| v.to_string()).unwrap_or_else(|| "none reported".into());
+            add(format!("qdisc {k}: direct_qlen"), d.to_string(), obs, got.direct_qlen == Some(d));
+        }
+        if let Some(d) = &q.default_class {
+            let obs = got.default_class.clone().unwrap_or_else(|| "none reported".into());
+            add(format!("qdisc {k}: default_class"), d.clone(), obs.clone(), &obs == d);
+        }
+        if let Some(c) = q.drops {
+            let got = qdisc_drops[k];
+            add(format!("qdisc {k}: drops"), format!("delta {c}"), format!("{got:+}"), c.holds(got));
+        }
+    }
+    for (k, l) in &x.links {
+        let got = &links[k];
+        for (name, want) in [("tx_queue_len", l.tx_queue_len), ("mtu", l.mtu)] {
+            if let Some(w) = want {
+                let obs = got.get(name).copied();
+                let shown = obs.map(|v| v.to_string()).unwrap_or_else(|| "?".into());
+                add(format!("link {k}: {name}"), w.to_string(), shown, obs == Some(w as u64));
+            }
+        }
     }
     for n in &check.neighbours {
-        let entry = neighbours
-            .get(&n.ns)
-            .and_then(|v| v.iter().find(|e| e.ip == n.ip));
-        let got = entry
-            .map(|e| e.state.clone())
-            .unwrap_or_else(|| "ABSENT".into());
-        add(
-            format!("neighbour {}: {}", n.ns, n.ip),
-            n.state.clone(),
-            got.clone(),
-            got == n.state,
-        );
+        let entry = neighbours.get(&n.ns).and_then(|v| v.iter().find(|e| e.ip == n.ip));
+        let got = entry.map(|e| e.state.clone()).unwrap_or_else(|| "ABSENT".into());
+        add(format!("neighbour {}: {}", n.ns, n.ip), n.state.clone(), got.clone(), got == n.state);
     }
     Ok(ProbeRecord {
         name: check.probe.clone(),
@@ -414,6 +400,10 @@ fn run_check(plan: &Plan, topo: &Topology, caps: &[Capture], check: &Check) -> R
         counter_deltas,
         packets,
         neighbours,
+        qdiscs,
+        qdisc_drops,
+        links,
+        derived,
         checks,
     })
 }

@@ -22,15 +22,9 @@ pub struct Cidr {
 impl FromStr for Cidr {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (a, p) = s
-            .split_once('/')
-            .ok_or_else(|| format!("{s:?} is not address/prefix (e.g. 172.17.0.1/16)"))?;
-        let addr: IpAddr = a
-            .parse()
-            .map_err(|_| format!("{a:?} in {s:?} is not an IP address"))?;
-        let prefix: u8 = p
-            .parse()
-            .map_err(|_| format!("prefix {p:?} in {s:?} is not a number"))?;
+        let (a, p) = s.split_once('/').ok_or_else(|| format!("{s:?} is not address/prefix (e.g. 172.17.0.1/16)"))?;
+        let addr: IpAddr = a.parse().map_err(|_| format!("{a:?} in {s:?} is not an IP address"))?;
+        let prefix: u8 = p.parse().map_err(|_| format!("prefix {p:?} in {s:?} is not a number"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         if prefix > max {
             return Err(format!("prefix /{prefix} in {s:?} is longer than /{max}"));
@@ -209,20 +203,57 @@ pub struct PhaseSpec {
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Step {
     /// Write a per-namespace sysctl.
-    Sysctl {
-        ns: String,
-        key: String,
-        value: SysVal,
-    },
+    Sysctl { ns: String, key: String, value: SysVal },
     /// A literal command line, as a customer ran it, through `sh -c` inside
     /// the namespace; it must exit 0.
     Sh { ns: String, run: String },
+    /// An HTB root qdisc, over netlink: `tc qdisc add dev DEV root handle
+    /// HANDLE htb [default DEFAULT] [direct_qlen N]` (`default` in hex, as tc).
+    Htb {
+        ns: String,
+        dev: String,
+        #[serde(default = "defaults::htb_handle")]
+        handle: String,
+        #[serde(default)]
+        default: Option<String>,
+        #[serde(default)]
+        direct_qlen: Option<u32>,
+    },
+    /// An HTB class: `tc class add dev DEV parent P classid C htb rate R`.
+    HtbClass { ns: String, dev: String, parent: String, classid: String, rate: String },
+    /// `tc qdisc del dev DEV root`.
+    QdiscDel { ns: String, dev: String },
+    /// Link settings over netlink.
+    Link {
+        ns: String,
+        dev: String,
+        #[serde(default)]
+        tx_queue_len: Option<u32>,
+        #[serde(default)]
+        mtu: Option<u32>,
+    },
 }
 
 impl Step {
     pub fn ns(&self) -> &str {
         match self {
-            Step::Sysctl { ns, .. } | Step::Sh { ns, .. } => ns,
+            Step::Sysctl { ns, .. }
+            | Step::Sh { ns, .. }
+            | Step::Htb { ns, .. }
+            | Step::HtbClass { ns, .. }
+            | Step::QdiscDel { ns, .. }
+            | Step::Link { ns, .. } => ns,
+        }
+    }
+
+    /// The interface the step acts on, if any.
+    pub fn dev(&self) -> Option<&str> {
+        match self {
+            Step::Htb { dev, .. }
+            | Step::HtbClass { dev, .. }
+            | Step::QdiscDel { dev, .. }
+            | Step::Link { dev, .. } => Some(dev),
+            _ => None,
         }
     }
 }
@@ -232,6 +263,30 @@ impl fmt::Display for Step {
         match self {
             Step::Sysctl { ns, key, value } => write!(f, "[{ns}] sysctl -w {key}={value}"),
             Step::Sh { ns, run } => write!(f, "[{ns}] {run}"),
+            Step::Htb { ns, dev, handle, default, direct_qlen } => {
+                write!(f, "[{ns}] qdisc add dev {dev} root handle {handle} htb")?;
+                if let Some(d) = default {
+                    write!(f, " default {d}")?;
+                }
+                if let Some(q) = direct_qlen {
+                    write!(f, " direct_qlen {q}")?;
+                }
+                write!(f, " (netlink)")
+            }
+            Step::HtbClass { ns, dev, parent, classid, rate } => {
+                write!(f, "[{ns}] class add dev {dev} parent {parent} classid {classid} htb rate {rate} (netlink)")
+            }
+            Step::QdiscDel { ns, dev } => write!(f, "[{ns}] qdisc del dev {dev} root (netlink)"),
+            Step::Link { ns, dev, tx_queue_len, mtu } => {
+                write!(f, "[{ns}] link set dev {dev}")?;
+                if let Some(q) = tx_queue_len {
+                    write!(f, " txqueuelen {q}")?;
+                }
+                if let Some(m) = mtu {
+                    write!(f, " mtu {m}")?;
+                }
+                write!(f, " (netlink)")
+            }
         }
     }
 }
@@ -284,16 +339,12 @@ impl ProbeSpec {
     pub fn namespaces(&self) -> Vec<&str> {
         match self {
             ProbeSpec::Ping { from, .. } => vec![from],
-            ProbeSpec::Connect {
-                from, listen_in, ..
-            } => {
+            ProbeSpec::Connect { from, listen_in, .. } => {
                 let mut v = vec![from.as_str()];
                 v.extend(listen_in.as_deref());
                 v
             }
-            ProbeSpec::Stream {
-                from, server_in, ..
-            } => vec![from, server_in],
+            ProbeSpec::Stream { from, server_in, .. } => vec![from, server_in],
         }
     }
 }
@@ -313,6 +364,9 @@ pub mod defaults {
     }
     pub fn bytes() -> u64 {
         1 << 20
+    }
+    pub fn htb_handle() -> String {
+        "1:".into()
     }
 }
 
@@ -352,6 +406,38 @@ pub struct Expect {
     /// Neighbour states after the probe, `"ns: address" = "FAILED"`.
     #[serde(default)]
     pub neighbours: IndexMap<String, String>,
+    /// The root qdisc of an interface after the probe, `"ns/dev" = { ... }`.
+    #[serde(default)]
+    pub qdisc: IndexMap<String, QdiscExpect>,
+    /// Link settings read back after the probe, `"ns/dev" = { tx_queue_len = 1000 }`.
+    #[serde(default)]
+    pub links: IndexMap<String, LinkExpect>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QdiscExpect {
+    /// `htb`, `noqueue`, ...
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// HTB's direct queue length as the kernel reports it.
+    #[serde(default)]
+    pub direct_qlen: Option<u32>,
+    /// HTB's default class minor, hex as tc prints it (`"10"`, `"0"`).
+    #[serde(default)]
+    pub default_class: Option<String>,
+    /// Drops counted by the qdisc during the probe.
+    #[serde(default)]
+    pub drops: Option<Count>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkExpect {
+    #[serde(default)]
+    pub tx_queue_len: Option<u32>,
+    #[serde(default)]
+    pub mtu: Option<u32>,
 }
 
 /// An exact count (`3`) or a comparison (`">=1"`, `"<=2"`, `">0"`).
@@ -405,9 +491,10 @@ impl FromStr for Count {
         } else {
             (Count::Eq, s)
         };
-        rest.trim().parse().map(ctor).map_err(|_| {
-            format!("{s:?} is not a count: write 3, \"=3\", \">=1\", \">0\", \"<=2\" or \"<5\"")
-        })
+        rest.trim()
+            .parse()
+            .map(ctor)
+            .map_err(|_| format!("{s:?} is not a count: write 3, \"=3\", \">=1\", \">0\", \"<=2\" or \"<5\""))
     }
 }
 
@@ -419,23 +506,30 @@ impl<'de> Deserialize<'de> for Count {
             N(i64),
             S(String),
         }
-        match Raw::deserialize(d)
-            .map_err(|_| de::Error::custom("expected a count: 3 or a string like \">=1\""))?
-        {
+        match Raw::deserialize(d).map_err(|_| de::Error::custom("expected a count: 3 or a string like \">=1\""))? {
             Raw::N(n) => Ok(Count::Eq(n)),
             Raw::S(s) => s.parse().map_err(de::Error::custom),
         }
     }
 }
 
-/// A time window in ms: `{ min = 900, max = 1500 }` (either may be left out).
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+/// A time window in ms: `{ min = 900, max = 1500 }` (either may be left
+/// out), or derived from the kernel's own parameters in force:
+/// `{ neigh_failure = "container/eth0", tolerance_ms = 40 }` is the time a
+/// neighbour resolution on that interface takes to fail,
+/// `(mcast_solicit + app_solicit) × retrans_time_ms`, read from the
+/// namespace when the probe runs; the window is `[t, t + tolerance]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Window {
     #[serde(default)]
     pub min: Option<f64>,
     #[serde(default)]
     pub max: Option<f64>,
+    #[serde(default)]
+    pub neigh_failure: Option<String>,
+    #[serde(default)]
+    pub tolerance_ms: Option<f64>,
 }
 
 impl Window {
@@ -462,18 +556,9 @@ mod tests {
     #[test]
     fn cidrs_parse_and_reject_with_reasons() {
         assert_eq!("172.17.0.1/16".parse::<Cidr>().unwrap().prefix, 16);
-        assert!("172.17.0.1"
-            .parse::<Cidr>()
-            .unwrap_err()
-            .contains("address/prefix"));
-        assert!("172.17.0.300/16"
-            .parse::<Cidr>()
-            .unwrap_err()
-            .contains("not an IP address"));
-        assert!("10.0.0.1/33"
-            .parse::<Cidr>()
-            .unwrap_err()
-            .contains("longer than /32"));
+        assert!("172.17.0.1".parse::<Cidr>().unwrap_err().contains("address/prefix"));
+        assert!("172.17.0.300/16".parse::<Cidr>().unwrap_err().contains("not an IP address"));
+        assert!("10.0.0.1/33".parse::<Cidr>().unwrap_err().contains("longer than /32"));
     }
 
     #[test]

@@ -26,10 +26,7 @@ pub fn fixtures_dir() -> PathBuf {
 pub fn discover(cases: &Path, fixtures: &Path) -> Vec<(String, Result<Plan, LoadError>)> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(cases)
         .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                .collect()
+            d.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect()
         })
         .unwrap_or_default();
     files.retain(|p| p.file_name().is_some_and(|n| n != "Cargo.toml"));
@@ -37,11 +34,7 @@ pub fn discover(cases: &Path, fixtures: &Path) -> Vec<(String, Result<Plan, Load
     files
         .into_iter()
         .map(|p| {
-            let id = p
-                .file_stem()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
+            let id = p.file_stem().unwrap_or_default().to_string_lossy().into_owned();
             (id, plan::load(&p, fixtures))
         })
         .collect()
@@ -70,11 +63,9 @@ pub fn run(plan: &Plan) -> Verdict {
         Err(e) => return Verdict::Fail(format!("cannot read the kernel version: {e:#}")),
     };
     match runner::run_case(plan, &release, version, &artifacts_root()) {
-        Ok((rec, path)) if rec.passed() => Verdict::Pass(format!(
-            "{} phases passed on {release}; evidence {}",
-            rec.phases.len(),
-            path.display()
-        )),
+        Ok((rec, path)) if rec.passed() => {
+            Verdict::Pass(format!("{} phases passed on {release}; evidence {}", rec.phases.len(), path.display()))
+        }
         Ok((rec, path)) => Verdict::Fail(rec.failure_report(&path)),
         Err(e) => Verdict::Fail(format!("case {}: harness error: {e:#}", plan.id())),
     }

@@ -10,11 +10,7 @@ pub fn path_of(key: &str) -> Result<PathBuf> {
         bail!("bad sysctl name {key:?}");
     }
     // Interface names may contain dots; accept "a/b/c" as the unambiguous form.
-    let rel = if key.contains('/') {
-        key.to_string()
-    } else {
-        key.replace('.', "/")
-    };
+    let rel = if key.contains('/') { key.to_string() } else { key.replace('.', "/") };
     Ok(PathBuf::from("/proc/sys").join(rel))
 }
 
@@ -26,8 +22,7 @@ pub fn read(key: &str) -> Result<String> {
 
 pub fn write(key: &str, value: &str) -> Result<()> {
     let p = path_of(key)?;
-    std::fs::write(&p, value)
-        .with_context(|| format!("writing {value:?} to {key} ({})", p.display()))?;
+    std::fs::write(&p, value).with_context(|| format!("writing {value:?} to {key} ({})", p.display()))?;
     Ok(())
 }
 

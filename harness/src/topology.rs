@@ -11,6 +11,7 @@ use crate::link;
 use crate::netns::Netns;
 use crate::spec::{FixtureFile, Step};
 use crate::sysctl;
+use crate::tc;
 
 pub struct Topology {
     pub namespaces: IndexMap<String, Netns>,
@@ -18,9 +19,7 @@ pub struct Topology {
 
 impl Topology {
     pub fn ns(&self, name: &str) -> Result<&Netns> {
-        self.namespaces
-            .get(name)
-            .ok_or_else(|| anyhow!("no namespace {name:?} in this topology"))
+        self.namespaces.get(name).ok_or_else(|| anyhow!("no namespace {name:?} in this topology"))
     }
 
     /// Creates the namespaces and everything the fixture declares in them.
@@ -28,18 +27,13 @@ impl Topology {
         let mut namespaces = IndexMap::new();
         for n in &f.namespaces {
             let ns = Netns::new(&format!("{}@{tag}", n.name))?;
-            let sysctls: Vec<(String, String)> = n
-                .sysctls
-                .iter()
-                .map(|(k, v)| (k.clone(), v.to_string()))
-                .collect();
+            let sysctls: Vec<(String, String)> = n.sysctls.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
             ns.run(move |_| sysctls.iter().try_for_each(|(k, v)| sysctl::write(k, v)))??;
             namespaces.insert(n.name.clone(), ns);
         }
         let t = Topology { namespaces };
         for b in &f.bridges {
-            let (name, q, mtu, addrs) =
-                (b.name.clone(), b.tx_queue_len, b.mtu, b.addresses.clone());
+            let (name, q, mtu, addrs) = (b.name.clone(), b.tx_queue_len, b.mtu, b.addresses.clone());
             t.ns(b.ns.get_ref())?.run(move |ctx| -> Result<()> {
                 link::add_bridge(ctx, &name, q)?;
                 if let Some(m) = mtu {
@@ -54,8 +48,7 @@ impl Topology {
         for v in &f.veths {
             let peer_fd = t.ns(v.b.ns.get_ref())?.raw_fd();
             let (a, b) = (v.a.name.clone(), v.b.name.clone());
-            t.ns(v.a.ns.get_ref())?
-                .run(move |ctx| link::add_veth(ctx, &a, &b, peer_fd))??;
+            t.ns(v.a.ns.get_ref())?.run(move |ctx| link::add_veth(ctx, &a, &b, peer_fd))??;
             for end in [&v.a, &v.b] {
                 let e = end.clone();
                 t.ns(end.ns.get_ref())?.run(move |ctx| -> Result<()> {
@@ -89,8 +82,7 @@ impl Topology {
                 }
             };
             let (via, dev): (Option<Ipv4Addr>, Option<String>) = (r.via, r.dev.clone());
-            t.ns(r.ns.get_ref())?
-                .run(move |ctx| link::add_route(ctx, dst, via, dev.as_deref()))??;
+            t.ns(r.ns.get_ref())?.run(move |ctx| link::add_route(ctx, dst, via, dev.as_deref()))??;
         }
         for fw in &f.firewall {
             let ns = t.ns(fw.ns.get_ref())?;
@@ -117,6 +109,40 @@ impl Topology {
                 c.arg("-c").arg(run);
                 let out = cmd::run_ok(c, cmd::DEFAULT_DEADLINE)?;
                 Ok(format!("{}{}", out.stdout, out.stderr).trim().to_string())
+            }
+            Step::Htb { ns, dev, handle, default, direct_qlen } => {
+                let handle = tc::parse_handle(handle)?;
+                let defcls = match default {
+                    Some(d) => u32::from_str_radix(d, 16)?,
+                    None => 0,
+                };
+                let (dev, q) = (dev.clone(), *direct_qlen);
+                self.ns(ns)?.run(move |ctx| tc::add_htb(ctx, &dev, handle, defcls, q))??;
+                Ok(String::new())
+            }
+            Step::HtbClass { ns, dev, parent, classid, rate } => {
+                let (p, c, r) = (tc::parse_handle(parent)?, tc::parse_handle(classid)?, tc::parse_rate(rate)?);
+                let dev = dev.clone();
+                self.ns(ns)?.run(move |ctx| tc::add_htb_class(ctx, &dev, p, c, r))??;
+                Ok(String::new())
+            }
+            Step::QdiscDel { ns, dev } => {
+                let dev = dev.clone();
+                self.ns(ns)?.run(move |ctx| tc::del_root(ctx, &dev))??;
+                Ok(String::new())
+            }
+            Step::Link { ns, dev, tx_queue_len, mtu } => {
+                let (dev, q, m) = (dev.clone(), *tx_queue_len, *mtu);
+                self.ns(ns)?.run(move |ctx| -> Result<()> {
+                    if let Some(q) = q {
+                        link::set_tx_queue_len(ctx, &dev, q)?;
+                    }
+                    if let Some(m) = m {
+                        link::set_mtu(ctx, &dev, m)?;
+                    }
+                    Ok(())
+                })??;
+                Ok(String::new())
             }
         }
     }

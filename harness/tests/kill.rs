@@ -55,25 +55,15 @@ fn sigkill_at_twenty_points_leaves_nothing() {
              namespaces still reachable: {left:?}"
         );
         let diff = HostState::diff(&before, &HostState::capture().unwrap());
-        assert!(
-            diff.is_empty(),
-            "kill #{i} at {ms} ms changed the host: {diff:#?}"
-        );
+        assert!(diff.is_empty(), "kill #{i} at {ms} ms changed the host: {diff:#?}");
     }
     // The kill points must actually have hit runs that held namespaces.
-    assert!(
-        killed_with_namespaces >= 15,
-        "only {killed_with_namespaces} kills caught a live topology"
-    );
+    assert!(killed_with_namespaces >= 15, "only {killed_with_namespaces} kills caught a live topology");
     // And the next run passes.
     let out = Command::new(env!("CARGO_BIN_EXE_netrepro"))
         .args(["run", "forwarding-off"])
         .env("NETREPRO_ARTIFACTS", artifacts.path())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "run after the kills failed:\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert!(out.status.success(), "run after the kills failed:\n{}", String::from_utf8_lossy(&out.stdout));
 }

@@ -52,11 +52,7 @@ fn passing_run_leaves_evidence_and_readable_pcaps_and_a_broken_expectation_reads
             }
             assert!(n > 0, "{} holds no frames", pcap.display());
             if let Some(tcpdump) = netrepro::cmd::which("tcpdump") {
-                let out = std::process::Command::new(tcpdump)
-                    .arg("-nr")
-                    .arg(&pcap)
-                    .output()
-                    .unwrap();
+                let out = std::process::Command::new(tcpdump).arg("-nr").arg(&pcap).output().unwrap();
                 assert!(
                     out.status.success(),
                     "tcpdump -r {}: {}",
@@ -68,10 +64,7 @@ fn passing_run_leaves_evidence_and_readable_pcaps_and_a_broken_expectation_reads
         }
     }
     let eno1 = std::fs::read(root.path().join("forwarding-off/fault/host-eno1.pcap")).unwrap();
-    assert!(
-        count_echo_replies(&eno1) >= 3,
-        "the dropped replies are in the eno1 pcap"
-    );
+    assert!(count_echo_replies(&eno1) >= 3, "the dropped replies are in the eno1 pcap");
 
     // Break the case: the fault connect expects ECONNREFUSED. It must fail,
     // saying expected vs observed, with the evidence and pcap paths.
@@ -86,22 +79,10 @@ fn passing_run_leaves_evidence_and_readable_pcaps_and_a_broken_expectation_reads
     assert!(!rec.passed());
     let report = rec.failure_report(&path);
     assert!(report.contains("phase fault FAILED"), "{report}");
-    assert!(
-        report.contains("connect result: expected ECONNREFUSED, observed timeout after"),
-        "{report}"
-    );
-    assert!(
-        report.contains("pcap: ") && report.contains("fault/host-eno1.pcap"),
-        "{report}"
-    );
-    assert!(
-        report.contains(&format!("evidence: {}", path.display())),
-        "{report}"
-    );
-    assert!(
-        !report.contains("phase baseline FAILED") && !report.contains("phase fix FAILED"),
-        "{report}"
-    );
+    assert!(report.contains("connect result: expected ECONNREFUSED, observed timeout after"), "{report}");
+    assert!(report.contains("pcap: ") && report.contains("fault/host-eno1.pcap"), "{report}");
+    assert!(report.contains(&format!("evidence: {}", path.display())), "{report}");
+    assert!(!report.contains("phase baseline FAILED") && !report.contains("phase fix FAILED"), "{report}");
 }
 
 fn count_echo_replies(pcap: &[u8]) -> usize {
@@ -109,11 +90,7 @@ fn count_echo_replies(pcap: &[u8]) -> usize {
     let m = netrepro::packet::Matcher::parse("icmp echo-reply").unwrap();
     let mut n = 0;
     while let Some(p) = r.next_packet() {
-        let f = netrepro::packet::Frame {
-            ts_ns: 0,
-            outgoing: false,
-            data: p.unwrap().data.into_owned(),
-        };
+        let f = netrepro::packet::Frame { ts_ns: 0, outgoing: false, data: p.unwrap().data.into_owned() };
         n += m.matches(&f) as usize;
     }
     n
@@ -126,9 +103,7 @@ fn a_panic_while_namespaces_live_frees_them() {
     }
     let seen = std::thread::spawn(|| {
         let ns = Netns::new("doomed").unwrap();
-        let inode = ns
-            .run(|_| std::fs::read_link("/proc/thread-self/ns/net").unwrap())
-            .unwrap();
+        let inode = ns.run(|_| std::fs::read_link("/proc/thread-self/ns/net").unwrap()).unwrap();
         let inode = inode.to_string_lossy().into_owned();
         assert!(common::reachable_namespaces().contains(&inode));
         std::panic::panic_any(inode)
@@ -137,10 +112,7 @@ fn a_panic_while_namespaces_live_frees_them() {
     .unwrap_err();
     let inode = seen.downcast::<String>().unwrap();
     let left = common::wait_unreachable(&BTreeSet::from([*inode]), Duration::from_secs(5));
-    assert!(
-        left.is_empty(),
-        "namespace still reachable after the panic: {left:?}"
-    );
+    assert!(left.is_empty(), "namespace still reachable after the panic: {left:?}");
 }
 
 #[test]
@@ -150,9 +122,47 @@ fn a_panicking_job_is_an_error_and_the_namespace_lives_on() {
     }
     let ns = Netns::new("sturdy").unwrap();
     let e = ns.run(|_| -> u32 { panic!("boom") }).unwrap_err();
-    assert!(
-        e.to_string().contains("panicked inside namespace sturdy"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("panicked inside namespace sturdy"), "{e}");
     assert_eq!(ns.run(|_| 7).unwrap(), 7);
+}
+
+#[test]
+fn htb_case_fails_readably_when_errno_or_timing_is_wrong() {
+    if !common::privileged("htb_case_fails_readably_when_errno_or_timing_is_wrong") {
+        return;
+    }
+    let (release, version) = Version::running().unwrap();
+    let text = std::fs::read_to_string(repo_case("htb-direct-qlen")).unwrap();
+    // Baseline and the faults only: every phase runs on its own topology.
+    let head = &text[..text.find("[[phase]]\nname = \"fix\"").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let case = dir.path().join("htb-direct-qlen.toml");
+    let run = |body: String| {
+        std::fs::write(&case, body).unwrap();
+        let p = plan::load(&case, &suite::fixtures_dir()).unwrap();
+        let (rec, path) = runner::run_case(&p, &release, version, root.path()).unwrap();
+        (rec.passed(), rec.failure_report(&path))
+    };
+    let (ok, report) = run(head.to_string());
+    assert!(ok, "unmodified baseline+fault must pass:\n{report}");
+
+    let fault_at = head.find("name = \"fault\"\n").unwrap();
+    let (pre, post) = head.split_at(fault_at);
+    let wrong_errno = format!("{pre}{}", post.replacen("result = \"EHOSTUNREACH\"", "result = \"ETIMEDOUT\"", 1));
+    let (ok, report) = run(wrong_errno);
+    assert!(!ok);
+    assert!(report.contains("connect result: expected ETIMEDOUT, observed EHOSTUNREACH after"), "{report}");
+
+    let wrong_window = format!(
+        "{pre}{}",
+        post.replacen(
+            "elapsed_ms = { neigh_failure = \"container/eth0\", tolerance_ms = 80 }",
+            "elapsed_ms = { min = 900, max = 1500 }",
+            1
+        )
+    );
+    let (ok, report) = run(wrong_window);
+    assert!(!ok);
+    assert!(report.contains("connect elapsed_ms: expected 900..=1500 ms, observed"), "{report}");
 }
