@@ -41,13 +41,28 @@ impl Capture {
     /// Starts capturing `dev` in `ns`, writing to `path`; `label` names it
     /// in evidence (`host/eno1`).
     pub fn start(ns: &Netns, dev: &str, path: &Path, label: &str) -> Result<Capture> {
-        let label = label.to_string();
-        let devname = dev.to_string();
-        let fd = ns.run(move |_| open_packet_socket(&devname))??;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        Self::start_to(ns, dev, Box::new(file), path, label)
+    }
+
+    /// A capture kept in memory only (a probe watching its own flow).
+    pub fn start_in_memory(ns: &Netns, dev: &str, label: &str) -> Result<Capture> {
+        Self::start_to(ns, dev, Box::new(std::io::sink()), Path::new(""), label)
+    }
+
+    fn start_to(
+        ns: &Netns,
+        dev: &str,
+        file: Box<dyn std::io::Write + Send>,
+        path: &Path,
+        label: &str,
+    ) -> Result<Capture> {
+        let label = label.to_string();
+        let devname = dev.to_string();
+        let fd = ns.run(move |_| open_packet_socket(&devname))??;
         let header = PcapHeader {
             version_major: 2,
             version_minor: 4,

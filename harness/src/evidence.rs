@@ -62,6 +62,11 @@ pub struct ProbeRecord {
     pub qdisc_drops: BTreeMap<String, i64>,
     /// Link settings read back after the probe, for interfaces the checks name.
     pub links: BTreeMap<String, BTreeMap<String, u64>>,
+    /// iptables packet-counter deltas over the probe, in namespaces the
+    /// checks name (`ns: rule`).
+    pub rules: BTreeMap<String, i64>,
+    /// Values the probe defined for matchers (`injected_ack`, ...).
+    pub vars: BTreeMap<String, u64>,
     /// Expectations computed from the kernel's parameters in force, with the
     /// parameters they came from.
     pub derived: BTreeMap<String, serde_json::Value>,

@@ -6,7 +6,8 @@
 //! `echo-request | echo-reply | unreachable | host-unreachable |
 //! port-unreachable | frag-needed | time-exceeded` (ICMP),
 //! `syn | syn-ack | rst | fin | ack-only` (TCP), `src A`, `dst A`, `port N`,
-//! `in | out` (direction on the capturing interface).
+//! `seq N` (TCP sequence number; `N` may be a probe variable such as
+//! `$injected_ack`), `in | out` (direction on the capturing interface).
 
 use std::net::Ipv4Addr;
 
@@ -169,9 +170,22 @@ enum Term {
     Src(Ipv4Addr),
     Dst(Ipv4Addr),
     Port(u16),
+    Seq(SeqRef),
     In,
     Out,
 }
+
+#[derive(Debug, Clone, PartialEq)]
+enum SeqRef {
+    Lit(u32),
+    Var(String),
+}
+
+/// Variables a probe defines for matchers (`$injected_ack`, ...).
+pub type Vars = std::collections::BTreeMap<String, u64>;
+
+/// The variables matchers may name.
+pub const KNOWN_VARS: &[&str] = &["injected_seq", "injected_ack", "injected_end"];
 
 /// A parsed matcher such as `icmp echo-reply src 10.2.19.80`.
 #[derive(Debug, Clone, PartialEq)]
@@ -216,12 +230,22 @@ impl Matcher {
                     let p = words.next().ok_or_else(|| anyhow!("`port` needs a number"))?;
                     Term::Port(p.parse().map_err(|_| anyhow!("`port {p}`: not a port number"))?)
                 }
+                "seq" => {
+                    let v = words.next().ok_or_else(|| anyhow!("`seq` needs a number or a $variable"))?;
+                    match v.strip_prefix('$') {
+                        Some(name) if KNOWN_VARS.contains(&name) => Term::Seq(SeqRef::Var(name.into())),
+                        Some(name) => bail!("`seq ${name}`: unknown variable (known: {})", KNOWN_VARS.join(", ")),
+                        None => {
+                            Term::Seq(SeqRef::Lit(v.parse().map_err(|_| anyhow!("`seq {v}`: not a sequence number"))?))
+                        }
+                    }
+                }
                 "in" => Term::In,
                 "out" => Term::Out,
                 other => bail!(
                     "unknown word `{other}` (known: arp ip icmp tcp udp request reply echo-request echo-reply \
                      unreachable net-unreachable host-unreachable port-unreachable frag-needed time-exceeded \
-                     syn syn-ack rst fin ack-only src A dst A port N in out)"
+                     syn syn-ack rst fin ack-only src A dst A port N seq N in out)"
                 ),
             });
         }
@@ -236,6 +260,12 @@ impl Matcher {
     }
 
     pub fn matches(&self, f: &Frame) -> bool {
+        self.matches_with(f, &Vars::new())
+    }
+
+    /// Like [`Matcher::matches`]; `$variables` take their values from `vars`
+    /// (an undefined one matches nothing).
+    pub fn matches_with(&self, f: &Frame, vars: &Vars) -> bool {
         let v = view(&f.data);
         self.terms.iter().all(|t| match t {
             Term::Arp => v.arp.is_some(),
@@ -256,6 +286,13 @@ impl Matcher {
             Term::Port(p) => {
                 v.tcp.as_ref().is_some_and(|t| t.sport == *p || t.dport == *p)
                     || v.udp.is_some_and(|(s, d)| s == *p || d == *p)
+            }
+            Term::Seq(s) => {
+                let want = match s {
+                    SeqRef::Lit(n) => Some(*n as u64),
+                    SeqRef::Var(name) => vars.get(name).copied(),
+                };
+                v.tcp.as_ref().is_some_and(|t| want == Some(t.seq as u64))
             }
             Term::In => !f.outgoing,
             Term::Out => f.outgoing,
@@ -302,6 +339,12 @@ pub(crate) mod tests {
             .unwrap();
         let f = frame(out);
         assert!(Matcher::parse("tcp rst dst 10.2.19.80 port 8080").unwrap().matches(&f));
+        assert!(Matcher::parse("tcp rst seq 100").unwrap().matches(&f));
+        let m = Matcher::parse("tcp rst seq $injected_ack").unwrap();
+        assert!(!m.matches(&f), "an undefined variable matches nothing");
+        assert!(m.matches_with(&f, &Vars::from([("injected_ack".to_string(), 100)])));
+        assert!(!m.matches_with(&f, &Vars::from([("injected_ack".to_string(), 101)])));
+        assert!(Matcher::parse("seq $nope").unwrap_err().to_string().contains("unknown variable"));
         assert!(!Matcher::parse("tcp syn").unwrap().matches(&f));
         assert!(summary(&f.data).contains("TCP [R] seq 100"), "{}", summary(&f.data));
     }

@@ -387,6 +387,18 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
                 return src.at(p, format!("probe {name:?}: no namespace {ns:?} (fixture has {ns_list})"));
             }
         }
+        if let ProbeSpec::Stream { inject: Some(i), direction, bytes, .. } = p.get_ref() {
+            let at = parse_iface(&i.at).or_else(|m| src.at(p, format!("probe {name:?}: inject.at: {m}")))?;
+            if !devices.get(&at.ns).is_some_and(|d| d.contains(&at.dev)) {
+                return src.at(p, format!("probe {name:?}: inject.at {:?}: no such interface in the fixture", i.at));
+            }
+            if *direction != crate::spec::Direction::Download {
+                return src.at(p, format!("probe {name:?}: inject needs direction = \"download\" (segments are crafted from the server's data)"));
+            }
+            if i.at_bytes == 0 || i.at_bytes >= *bytes {
+                return src.at(p, format!("probe {name:?}: inject.at_bytes must be between 1 and bytes - 1"));
+            }
+        }
         probes.insert(name.clone(), p.get_ref().clone());
     }
 
@@ -566,6 +578,14 @@ fn check_expect(
             (None, Some(_), _) => return src.at(e, format!("{here}: elapsed_ms.tolerance_ms goes with neigh_failure")),
             (None, None, None) => return src.at(e, format!("{here}: elapsed_ms: give min, max or neigh_failure")),
             (None, None, Some(_)) => {}
+        }
+    }
+    for k in x.rules.keys() {
+        match k.split_once(':') {
+            Some((ns, rule)) if devices.contains_key(ns.trim()) && !rule.trim().is_empty() => {}
+            _ => {
+                return src.at(e, format!("{here}: rules {k:?}: write \"namespace: -A CHAIN ...\" as iptables-save prints the rule, or \"namespace: policy <table> <CHAIN>\""))
+            }
         }
     }
     let mut neighbours = Vec::new();

@@ -220,8 +220,13 @@ fn run_check(plan: &Plan, topo: &Topology, caps: &[Capture], check: &Check) -> R
     let qdisc_at: Vec<Iface> = x.qdisc.keys().map(|k| parse_iface(k).map_err(|e| anyhow!(e))).collect::<Result<_>>()?;
     let qdisc_before: Vec<crate::tc::QdiscInfo> =
         qdisc_at.iter().map(|a| root_qdisc(topo, a)).collect::<Result<_>>()?;
+    let rule_ns: std::collections::BTreeSet<String> =
+        x.rules.keys().filter_map(|k| k.split_once(':')).map(|(ns, _)| ns.trim().to_string()).collect();
+    let rules_before: BTreeMap<String, crate::firewall::RuleCounters> =
+        rule_ns.iter().map(|ns| Ok((ns.clone(), crate::firewall::read(topo.ns(ns)?)?))).collect::<Result<_>>()?;
     let before = snapshot(topo)?;
     let w0 = now_ns();
+    let mut leftover = None;
     let outcome: serde_json::Value = match spec {
         ProbeSpec::Ping { from, to, count, interval_ms, wait_ms } => serde_json::to_value(probe::ping(
             topo.ns(from)?,
@@ -237,19 +242,39 @@ fn run_check(plan: &Plan, topo: &Topology, caps: &[Capture], check: &Check) -> R
             };
             serde_json::to_value(probe::connect(topo.ns(from)?, *to, l, Duration::from_millis(*timeout_ms))?)?
         }
-        ProbeSpec::Stream { from, to, server_in, bytes, timeout_ms } => serde_json::to_value(probe::stream(
-            topo.ns(from)?,
-            topo.ns(server_in)?,
-            *to,
-            *bytes,
-            Duration::from_millis(*timeout_ms),
-        )?)?,
+        ProbeSpec::Stream { from, to, server_in, bytes, timeout_ms, direction, rcvbuf, inject } => {
+            let inject = match inject {
+                Some(i) => {
+                    let at = parse_iface(&i.at).map_err(|e| anyhow!(e))?;
+                    Some(probe::Injection {
+                        ns: topo.ns(&at.ns)?,
+                        dev: at.dev,
+                        segment: i.segment,
+                        count: i.count,
+                        at_bytes: i.at_bytes,
+                        settle: Duration::from_millis(i.settle_ms),
+                    })
+                }
+                None => None,
+            };
+            let opts = probe::StreamOpts {
+                bytes: *bytes,
+                timeout: Duration::from_millis(*timeout_ms),
+                download: *direction == crate::spec::Direction::Download,
+                rcvbuf: *rcvbuf,
+                inject,
+            };
+            let (o, keep) = probe::stream(topo.ns(from)?, topo.ns(server_in)?, *to, opts)?;
+            leftover = Some(keep);
+            serde_json::to_value(o)?
+        }
     };
     let w1 = now_ns();
     for c in caps {
         c.sync(w1, Duration::from_secs(2))?;
     }
     let after = snapshot(topo)?;
+    drop(leftover);
     let counter_deltas: BTreeMap<String, Counters> =
         before.iter().map(|(ns, b)| (ns.clone(), counters::delta(b, &after[ns]))).collect();
     let mut packets = BTreeMap::new();
@@ -281,6 +306,23 @@ fn run_check(plan: &Plan, topo: &Topology, caps: &[Capture], check: &Check) -> R
         let after = root_qdisc(topo, at)?;
         qdisc_drops.insert(at.to_string(), after.drops as i64 - b.drops as i64);
         qdiscs.insert(at.to_string(), after);
+    }
+    let mut rules = BTreeMap::new();
+    for (ns, b) in &rules_before {
+        let a = crate::firewall::read(topo.ns(ns)?)?;
+        for (k, v) in &a {
+            let d = *v as i64 - b.get(k).copied().unwrap_or(0) as i64;
+            rules.insert(format!("{ns}: {k}"), d);
+        }
+    }
+    let mut vars = crate::packet::Vars::new();
+    if let Some(i) = outcome.get("injected").and_then(|v| v.as_array()).and_then(|a| a.first()) {
+        let (seq, ack, len) = (i["seq"].as_u64(), i["ack"].as_u64(), i["len"].as_u64());
+        vars.extend(seq.map(|v| ("injected_seq".to_string(), v)));
+        vars.extend(ack.map(|v| ("injected_ack".to_string(), v)));
+        if let (Some(s), Some(l)) = (seq, len) {
+            vars.insert("injected_end".into(), (s + l) & 0xffff_ffff);
+        }
     }
     let mut links = BTreeMap::new();
     for k in x.links.keys() {
@@ -355,7 +397,9 @@ fn run_check(plan: &Plan, topo: &Topology, caps: &[Capture], check: &Check) -> R
     }
     for p in &check.packets {
         let label = p.at.to_string();
-        let got = windows.get(&label).map(|fs| fs.iter().filter(|f| p.matcher.matches(f)).count()).unwrap_or(0) as i64;
+        let got =
+            windows.get(&label).map(|fs| fs.iter().filter(|f| p.matcher.matches_with(f, &vars)).count()).unwrap_or(0)
+                as i64;
         add(format!("packets {label}: {}", p.matcher.text()), p.count.to_string(), got.to_string(), p.count.holds(got));
     }
     for (k, q) in &x.qdisc {
@@ -386,6 +430,13 @@ fn run_check(plan: &Plan, topo: &Topology, caps: &[Capture], check: &Check) -> R
             }
         }
     }
+    for (k, c) in &x.rules {
+        let (ns, rule) = k.split_once(':').map(|(n, r)| (n.trim(), r.trim())).unwrap_or_default();
+        match rules.get(&format!("{ns}: {rule}")) {
+            Some(d) => add(format!("rule {k}"), format!("delta {c}"), format!("{d:+}"), c.holds(*d)),
+            None => add(format!("rule {k}"), format!("delta {c}"), "no such rule in iptables-save -c".into(), false),
+        }
+    }
     for n in &check.neighbours {
         let entry = neighbours.get(&n.ns).and_then(|v| v.iter().find(|e| e.ip == n.ip));
         let got = entry.map(|e| e.state.clone()).unwrap_or_else(|| "ABSENT".into());
@@ -403,6 +454,8 @@ fn run_check(plan: &Plan, topo: &Topology, caps: &[Capture], check: &Check) -> R
         qdiscs,
         qdisc_drops,
         links,
+        rules,
+        vars,
         derived,
         checks,
     })

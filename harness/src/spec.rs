@@ -315,7 +315,7 @@ pub enum ProbeSpec {
         #[serde(default = "defaults::timeout_ms")]
         timeout_ms: u64,
     },
-    /// A TCP transfer from a client to a server.
+    /// A TCP transfer between a client and a server.
     Stream {
         from: String,
         to: SocketAddr,
@@ -324,7 +324,40 @@ pub enum ProbeSpec {
         bytes: u64,
         #[serde(default = "defaults::timeout_ms")]
         timeout_ms: u64,
+        /// `upload` (client sends, the default) or `download`.
+        #[serde(default)]
+        direction: Direction,
+        /// SO_RCVBUF of the receiving side, set before connect.
+        #[serde(default)]
+        rcvbuf: Option<u32>,
+        /// A crafted segment injected mid-flow.
+        #[serde(default)]
+        inject: Option<InjectSpec>,
     },
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    #[default]
+    Upload,
+    Download,
+}
+
+/// `inject = { at = "external/eth0", segment = "beyond-window", at_bytes = 1048576 }`:
+/// the sender pauses after `at_bytes`, and once the receiver has them all a
+/// segment crafted from the captured flow is sent out of `at`, `count`
+/// times; the flow resumes when a RST comes back or `settle_ms` pass.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InjectSpec {
+    pub at: String,
+    pub segment: crate::inject::Segment,
+    pub at_bytes: u64,
+    #[serde(default = "defaults::one")]
+    pub count: u32,
+    #[serde(default = "defaults::settle_ms")]
+    pub settle_ms: u64,
 }
 
 impl ProbeSpec {
@@ -344,7 +377,11 @@ impl ProbeSpec {
                 v.extend(listen_in.as_deref());
                 v
             }
-            ProbeSpec::Stream { from, server_in, .. } => vec![from, server_in],
+            ProbeSpec::Stream { from, server_in, inject, .. } => {
+                let mut v = vec![from.as_str(), server_in.as_str()];
+                v.extend(inject.as_ref().and_then(|i| i.at.split_once('/')).map(|(ns, _)| ns));
+                v
+            }
         }
     }
 }
@@ -364,6 +401,12 @@ pub mod defaults {
     }
     pub fn bytes() -> u64 {
         1 << 20
+    }
+    pub fn one() -> u32 {
+        1
+    }
+    pub fn settle_ms() -> u64 {
+        300
     }
     pub fn htb_handle() -> String {
         "1:".into()
@@ -412,6 +455,10 @@ pub struct Expect {
     /// Link settings read back after the probe, `"ns/dev" = { tx_queue_len = 1000 }`.
     #[serde(default)]
     pub links: IndexMap<String, LinkExpect>,
+    /// iptables packet counters over the probe: `"ns: <rule as iptables-save
+    /// prints it>" = count`, or `"ns: policy <table> <CHAIN>"`.
+    #[serde(default)]
+    pub rules: IndexMap<String, Count>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

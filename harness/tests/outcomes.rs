@@ -166,3 +166,50 @@ fn htb_case_fails_readably_when_errno_or_timing_is_wrong() {
     assert!(!ok);
     assert!(report.contains("connect elapsed_ms: expected 900..=1500 ms, observed"), "{report}");
 }
+
+#[test]
+fn conntrack_case_leaves_the_rst_in_the_fault_pcap_only() {
+    if !common::privileged("conntrack_case_leaves_the_rst_in_the_fault_pcap_only") {
+        return;
+    }
+    let (release, version) = Version::running().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let p = plan::load(&repo_case("conntrack-invalid-rst"), &suite::fixtures_dir()).unwrap();
+    let (rec, path) = runner::run_case(&p, &release, version, root.path()).unwrap();
+    assert!(rec.passed(), "{}", rec.failure_report(&path));
+    let back: CaseRecord = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(back.kernel_release, release);
+    let probe = |phase: &str| back.phases.iter().find(|p| p.name == phase).unwrap().probes[0].clone();
+    let fault = probe("fault");
+    assert_eq!(fault.counter_deltas["host"]["Conntrack.invalid"], 2);
+    assert_eq!(fault.outcome["server_error"], "ECONNRESET");
+    assert_eq!(fault.outcome["client_error"], "timeout");
+    let drop = probe("fix-drop-invalid");
+    assert_eq!(drop.rules["host: -A INPUT -m conntrack --ctstate INVALID -j DROP"], 1);
+
+    // The acceptance check, as a person would run it.
+    let Some(tcpdump) = netrepro::cmd::which("tcpdump") else {
+        eprintln!("tcpdump not installed: pcap filter check skipped (ci/setup-host installs it)");
+        return;
+    };
+    let rsts = |phase: &str| {
+        let pcap = root.path().join(format!("conntrack-invalid-rst/{phase}/host-eno1.pcap"));
+        let out = std::process::Command::new(&tcpdump)
+            .arg("-nSr")
+            .arg(&pcap)
+            .arg("tcp[tcpflags] & tcp-rst != 0")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect::<Vec<_>>()
+    };
+    let fault_rsts = rsts("fault");
+    let injected_ack = fault.vars["injected_ack"];
+    assert!(
+        fault_rsts.iter().any(|l| l.contains("10.2.19.78.") && l.contains(&format!("seq {injected_ack},"))),
+        "no RST from the host with seq {injected_ack} in the fault pcap: {fault_rsts:#?}"
+    );
+    for phase in ["fix-liberal", "fix-drop-invalid"] {
+        assert_eq!(rsts(phase), Vec::<String>::new(), "{phase}");
+    }
+}
