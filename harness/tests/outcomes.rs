@@ -67,7 +67,9 @@ fn passing_run_leaves_evidence_and_readable_pcaps_and_a_broken_expectation_reads
     assert!(count_echo_replies(&eno1) >= 3, "the dropped replies are in the eno1 pcap");
 
     // Break the case: the fault connect expects ECONNREFUSED. It must fail,
-    // saying expected vs observed, with the evidence and pcap paths.
+    // saying expected vs observed, with the evidence and pcap paths, and
+    // leave the host as it was.
+    let host_before = netrepro::hostguard::HostState::capture().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(repo_case("forwarding-off")).unwrap();
     let broken = text.replacen("result = \"timeout\"", "result = \"ECONNREFUSED\"", 1);
@@ -83,6 +85,9 @@ fn passing_run_leaves_evidence_and_readable_pcaps_and_a_broken_expectation_reads
     assert!(report.contains("pcap: ") && report.contains("fault/host-eno1.pcap"), "{report}");
     assert!(report.contains(&format!("evidence: {}", path.display())), "{report}");
     assert!(!report.contains("phase baseline FAILED") && !report.contains("phase fix FAILED"), "{report}");
+    let host_after = netrepro::hostguard::HostState::capture().unwrap();
+    let diff = netrepro::hostguard::HostState::diff(&host_before, &host_after);
+    assert!(diff.is_empty(), "a failing case changed the host: {diff:#?}");
 }
 
 fn count_echo_replies(pcap: &[u8]) -> usize {
