@@ -14,6 +14,7 @@ pub mod hostguard;
 pub mod inject;
 pub mod kernel;
 pub mod link;
+pub mod matrix;
 pub mod netns;
 pub mod packet;
 pub mod plan;

@@ -12,6 +12,7 @@ usage:
   netrepro list                 every case with its report title and URLs
   netrepro check [ID...]        load and validate cases (all by default); builds nothing
   netrepro run ID... | --all    run cases on this kernel (needs root); exit 1 on any failure
+  netrepro matrix DIR           the kernel x case table of a ci/kernel-matrix run (DIR/<release>/...)
 
 environment:
   NETREPRO_CASES, NETREPRO_FIXTURES   case and fixture directories (default: the repository's)
@@ -54,6 +55,15 @@ fn main() -> ExitCode {
             }
         }
         Some("run") if args.len() > 1 => run(&args[1..], cases),
+        Some("matrix") if args.len() == 2 => {
+            let runs = netrepro::matrix::load(std::path::Path::new(&args[1]));
+            if runs.is_empty() {
+                eprintln!("no kernel results under {}", args[1]);
+                return ExitCode::from(2);
+            }
+            print!("{}", netrepro::matrix::table(&runs));
+            ExitCode::SUCCESS
+        }
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS

@@ -1,0 +1,189 @@
+//! The kernel × case table of a kernel-matrix run: one column per kernel
+//! directory (`<dir>/<release>/`), one row per case and per phase, each cell
+//! the verdict and, for kernel-gated phases, the range whose expectation the
+//! kernel was held to.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use crate::evidence::CaseRecord;
+
+/// One kernel's results as the matrix left them.
+#[derive(Debug, Default)]
+pub struct KernelRun {
+    pub release: String,
+    /// None: the guest never reported (boot failure or hang).
+    pub exit_code: Option<i32>,
+    pub cases: BTreeMap<String, CaseRecord>,
+    /// Cases the test binary reported as ignored, with the reason.
+    pub skipped: BTreeMap<String, String>,
+    /// Cases the test binary reported as failed.
+    pub failed: BTreeSet<String>,
+}
+
+pub fn load(dir: &Path) -> Vec<KernelRun> {
+    let mut runs = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return runs };
+    let mut kernels: Vec<_> = entries.flatten().filter(|e| e.path().is_dir()).collect();
+    kernels.sort_by_key(|e| crate::kernel::Version::parse(&e.file_name().to_string_lossy()).ok());
+    for k in kernels {
+        let p = k.path();
+        let mut run = KernelRun { release: k.file_name().to_string_lossy().into_owned(), ..Default::default() };
+        run.exit_code = std::fs::read_to_string(p.join("exit-code")).ok().and_then(|s| s.trim().parse().ok());
+        if let Ok(rd) = std::fs::read_dir(p.join("artifacts")) {
+            for c in rd.flatten() {
+                let ev = c.path().join("evidence.json");
+                if let Some(rec) =
+                    std::fs::read_to_string(&ev).ok().and_then(|t| serde_json::from_str::<CaseRecord>(&t).ok())
+                {
+                    run.cases.insert(rec.id.clone(), rec);
+                }
+            }
+        }
+        let out = std::fs::read_to_string(p.join("test-output.txt")).unwrap_or_default();
+        for line in out.lines() {
+            // libtest: "test <id> ... ignored, <reason>" / "test <id> ... FAILED"
+            let Some(rest) = line.strip_prefix("test ") else { continue };
+            let Some((id, verdict)) = rest.split_once(" ... ") else { continue };
+            let id = id.trim();
+            if let Some(reason) = verdict.strip_prefix("ignored") {
+                run.skipped.insert(id.to_string(), reason.trim_start_matches(',').trim().to_string());
+            } else if verdict.starts_with("FAILED") {
+                run.failed.insert(id.to_string());
+            }
+        }
+        runs.push(run);
+    }
+    runs
+}
+
+/// A Markdown table, kernels as columns.
+pub fn table(runs: &[KernelRun]) -> String {
+    let mut rows: Vec<(String, Option<String>)> = Vec::new();
+    let ids: BTreeSet<&String> =
+        runs.iter().flat_map(|r| r.cases.keys().chain(r.skipped.keys()).chain(r.failed.iter())).collect();
+    for id in &ids {
+        rows.push((id.to_string(), None));
+        let mut phases: Vec<String> = Vec::new();
+        for r in runs {
+            for p in r.cases.get(*id).map(|c| c.phases.as_slice()).unwrap_or_default() {
+                if !phases.contains(&p.name) {
+                    phases.push(p.name.clone());
+                }
+            }
+        }
+        rows.extend(phases.into_iter().map(|p| (id.to_string(), Some(p))));
+    }
+    let mut s = String::from("| case / phase |");
+    for r in runs {
+        s += &format!(" {} |", r.release);
+    }
+    s += "\n|---|";
+    s += &"---|".repeat(runs.len());
+    s += "\n";
+    for (id, phase) in rows {
+        match &phase {
+            None => s += &format!("| **{id}** |"),
+            Some(p) => s += &format!("| &nbsp;&nbsp;{p} |"),
+        }
+        for r in runs {
+            s += &format!(" {} |", cell(r, &id, phase.as_deref()));
+        }
+        s += "\n";
+    }
+    s
+}
+
+fn cell(r: &KernelRun, id: &str, phase: Option<&str>) -> String {
+    if r.exit_code.is_none() {
+        return "no result (boot failure or hang: see console.log)".into();
+    }
+    if let Some(why) = r.skipped.get(id) {
+        return if phase.is_none() { format!("skip: {why}") } else { "skip".into() };
+    }
+    let Some(c) = r.cases.get(id) else {
+        return if r.failed.contains(id) { "FAIL (no evidence)".into() } else { "–".into() };
+    };
+    match phase {
+        None => {
+            if c.passed() {
+                "pass".into()
+            } else {
+                "**FAIL**".into()
+            }
+        }
+        Some(p) => match c.phases.iter().find(|x| x.name == p) {
+            None => "–".into(),
+            Some(x) => {
+                let v = if x.passed { "pass" } else { "**FAIL**" };
+                match &x.kernel_range {
+                    Some(k) => format!("{v} ({k})"),
+                    None => v.into(),
+                }
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::{PhaseRecord, Timings};
+
+    fn phase(name: &str, range: Option<&str>, passed: bool) -> PhaseRecord {
+        PhaseRecord {
+            name: name.into(),
+            kernel_range: range.map(Into::into),
+            upstream: None,
+            note: None,
+            steps: vec![],
+            probes: vec![],
+            pcaps: vec![],
+            timings: Timings::default(),
+            passed,
+            error: None,
+        }
+    }
+
+    fn case(phases: Vec<PhaseRecord>) -> CaseRecord {
+        let verdict = if phases.iter().all(|p| p.passed) { "pass" } else { "fail" };
+        CaseRecord {
+            id: "ct".into(),
+            title: String::new(),
+            urls: vec![],
+            case_file: "ct.toml".into(),
+            fixture: "f".into(),
+            kernel_release: String::new(),
+            started_unix_ms: 0,
+            duration_ms: 0.0,
+            verdict: verdict.into(),
+            phases,
+        }
+    }
+
+    #[test]
+    fn the_table_shows_which_expectation_each_kernel_was_held_to() {
+        let old = KernelRun {
+            release: "5.10.0-32-amd64".into(),
+            exit_code: Some(0),
+            cases: BTreeMap::from([(
+                "ct".into(),
+                case(vec![phase("baseline", None, true), phase("fault-delayed", Some("<6.1"), true)]),
+            )]),
+            ..Default::default()
+        };
+        let new = KernelRun {
+            release: "6.1.0-50-amd64".into(),
+            exit_code: Some(1),
+            cases: BTreeMap::from([(
+                "ct".into(),
+                case(vec![phase("baseline", None, true), phase("fault-delayed", Some(">=6.1"), false)]),
+            )]),
+            ..Default::default()
+        };
+        let hung = KernelRun { release: "6.12.95+deb12-amd64".into(), ..Default::default() };
+        let t = table(&[old, new, hung]);
+        assert!(t.contains("| &nbsp;&nbsp;fault-delayed | pass (<6.1) | **FAIL** (>=6.1) | no result"), "{t}");
+        assert!(t.contains("| **ct** | pass | **FAIL** |"), "{t}");
+    }
+}
