@@ -4,6 +4,7 @@
 //! phases ([`runner`]: steps, [`probe`]s, [`capture`]s) → [`evidence`] →
 //! verdict and report.
 
+pub mod bench;
 pub mod capture;
 pub mod cmd;
 pub mod counters;
@@ -20,6 +21,7 @@ pub mod packet;
 pub mod plan;
 pub mod probe;
 pub mod runner;
+pub mod scaffold;
 pub mod spec;
 pub mod suite;
 pub mod sysctl;

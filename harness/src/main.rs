@@ -11,8 +11,12 @@ netrepro — Linux container-networking incidents as tests on a real kernel
 usage:
   netrepro list                 every case with its report title and URLs
   netrepro check [ID...]        load and validate cases (all by default); builds nothing
+  netrepro new ID [--fixture NAME]  write cases/ID.toml: a commented case that runs its baseline
   netrepro run ID... | --all    run cases on this kernel (needs root); exit 1 on any failure
+  netrepro soak N [ID...]       run the cases (all by default) N times; report every case that ever failed
   netrepro matrix DIR           the kernel x case table of a ci/kernel-matrix run (DIR/<release>/...)
+  netrepro bench [N]            build + ping + teardown of docker-bridge N times (default 30), harness vs
+                                ci/bench/docker-bridge.sh; medians, ratio, peak memory
 
 environment:
   NETREPRO_CASES, NETREPRO_FIXTURES   case and fixture directories (default: the repository's)
@@ -55,6 +59,34 @@ fn main() -> ExitCode {
             }
         }
         Some("run") if args.len() > 1 => run(&args[1..], cases),
+        Some("soak") if args.len() >= 2 => soak(&args[1..], cases),
+        Some("new") if args.len() == 2 || (args.len() == 4 && args[2] == "--fixture") => {
+            let id = &args[1];
+            let fixture = args.get(3).map(String::as_str).unwrap_or("docker-bridge");
+            let path = suite::cases_dir().join(format!("{id}.toml"));
+            if path.exists() {
+                eprintln!("{} exists already", path.display());
+                return ExitCode::from(2);
+            }
+            let fx = match netrepro::plan::load_fixture(&suite::fixtures_dir().join(format!("{fixture}.toml"))) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match netrepro::scaffold::case_text(id, fixture, &fx).and_then(|t| Ok(std::fs::write(&path, t)?)) {
+                Ok(()) => {
+                    println!("wrote {}: fill in the TODOs; `netrepro check {id}` validates it", path.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Some("bench") => bench(args.get(1).map(String::as_str)),
         Some("matrix") if args.len() == 2 => {
             let runs = netrepro::matrix::load(std::path::Path::new(&args[1]));
             if runs.is_empty() {
@@ -72,6 +104,109 @@ fn main() -> ExitCode {
             eprintln!("{USAGE}");
             ExitCode::from(2)
         }
+    }
+}
+
+fn bench(n: Option<&str>) -> ExitCode {
+    let Ok(n) = n.unwrap_or("30").parse::<usize>() else {
+        eprintln!("bench: the number of rounds must be a number");
+        return ExitCode::from(2);
+    };
+    if let Some(p) = suite::privilege_problem() {
+        eprintln!("{p}");
+        return ExitCode::from(2);
+    }
+    let script = suite::fixtures_dir().join("../ci/bench/docker-bridge.sh");
+    let before = HostState::capture().ok();
+    let r = match netrepro::bench::run(&suite::fixtures_dir(), &script, n) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("bench: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (h, s) = (netrepro::bench::median(&r.harness_ms), netrepro::bench::median(&r.shell_ms));
+    println!("docker-bridge build + 1 ping + teardown, {n} rounds each, alternated:");
+    println!("  harness (netlink, fd-held namespaces): median {h:.2} ms");
+    println!("  shell   (ip netns + iproute2 + iptables): median {s:.2} ms");
+    println!("  ratio harness/shell: {:.3}", h / s);
+    println!("  harness peak RSS: {} KiB", r.peak_rss_kib);
+    if let (Some(b), Ok(a)) = (before, HostState::capture()) {
+        let d = HostState::diff(&b, &a);
+        if !d.is_empty() {
+            eprintln!("HOST GUARD: the benchmark changed the host: {d:#?}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Runs the chosen cases `n` times in a row and tallies failures per case.
+fn soak(args: &[String], cases: Vec<(String, Result<netrepro::plan::Plan, netrepro::plan::LoadError>)>) -> ExitCode {
+    let Ok(n) = args[0].parse::<u32>() else {
+        eprintln!("soak: {:?} is not a number of runs", args[0]);
+        return ExitCode::from(2);
+    };
+    let wanted = &args[1..];
+    let mut plans = Vec::new();
+    for (_, loaded) in cases.into_iter().filter(|(id, _)| wanted.is_empty() || wanted.contains(id)) {
+        match loaded {
+            Ok(p) => plans.push(p),
+            Err(e) => {
+                eprintln!("INVALID {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if let Some(p) = suite::privilege_problem() {
+        eprintln!("{p}");
+        return ExitCode::from(2);
+    }
+    let before = match HostState::capture() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("host guard: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let started = std::time::Instant::now();
+    let mut failures: std::collections::BTreeMap<String, Vec<(u32, String)>> = Default::default();
+    for i in 1..=n {
+        for p in &plans {
+            match suite::run(p) {
+                Verdict::Fail(report) => failures.entry(p.id().to_string()).or_default().push((i, report)),
+                Verdict::Pass(_) | Verdict::Skip(_) => {}
+            }
+        }
+        let failed: usize = failures.values().map(Vec::len).sum();
+        eprintln!("soak: run {i}/{n}, {failed} case failures so far, {:.0} s", started.elapsed().as_secs_f64());
+    }
+    let diff = HostState::capture().map(|after| HostState::diff(&before, &after));
+    for (id, f) in &failures {
+        println!("FLAKY {id}: failed in {} of {n} runs (runs {:?})", f.len(), f.iter().map(|x| x.0).collect::<Vec<_>>());
+        println!("{}", f[0].1);
+    }
+    println!(
+        "soak: {n} runs x {} cases in {:.0} s: {} failures",
+        plans.len(),
+        started.elapsed().as_secs_f64(),
+        failures.values().map(Vec::len).sum::<usize>()
+    );
+    match diff {
+        Ok(d) if d.is_empty() => {}
+        Ok(d) => {
+            eprintln!("HOST GUARD: the soak changed the host's own network state: {d:#?}");
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("host guard: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    }
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

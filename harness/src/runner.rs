@@ -44,6 +44,10 @@ pub fn run_case(plan: &Plan, release: &str, kernel: Version, root: &Path) -> Res
     let t0 = Instant::now();
     let started_unix_ms = now_ns() / 1_000_000;
     let dir = evidence::case_dir(root, plan.id());
+    // Two runs at once (two `cargo test`s) take turns per case, so each
+    // leaves a consistent set of artifacts; the lock dies with the process.
+    std::fs::create_dir_all(root)?;
+    let _lock = evidence::lock_case(root, plan.id())?;
     // Old artifacts of this case would mislead; the directory is ours.
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;

@@ -218,3 +218,19 @@ fn conntrack_case_leaves_the_rst_in_the_fault_pcap_only() {
         assert_eq!(rsts(phase), Vec::<String>::new(), "{phase}");
     }
 }
+
+#[test]
+fn a_scaffolded_case_passes_its_baseline_as_is() {
+    if !common::privileged("a_scaffolded_case_passes_its_baseline_as_is") {
+        return;
+    }
+    let (release, version) = Version::running().unwrap();
+    let fx = plan::load_fixture(&suite::fixtures_dir().join("docker-bridge.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("demo.toml");
+    std::fs::write(&case, netrepro::scaffold::case_text("demo", "docker-bridge", &fx).unwrap()).unwrap();
+    let p = plan::load(&case, &suite::fixtures_dir()).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let (rec, path) = runner::run_case(&p, &release, version, root.path()).unwrap();
+    assert!(rec.passed(), "{}", rec.failure_report(&path));
+}
