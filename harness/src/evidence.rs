@@ -29,7 +29,8 @@ pub fn artifacts_root() -> PathBuf {
 /// An exclusive `flock` on `<root>/.<id>.lock`, held while the case runs.
 pub fn lock_case(root: &Path, id: &str) -> std::io::Result<std::fs::File> {
     use std::os::fd::AsRawFd;
-    let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(root.join(format!(".{id}.lock")))?;
+    let f =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(root.join(format!(".{id}.lock")))?;
     // SAFETY: flock on an fd we own; released when the file is closed.
     if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
         return Err(std::io::Error::last_os_error());

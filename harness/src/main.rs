@@ -183,7 +183,11 @@ fn soak(args: &[String], cases: Vec<(String, Result<netrepro::plan::Plan, netrep
     }
     let diff = HostState::capture().map(|after| HostState::diff(&before, &after));
     for (id, f) in &failures {
-        println!("FLAKY {id}: failed in {} of {n} runs (runs {:?})", f.len(), f.iter().map(|x| x.0).collect::<Vec<_>>());
+        println!(
+            "FLAKY {id}: failed in {} of {n} runs (runs {:?})",
+            f.len(),
+            f.iter().map(|x| x.0).collect::<Vec<_>>()
+        );
         println!("{}", f[0].1);
     }
     println!(

@@ -34,6 +34,18 @@ impl NsCtx {
 
 type Job = Box<dyn FnOnce(&mut NsCtx) + Send>;
 
+/// A job queued on a namespace's thread; [`Submitted::wait`] gives its result.
+pub struct Submitted<T> {
+    rx: mpsc::Receiver<T>,
+    ns: String,
+}
+
+impl<T> Submitted<T> {
+    pub fn wait(self) -> Result<T> {
+        self.rx.recv().map_err(|_| anyhow!("a job panicked inside namespace {}", self.ns))
+    }
+}
+
 /// One private network namespace. `!Sync` by construction of its channel;
 /// dropping it ends its thread and releases the namespace.
 pub struct Netns {
@@ -49,9 +61,41 @@ impl std::fmt::Debug for Netns {
     }
 }
 
+/// A namespace whose thread is still setting it up.
+struct Pending {
+    name: String,
+    ready: mpsc::Receiver<Result<OwnedFd>>,
+    tx: mpsc::Sender<Job>,
+    thread: thread::JoinHandle<()>,
+}
+
+impl Pending {
+    fn wait(self) -> Result<Netns> {
+        let fd = self
+            .ready
+            .recv()
+            .map_err(|_| anyhow!("namespace thread for {} died during setup", self.name))?
+            .with_context(|| format!("creating network namespace {}", self.name))?;
+        Ok(Netns { name: self.name, fd, tx: Some(self.tx), thread: Some(self.thread) })
+    }
+}
+
 impl Netns {
     /// Creates a fresh namespace with `lo` up.
     pub fn new(name: &str) -> Result<Netns> {
+        Self::spawn(name)?.wait()
+    }
+
+    /// Creates several namespaces at once: the kernel sets them up in
+    /// parallel, and that is most of the cost of a topology.
+    pub fn new_many(names: &[String]) -> Result<Vec<Netns>> {
+        let pending = names.iter().map(|n| Self::spawn(n)).collect::<Result<Vec<_>>>()?;
+        // Wait for every thread even after a failure, so none is left behind.
+        let done: Vec<Result<Netns>> = pending.into_iter().map(Pending::wait).collect();
+        done.into_iter().collect()
+    }
+
+    fn spawn(name: &str) -> Result<Pending> {
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<OwnedFd>>(1);
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = thread::Builder::new()
@@ -70,11 +114,7 @@ impl Netns {
                 }
             })
             .context("spawning a namespace thread")?;
-        let fd = ready_rx
-            .recv()
-            .map_err(|_| anyhow!("namespace thread for {name} died during setup"))?
-            .with_context(|| format!("creating network namespace {name}"))?;
-        Ok(Netns { name: name.to_string(), fd, tx: Some(tx), thread: Some(thread) })
+        Ok(Pending { name: name.to_string(), ready: ready_rx, tx, thread })
     }
 
     pub fn name(&self) -> &str {
@@ -93,6 +133,16 @@ impl Netns {
         T: Send + 'static,
         F: FnOnce(&mut NsCtx) -> T + Send + 'static,
     {
+        self.submit(f)?.wait()
+    }
+
+    /// Queues `f` on the namespace's thread and returns at once, so work in
+    /// several namespaces can proceed in parallel.
+    pub fn submit<T, F>(&self, f: F) -> Result<Submitted<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut NsCtx) -> T + Send + 'static,
+    {
         let (rtx, rrx) = mpsc::sync_channel(1);
         let job: Job = Box::new(move |ctx| {
             let _ = rtx.send(f(ctx));
@@ -102,7 +152,7 @@ impl Netns {
             .expect("namespace sender lives until drop")
             .send(job)
             .map_err(|_| anyhow!("namespace thread for {} is gone", self.name))?;
-        rrx.recv().map_err(|_| anyhow!("a job panicked inside namespace {}", self.name))
+        Ok(Submitted { rx: rrx, ns: self.name.clone() })
     }
 
     /// A command that runs inside this namespace. The child enters it with

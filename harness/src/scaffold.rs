@@ -76,7 +76,8 @@ icmp_errors = []
 "#,
         nss = nss.join(", "),
         ifaces = ifaces.join(", "),
-        to_dev = fixture.veths.iter().find(|v| v.a.ns.get_ref() == &to_ns).map(|v| v.a.name.clone()).unwrap_or_default(),
+        to_dev =
+            fixture.veths.iter().find(|v| v.a.ns.get_ref() == &to_ns).map(|v| v.a.name.clone()).unwrap_or_default(),
     ))
 }
 

@@ -24,9 +24,9 @@ impl Topology {
 
     /// Creates the namespaces and everything the fixture declares in them.
     pub fn build(f: &FixtureFile, tag: &str) -> Result<Topology> {
+        let names: Vec<String> = f.namespaces.iter().map(|n| format!("{}@{tag}", n.name)).collect();
         let mut namespaces = IndexMap::new();
-        for n in &f.namespaces {
-            let ns = Netns::new(&format!("{}@{tag}", n.name))?;
+        for (n, ns) in f.namespaces.iter().zip(Netns::new_many(&names)?) {
             let sysctls: Vec<(String, String)> = n.sysctls.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
             ns.run(move |_| sysctls.iter().try_for_each(|(k, v)| sysctl::write(k, v)))??;
             namespaces.insert(n.name.clone(), ns);
@@ -49,9 +49,11 @@ impl Topology {
             let peer_fd = t.ns(v.b.ns.get_ref())?.raw_fd();
             let (a, b) = (v.a.name.clone(), v.b.name.clone());
             t.ns(v.a.ns.get_ref())?.run(move |ctx| link::add_veth(ctx, &a, &b, peer_fd))??;
+            // Both ends at once, each on its own namespace's thread.
+            let mut ends = Vec::new();
             for end in [&v.a, &v.b] {
                 let e = end.clone();
-                t.ns(end.ns.get_ref())?.run(move |ctx| -> Result<()> {
+                ends.push(t.ns(end.ns.get_ref())?.submit(move |ctx| -> Result<()> {
                     let name = &e.name;
                     if let Some(m) = &e.master {
                         link::set_master(ctx, name, m.get_ref())?;
@@ -67,7 +69,10 @@ impl Topology {
                         link::add_address(ctx, name, a.addr, a.prefix)?;
                     }
                     link::set_up_by_name(ctx, name)
-                })??;
+                })?);
+            }
+            for e in ends {
+                e.wait()??;
             }
         }
         for r in &f.routes {

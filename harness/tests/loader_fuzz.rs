@@ -13,10 +13,32 @@ fn repo(p: &str) -> String {
 
 /// Pieces of TOML and of our vocabulary to splice in.
 const TOKENS: &[&str] = &[
-    "[[phase]]", "[probes]", "name = \"fault\"", "kernel = \">=6.1\"", "after = \"fault\"", "= ", "\"", "[", "]", "{", "}",
-    ",", "\n", "=", "steps = [{ sysctl = { ns = \"host\", key = \"k\", value = 1 } }]", "replies = \"-1\"",
-    "packets = { \"host/eno1: tcp seq $injected_ack\" = 1 }", "inject = { at = \"x/y\", segment = \"beyond-window\", at_bytes = 0 }",
-    "elapsed_ms = { neigh_failure = \"a/b\" }", "\u{0}", "\u{feff}", "é", "9999999999999999999999", "-1", "1e400", "nan",
+    "[[phase]]",
+    "[probes]",
+    "name = \"fault\"",
+    "kernel = \">=6.1\"",
+    "after = \"fault\"",
+    "= ",
+    "\"",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "\n",
+    "=",
+    "steps = [{ sysctl = { ns = \"host\", key = \"k\", value = 1 } }]",
+    "replies = \"-1\"",
+    "packets = { \"host/eno1: tcp seq $injected_ack\" = 1 }",
+    "inject = { at = \"x/y\", segment = \"beyond-window\", at_bytes = 0 }",
+    "elapsed_ms = { neigh_failure = \"a/b\" }",
+    "\u{0}",
+    "\u{feff}",
+    "é",
+    "9999999999999999999999",
+    "-1",
+    "1e400",
+    "nan",
 ];
 
 #[derive(Debug, Clone)]
@@ -83,7 +105,8 @@ fn check(case_id: &str, case: &[u8], fixture: &[u8]) {
     if let Err(e) = netrepro::plan::load(&path, dir.path()) {
         let msg = e.to_string();
         assert!(
-            msg.starts_with(&path.display().to_string()) || msg.starts_with(&dir.path().join("docker-bridge.toml").display().to_string()),
+            msg.starts_with(&path.display().to_string())
+                || msg.starts_with(&dir.path().join("docker-bridge.toml").display().to_string()),
             "error does not name the file: {msg}"
         );
     }
