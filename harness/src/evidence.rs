@@ -77,6 +77,8 @@ pub struct ProbeRecord {
     /// iptables packet-counter deltas over the probe, in namespaces the
     /// checks name (`ns: rule`).
     pub rules: BTreeMap<String, i64>,
+    /// `conntrack -L` after the probe, in namespaces the checks name.
+    pub conntrack: BTreeMap<String, Vec<String>>,
     /// Values the probe defined for matchers (`injected_ack`, ...).
     pub vars: BTreeMap<String, u64>,
     /// Expectations computed from the kernel's parameters in force, with the

@@ -48,9 +48,27 @@ fn packets(counters: &str) -> Result<u64> {
     Ok(p.parse()?)
 }
 
-/// The counters of every rule and policy in `ns`.
-pub fn read(ns: &Netns) -> Result<RuleCounters> {
-    let mut c = ns.command("iptables-save");
+/// Splits a counter source, `host` or `host (legacy)` / `host (nft)`, into
+/// the namespace and the iptables backend to read (None: whatever
+/// `iptables-save` is on this system).
+pub fn split_source(source: &str) -> Result<(&str, Option<&str>)> {
+    let s = source.trim();
+    match s.split_once('(') {
+        None => Ok((s, None)),
+        Some((ns, rest)) => match rest.trim().strip_suffix(')').map(str::trim) {
+            Some(b @ ("legacy" | "nft")) => Ok((ns.trim(), Some(b))),
+            _ => bail!("{source:?}: write \"namespace\", \"namespace (legacy)\" or \"namespace (nft)\""),
+        },
+    }
+}
+
+/// The counters of every rule and policy in `ns`, from one backend.
+pub fn read(ns: &Netns, backend: Option<&str>) -> Result<RuleCounters> {
+    let tool = match backend {
+        Some(b) => format!("iptables-{b}-save"),
+        None => "iptables-save".to_string(),
+    };
+    let mut c = ns.command(&tool);
     c.arg("-c");
     parse_save(&cmd::run_ok(c, cmd::DEFAULT_DEADLINE)?.stdout)
 }
@@ -83,5 +101,13 @@ COMMIT\n";
         assert_eq!(c["filter: -A FORWARD -j ACCEPT"], 0);
         assert_eq!(c["nat: -A FORWARD -j ACCEPT"], 1);
         assert!(parse_save("*filter\n[x:1] -A INPUT -j DROP\n").is_err());
+    }
+
+    #[test]
+    fn sources_name_a_backend() {
+        assert_eq!(split_source("host").unwrap(), ("host", None));
+        assert_eq!(split_source(" host (legacy) ").unwrap(), ("host", Some("legacy")));
+        assert_eq!(split_source("host (nft)").unwrap(), ("host", Some("nft")));
+        assert!(split_source("host (ebtables)").is_err());
     }
 }

@@ -581,11 +581,18 @@ fn check_expect(
         }
     }
     for k in x.rules.keys() {
-        match k.split_once(':') {
-            Some((ns, rule)) if devices.contains_key(ns.trim()) && !rule.trim().is_empty() => {}
+        let source_ns = k.split_once(':').and_then(|(s, _)| crate::firewall::split_source(s).ok()).map(|(ns, _)| ns);
+        match (source_ns, k.split_once(':')) {
+            (Some(ns), Some((_, rule))) if devices.contains_key(ns) && !rule.trim().is_empty() => {}
             _ => {
-                return src.at(e, format!("{here}: rules {k:?}: write \"namespace: -A CHAIN ...\" as iptables-save prints the rule, or \"namespace: policy <table> <CHAIN>\""))
+                return src.at(e, format!("{here}: rules {k:?}: write \"namespace: -A CHAIN ...\" as iptables-save prints the rule, or \"namespace: policy <table> <CHAIN>\"; \"namespace (legacy): ...\" or \"namespace (nft): ...\" picks the backend"))
             }
+        }
+    }
+    for k in x.conntrack.keys() {
+        match k.split_once(':') {
+            Some((ns, words)) if devices.contains_key(ns.trim()) && !words.trim().is_empty() => {}
+            _ => return src.at(e, format!("{here}: conntrack {k:?}: write \"namespace: words of the entry\", e.g. \"host: dst=10.96.0.10 [UNREPLIED]\"")),
         }
     }
     let mut neighbours = Vec::new();

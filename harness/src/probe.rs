@@ -241,10 +241,16 @@ pub struct ConnectOutcome {
     pub elapsed_ms: f64,
 }
 
-/// TCP connect from `from` to `to`, with a listener in `listen_in` if given.
-pub fn connect(from: &Netns, to: SocketAddr, listen_in: Option<&Netns>, timeout: Duration) -> Result<ConnectOutcome> {
-    let _listener = match listen_in {
-        Some(ns) => Some(ns.run(move |_| TcpListener::bind(to))?.map_err(|e| anyhow!("listening on {to}: {e}"))?),
+/// TCP connect from `from` to `to`, with a listener on `listen.1` in
+/// `listen.0` if given.
+pub fn connect(
+    from: &Netns,
+    to: SocketAddr,
+    listen: Option<(&Netns, SocketAddr)>,
+    timeout: Duration,
+) -> Result<ConnectOutcome> {
+    let _listener = match listen {
+        Some((ns, at)) => Some(ns.run(move |_| TcpListener::bind(at))?.map_err(|e| anyhow!("listening on {at}: {e}"))?),
         None => None,
     };
     // connect_timeout creates the socket, so it runs on the namespace's thread.

@@ -226,8 +226,12 @@ fn run_check(plan: &Plan, topo: &Topology, caps: &[Capture], check: &Check) -> R
         qdisc_at.iter().map(|a| root_qdisc(topo, a)).collect::<Result<_>>()?;
     let rule_ns: std::collections::BTreeSet<String> =
         x.rules.keys().filter_map(|k| k.split_once(':')).map(|(ns, _)| ns.trim().to_string()).collect();
+    let read_rules = |source: &str| -> Result<crate::firewall::RuleCounters> {
+        let (ns, backend) = crate::firewall::split_source(source)?;
+        crate::firewall::read(topo.ns(ns)?, backend)
+    };
     let rules_before: BTreeMap<String, crate::firewall::RuleCounters> =
-        rule_ns.iter().map(|ns| Ok((ns.clone(), crate::firewall::read(topo.ns(ns)?)?))).collect::<Result<_>>()?;
+        rule_ns.iter().map(|src| Ok((src.clone(), read_rules(src)?))).collect::<Result<_>>()?;
     let before = snapshot(topo)?;
     let w0 = now_ns();
     let mut leftover = None;
@@ -239,9 +243,9 @@ fn run_check(plan: &Plan, topo: &Topology, caps: &[Capture], check: &Check) -> R
             Duration::from_millis(*interval_ms),
             Duration::from_millis(*wait_ms),
         )?)?,
-        ProbeSpec::Connect { from, to, listen_in, timeout_ms } => {
+        ProbeSpec::Connect { from, to, listen_in, listen_on, timeout_ms } => {
             let l = match listen_in {
-                Some(n) => Some(topo.ns(n)?),
+                Some(n) => Some((topo.ns(n)?, listen_on.unwrap_or(*to))),
                 None => None,
             };
             serde_json::to_value(probe::connect(topo.ns(from)?, *to, l, Duration::from_millis(*timeout_ms))?)?
@@ -313,10 +317,19 @@ fn run_check(plan: &Plan, topo: &Topology, caps: &[Capture], check: &Check) -> R
     }
     let mut rules = BTreeMap::new();
     for (ns, b) in &rules_before {
-        let a = crate::firewall::read(topo.ns(ns)?)?;
+        let a = read_rules(ns)?;
         for (k, v) in &a {
             let d = *v as i64 - b.get(k).copied().unwrap_or(0) as i64;
             rules.insert(format!("{ns}: {k}"), d);
+        }
+    }
+    let mut conntrack = BTreeMap::new();
+    for ns in x.conntrack.keys().filter_map(|k| k.split_once(':')).map(|(ns, _)| ns.trim()) {
+        if !conntrack.contains_key(ns) {
+            let mut c = topo.ns(ns)?.command("conntrack");
+            c.arg("-L");
+            let out = crate::cmd::run_ok(c, crate::cmd::DEFAULT_DEADLINE)?;
+            conntrack.insert(ns.to_string(), out.stdout.lines().map(str::to_string).collect::<Vec<_>>());
         }
     }
     let mut vars = crate::packet::Vars::new();
@@ -441,6 +454,12 @@ fn run_check(plan: &Plan, topo: &Topology, caps: &[Capture], check: &Check) -> R
             None => add(format!("rule {k}"), format!("delta {c}"), "no such rule in iptables-save -c".into(), false),
         }
     }
+    for (k, c) in &x.conntrack {
+        let (ns, words) = k.split_once(':').map(|(n, w)| (n.trim(), w)).unwrap_or_default();
+        let words: Vec<&str> = words.split_whitespace().collect();
+        let got = conntrack[ns].iter().filter(|l| words.iter().all(|w| l.contains(w))).count() as i64;
+        add(format!("conntrack {k}"), c.to_string(), got.to_string(), c.holds(got));
+    }
     for n in &check.neighbours {
         let entry = neighbours.get(&n.ns).and_then(|v| v.iter().find(|e| e.ip == n.ip));
         let got = entry.map(|e| e.state.clone()).unwrap_or_else(|| "ABSENT".into());
@@ -459,6 +478,7 @@ fn run_check(plan: &Plan, topo: &Topology, caps: &[Capture], check: &Check) -> R
         qdisc_drops,
         links,
         rules,
+        conntrack,
         vars,
         derived,
         checks,

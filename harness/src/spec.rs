@@ -312,6 +312,10 @@ pub enum ProbeSpec {
         to: SocketAddr,
         #[serde(default)]
         listen_in: Option<String>,
+        /// Where the listener binds, when not `to` (a service VIP whose
+        /// backend listens on its own address).
+        #[serde(default)]
+        listen_on: Option<SocketAddr>,
         #[serde(default = "defaults::timeout_ms")]
         timeout_ms: u64,
     },
@@ -459,6 +463,10 @@ pub struct Expect {
     /// prints it>" = count`, or `"ns: policy <table> <CHAIN>"`.
     #[serde(default)]
     pub rules: IndexMap<String, Count>,
+    /// Conntrack entries after the probe (`conntrack -L`): `"ns: words" =
+    /// count` counts the entries whose line contains every word.
+    #[serde(default)]
+    pub conntrack: IndexMap<String, Count>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
