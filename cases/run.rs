@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
-use netrepro::hostguard::HostState;
+use netrepro::hostguard::Guard;
 use netrepro::suite::{self, Verdict};
 
 fn main() -> ExitCode {
@@ -38,33 +38,19 @@ fn main() -> ExitCode {
     let guard = if listing || no_privileges.is_some() {
         None
     } else {
-        match HostState::capture() {
-            Ok(s) => Some(s),
+        match Guard::start() {
+            Ok(g) => Some(g),
             Err(e) => {
-                eprintln!("host guard: cannot snapshot the host's network state: {e:#}");
+                eprintln!("{e:#}");
                 return ExitCode::FAILURE;
             }
         }
     };
     let conclusion = libtest_mimic::run(&args, trials);
     let mut code = conclusion.exit_code();
-    if let Some(before) = guard {
-        match HostState::capture() {
-            Ok(after) => {
-                let diff = HostState::diff(&before, &after);
-                if !diff.is_empty() {
-                    eprintln!("HOST GUARD: the run changed the host's own network state:");
-                    for d in diff {
-                        eprintln!("  {d}");
-                    }
-                    code = ExitCode::FAILURE;
-                }
-            }
-            Err(e) => {
-                eprintln!("host guard: cannot snapshot the host's network state after the run: {e:#}");
-                code = ExitCode::FAILURE;
-            }
-        }
+    if let Some(Err(report)) = guard.map(Guard::check) {
+        eprintln!("{report}");
+        code = ExitCode::FAILURE;
     }
     if !listing {
         eprintln!("netrepro: suite wall time {:.2} s", started.elapsed().as_secs_f64());

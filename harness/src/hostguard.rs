@@ -18,6 +18,27 @@ use netlink_packet_route::route::RouteAttribute;
 /// Counters and gauges that move on their own.
 const VOLATILE_SYSCTLS: &[&str] = &["net.netfilter.nf_conntrack_count"];
 
+/// The check around a run: a snapshot now, compared when the run is over.
+pub struct Guard(HostState);
+
+impl Guard {
+    pub fn start() -> Result<Guard> {
+        Ok(Guard(HostState::capture().context("host guard: cannot snapshot the host's network state")?))
+    }
+
+    /// Ok, or every difference, written for the person running.
+    pub fn check(self) -> std::result::Result<(), String> {
+        let after = HostState::capture()
+            .map_err(|e| format!("host guard: cannot snapshot the host's network state after the run: {e:#}"))?;
+        let diff = HostState::diff(&self.0, &after);
+        if diff.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("HOST GUARD: the run changed the host's own network state:\n  {}", diff.join("\n  ")))
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct HostState {
     pub items: BTreeMap<String, String>,

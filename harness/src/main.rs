@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use netrepro::hostguard::HostState;
+use netrepro::hostguard::Guard;
 use netrepro::suite::{self, Verdict};
 
 const USAGE: &str = "\
@@ -107,22 +107,48 @@ fn main() -> ExitCode {
     }
 }
 
+type Loaded = Vec<(String, Result<netrepro::plan::Plan, netrepro::plan::LoadError>)>;
+
+/// What every command that builds topologies does first: check the
+/// privileges (one line if missing) and snapshot the host.
+fn prepare() -> Result<Guard, ExitCode> {
+    if let Some(p) = suite::privilege_problem() {
+        eprintln!("{p}");
+        return Err(ExitCode::from(2));
+    }
+    Guard::start().map_err(|e| {
+        eprintln!("{e:#}");
+        ExitCode::FAILURE
+    })
+}
+
+/// The guard's verdict, folded into the command's.
+fn finish(guard: Guard, ok: bool) -> ExitCode {
+    match guard.check() {
+        Err(report) => {
+            eprintln!("{report}");
+            ExitCode::FAILURE
+        }
+        Ok(()) if ok => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::FAILURE,
+    }
+}
+
 fn bench(n: Option<&str>) -> ExitCode {
     let Ok(n) = n.unwrap_or("30").parse::<usize>() else {
         eprintln!("bench: the number of rounds must be a number");
         return ExitCode::from(2);
     };
-    if let Some(p) = suite::privilege_problem() {
-        eprintln!("{p}");
-        return ExitCode::from(2);
-    }
+    let guard = match prepare() {
+        Ok(g) => g,
+        Err(code) => return code,
+    };
     let script = suite::fixtures_dir().join("../ci/bench/docker-bridge.sh");
-    let before = HostState::capture().ok();
     let r = match netrepro::bench::run(&suite::fixtures_dir(), &script, n) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("bench: {e:#}");
-            return ExitCode::FAILURE;
+            return finish(guard, false);
         }
     };
     let (h, s) = (netrepro::bench::median(&r.harness_ms), netrepro::bench::median(&r.shell_ms));
@@ -131,57 +157,55 @@ fn bench(n: Option<&str>) -> ExitCode {
     println!("  shell   (ip netns + iproute2 + iptables): median {s:.2} ms");
     println!("  ratio harness/shell: {:.3}", h / s);
     println!("  harness peak RSS: {} KiB", r.peak_rss_kib);
-    if let (Some(b), Ok(a)) = (before, HostState::capture()) {
-        let d = HostState::diff(&b, &a);
-        if !d.is_empty() {
-            eprintln!("HOST GUARD: the benchmark changed the host: {d:#?}");
-            return ExitCode::FAILURE;
-        }
-    }
-    ExitCode::SUCCESS
+    finish(guard, true)
 }
 
-/// Runs the chosen cases `n` times in a row and tallies failures per case.
-fn soak(args: &[String], cases: Vec<(String, Result<netrepro::plan::Plan, netrepro::plan::LoadError>)>) -> ExitCode {
-    let Ok(n) = args[0].parse::<u32>() else {
-        eprintln!("soak: {:?} is not a number of runs", args[0]);
-        return ExitCode::from(2);
-    };
-    let wanted = &args[1..];
+/// The loaded plans of the wanted cases (all when none is named).
+fn chosen(wanted: &[String], cases: Loaded) -> Result<Vec<netrepro::plan::Plan>, ExitCode> {
+    for w in wanted {
+        if !cases.iter().any(|(id, _)| id == w) {
+            eprintln!("no case {w:?}; `netrepro list` shows them");
+            return Err(ExitCode::from(2));
+        }
+    }
     let mut plans = Vec::new();
     for (_, loaded) in cases.into_iter().filter(|(id, _)| wanted.is_empty() || wanted.contains(id)) {
         match loaded {
             Ok(p) => plans.push(p),
             Err(e) => {
                 eprintln!("INVALID {e}");
-                return ExitCode::FAILURE;
+                return Err(ExitCode::FAILURE);
             }
         }
     }
-    if let Some(p) = suite::privilege_problem() {
-        eprintln!("{p}");
+    Ok(plans)
+}
+
+/// Runs the chosen cases `n` times in a row and tallies failures per case.
+fn soak(args: &[String], cases: Loaded) -> ExitCode {
+    let Ok(n) = args[0].parse::<u32>() else {
+        eprintln!("soak: {:?} is not a number of runs", args[0]);
         return ExitCode::from(2);
-    }
-    let before = match HostState::capture() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("host guard: {e:#}");
-            return ExitCode::FAILURE;
-        }
+    };
+    let plans = match chosen(&args[1..], cases) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let guard = match prepare() {
+        Ok(g) => g,
+        Err(code) => return code,
     };
     let started = std::time::Instant::now();
     let mut failures: std::collections::BTreeMap<String, Vec<(u32, String)>> = Default::default();
     for i in 1..=n {
         for p in &plans {
-            match suite::run(p) {
-                Verdict::Fail(report) => failures.entry(p.id().to_string()).or_default().push((i, report)),
-                Verdict::Pass(_) | Verdict::Skip(_) => {}
+            if let Verdict::Fail(report) = suite::run(p) {
+                failures.entry(p.id().to_string()).or_default().push((i, report));
             }
         }
         let failed: usize = failures.values().map(Vec::len).sum();
         eprintln!("soak: run {i}/{n}, {failed} case failures so far, {:.0} s", started.elapsed().as_secs_f64());
     }
-    let diff = HostState::capture().map(|after| HostState::diff(&before, &after));
     for (id, f) in &failures {
         println!(
             "FLAKY {id}: failed in {} of {n} runs (runs {:?})",
@@ -196,54 +220,28 @@ fn soak(args: &[String], cases: Vec<(String, Result<netrepro::plan::Plan, netrep
         started.elapsed().as_secs_f64(),
         failures.values().map(Vec::len).sum::<usize>()
     );
-    match diff {
-        Ok(d) if d.is_empty() => {}
-        Ok(d) => {
-            eprintln!("HOST GUARD: the soak changed the host's own network state: {d:#?}");
-            return ExitCode::FAILURE;
-        }
-        Err(e) => {
-            eprintln!("host guard: {e:#}");
-            return ExitCode::FAILURE;
-        }
-    }
-    if failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    finish(guard, failures.is_empty())
 }
 
-fn run(wanted: &[String], cases: Vec<(String, Result<netrepro::plan::Plan, netrepro::plan::LoadError>)>) -> ExitCode {
+fn run(wanted: &[String], cases: Loaded) -> ExitCode {
     let all = wanted.iter().any(|w| w == "--all");
-    for w in wanted.iter().filter(|w| *w != "--all") {
-        if !cases.iter().any(|(id, _)| id == w) {
-            eprintln!("no case {w:?}; `netrepro list` shows them");
-            return ExitCode::from(2);
-        }
-    }
-    if let Some(p) = suite::privilege_problem() {
-        eprintln!("{p}");
+    let named: Vec<String> = wanted.iter().filter(|w| *w != "--all").cloned().collect();
+    if !all && named.is_empty() {
+        eprintln!("{USAGE}");
         return ExitCode::from(2);
     }
-    let before = match HostState::capture() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("host guard: {e:#}");
-            return ExitCode::FAILURE;
-        }
+    let plans = match chosen(if all { &[] } else { &named }, cases) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let guard = match prepare() {
+        Ok(g) => g,
+        Err(code) => return code,
     };
     let mut failed = 0;
-    for (id, loaded) in cases.into_iter().filter(|(id, _)| all || wanted.contains(id)) {
-        let plan = match loaded {
-            Ok(p) => p,
-            Err(e) => {
-                failed += 1;
-                println!("INVALID {e}");
-                continue;
-            }
-        };
-        match suite::run(&plan) {
+    for plan in &plans {
+        let id = plan.id();
+        match suite::run(plan) {
             Verdict::Pass(s) => println!("PASS {id}: {s}"),
             Verdict::Skip(s) => println!("SKIP {id}: {s}"),
             Verdict::Fail(report) => {
@@ -252,25 +250,5 @@ fn run(wanted: &[String], cases: Vec<(String, Result<netrepro::plan::Plan, netre
             }
         }
     }
-    match HostState::capture() {
-        Ok(after) => {
-            let diff = HostState::diff(&before, &after);
-            if !diff.is_empty() {
-                eprintln!("HOST GUARD: the run changed the host's own network state:");
-                for d in diff {
-                    eprintln!("  {d}");
-                }
-                return ExitCode::FAILURE;
-            }
-        }
-        Err(e) => {
-            eprintln!("host guard: {e:#}");
-            return ExitCode::FAILURE;
-        }
-    }
-    if failed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    finish(guard, failed == 0)
 }

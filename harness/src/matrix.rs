@@ -47,7 +47,9 @@ pub fn load(dir: &Path) -> Vec<KernelRun> {
             let Some((id, verdict)) = rest.split_once(" ... ") else { continue };
             let id = id.trim();
             if let Some(reason) = verdict.strip_prefix("ignored") {
-                run.skipped.insert(id.to_string(), reason.trim_start_matches(',').trim().to_string());
+                let reason = reason.trim_start_matches(',').trim();
+                let reason = reason.strip_prefix('(').and_then(|r| r.strip_suffix(')')).unwrap_or(reason);
+                run.skipped.insert(id.to_string(), reason.to_string());
             } else if verdict.starts_with("FAILED") {
                 run.failed.insert(id.to_string());
             }

@@ -25,6 +25,16 @@ pub fn skip_reason(plan: &Plan) -> Option<String> {
         tools.push("iptables".into());
     }
     for t in &tools {
+        // A kernel feature seen through its sysctl (a module not loaded).
+        if let Some(key) = t.strip_prefix("sysctl:") {
+            if crate::sysctl::path_of(key).map(|p| !p.exists()).unwrap_or(true) {
+                return Some(format!(
+                    "needs sysctl {key}, which this kernel does not have{}",
+                    crate::sysctl::module_hint(key)
+                ));
+            }
+            continue;
+        }
         if crate::cmd::which(t).is_none() {
             return Some(format!(
                 "needs `{t}`, not found on PATH: install Debian package `{}`",

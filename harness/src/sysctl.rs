@@ -26,6 +26,17 @@ pub fn write(key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// What loads the module behind a sysctl, where we know it.
+pub fn module_hint(key: &str) -> &'static str {
+    if key.starts_with("net.bridge.") {
+        ": it appears with the br_netfilter module (`modprobe br_netfilter`; note that loading it makes every bridge on the host pass through iptables)"
+    } else if key.starts_with("net.netfilter.") {
+        ": it appears with nf_conntrack (any conntrack or NAT rule loads it)"
+    } else {
+        ""
+    }
+}
+
 fn missing_hint(key: &str, p: &std::path::Path) -> String {
     if key.starts_with("net.netfilter.") || key.starts_with("net.bridge.") {
         format!(
