@@ -62,7 +62,7 @@ impl HostState {
                 let mut c = std::process::Command::new(p);
                 c.args(args);
                 if let Ok(out) = crate::cmd::run(c, crate::cmd::DEFAULT_DEADLINE) {
-                    items.insert(format!("ruleset {tool}"), normalise_ruleset(&out.stdout));
+                    items.insert(format!("ruleset {tool}"), drop_inert_tables(&normalise_ruleset(&out.stdout)));
                 }
             }
         }
@@ -92,6 +92,34 @@ impl HostState {
         }
         out
     }
+}
+
+/// Removes iptables-save tables that hold no rule and only ACCEPT policies.
+/// Loading a legacy table module (a case's `iptables-legacy` in its own
+/// namespace, on kernels without lazy table setup) instantiates such a table
+/// in every namespace, the host's included: it filters nothing, like the
+/// sysctls a module load adds, and is not a change of the host's rules.
+pub fn drop_inert_tables(saved: &str) -> String {
+    let mut out = Vec::new();
+    let mut table: Vec<&str> = Vec::new();
+    for line in saved.lines() {
+        if line.starts_with('*') {
+            table = vec![line];
+        } else if line == "COMMIT" && !table.is_empty() {
+            let inert = table[1..].iter().all(|l| l.starts_with(':') && l.split_whitespace().nth(1) == Some("ACCEPT"));
+            if !inert {
+                out.extend(table.drain(..));
+                out.push(line);
+            }
+            table.clear();
+        } else if !table.is_empty() {
+            table.push(line);
+        } else {
+            out.push(line);
+        }
+    }
+    out.extend(table);
+    out.join("\n")
 }
 
 /// Strips what changes without anyone changing the rules: packet/byte
@@ -226,6 +254,17 @@ mod tests {
         let n2 = "table ip filter {\n chain x {\n  counter packets 9 bytes 999 drop\n }\n}";
         assert_eq!(normalise_ruleset(n1), normalise_ruleset(n2));
         assert_ne!(normalise_ruleset(a), normalise_ruleset(&a.replace("MASQUERADE", "ACCEPT")));
+    }
+
+    #[test]
+    fn inert_tables_are_not_rules() {
+        let appeared = "*filter\n:INPUT ACCEPT [*]\n:FORWARD ACCEPT [*]\n:OUTPUT ACCEPT [*]\nCOMMIT";
+        assert_eq!(drop_inert_tables(appeared), "");
+        let policy = "*filter\n:INPUT ACCEPT [*]\n:FORWARD DROP [*]\nCOMMIT";
+        assert_eq!(drop_inert_tables(policy), policy);
+        let rule = "*nat\n:POSTROUTING ACCEPT [*]\n[*] -A POSTROUTING -j MASQUERADE\nCOMMIT";
+        assert_eq!(drop_inert_tables(rule), rule);
+        assert_eq!(drop_inert_tables(&format!("{appeared}\n{rule}")), rule);
     }
 
     #[test]

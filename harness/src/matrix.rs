@@ -82,6 +82,16 @@ pub fn table(runs: &[KernelRun]) -> String {
     }
     s += "\n|---|";
     s += &"---|".repeat(runs.len());
+    // The test binary's own verdict: it also fails on a host-guard
+    // difference, and there is none when the guest never reported.
+    s += "\n| *suite* |";
+    for r in runs {
+        s += &match r.exit_code {
+            None => " no result (boot failure or hang: see console.log) |".to_string(),
+            Some(0) => " ok |".to_string(),
+            Some(c) => format!(" **FAIL** (exit {c}: see test-output.txt) |"),
+        };
+    }
     s += "\n";
     for (id, phase) in rows {
         match &phase {
@@ -187,5 +197,6 @@ mod tests {
         let t = table(&[old, new, hung]);
         assert!(t.contains("| &nbsp;&nbsp;fault-delayed | pass (<6.1) | **FAIL** (>=6.1) | no result"), "{t}");
         assert!(t.contains("| **ct** | pass | **FAIL** |"), "{t}");
+        assert!(t.contains("| *suite* | ok | **FAIL** (exit 1: see test-output.txt) | no result"), "{t}");
     }
 }

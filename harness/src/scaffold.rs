@@ -12,12 +12,12 @@ pub fn case_text(id: &str, fixture_name: &str, fixture: &FixtureFile) -> Result<
     }
     // A probe that works on any fixture: ping across its first veth pair
     // whose far end has an IPv4 address.
-    let (from, to, to_ns) = fixture
+    let (from, to, to_ns, to_dev) = fixture
         .veths
         .iter()
         .find_map(|v| {
             let a = v.a.addresses.iter().find(|c| c.addr.is_ipv4())?;
-            Some((v.b.ns.get_ref().clone(), a.addr, v.a.ns.get_ref().clone()))
+            Some((v.b.ns.get_ref().clone(), a.addr, v.a.ns.get_ref().clone(), v.a.name.clone()))
         })
         .ok_or_else(|| anyhow!("fixture {fixture_name} has no veth pair with an IPv4 address to ping across"))?;
     let nss: Vec<&str> = fixture.namespaces.iter().map(|n| n.name.as_str()).collect();
@@ -76,8 +76,6 @@ icmp_errors = []
 "#,
         nss = nss.join(", "),
         ifaces = ifaces.join(", "),
-        to_dev =
-            fixture.veths.iter().find(|v| v.a.ns.get_ref() == &to_ns).map(|v| v.a.name.clone()).unwrap_or_default(),
     ))
 }
 
@@ -95,6 +93,8 @@ mod tests {
         std::fs::write(&p, text).unwrap();
         let plan = crate::plan::load(&p, &root.join("fixtures")).unwrap();
         assert_eq!(plan.phases.len(), 1);
+        // It pings across the uplink and captures where the echo arrives.
+        assert_eq!(plan.captures[0].to_string(), "host/eno1");
         assert!(case_text("Demo", "docker-bridge", &fx).is_err());
     }
 }
