@@ -108,7 +108,7 @@ pub fn drop_inert_tables(saved: &str) -> String {
         } else if line == "COMMIT" && !table.is_empty() {
             let inert = table[1..].iter().all(|l| l.starts_with(':') && l.split_whitespace().nth(1) == Some("ACCEPT"));
             if !inert {
-                out.extend(table.drain(..));
+                out.append(&mut table);
                 out.push(line);
             }
             table.clear();
