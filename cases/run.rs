@@ -9,7 +9,14 @@ use netrepro::hostguard::Guard;
 use netrepro::suite::{self, Verdict};
 
 fn main() -> ExitCode {
+    // As a normal user: root of a private user namespace (before any thread).
+    let rootless = netrepro::netns::become_userns_root();
     let args = Arguments::from_args();
+    match &rootless {
+        Ok(true) => eprintln!("netrepro: not root: running in a private user namespace"),
+        Ok(false) => {}
+        Err(e) => eprintln!("netrepro: {e:#}"),
+    }
     let started = Instant::now();
     let cases = suite::discover(&suite::cases_dir(), &suite::fixtures_dir());
     let listing = args.list;

@@ -34,7 +34,9 @@ pub struct Capture {
     /// before it has been read.
     drained_ns: Arc<AtomicU64>,
     frames: Arc<std::sync::Mutex<Vec<Frame>>>,
-    thread: Option<thread::JoinHandle<Result<()>>>,
+    thread: Option<thread::JoinHandle<Result<u64>>>,
+    /// Frames the kernel could not queue for us: the capture is incomplete.
+    dropped: u64,
 }
 
 impl Capture {
@@ -101,9 +103,9 @@ impl Capture {
             }
             use std::io::Write;
             writer.into_writer().flush()?;
-            Ok(())
+            Ok(drops(&fd))
         })?;
-        Ok(Capture { label, path: path.to_path_buf(), stop, drained_ns, frames, thread: Some(thread) })
+        Ok(Capture { label, path: path.to_path_buf(), stop, drained_ns, frames, thread: Some(thread), dropped: 0 })
     }
 
     /// Waits until every frame queued before `t_ns` has been read (bounded by
@@ -124,18 +126,19 @@ impl Capture {
         self.frames.lock().unwrap().iter().filter(|f| f.ts_ns >= from_ns && f.ts_ns <= to_ns).cloned().collect()
     }
 
-    /// Stops, flushes the pcap and returns every frame.
-    pub fn stop(mut self) -> Result<Vec<Frame>> {
+    /// Stops, flushes the pcap and returns every frame, and how many the
+    /// kernel dropped because we did not read fast enough.
+    pub fn stop(mut self) -> Result<(Vec<Frame>, u64)> {
         self.finish()?;
-        Ok(std::mem::take(&mut *self.frames.lock().unwrap()))
+        Ok((std::mem::take(&mut *self.frames.lock().unwrap()), self.dropped))
     }
 
     fn finish(&mut self) -> Result<()> {
         self.stop.store(true, Ordering::Release);
-        match self.thread.take() {
-            Some(t) => t.join().map_err(|_| anyhow!("capture thread {} panicked", self.label))?,
-            None => Ok(()),
+        if let Some(t) = self.thread.take() {
+            self.dropped = t.join().map_err(|_| anyhow!("capture thread {} panicked", self.label))??;
         }
+        Ok(())
     }
 }
 
@@ -181,14 +184,42 @@ fn open_packet_socket(dev: &str) -> Result<OwnedFd> {
             bail!("SO_TIMESTAMPNS: {}", std::io::Error::last_os_error());
         }
         let big: libc::c_int = 8 << 20;
-        libc::setsockopt(
-            raw,
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            &big as *const _ as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as u32,
-        );
+        // FORCE needs CAP_NET_ADMIN over the host (not so in a user
+        // namespace): then as much as rmem_max allows.
+        for opt in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+            if libc::setsockopt(
+                raw,
+                libc::SOL_SOCKET,
+                opt,
+                &big as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as u32,
+            ) == 0
+            {
+                break;
+            }
+        }
         Ok(fd)
+    }
+}
+
+/// Frames the kernel dropped for this socket (buffer full) since the last call.
+fn drops(fd: &OwnedFd) -> u64 {
+    let mut st = libc::tpacket_stats { tp_packets: 0, tp_drops: 0 };
+    let mut len = std::mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
+    // SAFETY: getsockopt into a struct we own, with its size.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            &mut st as *mut _ as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if r == 0 {
+        st.tp_drops as u64
+    } else {
+        0
     }
 }
 

@@ -16,15 +16,19 @@ use crate::probe::inet_checksum;
 #[serde(rename_all = "kebab-case")]
 pub enum Segment {
     /// The latest data segment from the server with the current ACK, its
-    /// SEQ moved past the right edge of the client's advertised window by
-    /// twice the largest window the client advertised plus one: beyond the
-    /// overshoot conntrack tolerates from sloppy TCPs (up to the receiver's
-    /// max window, newer kernels), so INVALID on every kernel.
+    /// SEQ moved 1 GiB past the right edge of the client's advertised
+    /// window: far beyond the overshoot conntrack tolerates from sloppy TCPs
+    /// (up to the receiver's max window, newer kernels), and beyond the real
+    /// edge even if the capture missed the latest window update. INVALID on
+    /// every kernel.
     BeyondWindow,
     /// The flow's first data segment from the server, replayed byte for
     /// byte long after the client acknowledged it: "overly delayed".
     ReplayFirst,
 }
+
+/// How far past the client's window right edge a beyond-window segment goes.
+pub const BEYOND: u32 = 1 << 30;
 
 /// What was injected, for the evidence and for matchers (`$injected_ack`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -127,7 +131,7 @@ pub fn craft(segment: Segment, frames: &[Frame], server: (Ipv4Addr, u16)) -> Res
                 .ok_or_else(|| anyhow!("no ACK from the client captured"))?;
             let max_window = acks.iter().map(|s| (s.win as u32) << wscale).max().unwrap_or(0);
             let mut s = (*last).clone();
-            s.seq = edge.wrapping_add(2 * max_window + 1);
+            s.seq = edge.wrapping_add(BEYOND);
             let mut f = last.frame.clone();
             f[s.tcp_off + 4..s.tcp_off + 8].copy_from_slice(&s.seq.to_be_bytes());
             (f, s, Some((edge, max_window)))
@@ -227,7 +231,7 @@ mod tests {
         // Right edge: max(5101 + 500<<7, 5201 + 502<<7) = 5201 + 64256.
         assert_eq!(info.right_edge, Some(5201 + (502 << 7)));
         assert_eq!(info.max_window, Some(502 << 7));
-        assert_eq!(info.seq, 5201 + (502 << 7) + 2 * (502 << 7) + 1);
+        assert_eq!(info.seq, 5201 + (502 << 7) + BEYOND);
         assert_eq!(info.ack, 1001, "the current ACK of the latest server segment");
         assert_eq!(info.len, 100);
         assert!(checksum_ok(&frame));

@@ -23,6 +23,9 @@ environment:
   NETREPRO_ARTIFACTS                  where pcaps and evidence go (default: target/netrepro)";
 
 fn main() -> ExitCode {
+    // As a normal user: root of a private user namespace, before any thread
+    // exists; if that is not allowed, `prepare` says what is needed.
+    let _ = netrepro::netns::become_userns_root();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cases = suite::discover(&suite::cases_dir(), &suite::fixtures_dir());
     match args.first().map(String::as_str) {

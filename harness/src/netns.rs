@@ -218,6 +218,31 @@ fn enter_new_namespace() -> Result<(OwnedFd, NsCtx)> {
     Ok((fd, ctx))
 }
 
+/// As a normal user, becomes root of a private user namespace, where network
+/// namespaces can be created and configured without touching anything of
+/// the host's. Must run before the process has any other thread (unshare
+/// of CLONE_NEWUSER requires it), i.e. first thing in `main`. Returns
+/// whether it did; as root it does nothing.
+pub fn become_userns_root() -> Result<bool> {
+    let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
+    if uid.is_root() {
+        return Ok(false);
+    }
+    unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| {
+        anyhow!(
+            "unshare(CLONE_NEWUSER): {e} — this kernel does not allow unprivileged user namespaces here; run as root"
+        )
+    })?;
+    std::fs::write("/proc/self/setgroups", "deny").context("writing /proc/self/setgroups")?;
+    std::fs::write("/proc/self/uid_map", format!("0 {uid} 1")).context("writing /proc/self/uid_map")?;
+    std::fs::write("/proc/self/gid_map", format!("0 {gid} 1")).context("writing /proc/self/gid_map")?;
+    // iptables-legacy serialises on /run/xtables.lock, which a normal user
+    // cannot open; each run's namespaces are its own, so a private lock file
+    // is enough. Single-threaded here, so setting the environment is sound.
+    std::env::set_var("XTABLES_LOCKFILE", std::env::temp_dir().join(format!("netrepro-xtables-{uid}.lock")));
+    Ok(true)
+}
+
 /// True when this process may create network namespaces.
 pub fn can_create_namespaces() -> std::result::Result<(), String> {
     match Netns::new("probe") {

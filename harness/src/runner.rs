@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 
 use crate::capture::{now_ns, Capture};
 use crate::counters::{self, Counters};
@@ -168,7 +168,11 @@ fn run_phase(plan: &Plan, ph: &Phase, replay: &[crate::spec::Step], root: &Path)
         }
         rec.timings.probes_ms = ms(t_probes.elapsed());
         for c in caps {
-            c.stop()?;
+            let label = c.label.clone();
+            let (_, dropped) = c.stop()?;
+            if dropped > 0 {
+                bail!("capture {label} lost {dropped} frames (its socket buffer was full): this phase's packet expectations cannot be trusted");
+            }
         }
         Ok(())
     })();
