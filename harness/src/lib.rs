@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod capture;
+pub mod checks;
 pub mod cmd;
 pub mod counters;
 pub mod ethtool;

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Result};
 
 use crate::capture::{now_ns, Capture};
+use crate::checks::{evaluate, Observed};
 use crate::counters::{self, Counters};
-use crate::evidence::{self, CaseRecord, CheckRecord, PhaseRecord, ProbeRecord, StepRecord, Timings};
+use crate::evidence::{self, CaseRecord, PhaseRecord, ProbeRecord, StepRecord, Timings};
 use crate::kernel::Version;
 use crate::link;
 use crate::plan::{parse_iface, Check, Iface, Phase, Plan};
@@ -363,122 +364,22 @@ fn run_check(plan: &Plan, topo: &Topology, caps: &[Capture], check: &Check) -> R
         links.insert(k.clone(), c.into_iter().collect::<BTreeMap<String, u64>>());
     }
 
-    let mut checks = Vec::new();
-    let mut add = |what: String, expected: String, observed: String, ok: bool| {
-        checks.push(CheckRecord { what, expected, observed, ok })
+    let observed = Observed {
+        outcome: &outcome,
+        window: window.as_ref(),
+        derived: &derived,
+        counter_deltas: &counter_deltas,
+        counters_after: &after,
+        frames: &windows,
+        vars: &vars,
+        qdiscs: &qdiscs,
+        qdisc_drops: &qdisc_drops,
+        links: &links,
+        rules: &rules,
+        conntrack: &conntrack,
+        neighbours: &neighbours,
     };
-    let field = |k: &str| outcome.get(k).cloned().unwrap_or(serde_json::Value::Null);
-    if let Some(c) = x.replies {
-        let got = field("replies").as_i64().unwrap_or(-1);
-        add("replies".into(), c.to_string(), got.to_string(), c.holds(got));
-    }
-    if let Some(want) = &x.icmp_errors {
-        let mut got: Vec<String> = field("errors")
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|e| format!("{} from {}", e["kind"].as_str().unwrap_or("?"), e["from"].as_str().unwrap_or("?")))
-            .collect();
-        got.sort();
-        got.dedup();
-        let mut w = want.clone();
-        w.sort();
-        w.dedup();
-        add("icmp_errors".into(), format!("{w:?}"), format!("{got:?}"), got == w);
-    }
-    if let Some(r) = &x.result {
-        let got = field("result").as_str().unwrap_or("?").to_string();
-        add("result".into(), r.clone(), format!("{got} after {} ms", field("elapsed_ms")), &got == r);
-    }
-    if let Some(w) = &window {
-        let got = field("elapsed_ms").as_f64().unwrap_or(f64::NAN);
-        let why = match derived.get("elapsed_ms") {
-            Some(b) => format!(
-                " (from {}: ({} + {}) x {} ms)",
-                b["interface"].as_str().unwrap_or("?"),
-                b["mcast_solicit"],
-                b["app_solicit"],
-                b["retrans_time_ms"]
-            ),
-            None => String::new(),
-        };
-        add("elapsed_ms".into(), format!("{w}{why}"), format!("{got} ms"), w.holds(got));
-    }
-    if let Some(c) = x.bytes_received {
-        let got = field("bytes_received").as_i64().unwrap_or(-1);
-        add("bytes_received".into(), c.to_string(), got.to_string(), c.holds(got));
-    }
-    for (key, want) in [("client_error", &x.client_error), ("server_error", &x.server_error)] {
-        if let Some(w) = want {
-            let got = field(key).as_str().unwrap_or("?").to_string();
-            add(key.into(), w.clone(), got.clone(), &got == w);
-        }
-    }
-    for c in &check.counters {
-        let got = counter_deltas.get(&c.ns).and_then(|d| d.get(&c.key)).copied().unwrap_or(0);
-        let known = after.get(&c.ns).is_some_and(|a| a.contains_key(&c.key));
-        let observed =
-            if known { format!("{got:+}") } else { format!("no such counter in {} (kernel does not have it?)", c.ns) };
-        add(
-            format!("counter {}: {}", c.ns, c.key),
-            format!("delta {}", c.count),
-            observed,
-            known && c.count.holds(got),
-        );
-    }
-    for p in &check.packets {
-        let label = p.at.to_string();
-        let got =
-            windows.get(&label).map(|fs| fs.iter().filter(|f| p.matcher.matches_with(f, &vars)).count()).unwrap_or(0)
-                as i64;
-        add(format!("packets {label}: {}", p.matcher.text()), p.count.to_string(), got.to_string(), p.count.holds(got));
-    }
-    for (k, q) in &x.qdisc {
-        let got = &qdiscs[k];
-        if let Some(kind) = &q.kind {
-            add(format!("qdisc {k}: kind"), kind.clone(), got.kind.clone(), &got.kind == kind);
-        }
-        if let Some(d) = q.direct_qlen {
-            let obs = got.direct_qlen.map(|v| v.to_string()).unwrap_or_else(|| "none reported".into());
-            add(format!("qdisc {k}: direct_qlen"), d.to_string(), obs, got.direct_qlen == Some(d));
-        }
-        if let Some(d) = &q.default_class {
-            let obs = got.default_class.clone().unwrap_or_else(|| "none reported".into());
-            add(format!("qdisc {k}: default_class"), d.clone(), obs.clone(), &obs == d);
-        }
-        if let Some(c) = q.drops {
-            let got = qdisc_drops[k];
-            add(format!("qdisc {k}: drops"), format!("delta {c}"), format!("{got:+}"), c.holds(got));
-        }
-    }
-    for (k, l) in &x.links {
-        let got = &links[k];
-        for (name, want) in [("tx_queue_len", l.tx_queue_len), ("mtu", l.mtu)] {
-            if let Some(w) = want {
-                let obs = got.get(name).copied();
-                let shown = obs.map(|v| v.to_string()).unwrap_or_else(|| "?".into());
-                add(format!("link {k}: {name}"), w.to_string(), shown, obs == Some(w as u64));
-            }
-        }
-    }
-    for (k, c) in &x.rules {
-        let (ns, rule) = k.split_once(':').map(|(n, r)| (n.trim(), r.trim())).unwrap_or_default();
-        match rules.get(&format!("{ns}: {rule}")) {
-            Some(d) => add(format!("rule {k}"), format!("delta {c}"), format!("{d:+}"), c.holds(*d)),
-            None => add(format!("rule {k}"), format!("delta {c}"), "no such rule in iptables-save -c".into(), false),
-        }
-    }
-    for (k, c) in &x.conntrack {
-        let (ns, words) = k.split_once(':').map(|(n, w)| (n.trim(), w)).unwrap_or_default();
-        let words: Vec<&str> = words.split_whitespace().collect();
-        let got = conntrack[ns].iter().filter(|l| words.iter().all(|w| l.contains(w))).count() as i64;
-        add(format!("conntrack {k}"), c.to_string(), got.to_string(), c.holds(got));
-    }
-    for n in &check.neighbours {
-        let entry = neighbours.get(&n.ns).and_then(|v| v.iter().find(|e| e.ip == n.ip));
-        let got = entry.map(|e| e.state.clone()).unwrap_or_else(|| "ABSENT".into());
-        add(format!("neighbour {}: {}", n.ns, n.ip), n.state.clone(), got.clone(), got == n.state);
-    }
+    let checks = evaluate(check, &observed);
     Ok(ProbeRecord {
         name: check.probe.clone(),
         kind: spec.kind().into(),
