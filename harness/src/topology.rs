@@ -49,11 +49,13 @@ impl Topology {
             let peer_fd = t.ns(v.b.ns.get_ref())?.raw_fd();
             let (a, b) = (v.a.name.clone(), v.b.name.clone());
             t.ns(v.a.ns.get_ref())?.run(move |ctx| link::add_veth(ctx, &a, &b, peer_fd))??;
-            // Both ends at once, each on its own namespace's thread.
-            let mut ends = Vec::new();
+            // One end after the other: bringing both ends of a veth up at
+            // the same moment from two namespaces can leave the pair without
+            // carrier (each end's open sees its peer still down; seen on
+            // 6.18 under load as a topology that passes no packet).
             for end in [&v.a, &v.b] {
                 let e = end.clone();
-                ends.push(t.ns(end.ns.get_ref())?.submit(move |ctx| -> Result<()> {
+                t.ns(end.ns.get_ref())?.run(move |ctx| -> Result<()> {
                     let name = &e.name;
                     if let Some(m) = &e.master {
                         link::set_master(ctx, name, m.get_ref())?;
@@ -69,10 +71,7 @@ impl Topology {
                         link::add_address(ctx, name, a.addr, a.prefix)?;
                     }
                     link::set_up_by_name(ctx, name)
-                })?);
-            }
-            for e in ends {
-                e.wait()??;
+                })??;
             }
         }
         for r in &f.routes {
