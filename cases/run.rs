@@ -20,18 +20,27 @@ fn main() -> ExitCode {
     let started = Instant::now();
     let cases = suite::discover(&suite::cases_dir(), &suite::fixtures_dir());
     let listing = args.list;
-    let no_privileges = if listing { None } else { suite::privilege_problem() };
-    if let Some(p) = &no_privileges {
+    // Skips are decided here, at listing time too, so that every runner
+    // (cargo test, cargo-nextest, which lists first) reports them as skipped.
+    let no_privileges = suite::privilege_problem();
+    if let (Some(p), false) = (&no_privileges, listing) {
         eprintln!("{p}");
     }
     let trials: Vec<Trial> = cases
         .into_iter()
         .map(|(id, loaded)| {
-            let nopriv = no_privileges.clone();
+            let skip = match &loaded {
+                Ok(plan) => no_privileges.clone().or_else(|| netrepro::runner::skip_reason(plan)),
+                Err(_) => None,
+            };
+            if let (Some(why), false) = (&skip, listing) {
+                eprintln!("netrepro: skip {id}: {why}");
+            }
+            let ignored = skip.is_some();
             Trial::ignorable_test(id, move || {
                 let plan = loaded.map_err(|e| Failed::from(e.to_string()))?;
-                if let Some(p) = nopriv {
-                    return Ok(Completion::ignored_with(p));
+                if let Some(why) = skip {
+                    return Ok(Completion::ignored_with(why));
                 }
                 match suite::run(&plan) {
                     Verdict::Pass(_) => Ok(Completion::Completed),
@@ -39,6 +48,7 @@ fn main() -> ExitCode {
                     Verdict::Fail(report) => Err(report.into()),
                 }
             })
+            .with_ignored_flag(ignored)
         })
         .collect();
 

@@ -42,6 +42,11 @@ pub fn load(dir: &Path) -> Vec<KernelRun> {
         }
         let out = std::fs::read_to_string(p.join("test-output.txt")).unwrap_or_default();
         for line in out.lines() {
+            // Skips decided before running: "netrepro: skip <id>: <reason>".
+            if let Some((id, reason)) = line.strip_prefix("netrepro: skip ").and_then(|r| r.split_once(": ")) {
+                run.skipped.insert(id.to_string(), reason.to_string());
+                continue;
+            }
             // libtest: "test <id> ... ignored, <reason>" / "test <id> ... FAILED"
             let Some(rest) = line.strip_prefix("test ") else { continue };
             let Some((id, verdict)) = rest.split_once(" ... ") else { continue };
@@ -49,7 +54,9 @@ pub fn load(dir: &Path) -> Vec<KernelRun> {
             if let Some(reason) = verdict.strip_prefix("ignored") {
                 let reason = reason.trim_start_matches(',').trim();
                 let reason = reason.strip_prefix('(').and_then(|r| r.strip_suffix(')')).unwrap_or(reason);
-                run.skipped.insert(id.to_string(), reason.to_string());
+                if !reason.is_empty() || !run.skipped.contains_key(id) {
+                    run.skipped.insert(id.to_string(), reason.to_string());
+                }
             } else if verdict.starts_with("FAILED") {
                 run.failed.insert(id.to_string());
             }
