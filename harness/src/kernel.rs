@@ -4,6 +4,8 @@ use std::fmt;
 
 use anyhow::{anyhow, bail, Result};
 
+use crate::cmp::Cmp;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Version(pub u32, pub u32, pub u32);
 
@@ -36,33 +38,14 @@ impl Version {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Range {
     text: String,
-    bounds: Vec<(Op, Version)>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Op {
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    Eq,
+    bounds: Vec<(Cmp, Version)>,
 }
 
 impl Range {
     pub fn parse(text: &str) -> Result<Range> {
         let mut bounds = Vec::new();
         for part in text.split(',').map(str::trim) {
-            let (op, rest) = if let Some(r) = part.strip_prefix(">=") {
-                (Op::Ge, r)
-            } else if let Some(r) = part.strip_prefix("<=") {
-                (Op::Le, r)
-            } else if let Some(r) = part.strip_prefix('>') {
-                (Op::Gt, r)
-            } else if let Some(r) = part.strip_prefix('<') {
-                (Op::Lt, r)
-            } else if let Some(r) = part.strip_prefix('=') {
-                (Op::Eq, r)
-            } else {
+            let (Some(op), rest) = Cmp::split(part) else {
                 bail!("kernel range part {part:?} must start with <, <=, >, >= or =");
             };
             let rest = rest.trim();
@@ -75,13 +58,7 @@ impl Range {
     }
 
     pub fn contains(&self, v: Version) -> bool {
-        self.bounds.iter().all(|(op, b)| match op {
-            Op::Lt => v < *b,
-            Op::Le => v <= *b,
-            Op::Gt => v > *b,
-            Op::Ge => v >= *b,
-            Op::Eq => v == *b,
-        })
+        self.bounds.iter().all(|(op, b)| op.holds(v, *b))
     }
 
     pub fn text(&self) -> &str {

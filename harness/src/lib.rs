@@ -8,6 +8,7 @@ pub mod bench;
 pub mod capture;
 pub mod checks;
 pub mod cmd;
+pub mod cmp;
 pub mod counters;
 pub mod ethtool;
 pub mod evidence;

@@ -12,6 +12,8 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+use crate::cmp::Cmp;
+
 /// `address/prefix`, e.g. `172.17.0.1/16`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Cidr {
@@ -497,34 +499,26 @@ pub struct LinkExpect {
 
 /// An exact count (`3`) or a comparison (`">=1"`, `"<=2"`, `">0"`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub enum Count {
-    Eq(i64),
-    Ge(i64),
-    Gt(i64),
-    Le(i64),
-    Lt(i64),
+pub struct Count {
+    pub cmp: Cmp,
+    pub n: i64,
 }
 
 impl Count {
+    pub fn exactly(n: i64) -> Count {
+        Count { cmp: Cmp::Eq, n }
+    }
+
     pub fn holds(&self, v: i64) -> bool {
-        match *self {
-            Count::Eq(n) => v == n,
-            Count::Ge(n) => v >= n,
-            Count::Gt(n) => v > n,
-            Count::Le(n) => v <= n,
-            Count::Lt(n) => v < n,
-        }
+        self.cmp.holds(v, self.n)
     }
 }
 
 impl fmt::Display for Count {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Count::Eq(n) => write!(f, "{n}"),
-            Count::Ge(n) => write!(f, ">={n}"),
-            Count::Gt(n) => write!(f, ">{n}"),
-            Count::Le(n) => write!(f, "<={n}"),
-            Count::Lt(n) => write!(f, "<{n}"),
+        match self.cmp {
+            Cmp::Eq => write!(f, "{}", self.n),
+            c => write!(f, "{}{}", c.symbol(), self.n),
         }
     }
 }
@@ -533,22 +527,9 @@ impl FromStr for Count {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let s = s.trim();
-        let (ctor, rest): (fn(i64) -> Count, &str) = if let Some(r) = s.strip_prefix(">=") {
-            (Count::Ge, r)
-        } else if let Some(r) = s.strip_prefix("<=") {
-            (Count::Le, r)
-        } else if let Some(r) = s.strip_prefix('>') {
-            (Count::Gt, r)
-        } else if let Some(r) = s.strip_prefix('<') {
-            (Count::Lt, r)
-        } else if let Some(r) = s.strip_prefix('=') {
-            (Count::Eq, r)
-        } else {
-            (Count::Eq, s)
-        };
-        rest.trim()
-            .parse()
-            .map(ctor)
+        let (cmp, rest) = Cmp::split(s);
+        rest.parse()
+            .map(|n| Count { cmp: cmp.unwrap_or(Cmp::Eq), n })
             .map_err(|_| format!("{s:?} is not a count: write 3, \"=3\", \">=1\", \">0\", \"<=2\" or \"<5\""))
     }
 }
@@ -562,7 +543,7 @@ impl<'de> Deserialize<'de> for Count {
             S(String),
         }
         match Raw::deserialize(d).map_err(|_| de::Error::custom("expected a count: 3 or a string like \">=1\""))? {
-            Raw::N(n) => Ok(Count::Eq(n)),
+            Raw::N(n) => Ok(Count::exactly(n)),
             Raw::S(s) => s.parse().map_err(de::Error::custom),
         }
     }
@@ -618,10 +599,11 @@ mod tests {
 
     #[test]
     fn counts_parse() {
-        assert_eq!("3".parse::<Count>().unwrap(), Count::Eq(3));
-        assert_eq!(">=1".parse::<Count>().unwrap(), Count::Ge(1));
-        assert_eq!("> 0".parse::<Count>().unwrap(), Count::Gt(0));
-        assert!(Count::Le(2).holds(2) && !Count::Lt(2).holds(2));
+        assert_eq!("3".parse::<Count>().unwrap(), Count::exactly(3));
+        assert_eq!(">=1".parse::<Count>().unwrap(), Count { cmp: Cmp::Ge, n: 1 });
+        assert_eq!("> 0".parse::<Count>().unwrap(), Count { cmp: Cmp::Gt, n: 0 });
+        assert_eq!("<=2".parse::<Count>().unwrap().to_string(), "<=2");
+        assert_eq!("=3".parse::<Count>().unwrap().to_string(), "3");
         assert!("lots".parse::<Count>().is_err());
     }
 }
