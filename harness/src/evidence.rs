@@ -121,6 +121,24 @@ pub struct PhaseRecord {
     pub error: Option<String>,
 }
 
+impl PhaseRecord {
+    /// A phase with nothing recorded yet (not passed until shown to pass).
+    pub fn new(name: &str) -> PhaseRecord {
+        PhaseRecord {
+            name: name.into(),
+            kernel_range: None,
+            upstream: None,
+            note: None,
+            steps: vec![],
+            probes: vec![],
+            pcaps: vec![],
+            timings: Timings::default(),
+            passed: false,
+            error: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CaseRecord {
     pub id: String,

@@ -147,21 +147,10 @@ fn cell(r: &KernelRun, id: &str, phase: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evidence::{PhaseRecord, Timings};
+    use crate::evidence::PhaseRecord;
 
     fn phase(name: &str, range: Option<&str>, passed: bool) -> PhaseRecord {
-        PhaseRecord {
-            name: name.into(),
-            kernel_range: range.map(Into::into),
-            upstream: None,
-            note: None,
-            steps: vec![],
-            probes: vec![],
-            pcaps: vec![],
-            timings: Timings::default(),
-            passed,
-            error: None,
-        }
+        PhaseRecord { kernel_range: range.map(Into::into), passed, ..PhaseRecord::new(name) }
     }
 
     fn case(phases: Vec<PhaseRecord>) -> CaseRecord {

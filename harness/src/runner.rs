@@ -10,7 +10,7 @@ use anyhow::{anyhow, bail, Result};
 use crate::capture::{now_ns, Capture};
 use crate::checks::{evaluate, Observed};
 use crate::counters::{self, Counters};
-use crate::evidence::{self, CaseRecord, PhaseRecord, ProbeRecord, StepRecord, Timings};
+use crate::evidence::{self, CaseRecord, PhaseRecord, ProbeRecord, StepRecord};
 use crate::kernel::Version;
 use crate::link;
 use crate::plan::{parse_iface, Check, Iface, Phase, Plan};
@@ -91,23 +91,11 @@ pub fn run_case(plan: &Plan, release: &str, kernel: Version, root: &Path) -> Res
 }
 
 fn error_phase(name: &str, e: String) -> PhaseRecord {
-    PhaseRecord {
-        name: name.into(),
-        kernel_range: None,
-        upstream: None,
-        note: None,
-        steps: vec![],
-        probes: vec![],
-        pcaps: vec![],
-        timings: Timings::default(),
-        passed: false,
-        error: Some(e),
-    }
+    PhaseRecord { error: Some(e), ..PhaseRecord::new(name) }
 }
 
 fn run_phase(plan: &Plan, ph: &Phase, replay: &[crate::spec::Step], root: &Path) -> PhaseRecord {
-    let mut rec = error_phase(&ph.name, String::new());
-    rec.error = None;
+    let mut rec = PhaseRecord::new(&ph.name);
     rec.kernel_range = ph.kernel.as_ref().map(|r| r.text().to_string());
     rec.upstream = ph.upstream.clone();
     rec.note = ph.note.clone();

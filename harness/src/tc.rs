@@ -134,6 +134,11 @@ async fn send(ctx: &NsCtx, msg: RouteNetlinkMessage, flags: u16, what: &str) -> 
     Ok(())
 }
 
+/// Creates a qdisc or class; an existing one is an error, as with `tc ... add`.
+fn create(ctx: &NsCtx, msg: RouteNetlinkMessage, what: &str) -> Result<()> {
+    ctx.block_on(send(ctx, msg, NLM_F_REQUEST | NLM_F_ACK | NLM_F_EXCL | NLM_F_CREATE, what))
+}
+
 /// `tc qdisc add dev DEV root handle MAJOR: htb [default DEFCLS] [direct_qlen N]`.
 pub fn add_htb(ctx: &NsCtx, dev: &str, handle: TcHandle, defcls: u32, direct_qlen: Option<u32>) -> Result<()> {
     let idx = index_of(ctx, dev)?;
@@ -143,12 +148,7 @@ pub fn add_htb(ctx: &NsCtx, dev: &str, handle: TcHandle, defcls: u32, direct_qle
     m.attributes.push(TcAttribute::Kind("htb".into()));
     m.attributes.push(TcAttribute::Options(htb_qdisc_options(defcls, 10, direct_qlen)));
     let what = format!("adding htb qdisc {} on {dev}", handle_text(handle));
-    ctx.block_on(send(
-        ctx,
-        RouteNetlinkMessage::NewQueueDiscipline(m),
-        NLM_F_REQUEST | NLM_F_ACK | NLM_F_EXCL | NLM_F_CREATE,
-        &what,
-    ))
+    create(ctx, RouteNetlinkMessage::NewQueueDiscipline(m), &what)
 }
 
 /// `tc class add dev DEV parent P classid C htb rate R`.
@@ -162,12 +162,7 @@ pub fn add_htb_class(ctx: &NsCtx, dev: &str, parent: TcHandle, classid: TcHandle
     m.attributes.push(TcAttribute::Kind("htb".into()));
     m.attributes.push(TcAttribute::Options(htb_class_options(rate, default_buffer_ticks(rate, mtu))));
     let what = format!("adding htb class {} on {dev}", handle_text(classid));
-    ctx.block_on(send(
-        ctx,
-        RouteNetlinkMessage::NewTrafficClass(m),
-        NLM_F_REQUEST | NLM_F_ACK | NLM_F_EXCL | NLM_F_CREATE,
-        &what,
-    ))
+    create(ctx, RouteNetlinkMessage::NewTrafficClass(m), &what)
 }
 
 /// `tc qdisc del dev DEV root`.
