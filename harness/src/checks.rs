@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::counters::Counters;
+use crate::drops::{Drop, Support};
 use crate::evidence::CheckRecord;
 use crate::link::Neighbour;
 use crate::packet::{Frame, Vars};
@@ -28,14 +29,18 @@ pub struct Observed<'a> {
     pub rules: &'a BTreeMap<String, i64>,
     pub conntrack: &'a BTreeMap<String, Vec<String>>,
     pub neighbours: &'a BTreeMap<String, Vec<Neighbour>>,
+    /// The kernel's drops in the case's namespaces during the window.
+    pub drops: &'a [Drop],
+    pub drop_support: &'a Support,
 }
 
 /// One record per expectation of `check`, expected vs observed.
 pub fn evaluate(check: &Check, o: &Observed) -> Vec<CheckRecord> {
     let x = &check.expect;
     let mut checks = Vec::new();
+    let mut na = Vec::new();
     let mut add = |what: String, expected: String, observed: String, ok: bool| {
-        checks.push(CheckRecord { what, expected, observed, ok })
+        checks.push(CheckRecord { what, expected, observed, ok, unavailable: false })
     };
     let field = |k: &str| o.outcome.get(k).cloned().unwrap_or(serde_json::Value::Null);
     if let Some(c) = x.replies {
@@ -149,6 +154,40 @@ pub fn evaluate(check: &Check, o: &Observed) -> Vec<CheckRecord> {
         let got = entry.map(|e| e.state.clone()).unwrap_or_else(|| "ABSENT".into());
         add(format!("neighbour {}: {}", n.ns, n.ip), n.state.clone(), got.clone(), got == n.state);
     }
+    for d in &check.drops {
+        let at = match &d.dev {
+            Some(dev) => format!("{}/{dev}", d.ns),
+            None => d.ns.clone(),
+        };
+        let what = format!("drops {at}: {}", d.reason);
+        let expected = d.count.to_string();
+        match o.drop_support {
+            Support::Reasons(known) if !known.contains(&d.reason) => {
+                add(what, expected, format!("this kernel has no drop reason {}", d.reason), false)
+            }
+            Support::Reasons(_) => {
+                let hits: Vec<&Drop> = o
+                    .drops
+                    .iter()
+                    .filter(|x| x.ns == d.ns && x.reason == d.reason && d.dev.as_ref().is_none_or(|dev| &x.dev == dev))
+                    .collect();
+                let got: u64 = hits.iter().map(|x| x.count).sum();
+                let mut places: Vec<String> = hits.iter().map(|x| format!("{} in {}", x.protocol, x.at)).collect();
+                places.dedup();
+                let shown = if places.is_empty() { got.to_string() } else { format!("{got} ({})", places.join(", ")) };
+                add(what, expected, shown, d.count.holds(got as i64))
+            }
+            Support::NoReasons(why) | Support::NotPermitted(why) => na.push(CheckRecord {
+                what,
+                expected,
+                observed: format!("not available: {why}"),
+                ok: true,
+                unavailable: true,
+            }),
+            Support::Broken(why) => add(what, expected, format!("drop monitor failed: {why}"), false),
+        }
+    }
+    checks.extend(na);
     checks
 }
 
@@ -187,6 +226,8 @@ mod tests {
             rules: &BTreeMap::new(),
             conntrack: &BTreeMap::new(),
             neighbours: &BTreeMap::new(),
+            drops: &[],
+            drop_support: &Support::NoReasons("test".into()),
         };
         evaluate(c, &o)
     }

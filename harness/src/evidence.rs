@@ -52,6 +52,10 @@ pub struct CheckRecord {
     pub expected: String,
     pub observed: String,
     pub ok: bool,
+    /// The kernel cannot show this (a drop reason on a kernel without them):
+    /// neither a pass nor a fail, and said so in every report.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unavailable: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -84,7 +88,14 @@ pub struct ProbeRecord {
     /// Expectations computed from the kernel's parameters in force, with the
     /// parameters they came from.
     pub derived: BTreeMap<String, serde_json::Value>,
+    /// The kernel's drops in the case's namespaces during the window.
+    #[serde(default)]
+    pub drops: Vec<crate::drops::Drop>,
     pub checks: Vec<CheckRecord>,
+    /// One line on why the probe failed, from the evidence above
+    /// ([`crate::explain`]); none when it behaved as a healthy network does.
+    #[serde(default)]
+    pub why: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -150,6 +161,9 @@ pub struct CaseRecord {
     pub started_unix_ms: u64,
     pub duration_ms: f64,
     pub verdict: String,
+    /// What the kernel's drop monitor could see on this run.
+    #[serde(default)]
+    pub drop_monitor: String,
     pub phases: Vec<PhaseRecord>,
 }
 
@@ -176,12 +190,27 @@ impl CaseRecord {
                     s += &format!("  {} {}: expected {}, observed {}\n", p.name, c.what, c.expected, c.observed);
                 }
                 if p.checks.iter().any(|c| !c.ok) {
+                    match &p.why {
+                        Some(w) => s += &format!("    why: {w}\n"),
+                        None => s += "    why: the probe saw what a healthy network does\n",
+                    }
                     s += &format!("    outcome: {}\n", p.outcome);
                     for (ns, d) in &p.counter_deltas {
                         if !d.is_empty() {
                             let shown: Vec<String> = d.iter().take(12).map(|(k, v)| format!("{k} {v:+}")).collect();
                             s += &format!("    counters moved in {ns}: {}\n", shown.join(", "));
                         }
+                    }
+                    for d in &p.drops {
+                        s += &format!(
+                            "    kernel drop in {}{}: {} × {} {} in {}\n",
+                            d.ns,
+                            if d.dev.is_empty() { String::new() } else { format!("/{}", d.dev) },
+                            d.count,
+                            d.protocol,
+                            if d.reason.is_empty() { "(no reason on this kernel)" } else { &d.reason },
+                            d.at
+                        );
                     }
                     for (iface, pk) in &p.packets {
                         s += &format!("    {iface}: {} frames in window", pk.len());

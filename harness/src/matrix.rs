@@ -165,6 +165,7 @@ mod tests {
             started_unix_ms: 0,
             duration_ms: 0.0,
             verdict: verdict.into(),
+            drop_monitor: String::new(),
             phases,
         }
     }

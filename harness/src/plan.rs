@@ -82,6 +82,14 @@ pub struct PacketExp {
 }
 
 #[derive(Debug, Clone)]
+pub struct DropExp {
+    pub ns: String,
+    pub dev: Option<String>,
+    pub reason: String,
+    pub count: Count,
+}
+
+#[derive(Debug, Clone)]
 pub struct NeighExp {
     pub ns: String,
     pub ip: IpAddr,
@@ -95,6 +103,7 @@ pub struct Check {
     pub counters: Vec<CounterExp>,
     pub packets: Vec<PacketExp>,
     pub neighbours: Vec<NeighExp>,
+    pub drops: Vec<DropExp>,
 }
 
 #[derive(Debug, Clone)]
@@ -611,7 +620,29 @@ fn check_expect(
         }
         neighbours.push(NeighExp { ns: ns.into(), ip, state: state.clone() });
     }
-    Ok(Check { probe: probe.into(), expect: x.clone(), counters, packets, neighbours })
+    let mut drops = Vec::new();
+    for (k, c) in &x.drops {
+        let parsed = k.split_once(':').map(|(at, r)| (at.trim(), r.trim()));
+        let Some((at, reason)) = parsed.filter(|(_, r)| {
+            !r.is_empty() && r.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        }) else {
+            return src.at(e, format!("{here}: drops {k:?}: write \"namespace: REASON\" or \"namespace/interface: REASON\", REASON as the kernel names it without SKB_DROP_REASON_ (e.g. \"host/docker0: QDISC_DROP\")"));
+        };
+        let (ns, dev) = match at.split_once('/') {
+            Some((n, d)) => (n.trim(), Some(d.trim().to_string())),
+            None => (at, None),
+        };
+        if !devices.contains_key(ns) {
+            return src.at(e, format!("{here}: drops {k:?}: no namespace {ns:?}"));
+        }
+        if let Some(d) = &dev {
+            if !devices[ns].contains(d) {
+                return src.at(e, format!("{here}: drops {k:?}: no interface {d:?} in namespace {ns:?}"));
+            }
+        }
+        drops.push(DropExp { ns: ns.into(), dev, reason: reason.into(), count: *c });
+    }
+    Ok(Check { probe: probe.into(), expect: x.clone(), counters, packets, neighbours, drops })
 }
 
 #[cfg(test)]

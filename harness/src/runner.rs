@@ -83,6 +83,7 @@ pub fn run_case(plan: &Plan, release: &str, kernel: Version, root: &Path) -> Res
         started_unix_ms,
         duration_ms: ms(t0.elapsed()),
         verdict: verdict.into(),
+        drop_monitor: crate::drops::describe(),
         phases,
     };
     let path = dir.join("evidence.json");
@@ -107,6 +108,14 @@ fn run_phase(plan: &Plan, ph: &Phase, replay: &[crate::spec::Step], root: &Path)
             return rec;
         }
     };
+    // Registered before any step, so setup's own drops are not mistaken
+    // for the probe's: each probe reads a delta.
+    let inodes: Vec<(String, u32)> = topo
+        .namespaces
+        .iter()
+        .filter_map(|(n, ns)| Some((n.clone(), crate::drops::inode_of(ns.raw_fd()).ok()?)))
+        .collect();
+    let watch = crate::drops::Watch::new(inodes);
     let result = (|| -> Result<()> {
         for s in &plan.setup {
             let t = Instant::now();
@@ -153,7 +162,7 @@ fn run_phase(plan: &Plan, ph: &Phase, replay: &[crate::spec::Step], root: &Path)
         rec.timings.steps_ms = ms(t_steps.elapsed());
         let t_probes = Instant::now();
         for check in &ph.checks {
-            rec.probes.push(run_check(plan, &topo, &caps, check)?);
+            rec.probes.push(run_check(plan, &topo, &caps, &watch, check)?);
         }
         rec.timings.probes_ms = ms(t_probes.elapsed());
         for c in caps {
@@ -169,6 +178,7 @@ fn run_phase(plan: &Plan, ph: &Phase, replay: &[crate::spec::Step], root: &Path)
         rec.error = Some(format!("{e:#}"));
     }
     let t_down = Instant::now();
+    drop(watch);
     drop(topo);
     rec.timings.teardown_ms = ms(t_down.elapsed());
     rec.passed = rec.error.is_none() && rec.probes.iter().all(|p| p.checks.iter().all(|c| c.ok));
@@ -210,7 +220,13 @@ fn resolve_window(w: &Window, topo: &Topology) -> Result<(Window, Option<serde_j
     Ok((Window { min: Some(min), max: Some(max), neigh_failure: None, tolerance_ms: None }, Some(basis)))
 }
 
-fn run_check(plan: &Plan, topo: &Topology, caps: &[Capture], check: &Check) -> Result<ProbeRecord> {
+fn run_check(
+    plan: &Plan,
+    topo: &Topology,
+    caps: &[Capture],
+    watch: &crate::drops::Watch,
+    check: &Check,
+) -> Result<ProbeRecord> {
     let spec = &plan.probes[&check.probe];
     let x = &check.expect;
     let mut derived = BTreeMap::new();
@@ -236,6 +252,7 @@ fn run_check(plan: &Plan, topo: &Topology, caps: &[Capture], check: &Check) -> R
     let rules_before: BTreeMap<String, crate::firewall::RuleCounters> =
         rule_ns.iter().map(|src| Ok((src.clone(), read_rules(src)?))).collect::<Result<_>>()?;
     let before = snapshot(topo)?;
+    let drop_mark = watch.mark();
     let w0 = now_ns();
     let mut leftover = None;
     let outcome: serde_json::Value = match spec {
@@ -285,6 +302,8 @@ fn run_check(plan: &Plan, topo: &Topology, caps: &[Capture], check: &Check) -> R
         c.sync(w1, Duration::from_secs(2))?;
     }
     let after = snapshot(topo)?;
+    let drops =
+        watch.since(&drop_mark, |ns, index| topo.ns(ns).ok()?.run(move |ctx| link::link_name(ctx, index)).ok()?.ok());
     drop(leftover);
     let counter_deltas: BTreeMap<String, Counters> =
         before.iter().map(|(ns, b)| (ns.clone(), counters::delta(b, &after[ns]))).collect();
@@ -366,9 +385,12 @@ fn run_check(plan: &Plan, topo: &Topology, caps: &[Capture], check: &Check) -> R
         rules: &rules,
         conntrack: &conntrack,
         neighbours: &neighbours,
+        drops: &drops,
+        drop_support: crate::drops::support(),
     };
     let checks = evaluate(check, &observed);
-    Ok(ProbeRecord {
+    let named: Vec<String> = check.counters.iter().map(|c| format!("{}: {}", c.ns, c.key)).collect();
+    let mut rec = ProbeRecord {
         name: check.probe.clone(),
         kind: spec.kind().into(),
         spec: serde_json::to_value(spec)?,
@@ -384,6 +406,10 @@ fn run_check(plan: &Plan, topo: &Topology, caps: &[Capture], check: &Check) -> R
         conntrack,
         vars,
         derived,
+        drops,
         checks,
-    })
+        why: None,
+    };
+    rec.why = crate::explain::why(&rec, &named);
+    Ok(rec)
 }

@@ -469,6 +469,12 @@ pub struct Expect {
     /// count` counts the entries whose line contains every word.
     #[serde(default)]
     pub conntrack: IndexMap<String, Count>,
+    /// The kernel's drops during the probe, by reason: `"ns: REASON" = count`
+    /// or `"ns/dev: REASON"`, REASON as the kernel names it without
+    /// `SKB_DROP_REASON_` (`QDISC_DROP`). On a kernel without drop reasons
+    /// the expectation is recorded as not available there, never as a pass.
+    #[serde(default)]
+    pub drops: IndexMap<String, Count>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

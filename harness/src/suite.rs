@@ -64,7 +64,13 @@ pub fn run(plan: &Plan) -> Verdict {
     };
     match runner::run_case(plan, &release, version, &artifacts_root()) {
         Ok((rec, path)) if rec.passed() => {
-            Verdict::Pass(format!("{} phases passed on {release}; evidence {}", rec.phases.len(), path.display()))
+            let mut s = format!("{} phases passed on {release}; evidence {}", rec.phases.len(), path.display());
+            for ph in &rec.phases {
+                for p in ph.probes.iter().filter(|p| p.why.is_some()) {
+                    s += &format!("\n    {} {}: {}", ph.name, p.name, p.why.as_deref().unwrap_or_default());
+                }
+            }
+            Verdict::Pass(s)
         }
         Ok((rec, path)) => Verdict::Fail(rec.failure_report(&path)),
         Err(e) => Verdict::Fail(format!("case {}: harness error: {e:#}", plan.id())),
