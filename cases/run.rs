@@ -69,6 +69,12 @@ fn main() -> ExitCode {
         eprintln!("{report}");
         code = ExitCode::FAILURE;
     }
+    if !listing && no_privileges.is_none() {
+        match netrepro::report::write(&netrepro::evidence::artifacts_root()) {
+            Ok(p) => eprintln!("netrepro: report {}", p.display()),
+            Err(e) => eprintln!("netrepro: writing the report: {e:#}"),
+        }
+    }
     if !listing {
         eprintln!("netrepro: suite wall time {:.2} s", started.elapsed().as_secs_f64());
     }

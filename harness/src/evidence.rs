@@ -164,6 +164,9 @@ pub struct CaseRecord {
     /// What the kernel's drop monitor could see on this run.
     #[serde(default)]
     pub drop_monitor: String,
+    /// The fixture as built, for drawing.
+    #[serde(default)]
+    pub topology: crate::report::TopoView,
     pub phases: Vec<PhaseRecord>,
 }
 

@@ -24,6 +24,7 @@ pub mod netns;
 pub mod packet;
 pub mod plan;
 pub mod probe;
+pub mod report;
 pub mod runner;
 pub mod scaffold;
 pub mod spec;

@@ -14,7 +14,9 @@ usage:
   netrepro new ID [--fixture NAME]  write cases/ID.toml: a commented case that runs its baseline
   netrepro run ID... | --all    run cases on this kernel (needs root); exit 1 on any failure
   netrepro soak N [ID...]       run the cases (all by default) N times; report every case that ever failed
-  netrepro matrix DIR           the kernel x case table of a ci/kernel-matrix run (DIR/<release>/...)
+  netrepro report [DIR]         rebuild DIR/report.html (default: the artifacts root) from the evidence there
+  netrepro matrix DIR           the kernel x case table of a ci/kernel-matrix run (DIR/<release>/...),
+                                also written as DIR/matrix.html, linking into each kernel's report
   netrepro bench [N]            build + ping + teardown of docker-bridge N times (default 30), harness vs
                                 ci/bench/docker-bridge.sh; medians, ratio, peak memory
 
@@ -90,6 +92,19 @@ fn main() -> ExitCode {
             }
         }
         Some("bench") => bench(args.get(1).map(String::as_str)),
+        Some("report") if args.len() <= 2 => {
+            let root = args.get(1).map(std::path::PathBuf::from).unwrap_or_else(netrepro::evidence::artifacts_root);
+            match netrepro::report::write(&root) {
+                Ok(p) => {
+                    println!("{}", p.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some("matrix") if args.len() == 2 => {
             let runs = netrepro::matrix::load(std::path::Path::new(&args[1]));
             if runs.is_empty() {
@@ -97,6 +112,11 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
             print!("{}", netrepro::matrix::table(&runs));
+            let html = std::path::Path::new(&args[1]).join("matrix.html");
+            if let Err(e) = std::fs::write(&html, netrepro::report::matrix_html(&runs)) {
+                eprintln!("writing {}: {e}", html.display());
+                return ExitCode::FAILURE;
+            }
             ExitCode::SUCCESS
         }
         Some("-h" | "--help" | "help") => {
@@ -252,6 +272,10 @@ fn run(wanted: &[String], cases: Loaded) -> ExitCode {
                 println!("FAIL {id}\n{report}");
             }
         }
+    }
+    match netrepro::report::write(&netrepro::evidence::artifacts_root()) {
+        Ok(p) => println!("report: {}", p.display()),
+        Err(e) => eprintln!("writing the report: {e:#}"),
     }
     finish(guard, failed == 0)
 }

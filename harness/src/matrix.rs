@@ -166,6 +166,7 @@ mod tests {
             duration_ms: 0.0,
             verdict: verdict.into(),
             drop_monitor: String::new(),
+            topology: Default::default(),
             phases,
         }
     }

@@ -84,6 +84,7 @@ pub fn run_case(plan: &Plan, release: &str, kernel: Version, root: &Path) -> Res
         duration_ms: ms(t0.elapsed()),
         verdict: verdict.into(),
         drop_monitor: crate::drops::describe(),
+        topology: crate::report::TopoView::of(&plan.fixture),
         phases,
     };
     let path = dir.join("evidence.json");
