@@ -17,6 +17,7 @@ pub mod explain;
 pub mod firewall;
 pub mod hostguard;
 pub mod inject;
+pub mod keep;
 pub mod kernel;
 pub mod link;
 pub mod matrix;

@@ -13,6 +13,11 @@ usage:
   netrepro check [ID...]        load and validate cases (all by default); builds nothing
   netrepro new ID [--fixture NAME]  write cases/ID.toml: a commented case that runs its baseline
   netrepro run ID... | --all    run cases on this kernel (needs root); exit 1 on any failure
+  netrepro run ID --keep [--phase NAME]
+                                run up to NAME (default: the last phase) and leave that topology up
+  netrepro shell ID NS [-- CMD...]  a shell (or CMD) inside namespace NS of kept case ID
+  netrepro status               the kept topologies
+  netrepro down [ID]            end the kept topologies (all by default)
   netrepro soak N [ID...]       run the cases (all by default) N times; report every case that ever failed
   netrepro report [DIR]         rebuild DIR/report.html (default: the artifacts root) from the evidence there
   netrepro matrix DIR           the kernel x case table of a ci/kernel-matrix run (DIR/<release>/...),
@@ -24,10 +29,14 @@ environment:
   NETREPRO_CASES, NETREPRO_FIXTURES   case and fixture directories (default: the repository's)
   NETREPRO_ARTIFACTS                  where pcaps and evidence go (default: target/netrepro)";
 
+/// Running as root of a private user namespace (not real root).
+static ROOTLESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn main() -> ExitCode {
     // As a normal user: root of a private user namespace, before any thread
     // exists; if that is not allowed, `prepare` says what is needed.
-    let _ = netrepro::netns::become_userns_root();
+    let rootless = netrepro::netns::become_userns_root();
+    ROOTLESS.store(matches!(rootless, Ok(true)), std::sync::atomic::Ordering::Relaxed);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cases = suite::discover(&suite::cases_dir(), &suite::fixtures_dir());
     match args.first().map(String::as_str) {
@@ -63,7 +72,54 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
+        Some("run") if args.iter().any(|a| a == "--keep" || a == "--phase") => keep(&args[1..], cases),
         Some("run") if args.len() > 1 => run(&args[1..], cases),
+        Some("__keep") if args.len() == 3 => {
+            let plans = match chosen(&args[1..2], cases) {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
+            let phase = (args[2] != "-").then_some(args[2].as_str());
+            match netrepro::keep::keeper(&plans[0], phase) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    println!("{e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Some("shell") if args.len() >= 3 && (args.len() == 3 || args[3] == "--") => {
+            let argv = if args.len() > 4 { &args[4..] } else { &[] };
+            match netrepro::keep::shell(&netrepro::keep::state_dir(), &args[1], &args[2], argv) {
+                Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+                Err(e) => {
+                    eprintln!("{e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Some("status") => {
+            print!("{}", netrepro::keep::status(&netrepro::keep::state_dir()));
+            ExitCode::SUCCESS
+        }
+        Some("down") if args.len() <= 2 => {
+            match netrepro::keep::down(&netrepro::keep::state_dir(), args.get(1).map(String::as_str)) {
+                Ok(done) if done.is_empty() => {
+                    println!("nothing kept");
+                    ExitCode::SUCCESS
+                }
+                Ok(done) => {
+                    for d in done {
+                        println!("down: {d}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some("soak") if args.len() >= 2 => soak(&args[1..], cases),
         Some("new") if args.len() == 2 || (args.len() == 4 && args[2] == "--fixture") => {
             let id = &args[1];
@@ -220,14 +276,30 @@ fn soak(args: &[String], cases: Loaded) -> ExitCode {
     };
     let started = std::time::Instant::now();
     let mut failures: std::collections::BTreeMap<String, Vec<(u32, String)>> = Default::default();
+    let (mut passed, mut skipped) = (0, 0);
     for i in 1..=n {
         for p in &plans {
-            if let Verdict::Fail(report) = suite::run(p) {
-                failures.entry(p.id().to_string()).or_default().push((i, report));
-            }
+            let verdict = match suite::run(p) {
+                Verdict::Fail(report) => {
+                    failures.entry(p.id().to_string()).or_default().push((i, report));
+                    "FAIL"
+                }
+                Verdict::Pass(_) => {
+                    passed += 1;
+                    "pass"
+                }
+                Verdict::Skip(_) => {
+                    skipped += 1;
+                    "skip"
+                }
+            };
+            let failed: usize = failures.values().map(Vec::len).sum();
+            eprintln!(
+                "soak: run {i}/{n} · {} {verdict} · {:.0} s · so far {passed} passed, {failed} failed, {skipped} skipped",
+                p.id(),
+                started.elapsed().as_secs_f64()
+            );
         }
-        let failed: usize = failures.values().map(Vec::len).sum();
-        eprintln!("soak: run {i}/{n}, {failed} case failures so far, {:.0} s", started.elapsed().as_secs_f64());
     }
     for (id, f) in &failures {
         println!(
@@ -244,6 +316,41 @@ fn soak(args: &[String], cases: Loaded) -> ExitCode {
         failures.values().map(Vec::len).sum::<usize>()
     );
     finish(guard, failures.is_empty())
+}
+
+/// `run ID --keep [--phase NAME]`.
+fn keep(args: &[String], cases: Loaded) -> ExitCode {
+    let (mut ids, mut phase, mut keep) = (Vec::new(), None, false);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--keep" => keep = true,
+            "--phase" => phase = it.next().cloned(),
+            _ => ids.push(a.clone()),
+        }
+    }
+    if !keep || ids.len() != 1 || (args.iter().any(|a| a == "--phase") && phase.is_none()) {
+        eprintln!("usage: netrepro run ID --keep [--phase NAME] (one case; --phase goes with --keep)");
+        return ExitCode::from(2);
+    }
+    if let Err(code) = chosen(&ids, cases) {
+        return code;
+    }
+    if let Some(p) = suite::privilege_problem() {
+        eprintln!("{p}");
+        return ExitCode::from(2);
+    }
+    if !nix::unistd::geteuid().is_root() || ROOTLESS.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("--keep needs root: a kept topology must outlive this process, and `shell` must reach it");
+        return ExitCode::from(2);
+    }
+    match netrepro::keep::start(&ids[0], phase.as_deref()) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn run(wanted: &[String], cases: Loaded) -> ExitCode {

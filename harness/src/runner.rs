@@ -52,6 +52,25 @@ fn ms(d: Duration) -> f64 {
 
 /// Runs every phase that applies to `kernel` and writes `evidence.json`.
 pub fn run_case(plan: &Plan, release: &str, kernel: Version, root: &Path) -> Result<(CaseRecord, PathBuf)> {
+    run_case_until(plan, release, kernel, root, None).map(|(rec, path, _)| (rec, path))
+}
+
+/// A phase's topology left up after its probes, with its drop watch.
+pub struct Kept {
+    pub phase: String,
+    pub topology: Topology,
+    _watch: crate::drops::Watch,
+}
+
+/// As [`run_case`], but stops after the phase named `keep` (when given) and
+/// hands back its topology, still up, instead of tearing it down.
+pub fn run_case_until(
+    plan: &Plan,
+    release: &str,
+    kernel: Version,
+    root: &Path,
+    keep: Option<&str>,
+) -> Result<(CaseRecord, PathBuf, Option<Kept>)> {
     let t0 = Instant::now();
     let started_unix_ms = now_ns() / 1_000_000;
     let dir = evidence::case_dir(root, plan.id());
@@ -63,12 +82,25 @@ pub fn run_case(plan: &Plan, release: &str, kernel: Version, root: &Path) -> Res
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let mut phases = Vec::new();
+    let mut kept = None;
     match plan.phases_for(kernel) {
         Err(e) => phases.push(error_phase("(kernel selection)", e)),
         Ok(chosen) => {
+            if let Some(k) = keep {
+                if !chosen.iter().any(|p| p.name == k) {
+                    let names: Vec<&str> = chosen.iter().map(|p| p.name.as_str()).collect();
+                    bail!("case {} has no phase {k:?} on this kernel (its phases: {})", plan.id(), names.join(", "));
+                }
+            }
             for ph in chosen {
                 let replay = plan.replay_for(ph, kernel).map_err(|e| anyhow!(e))?;
-                phases.push(run_phase(plan, ph, &replay, root));
+                let stop = keep == Some(ph.name.as_str());
+                let (rec, topo) = run_phase(plan, ph, &replay, root, stop);
+                phases.push(rec);
+                if stop {
+                    kept = topo;
+                    break;
+                }
             }
         }
     }
@@ -89,14 +121,20 @@ pub fn run_case(plan: &Plan, release: &str, kernel: Version, root: &Path) -> Res
     };
     let path = dir.join("evidence.json");
     std::fs::write(&path, serde_json::to_string_pretty(&rec)?)?;
-    Ok((rec, path))
+    Ok((rec, path, kept))
 }
 
 fn error_phase(name: &str, e: String) -> PhaseRecord {
     PhaseRecord { error: Some(e), ..PhaseRecord::new(name) }
 }
 
-fn run_phase(plan: &Plan, ph: &Phase, replay: &[crate::spec::Step], root: &Path) -> PhaseRecord {
+fn run_phase(
+    plan: &Plan,
+    ph: &Phase,
+    replay: &[crate::spec::Step],
+    root: &Path,
+    keep: bool,
+) -> (PhaseRecord, Option<Kept>) {
     let mut rec = PhaseRecord::new(&ph.name);
     rec.kernel_range = ph.kernel.as_ref().map(|r| r.text().to_string());
     rec.upstream = ph.upstream.clone();
@@ -106,7 +144,7 @@ fn run_phase(plan: &Plan, ph: &Phase, replay: &[crate::spec::Step], root: &Path)
         Ok(t) => t,
         Err(e) => {
             rec.error = Some(format!("building fixture {}: {e:#}", plan.case.fixture.get_ref()));
-            return rec;
+            return (rec, None);
         }
     };
     // Registered before any step, so setup's own drops are not mistaken
@@ -178,12 +216,15 @@ fn run_phase(plan: &Plan, ph: &Phase, replay: &[crate::spec::Step], root: &Path)
     if let Err(e) = result {
         rec.error = Some(format!("{e:#}"));
     }
+    rec.passed = rec.error.is_none() && rec.probes.iter().all(|p| p.checks.iter().all(|c| c.ok));
+    if keep {
+        return (rec, Some(Kept { phase: ph.name.clone(), topology: topo, _watch: watch }));
+    }
     let t_down = Instant::now();
     drop(watch);
     drop(topo);
     rec.timings.teardown_ms = ms(t_down.elapsed());
-    rec.passed = rec.error.is_none() && rec.probes.iter().all(|p| p.checks.iter().all(|c| c.ok));
-    rec
+    (rec, None)
 }
 
 fn snapshot(topo: &Topology) -> Result<BTreeMap<String, Counters>> {

@@ -1,0 +1,102 @@
+//! Kept topologies: `run --keep --phase fault` leaves the HTB fault up,
+//! `shell` shows the failure inside it, `down` ends it and the host is as it
+//! was; a killed keeper takes its namespaces with it.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use netrepro::keep::KeptState;
+
+fn netrepro(state: &Path, artifacts: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_netrepro"))
+        .args(args)
+        .env("NETREPRO_STATE", state)
+        .env("NETREPRO_ARTIFACTS", artifacts)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn kept(state: &Path) -> KeptState {
+    let all = netrepro::keep::list(state);
+    assert_eq!(all.len(), 1, "{all:?}");
+    all.into_iter().next().unwrap()
+}
+
+/// Ends any keeper this test started, even when an assertion fails.
+struct Down<'a>(&'a Path);
+
+impl Drop for Down<'_> {
+    fn drop(&mut self) {
+        let _ = netrepro::keep::down(self.0, None);
+    }
+}
+
+fn inodes(k: &KeptState) -> BTreeSet<String> {
+    k.namespaces.values().map(|n| format!("net:[{}]", n.inode)).collect()
+}
+
+#[test]
+fn keep_shell_down_and_a_killed_keeper() {
+    if !common::privileged("keep") {
+        return;
+    }
+    let guard = netrepro::hostguard::Guard::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (state, artifacts) = (dir.path().join("state"), dir.path().join("artifacts"));
+    let run = |args: &[&str]| netrepro(&state, &artifacts, args);
+    let _down = Down(&state);
+
+    let o = run(&["run", "htb-direct-qlen", "--keep", "--phase", "fault"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("kept htb-direct-qlen after phase fault"), "{}", text(&o));
+    let k = kept(&state);
+    assert_eq!(k.phase, "fault");
+    assert!(k.alive());
+    assert!(!inodes(&k).contains(&common::own_namespace()), "a kept namespace is the host's own");
+
+    let o = run(&["status"]);
+    assert!(text(&o).contains("htb-direct-qlen phase fault: up"), "{}", text(&o));
+    let o = run(&["run", "htb-direct-qlen", "--keep"]);
+    assert_eq!(o.status.code(), Some(2), "a second keeper of the same case: {}", text(&o));
+
+    // The user's own command shows the failure inside the kept fault.
+    let o = run(&["shell", "htb-direct-qlen", "container", "--", "ping", "-c1", "-W1", "172.17.0.1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("Destination Host Unreachable"), "{}", text(&o));
+    let o = run(&["shell", "htb-direct-qlen", "host", "--", "cat", "/proc/thread-self/net/dev"]);
+    assert!(text(&o).contains("docker0:"), "the shell is not in the case's host namespace: {}", text(&o));
+
+    let o = run(&["down"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let left = common::wait_unreachable(&inodes(&k), Duration::from_secs(5));
+    assert!(left.is_empty(), "namespaces outlived `down`: {left:?}");
+    assert!(!state.exists(), "`down` leaves its state directory behind");
+    assert!(text(&run(&["status"])).contains("no kept topologies"));
+
+    // A keeper killed outright takes its namespaces with it; `down` tidies.
+    let o = run(&["run", "htb-direct-qlen", "--keep", "--phase", "baseline"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let k = kept(&state);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(k.pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let left = common::wait_unreachable(&inodes(&k), Duration::from_secs(5));
+    assert!(left.is_empty(), "namespaces outlived a killed keeper: {left:?}");
+    assert!(text(&run(&["status"])).contains("GONE"));
+    let o = run(&["shell", "htb-direct-qlen", "container", "--", "true"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("is gone"), "{}", text(&o));
+    let o = run(&["down"]);
+    assert!(text(&o).contains("keeper already gone"), "{}", text(&o));
+    assert!(!state.exists());
+
+    if let Err(report) = guard.check() {
+        panic!("the host changed:\n{report}");
+    }
+}
