@@ -98,11 +98,18 @@ pub fn support() -> &'static Support {
     S.get_or_init(|| match monitor() {
         Ok(m) if m.has_reason => Support::Reasons(m.reasons.values().cloned().collect()),
         Ok(_) => Support::NoReasons(NO_REASON_NOTE.into()),
-        Err(e) if e.contains("Operation not permitted") => {
-            Support::NotPermitted(format!("BPF is not permitted here (rootless run?): {e}"))
+        // Only a run without real root may go without: as root, a failure
+        // is a failure, never a silent "not available".
+        Err(e) if !in_initial_user_namespace() => {
+            Support::NotPermitted(format!("BPF needs real root; this run is in a user namespace: {e}"))
         }
         Err(e) => Support::Broken(e.into()),
     })
+}
+
+fn in_initial_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
 }
 
 /// A one-line account of what this kernel's drop monitor can say.
@@ -123,8 +130,13 @@ impl Monitor {
         let reasons = drop_reasons(&btf);
         let nargs = tracepoint_args(&btf, "kfree_skb").unwrap_or(2);
         let has_reason = nargs >= 3 && !reasons.is_empty();
+        // Before 5.11, BPF maps are charged to RLIMIT_MEMLOCK (64 KiB by
+        // default): without this, map creation fails with EPERM even as root.
+        let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+        // SAFETY: setrlimit with a valid struct; affects this process only.
+        unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
         let watch = map_create(4, 4, 4096)?;
-        let counts = map_create(std::mem::size_of::<Key>() as u32, std::mem::size_of::<Value>() as u32, 16384)?;
+        let counts = map_create(std::mem::size_of::<Key>() as u32, std::mem::size_of::<Value>() as u32, 8192)?;
         let insns = program(&off, has_reason, watch.as_raw_fd(), counts.as_raw_fd());
         let prog = prog_load(&insns)?;
         let link = raw_tracepoint_open("kfree_skb", prog.as_raw_fd())?;
