@@ -135,9 +135,10 @@ fn drops(p: &ProbeRecord) -> Vec<String> {
         .drops
         .iter()
         .filter(|d| !d.dev.is_empty() && d.dev != "lo")
-        // Our ping probe reads replies on a raw socket; the kernel's ping
-        // socket layer then frees its own copy as NO_SOCKET. Not a loss.
-        .filter(|d| !(d.at == "ping_rcv" && d.reason == "NO_SOCKET"))
+        // The ping probe reads echo replies on a raw socket; the kernel then
+        // frees its own copy as NO_SOCKET (no ping socket wants it: in
+        // ping_rcv on 6.18, icmp_rcv on 6.1). Not a loss.
+        .filter(|d| !(p.kind == "ping" && d.reason == "NO_SOCKET" && matches!(d.at.as_str(), "ping_rcv" | "icmp_rcv")))
         .collect();
     d.sort_by(|a, b| b.count.cmp(&a.count));
     d.iter()
