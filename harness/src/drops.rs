@@ -684,6 +684,11 @@ fn prog_load(insns: &[asm::Insn]) -> Result<OwnedFd> {
     a[2] = license.as_ptr() as u64;
     a[3] = pair(1, log.len() as u32);
     a[4] = log.as_mut_ptr() as u64;
+    // prog_name, so a leak would be recognisable (see `loaded`).
+    let mut name = [0u8; 16];
+    name[..PROG_NAME.len()].copy_from_slice(PROG_NAME.as_bytes());
+    a[6] = u64::from_ne_bytes(name[..8].try_into().expect("8 bytes"));
+    a[7] = u64::from_ne_bytes(name[8..].try_into().expect("8 bytes"));
     match bpf(5, &mut a) {
         Ok(fd) => Ok(fd_of(fd)),
         Err(e) => {
@@ -693,6 +698,39 @@ fn prog_load(insns: &[asm::Insn]) -> Result<OwnedFd> {
             bail!("bpf(BPF_PROG_LOAD): {e}; verifier: {}", tail.into_iter().rev().collect::<Vec<_>>().join(" | "))
         }
     }
+}
+
+/// The name our program is loaded under.
+pub const PROG_NAME: &str = "netrepro_drops";
+
+/// Ids of the BPF programs loaded on this machine under [`PROG_NAME`]: what
+/// a test checks to show none outlives its process.
+pub fn loaded() -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut id = 0u32;
+    loop {
+        let mut a = [0u64; 16];
+        a[0] = id as u64;
+        if bpf(11 /* BPF_PROG_GET_NEXT_ID */, &mut a).is_err() {
+            break;
+        }
+        id = (a[0] >> 32) as u32;
+        let mut a = [0u64; 16];
+        a[0] = id as u64;
+        let Ok(fd) = bpf(13 /* BPF_PROG_GET_FD_BY_ID */, &mut a).map(fd_of) else { continue };
+        let mut info = [0u8; 256];
+        let mut a = [0u64; 16];
+        a[0] = pair(fd.as_raw_fd() as u32, info.len() as u32);
+        a[1] = info.as_mut_ptr() as u64;
+        if bpf(15 /* BPF_OBJ_GET_INFO_BY_FD */, &mut a).is_ok() {
+            let name = &info[64..80];
+            let end = name.iter().position(|&b| b == 0).unwrap_or(16);
+            if &name[..end] == PROG_NAME.as_bytes() {
+                out.push(id);
+            }
+        }
+    }
+    out
 }
 
 fn raw_tracepoint_open(name: &str, prog: i32) -> Result<OwnedFd> {
@@ -753,6 +791,14 @@ mod tests {
         if tracepoint_args(&btf, "kfree_skb").unwrap_or(2) >= 3 {
             assert!(r.values().any(|n| n == "NOT_SPECIFIED"), "{r:?}");
         }
+    }
+
+    #[test]
+    fn the_loaded_program_is_found_by_name() {
+        if monitor().is_err() {
+            return; // not root: nothing to list
+        }
+        assert!(!loaded().is_empty(), "{}", describe());
     }
 
     #[test]

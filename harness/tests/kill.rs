@@ -17,6 +17,9 @@ fn sigkill_at_twenty_points_leaves_nothing() {
     }
     let host_ns = common::own_namespace();
     let before = HostState::capture().unwrap();
+    // The drop monitor's BPF program is the kernel's, not the namespace's:
+    // it must go with the process too.
+    let programs_before = netrepro::drops::loaded();
     let artifacts = tempfile::tempdir().unwrap();
     // forwarding-off runs ~1.8 s here: setup, steps, probes and teardown of
     // three phases. Kill points spread over all of it, plus a few very early
@@ -24,6 +27,7 @@ fn sigkill_at_twenty_points_leaves_nothing() {
     let mut points: Vec<u64> = vec![1, 3, 6, 10, 15];
     points.extend((0..16).map(|i| 25 + i * 115));
     let mut killed_with_namespaces = 0;
+    let mut killed_with_program = 0;
     for (i, ms) in points.iter().enumerate() {
         let mut child = Command::new(env!("CARGO_BIN_EXE_netrepro"))
             .args(["run", "forwarding-off"])
@@ -43,6 +47,9 @@ fn sigkill_at_twenty_points_leaves_nothing() {
         seen.extend(common::namespaces_of(pid));
         seen.remove(&host_ns);
         let exited_already = child.try_wait().unwrap().is_some();
+        if netrepro::drops::loaded().len() > programs_before.len() {
+            killed_with_program += 1;
+        }
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         let status = child.wait().unwrap();
         if !seen.is_empty() {
@@ -54,11 +61,19 @@ fn sigkill_at_twenty_points_leaves_nothing() {
             "kill #{i} at {ms} ms (exited already: {exited_already}, status {status:?}): \
              namespaces still reachable: {left:?}"
         );
+        let end = Instant::now() + Duration::from_secs(5);
+        while netrepro::drops::loaded() != programs_before && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(netrepro::drops::loaded(), programs_before, "kill #{i} at {ms} ms left its BPF program loaded");
         let diff = HostState::diff(&before, &HostState::capture().unwrap());
         assert!(diff.is_empty(), "kill #{i} at {ms} ms changed the host: {diff:#?}");
     }
     // The kill points must actually have hit runs that held namespaces.
     assert!(killed_with_namespaces >= 15, "only {killed_with_namespaces} kills caught a live topology");
+    if netrepro::drops::monitor().is_ok() {
+        assert!(killed_with_program >= 10, "only {killed_with_program} kills caught the drop monitor loaded");
+    }
     // And the next run passes.
     let out = Command::new(env!("CARGO_BIN_EXE_netrepro"))
         .args(["run", "forwarding-off"])
