@@ -426,14 +426,16 @@ pub fn timeline_svg(p: &ProbeRecord, frames: &[TFrame]) -> String {
     }
     for d in drops {
         let l = drop_lane(d);
-        let cy = y(&l);
+        // Just above the lane's line: a drop often happens the instant a
+        // frame is seen there, and must not hide that frame's marker.
+        let cy = y(&l) - 9.0;
         let label = if d.reason.is_empty() { d.at.clone() } else { d.reason.clone() };
         for t in [d.first_ns, d.last_ns] {
             let cx = x((t.saturating_sub(w0)) as f64 / 1e6);
             let _ = write!(
                 s,
-                "<g class=\"drop\" stroke=\"{DROP_COLOUR}\" stroke-width=\"3\"><line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\"/><line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\"/><title>{} × {} dropped: {} in {}</title></g>",
-                cx - 6.0, cy - 6.0, cx + 6.0, cy + 6.0, cx - 6.0, cy + 6.0, cx + 6.0, cy - 6.0,
+                "<g class=\"drop\" stroke=\"{DROP_COLOUR}\" stroke-width=\"2.5\"><line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\"/><line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\"/><title>{} × {} dropped: {} in {}</title></g>",
+                cx - 4.0, cy - 4.0, cx + 4.0, cy + 4.0, cx - 4.0, cy + 4.0, cx + 4.0, cy - 4.0,
                 d.count, esc(&d.protocol), esc(&label), esc(&d.at)
             );
             if d.first_ns == d.last_ns {
@@ -444,7 +446,7 @@ pub fn timeline_svg(p: &ProbeRecord, frames: &[TFrame]) -> String {
             s,
             "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"{DROP_COLOUR}\">{} × {} {}</text>",
             x((d.last_ns.saturating_sub(w0)) as f64 / 1e6) + 9.0,
-            cy - 7.0,
+            cy - 1.0,
             d.count,
             esc(&d.protocol),
             esc(&label)

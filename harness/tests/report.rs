@@ -131,7 +131,17 @@ fn htb_fault_timeline_in_headless_chromium() {
             clusters(xs, 2).len() >= 3
         })
         .collect();
-    assert!(lanes_with_three.len() >= 4, "expected >= 4 timeline lanes with 3 ARP requests each, saw bands {bands:?}");
+    let per_band: Vec<(u32, usize)> = bands
+        .iter()
+        .map(|(y0, y1)| {
+            let xs: Vec<u32> = blue.iter().filter(|p| p.1 >= *y0 && p.1 <= *y1).map(|p| p.0).collect();
+            (*y0, clusters(xs, 2).len())
+        })
+        .collect();
+    assert!(
+        lanes_with_three.len() >= 4,
+        "expected >= 4 timeline lanes with 3 ARP requests each; (row, markers) seen: {per_band:?}"
+    );
     // Kernel drops drawn on a lane that carries ARP requests (docker0).
     let red = pixels(&shot, rgb("#e5132e"));
     let on_lane = red.iter().any(|(_, y)| lanes_with_three.iter().any(|(y0, y1)| *y + 8 >= *y0 && *y <= *y1 + 8));
