@@ -774,6 +774,7 @@ fn map_next_key(map: &OwnedFd, prev: u64, next: &mut Key) -> bool {
 
 /// The nsfs inode of a namespace fd: what `net->ns.inum` holds.
 pub fn inode_of(fd: i32) -> Result<u32> {
+    // SAFETY: the caller's namespace fd stays open for this call.
     let st = nix::sys::stat::fstat(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) })?;
     Ok(st.st_ino as u32)
 }

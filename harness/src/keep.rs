@@ -284,7 +284,7 @@ pub fn keeper(plan: &crate::plan::Plan, phase: Option<&str>) -> Result<()> {
     }
     let mut namespaces = IndexMap::new();
     for (name, ns) in &kept.topology.namespaces {
-        let inode = nix::sys::stat::fstat(unsafe { std::os::fd::BorrowedFd::borrow_raw(ns.raw_fd()) })?.st_ino;
+        let inode = crate::drops::inode_of(ns.raw_fd())? as u64;
         namespaces.insert(name.clone(), NsRef { fd: ns.raw_fd(), inode });
     }
     let state = KeptState {

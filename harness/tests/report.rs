@@ -75,7 +75,6 @@ fn htb_fault_timeline_in_headless_chromium() {
     let report = root.path().join("report.html");
     assert!(stdout.contains(&format!("report: {}", report.display())), "{stdout}");
     let html = std::fs::read_to_string(&report).unwrap();
-    assert!(!html.contains("http://") || !html.contains("<script"), "the report must not load anything");
     assert!(!html.contains("<script") && !html.contains("<link"), "self-contained: no scripts, no linked files");
 
     // A page of the fault phase alone, so the screenshot holds its timelines.
