@@ -574,7 +574,14 @@ pub fn matrix_html(runs: &[crate::matrix::KernelRun]) -> String {
             Some(0) => String::new(),
             Some(c) => format!(" <span class=\"fail\">(exit {c})</span>"),
         };
-        let _ = write!(h, "<th><a href=\"{0}/artifacts/report.html\">{0}</a>{state}</th>", esc(&r.release));
+        let monitor = r.cases.values().map(|c| c.drop_monitor.as_str()).find(|d| !d.is_empty()).unwrap_or("");
+        let reasons = if monitor.contains("reason names") { "drop reasons" } else { "no drop reasons" };
+        let _ = write!(
+            h,
+            "<th><a href=\"{0}/artifacts/report.html\">{0}</a>{state}<br><span class=\"note\" title=\"{1}\">{reasons}</span></th>",
+            esc(&r.release),
+            esc(monitor)
+        );
     }
     h += "</tr>";
     for id in ids {
