@@ -354,7 +354,15 @@ fn timeline_frames(c: &CaseRecord, ph: &PhaseRecord, p: &ProbeRecord, root: &Pat
 /// x = time in the probe's window; drops as red crosses where they happened.
 pub fn timeline_svg(p: &ProbeRecord, frames: &[TFrame]) -> String {
     let (w0, w1) = p.window_ns;
-    let span_ms = ((w1.saturating_sub(w0)) as f64 / 1e6).max(1.0);
+    let window_ms = ((w1.saturating_sub(w0)) as f64 / 1e6).max(1.0);
+    // A probe often waits long after its last frame (a stalled transfer, a
+    // timeout): the axis ends shortly after the last thing seen, and says so.
+    let last_ms = frames
+        .iter()
+        .map(|f| f.t_ms)
+        .chain(p.drops.iter().map(|d| (d.last_ns.saturating_sub(w0)) as f64 / 1e6))
+        .fold(0.0f64, f64::max);
+    let span_ms = if last_ms > 0.0 && last_ms * 1.1 < window_ms { (last_ms * 1.1).max(1.0) } else { window_ms };
     let mut lanes: Vec<String> = p.packets.keys().cloned().collect();
     let drop_lane = |d: &crate::drops::Drop| format!("{}/{}", d.ns, d.dev);
     // Drops on a device, where a packet was lost on its way; socket-level
@@ -378,7 +386,12 @@ pub fn timeline_svg(p: &ProbeRecord, frames: &[TFrame]) -> String {
         left + width + 220.0,
         esc(&p.name)
     );
-    let _ = write!(s, "<text x=\"{left}\" y=\"14\" font-size=\"11\" fill=\"#57606a\">0 ms</text><text x=\"{:.0}\" y=\"14\" font-size=\"11\" fill=\"#57606a\" text-anchor=\"end\">{span_ms:.0} ms</text>", left + width);
+    let end_label = if span_ms < window_ms {
+        format!("{span_ms:.1} ms (then nothing until the probe ended at {window_ms:.0} ms)")
+    } else {
+        format!("{span_ms:.0} ms")
+    };
+    let _ = write!(s, "<text x=\"{left}\" y=\"14\" font-size=\"11\" fill=\"#57606a\">0 ms</text><text x=\"{:.0}\" y=\"14\" font-size=\"11\" fill=\"#57606a\" text-anchor=\"end\">{}</text>", left + width, esc(&end_label));
     for l in &lanes {
         let yy = y(l);
         let _ = write!(

@@ -82,6 +82,12 @@ fn passing_run_leaves_evidence_and_readable_pcaps_and_a_broken_expectation_reads
     let report = rec.failure_report(&path);
     assert!(report.contains("phase fault FAILED"), "{report}");
     assert!(report.contains("connect result: expected ECONNREFUSED, observed timeout after"), "{report}");
+    // The why-line says where the SYN-ACK died, from the evidence alone.
+    assert!(
+        report.contains("why: connect 10.2.19.80:8080 from container: timeout after")
+            && report.contains("TCP SYN-ACK seen on host/eno1 (1) but not on"),
+        "{report}"
+    );
     assert!(report.contains("pcap: ") && report.contains("fault/host-eno1.pcap"), "{report}");
     assert!(report.contains(&format!("evidence: {}", path.display())), "{report}");
     assert!(!report.contains("phase baseline FAILED") && !report.contains("phase fix FAILED"), "{report}");
