@@ -98,6 +98,11 @@ pub fn support() -> &'static Support {
     S.get_or_init(|| match monitor() {
         Ok(m) if m.has_reason => Support::Reasons(m.reasons.values().cloned().collect()),
         Ok(_) => Support::NoReasons(NO_REASON_NOTE.into()),
+        // A kernel built without BTF cannot say where its fields are or
+        // what its reasons are called: a fact about the kernel.
+        Err(e) if e.starts_with("reading the kernel's BTF") => {
+            Support::NoReasons(format!("this kernel has no BTF (CONFIG_DEBUG_INFO_BTF), so no drop monitor: {e}"))
+        }
         // Only a run without real root may go without: as root, a failure
         // is a failure, never a silent "not available".
         Err(e) if !in_initial_user_namespace() => {
@@ -137,8 +142,9 @@ impl Monitor {
         unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
         let watch = map_create(4, 4, 4096)?;
         let counts = map_create(std::mem::size_of::<Key>() as u32, std::mem::size_of::<Value>() as u32, 8192)?;
-        let insns = program(&off, has_reason, watch.as_raw_fd(), counts.as_raw_fd());
-        let prog = prog_load(&insns)?;
+        let load = |helper| prog_load(&program(&off, has_reason, watch.as_raw_fd(), counts.as_raw_fd(), helper));
+        // bpf_probe_read_kernel came in 5.5; before it, bpf_probe_read.
+        let prog = load(PROBE_READ_KERNEL).or_else(|e| load(PROBE_READ).map_err(|_| e))?;
         let link = raw_tracepoint_open("kfree_skb", prog.as_raw_fd())?;
         let realtime_offset = clock(libc::CLOCK_REALTIME) as i64 - clock(libc::CLOCK_MONOTONIC) as i64;
         Ok(Monitor {
@@ -558,11 +564,12 @@ mod asm {
 }
 
 const PROBE_READ_KERNEL: i32 = 113;
+const PROBE_READ: i32 = 4;
 const MAP_LOOKUP: i32 = 1;
 const MAP_UPDATE: i32 = 2;
 const KTIME_GET_NS: i32 = 5;
 
-fn program(o: &Offsets, has_reason: bool, watch_fd: i32, counts_fd: i32) -> Vec<asm::Insn> {
+fn program(o: &Offsets, has_reason: bool, watch_fd: i32, counts_fd: i32, read_helper: i32) -> Vec<asm::Insn> {
     use asm::Item::{Label, I};
     use asm::*;
     // Stack: key at fp-24 (inum -24, ifindex -20, reason -16, proto -12,
@@ -582,7 +589,7 @@ fn program(o: &Offsets, has_reason: bool, watch_fd: i32, counts_fd: i32) -> Vec<
             I(mov(1, FP)),
             I(add_imm(1, TMP as i32)),
             I(mov_imm(2, size)),
-            I(call(PROBE_READ_KERNEL)),
+            I(call(read_helper)),
         ]
     };
     let mut p: Vec<asm::Item> = vec![
@@ -800,6 +807,16 @@ mod tests {
             return; // not root: nothing to list
         }
         assert!(!loaded().is_empty(), "{}", describe());
+    }
+
+    #[test]
+    fn the_program_loads_with_either_read_helper() {
+        let Ok(m) = monitor() else { return };
+        let btf = Btf::from_file("/sys/kernel/btf/vmlinux").unwrap();
+        let off = Offsets::from_btf(&btf).unwrap();
+        // What a kernel before 5.5 gets; this one must accept it too.
+        let p = program(&off, m.has_reason, m.watch.as_raw_fd(), m.counts.as_raw_fd(), PROBE_READ);
+        prog_load(&p).unwrap();
     }
 
     #[test]

@@ -158,7 +158,15 @@ pub fn down(dir: &Path, case: Option<&str>) -> Result<Vec<String>> {
         let _ = std::fs::remove_file(state_file(dir, &s.case));
         let _ = std::fs::remove_file(dir.join(format!("{}.log", s.case)));
     }
-    // Leave no trace: the directory goes when the last topology does.
+    // Leave no trace: logs of keepers that never kept anything, then the
+    // directory once the last topology is gone.
+    if list(dir).is_empty() {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if e.path().extension().is_some_and(|x| x == "log") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
     let _ = std::fs::remove_dir(dir);
     if let Some(c) = case {
         if done.is_empty() {
@@ -240,8 +248,15 @@ pub fn start(case: &str, phase: Option<&str>) -> Result<u8> {
         Some(_) => Ok(1),
         None => {
             let st = child.wait()?;
-            let log = std::fs::read_to_string(dir.join(format!("{case}.log"))).unwrap_or_default();
-            bail!("the keeper exited ({st}) without keeping {case}\n{log}")
+            let log_path = dir.join(format!("{case}.log"));
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            // Nothing kept, so nothing may stay behind.
+            let _ = std::fs::remove_file(&log_path);
+            let _ = std::fs::remove_dir(&dir);
+            bail!(
+                "the keeper exited ({st}) without keeping {case}{}",
+                if log.is_empty() { String::new() } else { format!("\n{log}") }
+            )
         }
     }
 }

@@ -54,6 +54,12 @@ fn keep_shell_down_and_a_killed_keeper() {
     let run = |args: &[&str]| netrepro(&state, &artifacts, args);
     let _down = Down(&state);
 
+    // A phase that does not exist: refused, and nothing left behind.
+    let o = run(&["run", "htb-direct-qlen", "--keep", "--phase", "no-such-phase"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("has no phase \"no-such-phase\""), "{}", text(&o));
+    assert!(!state.exists(), "a failed --keep left {}", state.display());
+
     let o = run(&["run", "htb-direct-qlen", "--keep", "--phase", "fault"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("kept htb-direct-qlen after phase fault"), "{}", text(&o));
