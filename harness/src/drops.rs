@@ -142,7 +142,8 @@ impl Monitor {
         unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
         let watch = map_create(4, 4, 4096)?;
         let counts = map_create(std::mem::size_of::<Key>() as u32, std::mem::size_of::<Value>() as u32, 8192)?;
-        let load = |helper| prog_load(&program(&off, has_reason, watch.as_raw_fd(), counts.as_raw_fd(), helper));
+        let maps = (watch.as_raw_fd(), counts.as_raw_fd());
+        let load = |helper| prog_load(&program(&off, has_reason, nargs >= 4, maps, helper));
         // bpf_probe_read_kernel came in 5.5; before it, bpf_probe_read.
         let prog = load(PROBE_READ_KERNEL).or_else(|e| load(PROBE_READ).map_err(|_| e))?;
         let link = raw_tracepoint_open("kfree_skb", prog.as_raw_fd())?;
@@ -569,7 +570,11 @@ const MAP_LOOKUP: i32 = 1;
 const MAP_UPDATE: i32 = 2;
 const KTIME_GET_NS: i32 = 5;
 
-fn program(o: &Offsets, has_reason: bool, watch_fd: i32, counts_fd: i32, read_helper: i32) -> Vec<asm::Insn> {
+/// The program. `rx_sk`: the tracepoint passes the receiving socket as a
+/// fourth argument (6.12 on), the namespace of a drop on a socket's receive
+/// path whose skb no longer has a device or owner.
+fn program(o: &Offsets, has_reason: bool, rx_sk: bool, maps: (i32, i32), read_helper: i32) -> Vec<asm::Insn> {
+    let (watch_fd, counts_fd) = maps;
     use asm::Item::{Label, I};
     use asm::*;
     // Stack: key at fp-24 (inum -24, ifindex -20, reason -16, proto -12,
@@ -581,6 +586,8 @@ fn program(o: &Offsets, has_reason: bool, watch_fd: i32, counts_fd: i32, read_he
     const HAVE_NET: i16 = 2;
     const NEW: i16 = 3;
     const OUT: i16 = 4;
+    const RX_SK: i16 = 5;
+    const HAVE_SK: i16 = 6;
     // r3 = base + off; probe_read_kernel(fp+TMP, size, r3)
     let read = |size: i32, base: u8, off: u32| -> Vec<asm::Item> {
         vec![
@@ -612,7 +619,12 @@ fn program(o: &Offsets, has_reason: bool, watch_fd: i32, counts_fd: i32, read_he
     p.extend(read(8, 8, o.dev_net));
     p.extend([I(ldx(8, 9, FP, TMP)), I(ja(HAVE_NET)), Label(NO_DEV)]);
     p.extend(read(8, 7, o.skb_sk));
-    p.extend([I(ldx(8, 8, FP, TMP)), I(jeq_imm(8, 0, OUT))]);
+    p.extend([I(ldx(8, 8, FP, TMP)), I(jeq_imm(8, 0, if rx_sk { RX_SK } else { OUT })), I(ja(HAVE_SK))]);
+    p.extend([Label(RX_SK)]);
+    if rx_sk {
+        p.extend([I(ldx(8, 8, 6, 24)), I(jeq_imm(8, 0, OUT))]);
+    }
+    p.extend([Label(HAVE_SK)]);
     p.extend(read(8, 8, o.sk_net));
     p.extend([I(ldx(8, 9, FP, TMP)), Label(HAVE_NET), I(jeq_imm(9, 0, OUT))]);
     p.extend(read(4, 9, o.net_inum));
@@ -815,7 +827,8 @@ mod tests {
         let btf = Btf::from_file("/sys/kernel/btf/vmlinux").unwrap();
         let off = Offsets::from_btf(&btf).unwrap();
         // What a kernel before 5.5 gets; this one must accept it too.
-        let p = program(&off, m.has_reason, m.watch.as_raw_fd(), m.counts.as_raw_fd(), PROBE_READ);
+        let nargs = tracepoint_args(&btf, "kfree_skb").unwrap_or(2);
+        let p = program(&off, m.has_reason, nargs >= 4, (m.watch.as_raw_fd(), m.counts.as_raw_fd()), PROBE_READ);
         prog_load(&p).unwrap();
     }
 
