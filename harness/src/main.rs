@@ -35,6 +35,10 @@ static ROOTLESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::
 fn main() -> ExitCode {
     // As a normal user: root of a private user namespace, before any thread
     // exists; if that is not allowed, `prepare` says what is needed.
+    // `netrepro run ... | head` ends quietly, as other command-line tools
+    // do, instead of panicking on the closed pipe.
+    // SAFETY: setting a signal disposition before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let rootless = netrepro::netns::become_userns_root();
     ROOTLESS.store(matches!(rootless, Ok(true)), std::sync::atomic::Ordering::Relaxed);
     let args: Vec<String> = std::env::args().skip(1).collect();
