@@ -140,7 +140,7 @@ fn drops(p: &ProbeRecord) -> Vec<String> {
         // ping_rcv on 6.18, icmp_rcv on 6.1). Not a loss.
         .filter(|d| !(p.kind == "ping" && d.reason == "NO_SOCKET" && matches!(d.at.as_str(), "ping_rcv" | "icmp_rcv")))
         .collect();
-    d.sort_by(|a, b| b.count.cmp(&a.count));
+    d.sort_by_key(|x| std::cmp::Reverse(x.count));
     d.iter()
         .map(|d| {
             let why = if d.reason.is_empty() { String::new() } else { format!(": {}", d.reason) };
