@@ -734,6 +734,20 @@ packets = { "b/eth0: icmp echo-request" = 3 }
     }
 
     #[test]
+    fn drop_expectations_are_checked_before_anything_runs() {
+        let with = |d: &str| CASE.replace("replies = 3", &format!("replies = 3\ndrops = {{ {d} = 1 }}"));
+        let ok = load_with(&with("\"b/eth0: QDISC_DROP\""), FIXTURE).unwrap();
+        let d = &ok.phases[0].checks[0].drops[0];
+        assert_eq!((d.ns.as_str(), d.dev.as_deref(), d.reason.as_str()), ("b", Some("eth0"), "QDISC_DROP"));
+        let e = err(&with("\"b: qdisc_drop\""));
+        assert!(e.contains("demo.toml:") && e.contains("without SKB_DROP_REASON_"), "{e}");
+        let e = err(&with("\"c: QDISC_DROP\""));
+        assert!(e.contains("no namespace \"c\""), "{e}");
+        let e = err(&with("\"b/eth9: QDISC_DROP\""));
+        assert!(e.contains("no interface \"eth9\" in namespace \"b\""), "{e}");
+    }
+
+    #[test]
     fn expectation_of_the_wrong_kind_or_type() {
         let e = err(&CASE.replace("replies = 3", "result = \"ok\""));
         assert!(e.contains("`result` applies to connect probes"), "{e}");
