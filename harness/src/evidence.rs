@@ -175,6 +175,16 @@ impl CaseRecord {
         self.verdict == "pass"
     }
 
+    /// `phase probe: why` for every probe that failed as the incident does.
+    pub fn why_lines(&self) -> Vec<String> {
+        self.phases
+            .iter()
+            .flat_map(|ph| {
+                ph.probes.iter().filter_map(move |p| Some(format!("{} {}: {}", ph.name, p.name, p.why.as_ref()?)))
+            })
+            .collect()
+    }
+
     /// Expected vs observed for every unmet expectation, with the evidence
     /// and pcap paths: what a person debugging needs first.
     pub fn failure_report(&self, evidence_path: &Path) -> String {

@@ -289,10 +289,8 @@ pub fn keeper(plan: &crate::plan::Plan, phase: Option<&str>) -> Result<()> {
     } else {
         println!("FAIL {}\n{}", plan.id(), rec.failure_report(&path));
     }
-    for ph in &rec.phases {
-        for p in ph.probes.iter().filter(|p| p.why.is_some()) {
-            println!("    {} {}: {}", ph.name, p.name, p.why.as_deref().unwrap_or_default());
-        }
+    for line in rec.why_lines() {
+        println!("    {line}");
     }
     if let Ok(r) = crate::report::write(&root) {
         println!("report: {}", r.display());

@@ -65,10 +65,8 @@ pub fn run(plan: &Plan) -> Verdict {
     match runner::run_case(plan, &release, version, &artifacts_root()) {
         Ok((rec, path)) if rec.passed() => {
             let mut s = format!("{} phases passed on {release}; evidence {}", rec.phases.len(), path.display());
-            for ph in &rec.phases {
-                for p in ph.probes.iter().filter(|p| p.why.is_some()) {
-                    s += &format!("\n    {} {}: {}", ph.name, p.name, p.why.as_deref().unwrap_or_default());
-                }
+            for line in rec.why_lines() {
+                s += &format!("\n    {line}");
             }
             Verdict::Pass(s)
         }
