@@ -19,6 +19,9 @@ pub struct KernelRun {
     pub skipped: BTreeMap<String, String>,
     /// Cases the test binary reported as failed.
     pub failed: BTreeSet<String>,
+    /// Boots that died before the suite started and were tried again
+    /// (`boot-retries`, one line each).
+    pub failed_boots: Vec<String>,
 }
 
 pub fn load(dir: &Path) -> Vec<KernelRun> {
@@ -30,6 +33,12 @@ pub fn load(dir: &Path) -> Vec<KernelRun> {
         let p = k.path();
         let mut run = KernelRun { release: k.file_name().to_string_lossy().into_owned(), ..Default::default() };
         run.exit_code = std::fs::read_to_string(p.join("exit-code")).ok().and_then(|s| s.trim().parse().ok());
+        run.failed_boots = std::fs::read_to_string(p.join("boot-retries"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(String::from)
+            .collect();
         if let Ok(rd) = std::fs::read_dir(p.join("artifacts")) {
             for c in rd.flatten() {
                 let ev = c.path().join("evidence.json");
@@ -94,10 +103,14 @@ pub fn table(runs: &[KernelRun]) -> String {
     s += "\n| *suite* |";
     for r in runs {
         s += &match r.exit_code {
-            None => " no result (boot failure or hang: see console.log) |".to_string(),
-            Some(0) => " ok |".to_string(),
-            Some(c) => format!(" **FAIL** (exit {c}: see test-output.txt) |"),
+            None => " no result (boot failure or hang: see console.log)".to_string(),
+            Some(0) => " ok".to_string(),
+            Some(c) => format!(" **FAIL** (exit {c}: see test-output.txt)"),
         };
+        if !r.failed_boots.is_empty() {
+            s += &format!(" · {} failed boot(s) before this one ¹", r.failed_boots.len());
+        }
+        s += " |";
     }
     s += "\n";
     for (id, phase) in rows {
@@ -109,6 +122,13 @@ pub fn table(runs: &[KernelRun]) -> String {
             s += &format!(" {} |", cell(r, &id, phase.as_deref()));
         }
         s += "\n";
+    }
+    // A boot that died before any case ran is no case's verdict, but it
+    // happened on that kernel and is said.
+    let notes: Vec<String> =
+        runs.iter().flat_map(|r| r.failed_boots.iter().map(move |b| format!("- {}: {b}", r.release))).collect();
+    if !notes.is_empty() {
+        s += &format!("\n¹ Boots tried again (the suite had not started):\n{}\n", notes.join("\n"));
     }
     s
 }
@@ -196,5 +216,24 @@ mod tests {
         assert!(t.contains("| &nbsp;&nbsp;fault-delayed | pass (<6.1) | **FAIL** (>=6.1) | no result"), "{t}");
         assert!(t.contains("| **ct** | pass | **FAIL** |"), "{t}");
         assert!(t.contains("| *suite* | ok | **FAIL** (exit 1: see test-output.txt) | no result"), "{t}");
+    }
+
+    #[test]
+    fn a_boot_tried_again_is_said_in_the_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = dir.path().join("6.12.95+deb12-amd64");
+        std::fs::create_dir_all(k.join("artifacts")).unwrap();
+        std::fs::write(k.join("exit-code"), "0\n").unwrap();
+        std::fs::write(
+            k.join("boot-retries"),
+            "boot 1 died before the suite started: Kernel panic - not syncing: Fatal exception in interrupt (console-boot1.log)\n",
+        )
+        .unwrap();
+        let runs = load(dir.path());
+        assert_eq!(runs[0].failed_boots.len(), 1);
+        let t = table(&runs);
+        assert!(t.contains("| *suite* | ok · 1 failed boot(s) before this one ¹ |"), "{t}");
+        assert!(t.contains("- 6.12.95+deb12-amd64: boot 1 died before the suite started: Kernel panic"), "{t}");
+        assert!(crate::report::matrix_html(&runs).contains("after 1 failed boot(s)"));
     }
 }

@@ -587,6 +587,15 @@ pub fn matrix_html(runs: &[crate::matrix::KernelRun]) -> String {
             Some(0) => String::new(),
             Some(c) => format!(" <span class=\"fail\">(exit {c})</span>"),
         };
+        let state = if r.failed_boots.is_empty() {
+            state
+        } else {
+            format!(
+                "{state}<br><span class=\"note\" title=\"{}\">after {} failed boot(s)</span>",
+                esc(&r.failed_boots.join("\n")),
+                r.failed_boots.len()
+            )
+        };
         let monitor = r.cases.values().map(|c| c.drop_monitor.as_str()).find(|d| !d.is_empty()).unwrap_or("");
         let reasons = if monitor.contains("reason names") { "drop reasons" } else { "no drop reasons" };
         let _ = write!(
