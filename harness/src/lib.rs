@@ -15,6 +15,7 @@ pub mod ethtool;
 pub mod evidence;
 pub mod explain;
 pub mod firewall;
+pub mod globals;
 pub mod hostguard;
 pub mod inject;
 pub mod keep;

@@ -134,6 +134,19 @@ impl Plan {
         &self.case.id
     }
 
+    /// The global settings the case changes, in the order it first does.
+    pub fn globals(&self) -> Vec<&str> {
+        let mut keys = Vec::new();
+        for s in self.setup.iter().chain(self.phases.iter().flat_map(|p| &p.steps)) {
+            if let Step::GlobalSysctl { key, .. } = s {
+                if !keys.contains(&key.as_str()) {
+                    keys.push(key.as_str());
+                }
+            }
+        }
+        keys
+    }
+
     /// The phases that apply on kernel `v`, in order: for each phase name
     /// the one variant whose range holds `v`.
     pub fn phases_for(&self, v: Version) -> Result<Vec<&Phase>, String> {
@@ -349,22 +362,31 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
 
     let check_step = |s: &Spanned<Step>| -> Result<Step, LoadError> {
         let step = s.get_ref();
-        if !known_ns(step.ns()) {
-            return src.at(s, format!("step `{step}`: no namespace {:?} (fixture has {ns_list})", step.ns()));
+        if let Some(ns) = step.ns() {
+            if !known_ns(ns) {
+                return src.at(s, format!("step `{step}`: no namespace {ns:?} (fixture has {ns_list})"));
+            }
         }
-        if let Step::Sysctl { key, .. } = step {
-            if crate::sysctl::is_global(key) {
+        match step {
+            Step::Sysctl { key, .. } if crate::sysctl::is_global(key) => {
                 return src.at(
                     s,
                     format!(
-                        "step `{step}`: {key} is a global setting, not per namespace; cases may not change the host"
+                        "step `{step}`: {key} is a global setting, not per namespace: write it with `global-sysctl = {{ key = \"{key}\", value = ... }}`"
                     ),
                 );
             }
+            Step::GlobalSysctl { key, .. } if !crate::sysctl::is_global(key) => {
+                return src.at(
+                    s,
+                    format!("step `{step}`: {key} is not one of the global settings netrepro knows ({}); a per-namespace one is `sysctl = {{ ns = ..., key = \"{key}\", value = ... }}`", crate::sysctl::GLOBAL.join(", ")),
+                );
+            }
+            _ => {}
         }
-        if let Some(dev) = step.dev() {
-            if !devices[step.ns()].contains(dev) {
-                return src.at(s, format!("step `{step}`: namespace {:?} has no interface {dev:?}", step.ns()));
+        if let (Some(ns), Some(dev)) = (step.ns(), step.dev()) {
+            if !devices[ns].contains(dev) {
+                return src.at(s, format!("step `{step}`: namespace {ns:?} has no interface {dev:?}"));
             }
         }
         let tc_args = match step {
@@ -406,6 +428,11 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
             }
             if i.at_bytes == 0 || i.at_bytes >= *bytes {
                 return src.at(p, format!("probe {name:?}: inject.at_bytes must be between 1 and bytes - 1"));
+            }
+        }
+        if let ProbeSpec::Connect { hold, listen_in: None, .. } = p.get_ref() {
+            if *hold > 0 {
+                return src.at(p, format!("probe {name:?}: hold needs listen_in (held connections count only once the listener has accepted them)"));
             }
         }
         probes.insert(name.clone(), p.get_ref().clone());
@@ -772,6 +799,25 @@ packets = { "b/eth0: icmp echo-request" = 3 }
         assert!(e.contains("global setting"), "{e}");
         let gated = CASE.replace("name = \"baseline\"", "name = \"baseline\"\nkernel = \">=6.1\"");
         assert!(err(&gated).contains("must name the `upstream` change"));
+    }
+
+    #[test]
+    fn global_settings_are_written_with_global_sysctl_only() {
+        let step =
+            |s: &str| CASE.replacen("\n[phase.expect.ping]", &format!("\nsteps = [{{ {s} }}]\n[phase.expect.ping]"), 1);
+        let p = load_with(&step("global-sysctl = { key = \"net.netfilter.nf_conntrack_max\", value = 16 }"), FIXTURE)
+            .unwrap();
+        assert_eq!(p.globals(), ["net.netfilter.nf_conntrack_max"]);
+        let e = err(&step("global-sysctl = { key = \"net.ipv4.conf.all.forwarding\", value = 0 }"));
+        assert!(e.contains("not one of the global settings"), "{e}");
+        let e = err(&step("sysctl = { ns = \"a\", key = \"net.netfilter.nf_conntrack_max\", value = 16 }"));
+        assert!(e.contains("global-sysctl"), "{e}");
+        // Held connections count once accepted: they need a listener.
+        let hold = CASE.replace(
+            "ping = { kind = \"ping\", from = \"a\", to = \"10.0.0.2\" }",
+            "ping = { kind = \"connect\", from = \"a\", to = \"10.0.0.2:80\", hold = 4 }",
+        );
+        assert!(err(&hold).contains("hold needs listen_in"), "{}", err(&hold));
     }
 
     #[test]

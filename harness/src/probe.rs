@@ -239,19 +239,33 @@ pub struct ConnectOutcome {
     /// `ok`, an errno name (`ECONNREFUSED`, `EHOSTUNREACH`), or `timeout`.
     pub result: String,
     pub elapsed_ms: f64,
+    /// Connections held open (established and accepted) during the connect.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub held: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// TCP connect from `from` to `to`, with a listener on `listen.1` in
-/// `listen.0` if given.
+/// `listen.0` if given, after `hold` connections that stay open until it
+/// returns.
 pub fn connect(
     from: &Netns,
     to: SocketAddr,
     listen: Option<(&Netns, SocketAddr)>,
     timeout: Duration,
+    hold: u32,
 ) -> Result<ConnectOutcome> {
-    let _listener = match listen {
+    let listener = match listen {
         Some((ns, at)) => Some(ns.run(move |_| TcpListener::bind(at))?.map_err(|e| anyhow!("listening on {at}: {e}"))?),
         None => None,
+    };
+    let _held = match (&listener, hold) {
+        (_, 0) => Vec::new(),
+        (Some(l), n) => hold_open(from, to, l, n, timeout)?,
+        (None, _) => return Err(anyhow!("held connections need a listener")),
     };
     // connect_timeout creates the socket, so it runs on the namespace's thread.
     let (res, took) = from.run(move |_| {
@@ -265,7 +279,39 @@ pub fn connect(
             Err(e) => error_name(&e),
         },
         elapsed_ms: ms(took),
+        held: hold,
     })
+}
+
+/// Opens `n` connections and waits until the listener has accepted every
+/// one: an accepted connection's final ACK has crossed everything on the
+/// way (a conntrack entry in between is ASSURED by then, so the kernel
+/// cannot early-drop it to make room).
+fn hold_open(from: &Netns, to: SocketAddr, l: &TcpListener, n: u32, timeout: Duration) -> Result<Vec<TcpStream>> {
+    let mut held = from.run(move |_| {
+        (1..=n)
+            .map(|i| {
+                TcpStream::connect_timeout(&to, timeout)
+                    .map_err(|e| anyhow!("held connection {i} of {n} to {to}: {}", error_name(&e)))
+            })
+            .collect::<Result<Vec<_>>>()
+    })??;
+    l.set_nonblocking(true)?;
+    let deadline = Instant::now() + timeout;
+    let mut accepted = 0;
+    while accepted < n {
+        match l.accept() {
+            Ok((c, _)) => {
+                held.push(c);
+                accepted += 1;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(2))
+            }
+            Err(e) => return Err(anyhow!("the listener accepted {accepted} of {n} held connections: {e}")),
+        }
+    }
+    Ok(held)
 }
 
 // ---------------------------------------------------------------- stream

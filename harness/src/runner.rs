@@ -11,16 +11,20 @@ use crate::capture::{now_ns, Capture};
 use crate::checks::{evaluate, Observed};
 use crate::counters::{self, Counters};
 use crate::evidence::{self, CaseRecord, PhaseRecord, ProbeRecord, StepRecord};
+use crate::globals::Globals;
 use crate::kernel::Version;
 use crate::link;
 use crate::plan::{parse_iface, Check, Iface, Phase, Plan};
 use crate::probe;
-use crate::spec::{ProbeSpec, Window};
+use crate::spec::{ProbeSpec, Step, Window};
 use crate::topology::Topology;
 
 /// Why a case cannot run here (missing tool, feature, privilege): a skip,
 /// never a pass.
 pub fn skip_reason(plan: &Plan) -> Option<String> {
+    if let Some(why) = crate::globals::skip_reason(&plan.globals()) {
+        return Some(why);
+    }
     let mut tools: Vec<String> = plan.case.requires.clone();
     if plan.fixture.firewall.iter().any(|f| !f.iptables.is_empty()) && !tools.iter().any(|t| t == "iptables") {
         tools.push("iptables".into());
@@ -60,6 +64,8 @@ pub struct Kept {
     pub phase: String,
     pub topology: Topology,
     _watch: crate::drops::Watch,
+    /// Global settings the phase changed stay changed while it is kept.
+    _globals: Globals,
 }
 
 /// As [`run_case`], but stops after the phase named `keep` (when given) and
@@ -155,10 +161,15 @@ fn run_phase(
         .filter_map(|(n, ns)| Some((n.clone(), crate::drops::inode_of(ns.raw_fd()).ok()?)))
         .collect();
     let watch = crate::drops::Watch::new(inodes);
+    let mut globals = Globals::default();
+    let mut apply = |s: &Step| match s {
+        Step::GlobalSysctl { key, value } => globals.set(key, &value.to_string()).map(|was| format!("was {was}")),
+        _ => topo.apply(s),
+    };
     let result = (|| -> Result<()> {
         for s in &plan.setup {
             let t = Instant::now();
-            let out = topo.apply(s)?;
+            let out = apply(s)?;
             rec.steps.push(StepRecord {
                 step: s.to_string(),
                 origin: "setup".into(),
@@ -178,7 +189,7 @@ fn run_phase(
         let own = ph.steps.iter().map(|s| (s, "phase"));
         for (s, origin) in replay.iter().map(|s| (s, "replayed")).chain(own) {
             let t = Instant::now();
-            match topo.apply(s) {
+            match apply(s) {
                 Ok(out) => rec.steps.push(StepRecord {
                     step: s.to_string(),
                     origin: origin.into(),
@@ -216,9 +227,30 @@ fn run_phase(
     if let Err(e) = result {
         rec.error = Some(format!("{e:#}"));
     }
+    // Global settings go back first (the host shares them), unless the
+    // phase is kept: then they stay changed with its topology.
+    let t = Instant::now();
+    let restored = if keep { Vec::new() } else { globals.restore() };
+    let took = ms(t.elapsed());
+    for r in restored {
+        let (ok, output) = match r {
+            Ok(said) => (true, said),
+            Err(e) => (false, format!("{e:#}")),
+        };
+        if !ok && rec.error.is_none() {
+            rec.error = Some(format!("restoring a global setting: {output}"));
+        }
+        rec.steps.push(StepRecord {
+            step: "restore global setting".into(),
+            origin: "restore".into(),
+            ok,
+            output,
+            ms: took,
+        });
+    }
     rec.passed = rec.error.is_none() && rec.probes.iter().all(|p| p.checks.iter().all(|c| c.ok));
     if keep {
-        return (rec, Some(Kept { phase: ph.name.clone(), topology: topo, _watch: watch }));
+        return (rec, Some(Kept { phase: ph.name.clone(), topology: topo, _watch: watch, _globals: globals }));
     }
     let t_down = Instant::now();
     drop(watch);
@@ -305,12 +337,12 @@ fn run_check(
             Duration::from_millis(*interval_ms),
             Duration::from_millis(*wait_ms),
         )?)?,
-        ProbeSpec::Connect { from, to, listen_in, listen_on, timeout_ms } => {
+        ProbeSpec::Connect { from, to, listen_in, listen_on, timeout_ms, hold } => {
             let l = match listen_in {
                 Some(n) => Some((topo.ns(n)?, listen_on.unwrap_or(*to))),
                 None => None,
             };
-            serde_json::to_value(probe::connect(topo.ns(from)?, *to, l, Duration::from_millis(*timeout_ms))?)?
+            serde_json::to_value(probe::connect(topo.ns(from)?, *to, l, Duration::from_millis(*timeout_ms), *hold)?)?
         }
         ProbeSpec::Stream { from, to, server_in, bytes, timeout_ms, direction, rcvbuf, inject } => {
             let inject = match inject {

@@ -206,6 +206,11 @@ pub struct PhaseSpec {
 pub enum Step {
     /// Write a per-namespace sysctl.
     Sysctl { ns: String, key: String, value: SysVal },
+    /// Write a global setting (`net.netfilter.nf_conntrack_max`, the
+    /// neighbour table's `gc_thresh*`): shared with the host, so only where
+    /// allowed, and put back when the phase ends or the run dies
+    /// ([`crate::globals`]).
+    GlobalSysctl { key: String, value: SysVal },
     /// A literal command line, as a customer ran it, through `sh -c` inside
     /// the namespace; it must exit 0.
     Sh { ns: String, run: String },
@@ -237,14 +242,16 @@ pub enum Step {
 }
 
 impl Step {
-    pub fn ns(&self) -> &str {
+    /// The namespace the step acts in; none for a global setting.
+    pub fn ns(&self) -> Option<&str> {
         match self {
             Step::Sysctl { ns, .. }
             | Step::Sh { ns, .. }
             | Step::Htb { ns, .. }
             | Step::HtbClass { ns, .. }
             | Step::QdiscDel { ns, .. }
-            | Step::Link { ns, .. } => ns,
+            | Step::Link { ns, .. } => Some(ns),
+            Step::GlobalSysctl { .. } => None,
         }
     }
 
@@ -264,6 +271,7 @@ impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Step::Sysctl { ns, key, value } => write!(f, "[{ns}] sysctl -w {key}={value}"),
+            Step::GlobalSysctl { key, value } => write!(f, "[global] sysctl -w {key}={value}"),
             Step::Sh { ns, run } => write!(f, "[{ns}] {run}"),
             Step::Htb { ns, dev, handle, default, direct_qlen } => {
                 write!(f, "[{ns}] qdisc add dev {dev} root handle {handle} htb")?;
@@ -320,6 +328,11 @@ pub enum ProbeSpec {
         listen_on: Option<SocketAddr>,
         #[serde(default = "defaults::timeout_ms")]
         timeout_ms: u64,
+        /// Connections opened first and held open until the probe ends (each
+        /// must succeed and be accepted: they fill per-connection state such
+        /// as conntrack entries); the probe's own connect comes after them.
+        #[serde(default)]
+        hold: u32,
     },
     /// A TCP transfer between a client and a server.
     Stream {

@@ -48,24 +48,29 @@ fn missing_hint(key: &str, p: &std::path::Path) -> String {
     }
 }
 
-/// Sysctls that are global, not per namespace: writing one inside a case
-/// namespace changes the host, so cases may not touch them (yet).
+/// Settings that are global, not per namespace: one value for every
+/// namespace, the host's included ([`crate::globals`] changes them).
+pub const GLOBAL: &[&str] = &[
+    "net.netfilter.nf_conntrack_max",
+    "net.nf_conntrack_max",
+    "net.core.netdev_max_backlog",
+    "net.core.rmem_max",
+    "net.core.wmem_max",
+    "net.core.rmem_default",
+    "net.core.wmem_default",
+    "net.core.optmem_max",
+    "net.ipv4.tcp_mem",
+    "net.ipv4.udp_mem",
+    "net.ipv4.neigh.default.gc_thresh1",
+    "net.ipv4.neigh.default.gc_thresh2",
+    "net.ipv4.neigh.default.gc_thresh3",
+    "net.ipv6.neigh.default.gc_thresh1",
+    "net.ipv6.neigh.default.gc_thresh2",
+    "net.ipv6.neigh.default.gc_thresh3",
+];
+
 pub fn is_global(key: &str) -> bool {
-    const GLOBAL: &[&str] = &[
-        "net.netfilter.nf_conntrack_max",
-        "net.nf_conntrack_max",
-        "net.core.netdev_max_backlog",
-        "net.core.rmem_max",
-        "net.core.wmem_max",
-        "net.core.rmem_default",
-        "net.core.wmem_default",
-        "net.core.optmem_max",
-        "net.ipv4.tcp_mem",
-        "net.ipv4.udp_mem",
-    ];
-    GLOBAL.contains(&key)
-        || key.starts_with("net.ipv4.neigh.default.gc_thresh")
-        || key.starts_with("net.ipv6.neigh.default.gc_thresh")
+    GLOBAL.contains(&key.replace('/', ".").as_str())
 }
 
 #[cfg(test)]

@@ -108,6 +108,7 @@ impl Topology {
                 self.ns(ns)?.run(move |_| sysctl::write(&k, &v))??;
                 Ok(String::new())
             }
+            Step::GlobalSysctl { .. } => Err(anyhow!("`{step}`: global settings are the runner's (crate::globals)")),
             Step::Sh { ns, run } => {
                 let mut c = self.ns(ns)?.command("sh");
                 c.arg("-c").arg(run);
