@@ -44,7 +44,8 @@ pub fn skip_reason(keys: &[&str]) -> Option<String> {
     ))
 }
 
-/// The global settings one phase has changed.
+/// The global settings one phase has changed; dropped, each guardian is
+/// let go and waited for, so the values are back when the drop returns.
 #[derive(Default)]
 pub struct Globals {
     held: Vec<Guardian>,
@@ -67,14 +68,6 @@ impl Globals {
     /// Puts every key back (last changed first) and says what it did.
     pub fn restore(&mut self) -> Vec<Result<String>> {
         self.held.drain(..).rev().map(Guardian::finish).collect()
-    }
-}
-
-impl Drop for Globals {
-    fn drop(&mut self) {
-        for g in self.held.drain(..).rev() {
-            let _ = g.finish();
-        }
     }
 }
 
