@@ -63,7 +63,7 @@ struct Value {
 pub struct Monitor {
     watch: OwnedFd,
     counts: OwnedFd,
-    _prog: OwnedFd,
+    prog: OwnedFd,
     _link: OwnedFd,
     pub has_reason: bool,
     reasons: BTreeMap<u32, String>,
@@ -148,16 +148,7 @@ impl Monitor {
         let prog = load(PROBE_READ_KERNEL).or_else(|e| load(PROBE_READ).map_err(|_| e))?;
         let link = raw_tracepoint_open("kfree_skb", prog.as_raw_fd())?;
         let realtime_offset = clock(libc::CLOCK_REALTIME) as i64 - clock(libc::CLOCK_MONOTONIC) as i64;
-        Ok(Monitor {
-            watch,
-            counts,
-            _prog: prog,
-            _link: link,
-            has_reason,
-            reasons,
-            realtime_offset,
-            lock: Mutex::new(()),
-        })
+        Ok(Monitor { watch, counts, prog, _link: link, has_reason, reasons, realtime_offset, lock: Mutex::new(()) })
     }
 
     /// Whether `name` is a drop reason of this kernel.
@@ -197,6 +188,22 @@ impl Monitor {
             prev = Some(next);
         }
         out
+    }
+
+    /// Runs the kernel skipped because the program was already running on
+    /// that CPU (a drop in a softirq that interrupted it): those drops are
+    /// counted nowhere. `recursion_misses` of the program's info (5.12+;
+    /// raw tracepoints check since 6.2), 0 where the kernel does not say.
+    fn misses(&self) -> u64 {
+        let mut info = [0u8; 256];
+        let mut a = [0u64; 16];
+        a[0] = pair(self.prog.as_raw_fd() as u32, info.len() as u32);
+        a[1] = info.as_mut_ptr() as u64;
+        if bpf(15 /* BPF_OBJ_GET_INFO_BY_FD */, &mut a).is_err() {
+            return 0;
+        }
+        // struct bpf_prog_info: recursion_misses after run_time_ns, run_cnt.
+        u64::from_ne_bytes(info[208..216].try_into().expect("8 bytes"))
     }
 
     /// Buckets of the given namespaces (inode → case's name for it).
@@ -241,7 +248,16 @@ impl Watch {
 
     /// Everything counted so far, to diff against later.
     pub fn mark(&self) -> Mark {
-        Mark(monitor().map(|m| m.snapshot(&self.inums)).unwrap_or_default())
+        match monitor() {
+            Ok(m) => Mark { counts: m.snapshot(&self.inums), misses: m.misses() },
+            Err(_) => Mark::default(),
+        }
+    }
+
+    /// Drops the kernel did not let the program count since `since`, in
+    /// any namespace: a shortfall up to this many is not evidence.
+    pub fn missed_since(&self, since: &Mark) -> u64 {
+        monitor().map(|m| m.misses().saturating_sub(since.misses)).unwrap_or(0)
     }
 
     /// Drops since `since`, with device names from `dev_name(ns, ifindex)`.
@@ -251,7 +267,7 @@ impl Watch {
         let syms = kallsyms();
         let mut out = Vec::new();
         for (k, v) in now {
-            let before = since.0.get(&k).map(|b| b.count).unwrap_or(0);
+            let before = since.counts.get(&k).map(|b| b.count).unwrap_or(0);
             if v.count <= before {
                 continue;
             }
@@ -288,7 +304,12 @@ impl std::ops::Drop for Watch {
     }
 }
 
-pub struct Mark(BTreeMap<Key, Value>);
+/// What a watch had counted at one moment, and the program's misses.
+#[derive(Default)]
+pub struct Mark {
+    counts: BTreeMap<Key, Value>,
+    misses: u64,
+}
 
 fn ethertype_name(p: u16) -> String {
     match p {

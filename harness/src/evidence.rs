@@ -91,6 +91,10 @@ pub struct ProbeRecord {
     /// The kernel's drops in the case's namespaces during the window.
     #[serde(default)]
     pub drops: Vec<crate::drops::Drop>,
+    /// Drops the kernel did not let the monitor count during the window
+    /// (any namespace): drop checks short by no more are not evidence.
+    #[serde(default)]
+    pub drops_missed: u64,
     pub checks: Vec<CheckRecord>,
     /// One line on why the probe failed, from the evidence above
     /// ([`crate::explain`]); none when it behaved as a healthy network does.

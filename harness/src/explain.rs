@@ -211,6 +211,7 @@ mod tests {
             vars: BTreeMap::new(),
             derived: BTreeMap::new(),
             drops: vec![],
+            drops_missed: 0,
             checks: vec![],
             why: None,
         }

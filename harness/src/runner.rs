@@ -378,6 +378,7 @@ fn run_check(
     let after = snapshot(topo)?;
     let drops =
         watch.since(&drop_mark, |ns, index| topo.ns(ns).ok()?.run(move |ctx| link::link_name(ctx, index)).ok()?.ok());
+    let drops_missed = watch.missed_since(&drop_mark);
     drop(leftover);
     let counter_deltas: BTreeMap<String, Counters> =
         before.iter().map(|(ns, b)| (ns.clone(), counters::delta(b, &after[ns]))).collect();
@@ -461,6 +462,7 @@ fn run_check(
         neighbours: &neighbours,
         drops: &drops,
         drop_support: crate::drops::support(),
+        drops_missed,
     };
     let checks = evaluate(check, &observed);
     let named: Vec<String> = check.counters.iter().map(|c| format!("{}: {}", c.ns, c.key)).collect();
@@ -481,6 +483,7 @@ fn run_check(
         vars,
         derived,
         drops,
+        drops_missed,
         checks,
         why: None,
     };
