@@ -226,6 +226,18 @@ mod tests {
     }
 
     fn run(c: &Check, outcome: serde_json::Value, deltas: Counters, frames: Vec<Frame>) -> Vec<CheckRecord> {
+        run_with_drops(c, outcome, deltas, frames, &[], &Support::NoReasons("test".into()), 0)
+    }
+
+    fn run_with_drops(
+        c: &Check,
+        outcome: serde_json::Value,
+        deltas: Counters,
+        frames: Vec<Frame>,
+        drops: &[Drop],
+        drop_support: &Support,
+        drops_missed: u64,
+    ) -> Vec<CheckRecord> {
         let after = BTreeMap::from([("a".to_string(), Counters::from([("Ip.InAddrErrors".to_string(), 9)]))]);
         let o = Observed {
             outcome: &outcome,
@@ -241,9 +253,9 @@ mod tests {
             rules: &BTreeMap::new(),
             conntrack: &BTreeMap::new(),
             neighbours: &BTreeMap::new(),
-            drops: &[],
-            drop_support: &Support::NoReasons("test".into()),
-            drops_missed: 0,
+            drops,
+            drop_support,
+            drops_missed,
         };
         evaluate(c, &o)
     }
@@ -276,25 +288,7 @@ mod tests {
         };
         let support = Support::Reasons(["NEIGH_FAILED".to_string()].into());
         let judge = |drops: &[Drop], missed: u64| {
-            let o = Observed {
-                outcome: &serde_json::json!({}),
-                window: None,
-                derived: &BTreeMap::new(),
-                counter_deltas: &BTreeMap::new(),
-                counters_after: &BTreeMap::new(),
-                frames: &BTreeMap::new(),
-                vars: &Vars::new(),
-                qdiscs: &BTreeMap::new(),
-                qdisc_drops: &BTreeMap::new(),
-                links: &BTreeMap::new(),
-                rules: &BTreeMap::new(),
-                conntrack: &BTreeMap::new(),
-                neighbours: &BTreeMap::new(),
-                drops,
-                drop_support: &support,
-                drops_missed: missed,
-            };
-            let r = evaluate(&c, &o);
+            let r = run_with_drops(&c, serde_json::json!({}), Counters::new(), vec![], drops, &support, missed);
             (r[0].ok, r[0].unavailable)
         };
         assert_eq!(judge(&[seen(3)], 0), (true, false));
