@@ -104,15 +104,32 @@ impl Guardian {
         let value = format!("{original}\n").into_bytes();
         let null = CString::new("/dev/null")?;
         let (r, w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let (ready_r, ready_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
         // SAFETY: the child runs only `guard`, which makes raw syscalls on
         // memory prepared above and never returns.
         match unsafe { fork() }? {
-            ForkResult::Child => guard(r.as_raw_fd(), lock.as_raw_fd(), &cpath, &value, &null),
+            ForkResult::Child => guard(r.as_raw_fd(), ready_w.as_raw_fd(), lock.as_raw_fd(), &cpath, &value, &null),
             ForkResult::Parent { child } => {
-                drop(r);
+                drop((r, ready_w));
                 // The guardian's copy of the descriptor keeps the lock.
                 drop(lock);
-                Ok(Guardian { path: path.to_path_buf(), original, pid: child, pipe: Some(w) })
+                let g = Guardian { path: path.to_path_buf(), original, pid: child, pipe: Some(w) };
+                // Not before the guardian has left our process group: a
+                // kill of the group in between would take it along and the
+                // value we are about to write would stay (CI saw it once).
+                let mut b = [0u8; 1];
+                loop {
+                    match nix::unistd::read(&ready_r, &mut b) {
+                        Ok(1) => return Ok(g),
+                        Err(nix::errno::Errno::EINTR) => continue,
+                        other => {
+                            return Err(anyhow!(
+                                "the guardian of {} died before it was ready ({other:?})",
+                                path.display()
+                            ))
+                        }
+                    }
+                }
             }
         }
     }
@@ -145,12 +162,15 @@ impl Drop for Guardian {
 }
 
 /// The guardian's whole life. Raw syscalls only.
-fn guard(pipe: i32, lock: i32, path: &CString, value: &[u8], null: &CString) -> ! {
+fn guard(pipe: i32, ready: i32, lock: i32, path: &CString, value: &[u8], null: &CString) -> ! {
     // SAFETY: plain syscalls on descriptors and buffers owned by this process.
     unsafe {
         // Out of the run's session and process group: what kills the run
         // (Ctrl-C, a CI timeout killing the group) leaves the guardian.
+        // Only then may the run change the value: it waits for this byte.
         libc::setsid();
+        libc::write(ready, b"r".as_ptr().cast(), 1);
+        libc::close(ready);
         // Nothing of the run stays open here (namespace fds, the capture
         // sockets, the test harness's stdout pipe): only the pipe and the lock.
         let n = libc::open(null.as_ptr(), libc::O_RDWR);
@@ -195,6 +215,8 @@ mod tests {
         let f = dir.path().join("nf_conntrack_max");
         std::fs::write(&f, "262144\n").unwrap();
         let g = Guardian::start(&f, Duration::from_secs(1)).unwrap();
+        // Out of our process group before we may change anything.
+        assert_eq!(nix::unistd::getsid(Some(g.pid())).unwrap(), g.pid(), "the guardian's session");
         std::fs::write(&f, "16").unwrap();
         // A second run waits for the lock, and gives up with the reason.
         let e = Guardian::start(&f, Duration::from_millis(200)).err().unwrap().to_string();
