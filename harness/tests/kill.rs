@@ -5,6 +5,7 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,25 +28,14 @@ fn sigkill_at_twenty_points_leaves_nothing() {
     // fixture build), so the test covers the same stages however fast the
     // machine is today.
     let t0 = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_netrepro"))
-        .args(["run", "forwarding-off"])
-        .env("NETREPRO_ARTIFACTS", artifacts.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "the timing run failed:\n{}", String::from_utf8_lossy(&out.stdout));
+    whole_run(artifacts.path(), "the timing run");
     let whole = t0.elapsed().as_millis() as u64;
     let mut points: Vec<u64> = vec![1, 3, 6, 10, 15];
     points.extend((0..16).map(|i| 25 + i * (whole * 9 / 10 - 25) / 15));
     let mut killed_with_namespaces = 0;
     let mut killed_with_program = 0;
     for (i, ms) in points.iter().enumerate() {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_netrepro"))
-            .args(["run", "forwarding-off"])
-            .env("NETREPRO_ARTIFACTS", artifacts.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = run(artifacts.path()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         let pid = child.id();
         // Watch which namespaces the run's threads enter until the kill.
         let mut seen = BTreeSet::new();
@@ -91,10 +81,16 @@ fn sigkill_at_twenty_points_leaves_nothing() {
         );
     }
     // And the next run passes.
-    let out = Command::new(env!("CARGO_BIN_EXE_netrepro"))
-        .args(["run", "forwarding-off"])
-        .env("NETREPRO_ARTIFACTS", artifacts.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "run after the kills failed:\n{}", String::from_utf8_lossy(&out.stdout));
+    whole_run(artifacts.path(), "the run after the kills");
+}
+
+fn run(artifacts: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_netrepro"));
+    cmd.args(["run", "forwarding-off"]).env("NETREPRO_ARTIFACTS", artifacts);
+    cmd
+}
+
+fn whole_run(artifacts: &Path, which: &str) {
+    let out = run(artifacts).output().unwrap();
+    assert!(out.status.success(), "{which} failed:\n{}", String::from_utf8_lossy(&out.stdout));
 }
