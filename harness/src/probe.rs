@@ -249,20 +249,20 @@ fn is_zero(n: &u32) -> bool {
 }
 
 /// TCP connect from `from` to `to`, with a listener on `listen.1` in
-/// `listen.0` if given, after `hold` connections that stay open until it
-/// returns.
+/// `listen.0` if given, after `hold` connections that stay open while it
+/// runs (and are handed back, both ends, to be closed after the phase).
 pub fn connect(
     from: &Netns,
     to: SocketAddr,
     listen: Option<(&Netns, SocketAddr)>,
     timeout: Duration,
     hold: u32,
-) -> Result<ConnectOutcome> {
+) -> Result<(ConnectOutcome, Leftover)> {
     let listener = match listen {
         Some((ns, at)) => Some(ns.run(move |_| TcpListener::bind(at))?.map_err(|e| anyhow!("listening on {at}: {e}"))?),
         None => None,
     };
-    let _held = match (&listener, hold) {
+    let held = match (&listener, hold) {
         (_, 0) => Vec::new(),
         (Some(l), n) => hold_open(from, to, l, n, timeout)?,
         (None, _) => return Err(anyhow!("held connections need a listener")),
@@ -273,14 +273,15 @@ pub fn connect(
         let r = TcpStream::connect_timeout(&to, timeout);
         (r.map(drop), t0.elapsed())
     })?;
-    Ok(ConnectOutcome {
+    let outcome = ConnectOutcome {
         result: match res {
             Ok(()) => "ok".into(),
             Err(e) => error_name(&e),
         },
         elapsed_ms: ms(took),
         held: hold,
-    })
+    };
+    Ok((outcome, Leftover(held)))
 }
 
 /// Opens `n` connections and waits until the listener has accepted every
@@ -418,9 +419,13 @@ fn receive_side(
     }
 }
 
-/// A socket a probe leaves open so that its closing (a FIN, and whatever
-/// answers it) happens after the probe's window has been recorded.
-pub struct Leftover(#[allow(dead_code)] Option<TcpStream>);
+/// Sockets a probe leaves open so that their closing (FINs, and whatever
+/// answers them) happens after the phase's probes and captures are done:
+/// it is not what the probe observed. (Two vCPUs can reorder a closing
+/// handshake, and a stale ACK then draws an RST that is no part of the
+/// incident.)
+#[derive(Default)]
+pub struct Leftover(#[allow(dead_code)] Vec<TcpStream>);
 
 /// A TCP transfer between a client in `from` and a server in `server_in`.
 pub fn stream(from: &Netns, server_in: &Netns, to: SocketAddr, o: StreamOpts) -> Result<(StreamOutcome, Leftover)> {
@@ -454,7 +459,7 @@ pub fn stream(from: &Netns, server_in: &Netns, to: SocketAddr, o: StreamOpts) ->
                 elapsed_ms: ms(start.elapsed()),
                 injected: vec![],
             };
-            return Ok((outcome, Leftover(None)));
+            return Ok((outcome, Leftover::default()));
         }
     };
     listener.set_nonblocking(true)?;
@@ -531,7 +536,7 @@ pub fn stream(from: &Netns, server_in: &Netns, to: SocketAddr, o: StreamOpts) ->
         elapsed_ms: ms(start.elapsed()),
         injected,
     };
-    Ok((outcome, Leftover(Some(receiver))))
+    Ok((outcome, Leftover(vec![receiver])))
 }
 
 #[cfg(test)]

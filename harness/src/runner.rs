@@ -211,8 +211,11 @@ fn run_phase(
         }
         rec.timings.steps_ms = ms(t_steps.elapsed());
         let t_probes = Instant::now();
+        let mut leftovers = Vec::new();
         for check in &ph.checks {
-            rec.probes.push(run_check(plan, &topo, &caps, &watch, check)?);
+            let (probe, leftover) = run_check(plan, &topo, &caps, &watch, check)?;
+            rec.probes.push(probe);
+            leftovers.push(leftover);
         }
         rec.timings.probes_ms = ms(t_probes.elapsed());
         for c in caps {
@@ -222,6 +225,9 @@ fn run_phase(
                 bail!("capture {label} lost {dropped} frames (its socket buffer was full): this phase's packet expectations cannot be trusted");
             }
         }
+        // Closed only now, so that no probe's window or capture holds their
+        // closing handshakes.
+        drop(leftovers);
         Ok(())
     })();
     if let Err(e) = result {
@@ -300,7 +306,7 @@ fn run_check(
     caps: &[Capture],
     watch: &crate::drops::Watch,
     check: &Check,
-) -> Result<ProbeRecord> {
+) -> Result<(ProbeRecord, probe::Leftover)> {
     let spec = &plan.probes[&check.probe];
     let x = &check.expect;
     let mut derived = BTreeMap::new();
@@ -328,7 +334,7 @@ fn run_check(
     let before = snapshot(topo)?;
     let drop_mark = watch.mark();
     let w0 = now_ns();
-    let mut leftover = None;
+    let mut leftover = probe::Leftover::default();
     let outcome: serde_json::Value = match spec {
         ProbeSpec::Ping { from, to, count, interval_ms, wait_ms } => serde_json::to_value(probe::ping(
             topo.ns(from)?,
@@ -342,7 +348,9 @@ fn run_check(
                 Some(n) => Some((topo.ns(n)?, listen_on.unwrap_or(*to))),
                 None => None,
             };
-            serde_json::to_value(probe::connect(topo.ns(from)?, *to, l, Duration::from_millis(*timeout_ms), *hold)?)?
+            let (o, keep) = probe::connect(topo.ns(from)?, *to, l, Duration::from_millis(*timeout_ms), *hold)?;
+            leftover = keep;
+            serde_json::to_value(o)?
         }
         ProbeSpec::Stream { from, to, server_in, bytes, timeout_ms, direction, rcvbuf, inject } => {
             let inject = match inject {
@@ -367,7 +375,7 @@ fn run_check(
                 inject,
             };
             let (o, keep) = probe::stream(topo.ns(from)?, topo.ns(server_in)?, *to, opts)?;
-            leftover = Some(keep);
+            leftover = keep;
             serde_json::to_value(o)?
         }
     };
@@ -379,7 +387,6 @@ fn run_check(
     let drops =
         watch.since(&drop_mark, |ns, index| topo.ns(ns).ok()?.run(move |ctx| link::link_name(ctx, index)).ok()?.ok());
     let drops_missed = watch.missed_since(&drop_mark);
-    drop(leftover);
     let counter_deltas: BTreeMap<String, Counters> =
         before.iter().map(|(ns, b)| (ns.clone(), counters::delta(b, &after[ns]))).collect();
     let mut packets = BTreeMap::new();
@@ -488,5 +495,5 @@ fn run_check(
         why: None,
     };
     rec.why = crate::explain::why(&rec, &named);
-    Ok(rec)
+    Ok((rec, leftover))
 }

@@ -225,6 +225,42 @@ fn conntrack_case_leaves_the_rst_in_the_fault_pcap_only() {
     }
 }
 
+/// Held connections are scaffolding: they close after the phase's captures,
+/// so their FINs (and, when two CPUs reorder a closing handshake, a stray
+/// RST: the 6.1 guest saw one) are in no probe's window or pcap.
+#[test]
+fn held_connections_close_outside_the_probe_window() {
+    if !common::privileged("held_connections_close_outside_the_probe_window") {
+        return;
+    }
+    let (release, version) = Version::running().unwrap();
+    let text = std::fs::read_to_string(repo_case("conntrack-table-full")).unwrap();
+    // The baseline only (the fault changes a global setting).
+    let head = &text[..text.find("[[phase]]\nname = \"fault\"").unwrap()];
+    // The probe's own connection is closed in its window, and only that one.
+    let packets = "packets = { \"container/eth0: tcp syn out\" = 17,";
+    assert!(head.contains(packets), "the baseline's packets line changed");
+    let body = head.replace(packets, &format!("{packets} \"container/eth0: tcp fin out\" = 1,"));
+    let dir = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let case = dir.path().join("conntrack-table-full.toml");
+    std::fs::write(&case, body).unwrap();
+    let p = plan::load(&case, &suite::fixtures_dir()).unwrap();
+    let (rec, path) = runner::run_case(&p, &release, version, root.path()).unwrap();
+    assert!(rec.passed(), "{}", rec.failure_report(&path));
+    let pcap = std::fs::read(root.path().join("conntrack-table-full/baseline/container-eth0.pcap")).unwrap();
+    let mut reader = pcap_file::pcap::PcapReader::new(&pcap[..]).unwrap();
+    let mut fins = 0;
+    while let Some(pkt) = reader.next_packet() {
+        let pkt = pkt.unwrap();
+        let sliced = etherparse::SlicedPacket::from_ethernet(&pkt.data);
+        if let Ok(etherparse::SlicedPacket { transport: Some(etherparse::TransportSlice::Tcp(t)), .. }) = sliced {
+            fins += t.fin() as usize;
+        }
+    }
+    assert_eq!(fins, 1, "FINs in the baseline pcap: only the probe's own connection may close in it");
+}
+
 #[test]
 fn a_scaffolded_case_passes_its_baseline_as_is() {
     if !common::privileged("a_scaffolded_case_passes_its_baseline_as_is") {
