@@ -16,6 +16,14 @@ fn repo_case(id: &str) -> std::path::PathBuf {
     suite::cases_dir().join(format!("{id}.toml"))
 }
 
+/// A repository case's text up to (not including) its phase `phase`.
+fn case_before_phase(id: &str, phase: &str) -> String {
+    let text = std::fs::read_to_string(repo_case(id)).unwrap();
+    let at =
+        text.find(&format!("[[phase]]\nname = \"{phase}\"")).unwrap_or_else(|| panic!("{id} has no phase {phase}"));
+    text[..at].to_string()
+}
+
 #[test]
 fn passing_run_leaves_evidence_and_readable_pcaps_and_a_broken_expectation_reads_well() {
     if !common::privileged("outcomes") {
@@ -143,9 +151,8 @@ fn htb_case_fails_readably_when_errno_or_timing_is_wrong() {
         return;
     }
     let (release, version) = Version::running().unwrap();
-    let text = std::fs::read_to_string(repo_case("htb-direct-qlen")).unwrap();
     // Baseline and the faults only: every phase runs on its own topology.
-    let head = &text[..text.find("[[phase]]\nname = \"fix\"").unwrap()];
+    let head = &case_before_phase("htb-direct-qlen", "fix");
     let dir = tempfile::tempdir().unwrap();
     let root = tempfile::tempdir().unwrap();
     let case = dir.path().join("htb-direct-qlen.toml");
@@ -234,9 +241,8 @@ fn held_connections_close_outside_the_probe_window() {
         return;
     }
     let (release, version) = Version::running().unwrap();
-    let text = std::fs::read_to_string(repo_case("conntrack-table-full")).unwrap();
     // The baseline only (the fault changes a global setting).
-    let head = &text[..text.find("[[phase]]\nname = \"fault\"").unwrap()];
+    let head = &case_before_phase("conntrack-table-full", "fault");
     // The probe's own connection is closed in its window, and only that one.
     let packets = "packets = { \"container/eth0: tcp syn out\" = 17,";
     assert!(head.contains(packets), "the baseline's packets line changed");
