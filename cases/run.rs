@@ -5,12 +5,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
-use netrepro::hostguard::Guard;
-use netrepro::suite::{self, Verdict};
+use netrepro::app::suite::{self, Verdict};
+use netrepro::safety::hostguard::Guard;
 
 fn main() -> ExitCode {
     // As a normal user: root of a private user namespace (before any thread).
-    let rootless = netrepro::netns::become_userns_root();
+    let rootless = netrepro::sys::netns::become_userns_root();
     let args = Arguments::from_args();
     match &rootless {
         Ok(true) => eprintln!("netrepro: not root: running in a private user namespace"),
@@ -22,7 +22,7 @@ fn main() -> ExitCode {
     let listing = args.list;
     // Skips are decided here, at listing time too, so that every runner
     // (cargo test, cargo-nextest, which lists first) reports them as skipped.
-    let no_privileges = suite::privilege_problem();
+    let no_privileges = netrepro::app::preflight::privilege_problem();
     if let (Some(p), false) = (&no_privileges, listing) {
         eprintln!("{p}");
     }
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         .into_iter()
         .map(|(id, loaded)| {
             let skip = match &loaded {
-                Ok(plan) => no_privileges.clone().or_else(|| netrepro::runner::skip_reason(plan)),
+                Ok(plan) => no_privileges.clone().or_else(|| netrepro::app::preflight::skip_reason(plan)),
                 Err(_) => None,
             };
             if let (Some(why), false) = (&skip, listing) {
@@ -70,7 +70,7 @@ fn main() -> ExitCode {
         code = ExitCode::FAILURE;
     }
     if !listing && no_privileges.is_none() {
-        match netrepro::report::write(&netrepro::evidence::artifacts_root()) {
+        match netrepro::render::report::write(&netrepro::evidence::record::artifacts_root()) {
             Ok(p) => eprintln!("netrepro: report {}", p.display()),
             Err(e) => eprintln!("netrepro: writing the report: {e:#}"),
         }

@@ -1,36 +1,31 @@
 //! netrepro: Linux container-networking incidents as tests on a real kernel.
 //!
-//! Data flows one way: case file → [`plan`] (validated) → [`topology`] →
-//! phases ([`runner`]: steps, [`probe`]s, [`capture`]s) → [`evidence`] →
-//! verdict and report.
+//! Data flows one way, and the folders are its layers, lowest first. A module
+//! imports only from its own layer or the layers above it in this list
+//! (`harness/tests/layers.rs` checks it, and that no two modules import each
+//! other, directly or around a circle):
+//!
+//! | layer | job | touches the kernel |
+//! | --- | --- | --- |
+//! | [`wire`] | frames: parsing, the one ICMP/frame vocabulary, matchers, checksums | no |
+//! | [`case`] | case and fixture files → the typed [`case::plan::Plan`]; kernel ranges | no |
+//! | [`sys`] | namespaces (every `setns` is in [`sys::netns`]), rtnetlink, tc, sysctl, counters, capture, drops, firewall | yes |
+//! | [`safety`] | the host guard and the guardian of global settings | yes |
+//! | [`evidence`] | the typed record a run leaves (`evidence.json`) | no |
+//! | [`verdict`] | expectations vs observations, why-lines: pure | no |
+//! | [`run`] | topology → phases (steps, captures, probes) → evidence | yes |
+//! | [`render`] | `report.html` and the kernel matrix, from evidence alone | no |
+//! | [`app`] | the suite, preflight, kept topologies, the benchmark | yes |
+//!
+//! `main.rs` (the CLI) and `cases/run.rs` (the test target) sit on top.
+//! ARCHITECTURE.md maps every file to its job.
 
-pub mod bench;
-pub mod capture;
-pub mod checks;
-pub mod cmd;
-pub mod cmp;
-pub mod counters;
-pub mod drops;
-pub mod ethtool;
+pub mod app;
+pub mod case;
 pub mod evidence;
-pub mod explain;
-pub mod firewall;
-pub mod globals;
-pub mod hostguard;
-pub mod inject;
-pub mod keep;
-pub mod kernel;
-pub mod link;
-pub mod matrix;
-pub mod netns;
-pub mod packet;
-pub mod plan;
-pub mod probe;
-pub mod report;
-pub mod runner;
-pub mod scaffold;
-pub mod spec;
-pub mod suite;
-pub mod sysctl;
-pub mod tc;
-pub mod topology;
+pub mod render;
+pub mod run;
+pub mod safety;
+pub mod sys;
+pub mod verdict;
+pub mod wire;

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use netrepro::hostguard::Guard;
-use netrepro::suite::{self, Verdict};
+use netrepro::app::suite::{self, Verdict};
+use netrepro::safety::hostguard::Guard;
 
 const USAGE: &str = "\
 netrepro — Linux container-networking incidents as tests on a real kernel
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
     // do, instead of panicking on the closed pipe.
     // SAFETY: setting a signal disposition before any thread exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    let rootless = netrepro::netns::become_userns_root();
+    let rootless = netrepro::sys::netns::become_userns_root();
     ROOTLESS.store(matches!(rootless, Ok(true)), std::sync::atomic::Ordering::Relaxed);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cases = suite::discover(&suite::cases_dir(), &suite::fixtures_dir());
@@ -84,7 +84,7 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             let phase = (args[2] != "-").then_some(args[2].as_str());
-            match netrepro::keep::keeper(&plans[0], phase) {
+            match netrepro::app::keep::keeper(&plans[0], phase) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     println!("{e:#}");
@@ -94,7 +94,7 @@ fn main() -> ExitCode {
         }
         Some("shell") if args.len() >= 3 && (args.len() == 3 || args[3] == "--") => {
             let argv = if args.len() > 4 { &args[4..] } else { &[] };
-            match netrepro::keep::shell(&netrepro::keep::state_dir(), &args[1], &args[2], argv) {
+            match netrepro::app::keep::shell(&netrepro::app::keep::state_dir(), &args[1], &args[2], argv) {
                 Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
                 Err(e) => {
                     eprintln!("{e:#}");
@@ -103,11 +103,11 @@ fn main() -> ExitCode {
             }
         }
         Some("status") => {
-            print!("{}", netrepro::keep::status(&netrepro::keep::state_dir()));
+            print!("{}", netrepro::app::keep::status(&netrepro::app::keep::state_dir()));
             ExitCode::SUCCESS
         }
         Some("down") if args.len() <= 2 => {
-            match netrepro::keep::down(&netrepro::keep::state_dir(), args.get(1).map(String::as_str)) {
+            match netrepro::app::keep::down(&netrepro::app::keep::state_dir(), args.get(1).map(String::as_str)) {
                 Ok(done) if done.is_empty() => {
                     println!("nothing kept");
                     ExitCode::SUCCESS
@@ -133,14 +133,14 @@ fn main() -> ExitCode {
                 eprintln!("{} exists already", path.display());
                 return ExitCode::from(2);
             }
-            let fx = match netrepro::plan::load_fixture(&suite::fixtures_dir().join(format!("{fixture}.toml"))) {
+            let fx = match netrepro::case::plan::load_fixture(&suite::fixtures_dir().join(format!("{fixture}.toml"))) {
                 Ok(f) => f,
                 Err(e) => {
                     eprintln!("{e}");
                     return ExitCode::from(2);
                 }
             };
-            match netrepro::scaffold::case_text(id, fixture, &fx).and_then(|t| Ok(std::fs::write(&path, t)?)) {
+            match netrepro::case::scaffold::case_text(id, fixture, &fx).and_then(|t| Ok(std::fs::write(&path, t)?)) {
                 Ok(()) => {
                     println!("wrote {}: fill in the TODOs; `netrepro check {id}` validates it", path.display());
                     ExitCode::SUCCESS
@@ -153,8 +153,9 @@ fn main() -> ExitCode {
         }
         Some("bench") => bench(args.get(1).map(String::as_str)),
         Some("report") if args.len() <= 2 => {
-            let root = args.get(1).map(std::path::PathBuf::from).unwrap_or_else(netrepro::evidence::artifacts_root);
-            match netrepro::report::write(&root) {
+            let root =
+                args.get(1).map(std::path::PathBuf::from).unwrap_or_else(netrepro::evidence::record::artifacts_root);
+            match netrepro::render::report::write(&root) {
                 Ok(p) => {
                     println!("{}", p.display());
                     ExitCode::SUCCESS
@@ -166,14 +167,14 @@ fn main() -> ExitCode {
             }
         }
         Some("matrix") if args.len() == 2 => {
-            let runs = netrepro::matrix::load(std::path::Path::new(&args[1]));
+            let runs = netrepro::render::matrix::load(std::path::Path::new(&args[1]));
             if runs.is_empty() {
                 eprintln!("no kernel results under {}", args[1]);
                 return ExitCode::from(2);
             }
-            print!("{}", netrepro::matrix::table(&runs));
+            print!("{}", netrepro::render::matrix::table(&runs));
             let html = std::path::Path::new(&args[1]).join("matrix.html");
-            if let Err(e) = std::fs::write(&html, netrepro::report::matrix_html(&runs)) {
+            if let Err(e) = std::fs::write(&html, netrepro::render::matrix::matrix_html(&runs)) {
                 eprintln!("writing {}: {e}", html.display());
                 return ExitCode::FAILURE;
             }
@@ -190,12 +191,12 @@ fn main() -> ExitCode {
     }
 }
 
-type Loaded = Vec<(String, Result<netrepro::plan::Plan, netrepro::plan::LoadError>)>;
+type Loaded = Vec<(String, Result<netrepro::case::plan::Plan, netrepro::case::plan::LoadError>)>;
 
 /// What every command that builds topologies does first: check the
 /// privileges (one line if missing) and snapshot the host.
 fn prepare() -> Result<Guard, ExitCode> {
-    if let Some(p) = suite::privilege_problem() {
+    if let Some(p) = netrepro::app::preflight::privilege_problem() {
         eprintln!("{p}");
         return Err(ExitCode::from(2));
     }
@@ -227,14 +228,14 @@ fn bench(n: Option<&str>) -> ExitCode {
         Err(code) => return code,
     };
     let script = suite::fixtures_dir().join("../ci/bench/docker-bridge.sh");
-    let r = match netrepro::bench::run(&suite::fixtures_dir(), &script, n) {
+    let r = match netrepro::app::bench::run(&suite::fixtures_dir(), &script, n) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("bench: {e:#}");
             return finish(guard, false);
         }
     };
-    let (h, s) = (netrepro::bench::median(&r.harness_ms), netrepro::bench::median(&r.shell_ms));
+    let (h, s) = (netrepro::app::bench::median(&r.harness_ms), netrepro::app::bench::median(&r.shell_ms));
     println!("docker-bridge build + 1 ping + teardown, {n} rounds each, alternated:");
     println!("  harness (netlink, fd-held namespaces): median {h:.2} ms");
     println!("  shell   (ip netns + iproute2 + iptables): median {s:.2} ms");
@@ -244,7 +245,7 @@ fn bench(n: Option<&str>) -> ExitCode {
 }
 
 /// The loaded plans of the wanted cases (all when none is named).
-fn chosen(wanted: &[String], cases: Loaded) -> Result<Vec<netrepro::plan::Plan>, ExitCode> {
+fn chosen(wanted: &[String], cases: Loaded) -> Result<Vec<netrepro::case::plan::Plan>, ExitCode> {
     for w in wanted {
         if !cases.iter().any(|(id, _)| id == w) {
             eprintln!("no case {w:?}; `netrepro list` shows them");
@@ -340,7 +341,7 @@ fn keep(args: &[String], cases: Loaded) -> ExitCode {
     if let Err(code) = chosen(&ids, cases) {
         return code;
     }
-    if let Some(p) = suite::privilege_problem() {
+    if let Some(p) = netrepro::app::preflight::privilege_problem() {
         eprintln!("{p}");
         return ExitCode::from(2);
     }
@@ -348,7 +349,7 @@ fn keep(args: &[String], cases: Loaded) -> ExitCode {
         eprintln!("--keep needs root: a kept topology must outlive this process, and `shell` must reach it");
         return ExitCode::from(2);
     }
-    match netrepro::keep::start(&ids[0], phase.as_deref()) {
+    match netrepro::app::keep::start(&ids[0], phase.as_deref()) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("{e:#}");
@@ -384,7 +385,7 @@ fn run(wanted: &[String], cases: Loaded) -> ExitCode {
             }
         }
     }
-    match netrepro::report::write(&netrepro::evidence::artifacts_root()) {
+    match netrepro::render::report::write(&netrepro::evidence::record::artifacts_root()) {
         Ok(p) => println!("report: {}", p.display()),
         Err(e) => eprintln!("writing the report: {e:#}"),
     }

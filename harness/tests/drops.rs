@@ -7,10 +7,12 @@ mod common;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use netrepro::drops::Support;
-use netrepro::evidence::CaseRecord;
-use netrepro::kernel::Version;
-use netrepro::{plan, runner, suite};
+use netrepro::app::suite;
+use netrepro::case::kernel::Version;
+use netrepro::case::plan;
+use netrepro::evidence::record::CaseRecord;
+use netrepro::run::runner;
+use netrepro::sys::drops::Support;
 
 fn run(id: &str, root: &std::path::Path) -> CaseRecord {
     let (release, version) = Version::running().unwrap();
@@ -35,8 +37,8 @@ fn parallel_cases_never_see_each_others_drops() {
     if !common::privileged("drops") {
         return;
     }
-    if matches!(netrepro::drops::support(), Support::Broken(_) | Support::NotPermitted(_)) {
-        panic!("the drop monitor does not work here: {}", netrepro::drops::describe());
+    if matches!(netrepro::sys::drops::support(), Support::Broken(_) | Support::NotPermitted(_)) {
+        panic!("the drop monitor does not work here: {}", netrepro::sys::drops::describe());
     }
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let done = Arc::new(AtomicBool::new(false));
@@ -58,7 +60,7 @@ fn parallel_cases_never_see_each_others_drops() {
 
     let htb_names = drop_names(&htb);
     let fwd_names: Vec<String> = fwd.iter().flat_map(drop_names).collect();
-    let (qdisc, inaddr) = match netrepro::drops::support() {
+    let (qdisc, inaddr) = match netrepro::sys::drops::support() {
         Support::Reasons(_) => ("QDISC_DROP", "IP_INADDRERRORS"),
         // 5.10: no reasons, but the freeing function still tells them apart
         // (a qdisc drop is freed in kfree_skb_list there).

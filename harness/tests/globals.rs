@@ -19,7 +19,7 @@ fn a_killed_run_gets_its_global_setting_back() {
     // The helper: this same test, re-run in a child process that changes
     // the setting and waits to be killed.
     if let Ok(f) = std::env::var(HELPER) {
-        let g = netrepro::globals::Guardian::start(f.as_ref(), Duration::from_secs(5)).unwrap();
+        let g = netrepro::safety::globals::Guardian::start(f.as_ref(), Duration::from_secs(5)).unwrap();
         std::fs::write(&f, "16\n").unwrap();
         println!("ready {}", g.pid());
         std::thread::sleep(Duration::from_secs(60));
@@ -70,5 +70,5 @@ fn a_killed_run_gets_its_global_setting_back() {
     }
     // ... and it held nothing but the lock and its pipe: the next run takes
     // the lock at once.
-    netrepro::globals::Guardian::start(&f, Duration::from_millis(100)).unwrap().finish().unwrap();
+    netrepro::safety::globals::Guardian::start(&f, Duration::from_millis(100)).unwrap().finish().unwrap();
 }

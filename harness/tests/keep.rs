@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use netrepro::keep::KeptState;
+use netrepro::app::keep::KeptState;
 
 fn netrepro(state: &Path, artifacts: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_netrepro"))
@@ -25,7 +25,7 @@ fn text(o: &Output) -> String {
 }
 
 fn kept(state: &Path) -> KeptState {
-    let all = netrepro::keep::list(state);
+    let all = netrepro::app::keep::list(state);
     assert_eq!(all.len(), 1, "{all:?}");
     all.into_iter().next().unwrap()
 }
@@ -35,7 +35,7 @@ struct Down<'a>(&'a Path);
 
 impl Drop for Down<'_> {
     fn drop(&mut self) {
-        let _ = netrepro::keep::down(self.0, None);
+        let _ = netrepro::app::keep::down(self.0, None);
     }
 }
 
@@ -48,7 +48,7 @@ fn keep_shell_down_and_a_killed_keeper() {
     if !common::privileged("keep") {
         return;
     }
-    let guard = netrepro::hostguard::Guard::start().unwrap();
+    let guard = netrepro::safety::hostguard::Guard::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (state, artifacts) = (dir.path().join("state"), dir.path().join("artifacts"));
     let run = |args: &[&str]| netrepro(&state, &artifacts, args);

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use netrepro::hostguard::HostState;
+use netrepro::safety::hostguard::HostState;
 
 #[test]
 fn sigkill_at_twenty_points_leaves_nothing() {
@@ -20,7 +20,7 @@ fn sigkill_at_twenty_points_leaves_nothing() {
     let before = HostState::capture().unwrap();
     // The drop monitor's BPF program is the kernel's, not the namespace's:
     // it must go with the process too.
-    let programs_before = netrepro::drops::loaded();
+    let programs_before = netrepro::sys::drops::loaded();
     let artifacts = tempfile::tempdir().unwrap();
     // One whole run first, timed: setup, steps, probes and teardown of
     // three phases (~3 s here, longer on a busy machine). Kill points spread
@@ -47,7 +47,7 @@ fn sigkill_at_twenty_points_leaves_nothing() {
         seen.extend(common::namespaces_of(pid));
         seen.remove(&host_ns);
         let exited_already = child.try_wait().unwrap().is_some();
-        if netrepro::drops::loaded().len() > programs_before.len() {
+        if netrepro::sys::drops::loaded().len() > programs_before.len() {
             killed_with_program += 1;
         }
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };
@@ -62,10 +62,10 @@ fn sigkill_at_twenty_points_leaves_nothing() {
              namespaces still reachable: {left:?}"
         );
         let end = Instant::now() + Duration::from_secs(5);
-        while netrepro::drops::loaded() != programs_before && Instant::now() < end {
+        while netrepro::sys::drops::loaded() != programs_before && Instant::now() < end {
             std::thread::sleep(Duration::from_millis(20));
         }
-        assert_eq!(netrepro::drops::loaded(), programs_before, "kill #{i} at {ms} ms left its BPF program loaded");
+        assert_eq!(netrepro::sys::drops::loaded(), programs_before, "kill #{i} at {ms} ms left its BPF program loaded");
         let diff = HostState::diff(&before, &HostState::capture().unwrap());
         assert!(diff.is_empty(), "kill #{i} at {ms} ms changed the host: {diff:#?}");
     }
@@ -74,7 +74,7 @@ fn sigkill_at_twenty_points_leaves_nothing() {
         killed_with_namespaces >= 15,
         "only {killed_with_namespaces} kills of {points:?} ms caught a live topology"
     );
-    if netrepro::drops::monitor().is_ok() {
+    if netrepro::sys::drops::monitor().is_ok() {
         assert!(
             killed_with_program >= 10,
             "only {killed_with_program} kills of {points:?} ms caught the drop monitor loaded (a whole run: {whole} ms)"

@@ -102,7 +102,7 @@ fn check(case_id: &str, case: &[u8], fixture: &[u8]) {
     std::fs::write(dir.path().join("docker-bridge.toml"), fixture).unwrap();
     let path = dir.path().join(format!("{case_id}.toml"));
     std::fs::write(&path, case).unwrap();
-    if let Err(e) = netrepro::plan::load(&path, dir.path()) {
+    if let Err(e) = netrepro::case::plan::load(&path, dir.path()) {
         let msg = e.to_string();
         assert!(
             msg.starts_with(&path.display().to_string())

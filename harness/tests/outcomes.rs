@@ -7,10 +7,12 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use netrepro::evidence::CaseRecord;
-use netrepro::kernel::Version;
-use netrepro::netns::Netns;
-use netrepro::{plan, runner, suite};
+use netrepro::app::suite;
+use netrepro::case::kernel::Version;
+use netrepro::case::plan;
+use netrepro::evidence::record::CaseRecord;
+use netrepro::run::runner;
+use netrepro::sys::netns::Netns;
 
 fn repo_case(id: &str) -> std::path::PathBuf {
     suite::cases_dir().join(format!("{id}.toml"))
@@ -59,7 +61,7 @@ fn passing_run_leaves_evidence_and_readable_pcaps_and_a_broken_expectation_reads
                 n += 1;
             }
             assert!(n > 0, "{} holds no frames", pcap.display());
-            if let Some(tcpdump) = netrepro::cmd::which("tcpdump") {
+            if let Some(tcpdump) = netrepro::sys::cmd::which("tcpdump") {
                 let out = std::process::Command::new(tcpdump).arg("-nr").arg(&pcap).output().unwrap();
                 assert!(
                     out.status.success(),
@@ -77,7 +79,7 @@ fn passing_run_leaves_evidence_and_readable_pcaps_and_a_broken_expectation_reads
     // Break the case: the fault connect expects ECONNREFUSED. It must fail,
     // saying expected vs observed, with the evidence and pcap paths, and
     // leave the host as it was.
-    let host_before = netrepro::hostguard::HostState::capture().unwrap();
+    let host_before = netrepro::safety::hostguard::HostState::capture().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(repo_case("forwarding-off")).unwrap();
     let broken = text.replacen("result = \"timeout\"", "result = \"ECONNREFUSED\"", 1);
@@ -99,17 +101,17 @@ fn passing_run_leaves_evidence_and_readable_pcaps_and_a_broken_expectation_reads
     assert!(report.contains("pcap: ") && report.contains("fault/host-eno1.pcap"), "{report}");
     assert!(report.contains(&format!("evidence: {}", path.display())), "{report}");
     assert!(!report.contains("phase baseline FAILED") && !report.contains("phase fix FAILED"), "{report}");
-    let host_after = netrepro::hostguard::HostState::capture().unwrap();
-    let diff = netrepro::hostguard::HostState::diff(&host_before, &host_after);
+    let host_after = netrepro::safety::hostguard::HostState::capture().unwrap();
+    let diff = netrepro::safety::hostguard::HostState::diff(&host_before, &host_after);
     assert!(diff.is_empty(), "a failing case changed the host: {diff:#?}");
 }
 
 fn count_echo_replies(pcap: &[u8]) -> usize {
     let mut r = pcap_file::pcap::PcapReader::new(pcap).unwrap();
-    let m = netrepro::packet::Matcher::parse("icmp echo-reply").unwrap();
+    let m = netrepro::wire::packet::Matcher::parse("icmp echo-reply").unwrap();
     let mut n = 0;
     while let Some(p) = r.next_packet() {
-        let f = netrepro::packet::Frame { ts_ns: 0, outgoing: false, data: p.unwrap().data.into_owned() };
+        let f = netrepro::wire::packet::Frame { ts_ns: 0, outgoing: false, data: p.unwrap().data.into_owned() };
         n += m.matches(&f) as usize;
     }
     n
@@ -206,7 +208,7 @@ fn conntrack_case_leaves_the_rst_in_the_fault_pcap_only() {
     assert_eq!(drop.rules["host: -A INPUT -m conntrack --ctstate INVALID -j DROP"], 1);
 
     // The acceptance check, as a person would run it.
-    let Some(tcpdump) = netrepro::cmd::which("tcpdump") else {
+    let Some(tcpdump) = netrepro::sys::cmd::which("tcpdump") else {
         eprintln!("tcpdump not installed: pcap filter check skipped (ci/setup-host installs it)");
         return;
     };
@@ -276,7 +278,7 @@ fn a_scaffolded_case_passes_its_baseline_as_is() {
     let fx = plan::load_fixture(&suite::fixtures_dir().join("docker-bridge.toml")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let case = dir.path().join("demo.toml");
-    std::fs::write(&case, netrepro::scaffold::case_text("demo", "docker-bridge", &fx).unwrap()).unwrap();
+    std::fs::write(&case, netrepro::case::scaffold::case_text("demo", "docker-bridge", &fx).unwrap()).unwrap();
     let p = plan::load(&case, &suite::fixtures_dir()).unwrap();
     let root = tempfile::tempdir().unwrap();
     let (rec, path) = runner::run_case(&p, &release, version, root.path()).unwrap();

@@ -40,7 +40,7 @@ fn a_normal_user_runs_in_its_own_user_namespace_or_is_told_what_is_needed() {
     }
     let artifacts = tempfile::tempdir().unwrap();
     std::fs::set_permissions(artifacts.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let before = netrepro::hostguard::Guard::start().unwrap();
+    let before = netrepro::safety::hostguard::Guard::start().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_netrepro"));
     cmd.args(["run", "forwarding-off"]).env("NETREPRO_ARTIFACTS", artifacts.path()).env("TMPDIR", artifacts.path());
     let out = as_nobody(&mut cmd).output().unwrap();

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 /// True when we may create namespaces; otherwise the caller prints why and
 /// returns, so an unprivileged `cargo test` still runs the rest.
 pub fn privileged(test: &str) -> bool {
-    match netrepro::suite::privilege_problem() {
+    match netrepro::app::preflight::privilege_problem() {
         None => true,
         Some(p) => {
             eprintln!("{test}: SKIPPED: {p}");

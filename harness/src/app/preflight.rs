@@ -1,0 +1,43 @@
+//! Preflight: whether a case can run here at all (tools, kernel features,
+//! global settings, privileges). A case that cannot is a skip with the
+//! reason, never a pass.
+
+use crate::case::plan::Plan;
+
+/// Why a case cannot run here (missing tool, feature, privilege): a skip,
+/// never a pass.
+pub fn skip_reason(plan: &Plan) -> Option<String> {
+    if let Some(why) = crate::safety::globals::skip_reason(&plan.globals()) {
+        return Some(why);
+    }
+    let mut tools: Vec<String> = plan.case.requires.clone();
+    if plan.fixture.firewall.iter().any(|f| !f.iptables.is_empty()) && !tools.iter().any(|t| t == "iptables") {
+        tools.push("iptables".into());
+    }
+    for t in &tools {
+        // A kernel feature seen through its sysctl (a module not loaded).
+        if let Some(key) = t.strip_prefix("sysctl:") {
+            if crate::case::syntax::path_of(key).map(|p| !p.exists()).unwrap_or(true) {
+                return Some(format!(
+                    "needs sysctl {key}, which this kernel does not have{}",
+                    crate::sys::sysctl::module_hint(key)
+                ));
+            }
+            continue;
+        }
+        if crate::sys::cmd::which(t).is_none() {
+            return Some(format!(
+                "needs `{t}`, not found on PATH: install Debian package `{}`",
+                crate::sys::cmd::package_for(t)
+            ));
+        }
+    }
+    None
+}
+
+/// One line saying what is missing when namespaces cannot be created here.
+pub fn privilege_problem() -> Option<String> {
+    crate::sys::netns::can_create_namespaces().err().map(|e| {
+        format!("netrepro cannot create network namespaces here ({e}); run as root, e.g. `sudo -E cargo test`")
+    })
+}

@@ -1,0 +1,93 @@
+//! Kernel releases and the ranges expectations are gated on.
+
+use std::fmt;
+
+use anyhow::{anyhow, bail, Result};
+
+use crate::case::cmp::Cmp;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version(pub u32, pub u32, pub u32);
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.0, self.1, self.2)
+    }
+}
+
+impl Version {
+    /// Parses a release such as `6.18.44-fc-v657` or `5.10.0-32-amd64`.
+    pub fn parse(release: &str) -> Result<Version> {
+        let core: String = release.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+        let mut it = core.split('.').filter(|s| !s.is_empty()).map(|s| s.parse::<u32>());
+        let major = it.next().ok_or_else(|| anyhow!("no version in {release:?}"))??;
+        let minor = it.next().transpose()?.unwrap_or(0);
+        let patch = it.next().transpose()?.unwrap_or(0);
+        Ok(Version(major, minor, patch))
+    }
+
+    /// The running kernel's release string and version.
+    pub fn running() -> Result<(String, Version)> {
+        let rel = nix::sys::utsname::uname()?.release().to_string_lossy().into_owned();
+        let v = Version::parse(&rel)?;
+        Ok((rel, v))
+    }
+}
+
+/// A conjunction of comparisons: `>=4.10`, `<6.1`, `>=4.3, <4.10`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Range {
+    text: String,
+    bounds: Vec<(Cmp, Version)>,
+}
+
+impl Range {
+    pub fn parse(text: &str) -> Result<Range> {
+        let mut bounds = Vec::new();
+        for part in text.split(',').map(str::trim) {
+            let (Some(op), rest) = Cmp::split(part) else {
+                bail!("kernel range part {part:?} must start with <, <=, >, >= or =");
+            };
+            let rest = rest.trim();
+            if rest.is_empty() || !rest.chars().all(|c| c.is_ascii_digit() || c == '.') {
+                bail!("kernel range part {part:?}: {rest:?} is not a version like 6.1");
+            }
+            bounds.push((op, Version::parse(rest)?));
+        }
+        Ok(Range { text: text.to_string(), bounds })
+    }
+
+    pub fn contains(&self, v: Version) -> bool {
+        self.bounds.iter().all(|(op, b)| op.holds(v, *b))
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn releases_parse() {
+        assert_eq!(Version::parse("6.18.44-fc-v657").unwrap(), Version(6, 18, 44));
+        assert_eq!(Version::parse("5.10.0-32-amd64").unwrap(), Version(5, 10, 0));
+        assert_eq!(Version::parse("6.1").unwrap(), Version(6, 1, 0));
+        assert!(Version::parse("linux").is_err());
+    }
+
+    #[test]
+    fn ranges_bound_both_ways() {
+        let r = Range::parse(">=4.3, <4.10").unwrap();
+        assert!(r.contains(Version(4, 9, 300)));
+        assert!(!r.contains(Version(4, 10, 0)));
+        assert!(!r.contains(Version(4, 2, 8)));
+        let r = Range::parse("<6.1").unwrap();
+        assert!(r.contains(Version(5, 10, 0)));
+        assert!(!r.contains(Version(6, 1, 0)));
+        assert!(Range::parse("6.1").is_err());
+        assert!(Range::parse(">=six").is_err());
+    }
+}

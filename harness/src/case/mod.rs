@@ -1,0 +1,10 @@
+//! The case model: TOML formats (`spec`), the typed plan the loader makes
+//! of them (`plan`), kernel versions and ranges, the scaffold. Pure: reads
+//! files, never touches the kernel.
+
+pub mod cmp;
+pub mod kernel;
+pub mod plan;
+pub mod scaffold;
+pub mod spec;
+pub mod syntax;

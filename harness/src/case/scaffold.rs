@@ -1,0 +1,100 @@
+//! `netrepro new <id> [--fixture NAME]`: a commented case file that already
+//! runs (its baseline) and says what to fill in.
+
+use anyhow::{anyhow, bail, Result};
+
+use crate::case::spec::FixtureFile;
+
+/// The case text for `id` on `fixture` (named `fixture_name`).
+pub fn case_text(id: &str, fixture_name: &str, fixture: &FixtureFile) -> Result<String> {
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        bail!("case id {id:?}: use lower-case letters, digits and '-'");
+    }
+    // A probe that works on any fixture: ping across its first veth pair
+    // whose far end has an IPv4 address.
+    let (from, to, to_ns, to_dev) = fixture
+        .veths
+        .iter()
+        .find_map(|v| {
+            let a = v.a.addresses.iter().find(|c| c.addr.is_ipv4())?;
+            Some((v.b.ns.get_ref().clone(), a.addr, v.a.ns.get_ref().clone(), v.a.name.clone()))
+        })
+        .ok_or_else(|| anyhow!("fixture {fixture_name} has no veth pair with an IPv4 address to ping across"))?;
+    let nss: Vec<&str> = fixture.namespaces.iter().map(|n| n.name.as_str()).collect();
+    let mut ifaces = Vec::new();
+    for b in &fixture.bridges {
+        ifaces.push(format!("{}/{}", b.ns.get_ref(), b.name));
+    }
+    for v in &fixture.veths {
+        for e in [&v.a, &v.b] {
+            ifaces.push(format!("{}/{}", e.ns.get_ref(), e.name));
+        }
+    }
+    Ok(format!(
+        r#"# A new case. `netrepro check {id}` validates it; `cargo test --test cases -- {id}`
+# (as root) runs it. The format is described in docs/cases.md.
+id = "{id}"
+title = "TODO: one line, as the report would title it"
+# TODO: the report(s) this case reproduces.
+urls = ["https://example.invalid/TODO"]
+symptom = """
+TODO: what the user saw, in their words (errors, timings, what worked)."""
+fix = """
+TODO: the documented fix, and why it works."""
+fixture = "{fixture_name}"
+# Namespaces in this fixture: {nss}
+# Interfaces you can capture: {ifaces}
+capture = ["{to_ns}/{to_dev}"]
+# requires = ["tc"]          # userspace tools the case runs, if any
+
+[probes]
+# What the user would run. Kinds: ping, connect, stream (see docs/cases.md).
+ping = {{ kind = "ping", from = "{from}", to = "{to}", count = 3, interval_ms = 50, wait_ms = 300 }}
+
+[[phase]]
+name = "baseline"
+# The healthy topology. Keep this phase: it proves the fault is the fault.
+[phase.expect.ping]
+replies = 3
+icmp_errors = []
+
+# TODO: the fault, as steps, and the exact failure the user saw:
+# [[phase]]
+# name = "fault"
+# steps = [{{ sh = {{ ns = "{to_ns}", run = "the customer's command" }} }}]
+# [phase.expect.ping]
+# replies = 0
+# counters = {{ "{to_ns}: Ip.InAddrErrors" = 3 }}
+#
+# TODO: the documented fix, applied on a freshly faulted topology:
+# [[phase]]
+# name = "fix"
+# after = "fault"
+# steps = [...]
+# [phase.expect.ping]
+# replies = 3
+"#,
+        nss = nss.join(", "),
+        ifaces = ifaces.join(", "),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scaffold_loads_as_a_case() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let fx = crate::case::plan::load_fixture(&root.join("fixtures/docker-bridge.toml")).unwrap();
+        let text = case_text("demo", "docker-bridge", &fx).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("demo.toml");
+        std::fs::write(&p, text).unwrap();
+        let plan = crate::case::plan::load(&p, &root.join("fixtures")).unwrap();
+        assert_eq!(plan.phases.len(), 1);
+        // It pings across the uplink and captures where the echo arrives.
+        assert_eq!(plan.captures[0].to_string(), "host/eno1");
+        assert!(case_text("Demo", "docker-bridge", &fx).is_err());
+    }
+}

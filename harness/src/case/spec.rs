@@ -1,0 +1,644 @@
+//! The two file formats, as written by people: fixtures (`fixtures/*.toml`,
+//! topologies) and cases (`cases/*.toml`, incidents). Parsing rejects unknown
+//! keys and wrong types with the file, line and reason; [`crate::case::plan`] then
+//! checks every cross-reference before anything is built.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+
+use indexmap::IndexMap;
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::case::cmp::Cmp;
+
+/// `address/prefix`, e.g. `172.17.0.1/16`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Cidr {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, p) = s.split_once('/').ok_or_else(|| format!("{s:?} is not address/prefix (e.g. 172.17.0.1/16)"))?;
+        let addr: IpAddr = a.parse().map_err(|_| format!("{a:?} in {s:?} is not an IP address"))?;
+        let prefix: u8 = p.parse().map_err(|_| format!("prefix {p:?} in {s:?} is not a number"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        if prefix > max {
+            return Err(format!("prefix /{prefix} in {s:?} is longer than /{max}"));
+        }
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl<'de> Deserialize<'de> for Cidr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(de::Error::custom)
+    }
+}
+
+/// A sysctl value as written: `0`, `1` or `"4096 87380 6291456"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SysVal {
+    Int(i64),
+    Text(String),
+}
+
+impl fmt::Display for SysVal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SysVal::Int(i) => write!(f, "{i}"),
+            SysVal::Text(t) => write!(f, "{t}"),
+        }
+    }
+}
+
+// ------------------------------------------------------------ fixtures
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureFile {
+    pub description: String,
+    #[serde(rename = "namespace")]
+    pub namespaces: Vec<NsSpec>,
+    #[serde(default, rename = "bridge")]
+    pub bridges: Vec<BridgeSpec>,
+    #[serde(default, rename = "veth")]
+    pub veths: Vec<VethSpec>,
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RouteSpec>,
+    #[serde(default, rename = "firewall")]
+    pub firewall: Vec<FirewallSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NsSpec {
+    pub name: String,
+    /// Per-namespace sysctls set right after creation.
+    #[serde(default)]
+    pub sysctls: IndexMap<String, SysVal>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeSpec {
+    pub ns: Spanned<String>,
+    pub name: String,
+    #[serde(default)]
+    pub tx_queue_len: Option<u32>,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    #[serde(default)]
+    pub addresses: Vec<Cidr>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VethSpec {
+    pub a: VethEnd,
+    pub b: VethEnd,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VethEnd {
+    pub ns: Spanned<String>,
+    pub name: String,
+    #[serde(default)]
+    pub addresses: Vec<Cidr>,
+    /// A bridge in the same namespace to enslave this end to.
+    #[serde(default)]
+    pub master: Option<Spanned<String>>,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    #[serde(default)]
+    pub tx_queue_len: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSpec {
+    pub ns: Spanned<String>,
+    /// `default` or a prefix such as `10.0.0.0/8`.
+    pub to: Spanned<String>,
+    #[serde(default)]
+    pub via: Option<Ipv4Addr>,
+    #[serde(default)]
+    pub dev: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirewallSpec {
+    pub ns: Spanned<String>,
+    /// Each entry is the argument list of one `iptables` call, split on
+    /// white space (no shell quoting).
+    #[serde(default)]
+    pub iptables: Vec<String>,
+}
+
+// ------------------------------------------------------------ cases
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseFile {
+    pub id: String,
+    pub title: String,
+    pub urls: Vec<String>,
+    /// What the user saw, in their words.
+    pub symptom: String,
+    /// The documented fix, in words.
+    pub fix: String,
+    pub fixture: Spanned<String>,
+    /// Userspace tools the case runs (`iptables`, `nft`, `tc`): missing ones
+    /// make the case a skip with that reason.
+    #[serde(default)]
+    pub requires: Vec<String>,
+    /// Interfaces captured in every phase, `ns/dev`.
+    #[serde(default)]
+    pub capture: Vec<Spanned<String>>,
+    /// Steps applied after the fixture in every phase (e.g. shorter timers).
+    #[serde(default)]
+    pub setup: Vec<Spanned<Step>>,
+    pub probes: IndexMap<String, Spanned<ProbeSpec>>,
+    #[serde(rename = "phase")]
+    pub phases: Vec<Spanned<PhaseSpec>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseSpec {
+    /// `baseline`, `fault`, `fault-*`, `fix` or `fix-*`.
+    pub name: String,
+    /// Kernel range this variant of the phase applies to (`>=6.1`).
+    #[serde(default)]
+    pub kernel: Option<Spanned<String>>,
+    /// The upstream change that makes kernels differ here.
+    #[serde(default)]
+    pub upstream: Option<String>,
+    /// Why this phase exists / what it shows, for the report.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// Phases whose steps are replayed first on the fresh topology (a fix
+    /// phase replays the fault).
+    #[serde(default)]
+    pub after: Option<Spanned<String>>,
+    #[serde(default)]
+    pub steps: Vec<Spanned<Step>>,
+    pub expect: IndexMap<String, Spanned<Expect>>,
+}
+
+/// A change applied to the topology.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Step {
+    /// Write a per-namespace sysctl.
+    Sysctl { ns: String, key: String, value: SysVal },
+    /// Write a global setting (`net.netfilter.nf_conntrack_max`, the
+    /// neighbour table's `gc_thresh*`): shared with the host, so only where
+    /// allowed, and put back when the phase ends or the run dies
+    /// ([`crate::safety::globals`]).
+    GlobalSysctl { key: String, value: SysVal },
+    /// A literal command line, as a customer ran it, through `sh -c` inside
+    /// the namespace; it must exit 0.
+    Sh { ns: String, run: String },
+    /// An HTB root qdisc, over netlink: `tc qdisc add dev DEV root handle
+    /// HANDLE htb [default DEFAULT] [direct_qlen N]` (`default` in hex, as tc).
+    Htb {
+        ns: String,
+        dev: String,
+        #[serde(default = "defaults::htb_handle")]
+        handle: String,
+        #[serde(default)]
+        default: Option<String>,
+        #[serde(default)]
+        direct_qlen: Option<u32>,
+    },
+    /// An HTB class: `tc class add dev DEV parent P classid C htb rate R`.
+    HtbClass { ns: String, dev: String, parent: String, classid: String, rate: String },
+    /// `tc qdisc del dev DEV root`.
+    QdiscDel { ns: String, dev: String },
+    /// Link settings over netlink.
+    Link {
+        ns: String,
+        dev: String,
+        #[serde(default)]
+        tx_queue_len: Option<u32>,
+        #[serde(default)]
+        mtu: Option<u32>,
+    },
+}
+
+impl Step {
+    /// The namespace the step acts in; none for a global setting.
+    pub fn ns(&self) -> Option<&str> {
+        match self {
+            Step::Sysctl { ns, .. }
+            | Step::Sh { ns, .. }
+            | Step::Htb { ns, .. }
+            | Step::HtbClass { ns, .. }
+            | Step::QdiscDel { ns, .. }
+            | Step::Link { ns, .. } => Some(ns),
+            Step::GlobalSysctl { .. } => None,
+        }
+    }
+
+    /// The interface the step acts on, if any.
+    pub fn dev(&self) -> Option<&str> {
+        match self {
+            Step::Htb { dev, .. }
+            | Step::HtbClass { dev, .. }
+            | Step::QdiscDel { dev, .. }
+            | Step::Link { dev, .. } => Some(dev),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Sysctl { ns, key, value } => write!(f, "[{ns}] sysctl -w {key}={value}"),
+            Step::GlobalSysctl { key, value } => write!(f, "[global] sysctl -w {key}={value}"),
+            Step::Sh { ns, run } => write!(f, "[{ns}] {run}"),
+            Step::Htb { ns, dev, handle, default, direct_qlen } => {
+                write!(f, "[{ns}] qdisc add dev {dev} root handle {handle} htb")?;
+                if let Some(d) = default {
+                    write!(f, " default {d}")?;
+                }
+                if let Some(q) = direct_qlen {
+                    write!(f, " direct_qlen {q}")?;
+                }
+                write!(f, " (netlink)")
+            }
+            Step::HtbClass { ns, dev, parent, classid, rate } => {
+                write!(f, "[{ns}] class add dev {dev} parent {parent} classid {classid} htb rate {rate} (netlink)")
+            }
+            Step::QdiscDel { ns, dev } => write!(f, "[{ns}] qdisc del dev {dev} root (netlink)"),
+            Step::Link { ns, dev, tx_queue_len, mtu } => {
+                write!(f, "[{ns}] link set dev {dev}")?;
+                if let Some(q) = tx_queue_len {
+                    write!(f, " txqueuelen {q}")?;
+                }
+                if let Some(m) = mtu {
+                    write!(f, " mtu {m}")?;
+                }
+                write!(f, " (netlink)")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ProbeSpec {
+    /// ICMP echo.
+    Ping {
+        from: String,
+        to: Ipv4Addr,
+        #[serde(default = "defaults::count")]
+        count: u32,
+        #[serde(default = "defaults::interval_ms")]
+        interval_ms: u64,
+        /// How long to listen after the last request.
+        #[serde(default = "defaults::wait_ms")]
+        wait_ms: u64,
+    },
+    /// TCP connect, with an optional listener.
+    Connect {
+        from: String,
+        to: SocketAddr,
+        #[serde(default)]
+        listen_in: Option<String>,
+        /// Where the listener binds, when not `to` (a service VIP whose
+        /// backend listens on its own address).
+        #[serde(default)]
+        listen_on: Option<SocketAddr>,
+        #[serde(default = "defaults::timeout_ms")]
+        timeout_ms: u64,
+        /// Connections opened first and held open until the probe ends (each
+        /// must succeed and be accepted: they fill per-connection state such
+        /// as conntrack entries); the probe's own connect comes after them.
+        #[serde(default)]
+        hold: u32,
+    },
+    /// A TCP transfer between a client and a server.
+    Stream {
+        from: String,
+        to: SocketAddr,
+        server_in: String,
+        #[serde(default = "defaults::bytes")]
+        bytes: u64,
+        #[serde(default = "defaults::timeout_ms")]
+        timeout_ms: u64,
+        /// `upload` (client sends, the default) or `download`.
+        #[serde(default)]
+        direction: Direction,
+        /// SO_RCVBUF of the receiving side, set before connect.
+        #[serde(default)]
+        rcvbuf: Option<u32>,
+        /// A crafted segment injected mid-flow.
+        #[serde(default)]
+        inject: Option<InjectSpec>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    #[default]
+    Upload,
+    Download,
+}
+
+/// Which segment to inject, as a function of the flow seen so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Segment {
+    /// The latest data segment from the server with the current ACK, its
+    /// SEQ moved 1 GiB past the right edge of the client's advertised
+    /// window: far beyond the overshoot conntrack tolerates from sloppy TCPs
+    /// (up to the receiver's max window, newer kernels), and beyond the real
+    /// edge even if the capture missed the latest window update. INVALID on
+    /// every kernel.
+    BeyondWindow,
+    /// The flow's first data segment from the server, replayed byte for
+    /// byte long after the client acknowledged it: "overly delayed".
+    ReplayFirst,
+}
+
+/// `inject = { at = "external/eth0", segment = "beyond-window", at_bytes = 1048576 }`:
+/// the sender pauses after `at_bytes`, and once the receiver has them all a
+/// segment crafted from the captured flow is sent out of `at`, `count`
+/// times; the flow resumes when a RST comes back or `settle_ms` pass.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InjectSpec {
+    pub at: String,
+    pub segment: Segment,
+    pub at_bytes: u64,
+    #[serde(default = "defaults::one")]
+    pub count: u32,
+    #[serde(default = "defaults::settle_ms")]
+    pub settle_ms: u64,
+}
+
+impl ProbeSpec {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProbeSpec::Ping { .. } => "ping",
+            ProbeSpec::Connect { .. } => "connect",
+            ProbeSpec::Stream { .. } => "stream",
+        }
+    }
+
+    pub fn namespaces(&self) -> Vec<&str> {
+        match self {
+            ProbeSpec::Ping { from, .. } => vec![from],
+            ProbeSpec::Connect { from, listen_in, .. } => {
+                let mut v = vec![from.as_str()];
+                v.extend(listen_in.as_deref());
+                v
+            }
+            ProbeSpec::Stream { from, server_in, inject, .. } => {
+                let mut v = vec![from.as_str(), server_in.as_str()];
+                v.extend(inject.as_ref().and_then(|i| i.at.split_once('/')).map(|(ns, _)| ns));
+                v
+            }
+        }
+    }
+}
+
+pub mod defaults {
+    pub fn count() -> u32 {
+        3
+    }
+    pub fn interval_ms() -> u64 {
+        100
+    }
+    pub fn wait_ms() -> u64 {
+        500
+    }
+    pub fn timeout_ms() -> u64 {
+        1000
+    }
+    pub fn bytes() -> u64 {
+        1 << 20
+    }
+    pub fn one() -> u32 {
+        1
+    }
+    pub fn settle_ms() -> u64 {
+        300
+    }
+    pub fn htb_handle() -> String {
+        "1:".into()
+    }
+}
+
+/// What one probe must show in one phase. Every key is optional; the ones
+/// given must all hold.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// ping: echo replies received.
+    #[serde(default)]
+    pub replies: Option<Count>,
+    /// ping: the set of distinct ICMP errors received about our requests,
+    /// each `kind from address` (`host-unreachable from 172.17.0.2`); `[]`
+    /// means none at all.
+    #[serde(default)]
+    pub icmp_errors: Option<Vec<String>>,
+    /// connect: `ok`, an errno name, or `timeout`.
+    #[serde(default)]
+    pub result: Option<String>,
+    /// connect/stream: elapsed time window.
+    #[serde(default)]
+    pub elapsed_ms: Option<Window>,
+    /// stream: bytes the server received.
+    #[serde(default)]
+    pub bytes_received: Option<Count>,
+    /// stream: `none`, an errno name or `timeout`.
+    #[serde(default)]
+    pub client_error: Option<String>,
+    #[serde(default)]
+    pub server_error: Option<String>,
+    /// Counter deltas over the probe, `"ns: Group.Field" = count`.
+    #[serde(default)]
+    pub counters: IndexMap<String, Count>,
+    /// Captured frames in the probe's window, `"ns/dev: matcher" = count`.
+    #[serde(default)]
+    pub packets: IndexMap<String, Count>,
+    /// Neighbour states after the probe, `"ns: address" = "FAILED"`.
+    #[serde(default)]
+    pub neighbours: IndexMap<String, String>,
+    /// The root qdisc of an interface after the probe, `"ns/dev" = { ... }`.
+    #[serde(default)]
+    pub qdisc: IndexMap<String, QdiscExpect>,
+    /// Link settings read back after the probe, `"ns/dev" = { tx_queue_len = 1000 }`.
+    #[serde(default)]
+    pub links: IndexMap<String, LinkExpect>,
+    /// iptables packet counters over the probe: `"ns: <rule as iptables-save
+    /// prints it>" = count`, or `"ns: policy <table> <CHAIN>"`.
+    #[serde(default)]
+    pub rules: IndexMap<String, Count>,
+    /// Conntrack entries after the probe (`conntrack -L`): `"ns: words" =
+    /// count` counts the entries whose line contains every word.
+    #[serde(default)]
+    pub conntrack: IndexMap<String, Count>,
+    /// The kernel's drops during the probe, by reason: `"ns: REASON" = count`
+    /// or `"ns/dev: REASON"`, REASON as the kernel names it without
+    /// `SKB_DROP_REASON_` (`QDISC_DROP`). On a kernel without drop reasons
+    /// the expectation is recorded as not available there, never as a pass.
+    #[serde(default)]
+    pub drops: IndexMap<String, Count>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QdiscExpect {
+    /// `htb`, `noqueue`, ...
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// HTB's direct queue length as the kernel reports it.
+    #[serde(default)]
+    pub direct_qlen: Option<u32>,
+    /// HTB's default class minor, hex as tc prints it (`"10"`, `"0"`).
+    #[serde(default)]
+    pub default_class: Option<String>,
+    /// Drops counted by the qdisc during the probe.
+    #[serde(default)]
+    pub drops: Option<Count>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkExpect {
+    #[serde(default)]
+    pub tx_queue_len: Option<u32>,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+}
+
+/// An exact count (`3`) or a comparison (`">=1"`, `"<=2"`, `">0"`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Count {
+    pub cmp: Cmp,
+    pub n: i64,
+}
+
+impl Count {
+    pub fn exactly(n: i64) -> Count {
+        Count { cmp: Cmp::Eq, n }
+    }
+
+    pub fn holds(&self, v: i64) -> bool {
+        self.cmp.holds(v, self.n)
+    }
+}
+
+impl fmt::Display for Count {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.cmp {
+            Cmp::Eq => write!(f, "{}", self.n),
+            c => write!(f, "{}{}", c.symbol(), self.n),
+        }
+    }
+}
+
+impl FromStr for Count {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (cmp, rest) = Cmp::split(s);
+        rest.parse()
+            .map(|n| Count { cmp: cmp.unwrap_or(Cmp::Eq), n })
+            .map_err(|_| format!("{s:?} is not a count: write 3, \"=3\", \">=1\", \">0\", \"<=2\" or \"<5\""))
+    }
+}
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(i64),
+            S(String),
+        }
+        match Raw::deserialize(d).map_err(|_| de::Error::custom("expected a count: 3 or a string like \">=1\""))? {
+            Raw::N(n) => Ok(Count::exactly(n)),
+            Raw::S(s) => s.parse().map_err(de::Error::custom),
+        }
+    }
+}
+
+/// A time window in ms: `{ min = 900, max = 1500 }` (either may be left
+/// out), or derived from the kernel's own parameters in force:
+/// `{ neigh_failure = "container/eth0", tolerance_ms = 40 }` is the time a
+/// neighbour resolution on that interface takes to fail,
+/// `(mcast_solicit + app_solicit) × retrans_time_ms`, read from the
+/// namespace when the probe runs; the window is `[t, t + tolerance]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
+    #[serde(default)]
+    pub neigh_failure: Option<String>,
+    #[serde(default)]
+    pub tolerance_ms: Option<f64>,
+}
+
+impl Window {
+    pub fn holds(&self, v: f64) -> bool {
+        self.min.is_none_or(|m| v >= m) && self.max.is_none_or(|m| v <= m)
+    }
+}
+
+impl fmt::Display for Window {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.min, self.max) {
+            (Some(a), Some(b)) => write!(f, "{a}..={b} ms"),
+            (Some(a), None) => write!(f, ">= {a} ms"),
+            (None, Some(b)) => write!(f, "<= {b} ms"),
+            (None, None) => write!(f, "any time"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidrs_parse_and_reject_with_reasons() {
+        assert_eq!("172.17.0.1/16".parse::<Cidr>().unwrap().prefix, 16);
+        assert!("172.17.0.1".parse::<Cidr>().unwrap_err().contains("address/prefix"));
+        assert!("172.17.0.300/16".parse::<Cidr>().unwrap_err().contains("not an IP address"));
+        assert!("10.0.0.1/33".parse::<Cidr>().unwrap_err().contains("longer than /32"));
+    }
+
+    #[test]
+    fn counts_parse() {
+        assert_eq!("3".parse::<Count>().unwrap(), Count::exactly(3));
+        assert_eq!(">=1".parse::<Count>().unwrap(), Count { cmp: Cmp::Ge, n: 1 });
+        assert_eq!("> 0".parse::<Count>().unwrap(), Count { cmp: Cmp::Gt, n: 0 });
+        assert_eq!("<=2".parse::<Count>().unwrap().to_string(), "<=2");
+        assert_eq!("=3".parse::<Count>().unwrap().to_string(), "3");
+        assert!("lots".parse::<Count>().is_err());
+    }
+}

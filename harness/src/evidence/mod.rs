@@ -1,0 +1,6 @@
+//! The record a run leaves behind: typed evidence (`evidence.json`), the
+//! topology as drawn, and where artifacts go. Data only; read by the verdict,
+//! the renderers and the kernel matrix.
+
+pub mod record;
+pub mod topo;

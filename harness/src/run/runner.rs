@@ -1,0 +1,469 @@
+//! Runs a validated plan: per phase a fresh topology, captures, steps,
+//! probes with their counter and packet windows, checks, and the evidence.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Result};
+
+use crate::case::kernel::Version;
+use crate::case::plan::{parse_iface, Check, Iface, Phase, Plan};
+use crate::case::spec::{ProbeSpec, Step, Window};
+use crate::evidence::record::{self as evidence, CaseRecord, PhaseRecord, ProbeRecord, StepRecord};
+use crate::run::probe;
+use crate::run::topology::Topology;
+use crate::safety::globals::Globals;
+use crate::sys::capture::Capture;
+use crate::sys::clock::now_ns;
+use crate::sys::counters::{self, Counters};
+use crate::sys::link;
+use crate::verdict::checks::{evaluate, Observed};
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// Runs every phase that applies to `kernel` and writes `evidence.json`.
+pub fn run_case(plan: &Plan, release: &str, kernel: Version, root: &Path) -> Result<(CaseRecord, PathBuf)> {
+    run_case_until(plan, release, kernel, root, None).map(|(rec, path, _)| (rec, path))
+}
+
+/// A phase's topology left up after its probes, with its drop watch.
+pub struct Kept {
+    pub phase: String,
+    pub topology: Topology,
+    _watch: crate::sys::drops::Watch,
+    /// Global settings the phase changed stay changed while it is kept.
+    _globals: Globals,
+}
+
+/// As [`run_case`], but stops after the phase named `keep` (when given) and
+/// hands back its topology, still up, instead of tearing it down.
+pub fn run_case_until(
+    plan: &Plan,
+    release: &str,
+    kernel: Version,
+    root: &Path,
+    keep: Option<&str>,
+) -> Result<(CaseRecord, PathBuf, Option<Kept>)> {
+    let t0 = Instant::now();
+    let started_unix_ms = now_ns() / 1_000_000;
+    let dir = evidence::case_dir(root, plan.id());
+    // Two runs at once (two `cargo test`s) take turns per case, so each
+    // leaves a consistent set of artifacts; the lock dies with the process.
+    std::fs::create_dir_all(root)?;
+    let _lock = evidence::lock_case(root, plan.id())?;
+    // Old artifacts of this case would mislead; the directory is ours.
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let mut phases = Vec::new();
+    let mut kept = None;
+    match plan.phases_for(kernel) {
+        Err(e) => phases.push(error_phase("(kernel selection)", e)),
+        Ok(chosen) => {
+            if let Some(k) = keep {
+                if !chosen.iter().any(|p| p.name == k) {
+                    let names: Vec<&str> = chosen.iter().map(|p| p.name.as_str()).collect();
+                    bail!("case {} has no phase {k:?} on this kernel (its phases: {})", plan.id(), names.join(", "));
+                }
+            }
+            for ph in chosen {
+                let replay = plan.replay_for(ph, kernel).map_err(|e| anyhow!(e))?;
+                let stop = keep == Some(ph.name.as_str());
+                let (rec, topo) = run_phase(plan, ph, &replay, root, stop);
+                phases.push(rec);
+                if stop {
+                    kept = topo;
+                    break;
+                }
+            }
+        }
+    }
+    let verdict = if phases.iter().all(|p| p.passed) { "pass" } else { "fail" };
+    let rec = CaseRecord {
+        id: plan.id().into(),
+        title: plan.case.title.clone(),
+        urls: plan.case.urls.clone(),
+        case_file: plan.path.clone(),
+        fixture: plan.case.fixture.get_ref().clone(),
+        kernel_release: release.into(),
+        started_unix_ms,
+        duration_ms: ms(t0.elapsed()),
+        verdict: verdict.into(),
+        drop_monitor: crate::sys::drops::describe(),
+        topology: crate::evidence::topo::TopoView::of(&plan.fixture),
+        phases,
+    };
+    let path = dir.join("evidence.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&rec)?)?;
+    Ok((rec, path, kept))
+}
+
+fn error_phase(name: &str, e: String) -> PhaseRecord {
+    PhaseRecord { error: Some(e), ..PhaseRecord::new(name) }
+}
+
+fn run_phase(
+    plan: &Plan,
+    ph: &Phase,
+    replay: &[crate::case::spec::Step],
+    root: &Path,
+    keep: bool,
+) -> (PhaseRecord, Option<Kept>) {
+    let mut rec = PhaseRecord::new(&ph.name);
+    rec.kernel_range = ph.kernel.as_ref().map(|r| r.text().to_string());
+    rec.upstream = ph.upstream.clone();
+    rec.note = ph.note.clone();
+    let t_setup = Instant::now();
+    let topo = match Topology::build(&plan.fixture, &format!("{}:{}", plan.id(), ph.name)) {
+        Ok(t) => t,
+        Err(e) => {
+            rec.error = Some(format!("building fixture {}: {e:#}", plan.case.fixture.get_ref()));
+            return (rec, None);
+        }
+    };
+    // Registered before any step, so setup's own drops are not mistaken
+    // for the probe's: each probe reads a delta.
+    let inodes: Vec<(String, u32)> = topo
+        .namespaces
+        .iter()
+        .filter_map(|(n, ns)| Some((n.clone(), crate::sys::netns::inode_of(ns.raw_fd()).ok()?)))
+        .collect();
+    let watch = crate::sys::drops::Watch::new(inodes);
+    let mut globals = Globals::default();
+    let mut apply = |s: &Step| match s {
+        Step::GlobalSysctl { key, value } => globals.set(key, &value.to_string()).map(|was| format!("was {was}")),
+        _ => topo.apply(s),
+    };
+    let result = (|| -> Result<()> {
+        for s in &plan.setup {
+            let t = Instant::now();
+            let out = apply(s)?;
+            rec.steps.push(StepRecord {
+                step: s.to_string(),
+                origin: "setup".into(),
+                ok: true,
+                output: out,
+                ms: ms(t.elapsed()),
+            });
+        }
+        let mut caps = Vec::new();
+        for i in &plan.captures {
+            let path = evidence::pcap_path(root, plan.id(), &ph.name, &i.ns, &i.dev);
+            caps.push(Capture::start(topo.ns(&i.ns)?, &i.dev, &path, &i.to_string())?);
+            rec.pcaps.push(path);
+        }
+        rec.timings.setup_ms = ms(t_setup.elapsed());
+        let t_steps = Instant::now();
+        let own = ph.steps.iter().map(|s| (s, "phase"));
+        for (s, origin) in replay.iter().map(|s| (s, "replayed")).chain(own) {
+            let t = Instant::now();
+            match apply(s) {
+                Ok(out) => rec.steps.push(StepRecord {
+                    step: s.to_string(),
+                    origin: origin.into(),
+                    ok: true,
+                    output: out,
+                    ms: ms(t.elapsed()),
+                }),
+                Err(e) => {
+                    rec.steps.push(StepRecord {
+                        step: s.to_string(),
+                        origin: origin.into(),
+                        ok: false,
+                        output: format!("{e:#}"),
+                        ms: ms(t.elapsed()),
+                    });
+                    return Err(anyhow!("step `{s}` failed: {e:#}"));
+                }
+            }
+        }
+        rec.timings.steps_ms = ms(t_steps.elapsed());
+        let t_probes = Instant::now();
+        let mut leftovers = Vec::new();
+        for check in &ph.checks {
+            let (probe, leftover) = run_check(plan, &topo, &caps, &watch, check)?;
+            rec.probes.push(probe);
+            leftovers.push(leftover);
+        }
+        rec.timings.probes_ms = ms(t_probes.elapsed());
+        for c in caps {
+            let label = c.label.clone();
+            let (_, dropped) = c.stop()?;
+            if dropped > 0 {
+                bail!("capture {label} lost {dropped} frames (its socket buffer was full): this phase's packet expectations cannot be trusted");
+            }
+        }
+        // Closed only now, so that no probe's window or capture holds their
+        // closing handshakes.
+        drop(leftovers);
+        Ok(())
+    })();
+    if let Err(e) = result {
+        rec.error = Some(format!("{e:#}"));
+    }
+    // Global settings go back first (the host shares them), unless the
+    // phase is kept: then they stay changed with its topology.
+    let t = Instant::now();
+    let restored = if keep { Vec::new() } else { globals.restore() };
+    let took = ms(t.elapsed());
+    for r in restored {
+        let (ok, output) = match r {
+            Ok(said) => (true, said),
+            Err(e) => (false, format!("{e:#}")),
+        };
+        if !ok && rec.error.is_none() {
+            rec.error = Some(format!("restoring a global setting: {output}"));
+        }
+        rec.steps.push(StepRecord {
+            step: "restore global setting".into(),
+            origin: "restore".into(),
+            ok,
+            output,
+            ms: took,
+        });
+    }
+    rec.passed = rec.error.is_none() && rec.probes.iter().all(|p| p.checks.iter().all(|c| c.ok));
+    if keep {
+        return (rec, Some(Kept { phase: ph.name.clone(), topology: topo, _watch: watch, _globals: globals }));
+    }
+    let t_down = Instant::now();
+    drop(watch);
+    drop(topo);
+    rec.timings.teardown_ms = ms(t_down.elapsed());
+    (rec, None)
+}
+
+fn snapshot(topo: &Topology) -> Result<BTreeMap<String, Counters>> {
+    topo.namespaces.iter().map(|(name, ns)| Ok((name.clone(), ns.run(|_| counters::read_thread_ns())??))).collect()
+}
+
+fn root_qdisc(topo: &Topology, at: &Iface) -> Result<crate::sys::tc::QdiscInfo> {
+    let dev = at.dev.clone();
+    topo.ns(&at.ns)?.run(move |ctx| crate::sys::tc::root_qdisc(ctx, &dev))?
+}
+
+/// The window an `elapsed_ms` expectation means on this kernel, now, and
+/// where it came from.
+fn resolve_window(w: &Window, topo: &Topology) -> Result<(Window, Option<serde_json::Value>)> {
+    let Some(n) = &w.neigh_failure else { return Ok((w.clone(), None)) };
+    let at = parse_iface(n).map_err(|e| anyhow!(e))?;
+    let dev = at.dev.clone();
+    let read =
+        move |k: &str| -> Result<f64> { Ok(crate::sys::sysctl::read(&format!("net/ipv4/neigh/{dev}/{k}"))?.parse()?) };
+    let (mcast, app, retrans) = topo.ns(&at.ns)?.run(move |_| -> Result<(f64, f64, f64)> {
+        Ok((read("mcast_solicit")?, read("app_solicit")?, read("retrans_time_ms")?))
+    })??;
+    let probes = mcast + app;
+    let t = probes * retrans;
+    // Each retransmit timer is armed in whole jiffies from the current
+    // jiffy, so a round can end up to one jiffy early: allow one jiffy of
+    // the coarsest HZ (100) per probe below.
+    let min = t - probes * 10.0;
+    let max = t + w.tolerance_ms.unwrap_or(0.0);
+    let basis = serde_json::json!({
+        "interface": n, "mcast_solicit": mcast, "app_solicit": app, "retrans_time_ms": retrans,
+        "expected_ms": t, "window_ms": [min, max],
+        "rule": "(mcast_solicit + app_solicit) x retrans_time_ms; -10 ms per probe (jiffy), +tolerance_ms",
+    });
+    Ok((Window { min: Some(min), max: Some(max), neigh_failure: None, tolerance_ms: None }, Some(basis)))
+}
+
+fn run_check(
+    plan: &Plan,
+    topo: &Topology,
+    caps: &[Capture],
+    watch: &crate::sys::drops::Watch,
+    check: &Check,
+) -> Result<(ProbeRecord, probe::Leftover)> {
+    let spec = &plan.probes[&check.probe];
+    let x = &check.expect;
+    let mut derived = BTreeMap::new();
+    let window = match &x.elapsed_ms {
+        Some(w) => {
+            let (w, basis) = resolve_window(w, topo)?;
+            if let Some(b) = basis {
+                derived.insert("elapsed_ms".to_string(), b);
+            }
+            Some(w)
+        }
+        None => None,
+    };
+    let qdisc_at: Vec<Iface> = x.qdisc.keys().map(|k| parse_iface(k).map_err(|e| anyhow!(e))).collect::<Result<_>>()?;
+    let qdisc_before: Vec<crate::sys::tc::QdiscInfo> =
+        qdisc_at.iter().map(|a| root_qdisc(topo, a)).collect::<Result<_>>()?;
+    let rule_ns: std::collections::BTreeSet<String> =
+        x.rules.keys().filter_map(|k| k.split_once(':')).map(|(ns, _)| ns.trim().to_string()).collect();
+    let read_rules = |source: &str| -> Result<crate::sys::firewall::RuleCounters> {
+        let (ns, backend) = crate::case::syntax::split_source(source)?;
+        crate::sys::firewall::read(topo.ns(ns)?, backend)
+    };
+    let rules_before: BTreeMap<String, crate::sys::firewall::RuleCounters> =
+        rule_ns.iter().map(|src| Ok((src.clone(), read_rules(src)?))).collect::<Result<_>>()?;
+    let before = snapshot(topo)?;
+    let drop_mark = watch.mark();
+    let w0 = now_ns();
+    let mut leftover = probe::Leftover::default();
+    let outcome: serde_json::Value = match spec {
+        ProbeSpec::Ping { from, to, count, interval_ms, wait_ms } => serde_json::to_value(probe::ping(
+            topo.ns(from)?,
+            *to,
+            *count,
+            Duration::from_millis(*interval_ms),
+            Duration::from_millis(*wait_ms),
+        )?)?,
+        ProbeSpec::Connect { from, to, listen_in, listen_on, timeout_ms, hold } => {
+            let l = match listen_in {
+                Some(n) => Some((topo.ns(n)?, listen_on.unwrap_or(*to))),
+                None => None,
+            };
+            let (o, keep) = probe::connect(topo.ns(from)?, *to, l, Duration::from_millis(*timeout_ms), *hold)?;
+            leftover = keep;
+            serde_json::to_value(o)?
+        }
+        ProbeSpec::Stream { from, to, server_in, bytes, timeout_ms, direction, rcvbuf, inject } => {
+            let inject = match inject {
+                Some(i) => {
+                    let at = parse_iface(&i.at).map_err(|e| anyhow!(e))?;
+                    Some(probe::Injection {
+                        ns: topo.ns(&at.ns)?,
+                        dev: at.dev,
+                        segment: i.segment,
+                        count: i.count,
+                        at_bytes: i.at_bytes,
+                        settle: Duration::from_millis(i.settle_ms),
+                    })
+                }
+                None => None,
+            };
+            let opts = probe::StreamOpts {
+                bytes: *bytes,
+                timeout: Duration::from_millis(*timeout_ms),
+                download: *direction == crate::case::spec::Direction::Download,
+                rcvbuf: *rcvbuf,
+                inject,
+            };
+            let (o, keep) = probe::stream(topo.ns(from)?, topo.ns(server_in)?, *to, opts)?;
+            leftover = keep;
+            serde_json::to_value(o)?
+        }
+    };
+    let w1 = now_ns();
+    for c in caps {
+        c.sync(w1, Duration::from_secs(2))?;
+    }
+    let after = snapshot(topo)?;
+    let drops =
+        watch.since(&drop_mark, |ns, index| topo.ns(ns).ok()?.run(move |ctx| link::link_name(ctx, index)).ok()?.ok());
+    let drops_missed = watch.missed_since(&drop_mark);
+    let counter_deltas: BTreeMap<String, Counters> =
+        before.iter().map(|(ns, b)| (ns.clone(), counters::delta(b, &after[ns]))).collect();
+    let mut packets = BTreeMap::new();
+    let mut windows = BTreeMap::new();
+    for c in caps {
+        let frames = c.window(w0, w1);
+        let lines: Vec<String> = frames
+            .iter()
+            .take(400)
+            .map(|f| {
+                format!(
+                    "+{:.3}ms {} {}",
+                    (f.ts_ns.saturating_sub(w0)) as f64 / 1e6,
+                    if f.outgoing { "out" } else { "in " },
+                    crate::wire::packet::summary(&f.data)
+                )
+            })
+            .collect();
+        packets.insert(c.label.clone(), lines);
+        windows.insert(c.label.clone(), frames);
+    }
+    let mut neighbours = BTreeMap::new();
+    for (name, ns) in &topo.namespaces {
+        neighbours.insert(name.clone(), ns.run(|ctx| link::neighbours(ctx))??);
+    }
+    let mut qdiscs = BTreeMap::new();
+    let mut qdisc_drops = BTreeMap::new();
+    for (at, b) in qdisc_at.iter().zip(&qdisc_before) {
+        let after = root_qdisc(topo, at)?;
+        qdisc_drops.insert(at.to_string(), after.drops as i64 - b.drops as i64);
+        qdiscs.insert(at.to_string(), after);
+    }
+    let mut rules = BTreeMap::new();
+    for (ns, b) in &rules_before {
+        let a = read_rules(ns)?;
+        for (k, v) in &a {
+            let d = *v as i64 - b.get(k).copied().unwrap_or(0) as i64;
+            rules.insert(format!("{ns}: {k}"), d);
+        }
+    }
+    let mut conntrack = BTreeMap::new();
+    for ns in x.conntrack.keys().filter_map(|k| k.split_once(':')).map(|(ns, _)| ns.trim()) {
+        if !conntrack.contains_key(ns) {
+            let mut c = topo.ns(ns)?.command("conntrack");
+            c.arg("-L");
+            let out = crate::sys::cmd::run_ok(c, crate::sys::cmd::DEFAULT_DEADLINE)?;
+            conntrack.insert(ns.to_string(), out.stdout.lines().map(str::to_string).collect::<Vec<_>>());
+        }
+    }
+    let mut vars = crate::wire::packet::Vars::new();
+    if let Some(i) = outcome.get("injected").and_then(|v| v.as_array()).and_then(|a| a.first()) {
+        let (seq, ack, len) = (i["seq"].as_u64(), i["ack"].as_u64(), i["len"].as_u64());
+        vars.extend(seq.map(|v| ("injected_seq".to_string(), v)));
+        vars.extend(ack.map(|v| ("injected_ack".to_string(), v)));
+        if let (Some(s), Some(l)) = (seq, len) {
+            vars.insert("injected_end".into(), (s + l) & 0xffff_ffff);
+        }
+    }
+    let mut links = BTreeMap::new();
+    for k in x.links.keys() {
+        let at = parse_iface(k).map_err(|e| anyhow!(e))?;
+        let dev = at.dev.clone();
+        let c = topo.ns(&at.ns)?.run(move |ctx| link::link_counters(ctx, &dev))??;
+        links.insert(k.clone(), c.into_iter().collect::<BTreeMap<String, u64>>());
+    }
+
+    let observed = Observed {
+        outcome: &outcome,
+        window: window.as_ref(),
+        derived: &derived,
+        counter_deltas: &counter_deltas,
+        counters_after: &after,
+        frames: &windows,
+        vars: &vars,
+        qdiscs: &qdiscs,
+        qdisc_drops: &qdisc_drops,
+        links: &links,
+        rules: &rules,
+        conntrack: &conntrack,
+        neighbours: &neighbours,
+        drops: &drops,
+        drop_support: crate::sys::drops::support(),
+        drops_missed,
+    };
+    let checks = evaluate(check, &observed);
+    let named: Vec<String> = check.counters.iter().map(|c| format!("{}: {}", c.ns, c.key)).collect();
+    let mut rec = ProbeRecord {
+        name: check.probe.clone(),
+        kind: spec.kind().into(),
+        spec: serde_json::to_value(spec)?,
+        outcome,
+        window_ns: (w0, w1),
+        counter_deltas,
+        packets,
+        neighbours,
+        qdiscs,
+        qdisc_drops,
+        links,
+        rules,
+        conntrack,
+        vars,
+        derived,
+        drops,
+        drops_missed,
+        checks,
+        why: None,
+    };
+    rec.why = crate::verdict::explain::why(&rec, &named);
+    Ok((rec, leftover))
+}

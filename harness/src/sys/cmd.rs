@@ -1,0 +1,92 @@
+//! Subprocesses, only where the incident itself is a command line. Every one
+//! has a deadline and is reaped; see [`crate::sys::netns::Netns::command`] for how
+//! it enters its namespace and dies with its parent.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+/// Long enough for a first iptables in a TCG guest, which loads a chain of
+/// modules over 9p (seen past 20 s on 5.10 with the host busy); a hung
+/// command is still caught.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
+
+#[derive(Debug)]
+pub struct Output {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `cmd` to completion within `deadline`; a command still running then
+/// is killed, reaped, and reported.
+pub fn run(mut cmd: Command, deadline: Duration) -> Result<Output> {
+    let shown = format!("{cmd:?}");
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().with_context(|| format!("starting {shown}"))?;
+    // Drain the pipes on threads so a chatty child cannot block on a full pipe.
+    let mut so = child.stdout.take().expect("piped");
+    let mut se = child.stderr.take().expect("piped");
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = so.read_to_string(&mut s);
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = se.read_to_string(&mut s);
+        s
+    });
+    let end = Instant::now() + deadline;
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break st;
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("{shown} still running after {deadline:?}: killed");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let stdout = t_out.join().map_err(|_| anyhow!("stdout reader panicked"))?;
+    let stderr = t_err.join().map_err(|_| anyhow!("stderr reader panicked"))?;
+    Ok(Output { status: status.code().unwrap_or(-1), stdout, stderr })
+}
+
+/// Like [`run`], and a non-zero exit is an error carrying stderr.
+pub fn run_ok(cmd: Command, deadline: Duration) -> Result<Output> {
+    let shown = format!("{cmd:?}");
+    let out = run(cmd, deadline)?;
+    if out.status != 0 {
+        bail!("{shown} exited {}: {}", out.status, out.stderr.trim());
+    }
+    Ok(out)
+}
+
+/// Where `tool` is on PATH (and the sbin directories root has), if anywhere.
+pub fn which(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let found = path
+        .split(':')
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"])
+        .map(|d| PathBuf::from(d).join(tool))
+        .find(|p| p.is_file());
+    found
+}
+
+/// The Debian package that provides a tool, for "how to get it" messages.
+pub fn package_for(tool: &str) -> &'static str {
+    match tool {
+        "iptables" | "iptables-save" | "iptables-legacy" | "iptables-nft" => "iptables",
+        "nft" => "nftables",
+        "tc" | "ip" | "bridge" | "ss" => "iproute2",
+        "conntrack" => "conntrack",
+        "tcpdump" => "tcpdump",
+        "ethtool" => "ethtool",
+        _ => "the package that provides it",
+    }
+}

@@ -1,0 +1,858 @@
+//! The kernel's own account of dropped packets. A BPF program on the
+//! `kfree_skb` raw tracepoint counts every freed-as-dropped skb by
+//! (network namespace, device, reason, code location, protocol), but only
+//! for namespaces a running case has registered: attribution is by
+//! namespace, so cases running side by side never see each other's drops.
+//!
+//! Struct offsets and reason names come from the running kernel's BTF
+//! (`/sys/kernel/btf/vmlinux`), never from a table in this code. The program
+//! is attached by `BPF_RAW_TRACEPOINT_OPEN`: no tracefs mount, and it is
+//! detached when the process exits, however it exits.
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::{Mutex, OnceLock};
+
+use anyhow::{anyhow, bail, Context, Result};
+use btf_rs::{Btf, Type};
+use serde::{Deserialize, Serialize};
+
+/// `kfree_skb` gained its `reason` argument in 5.17.
+pub const NO_REASON_NOTE: &str =
+    "this kernel's kfree_skb tracepoint has no drop reason (added in 5.17, upstream c504e5c2f964); the counters carry the evidence";
+
+/// One (namespace, device, reason, location, protocol) bucket.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Drop {
+    pub ns: String,
+    /// Empty when the skb had no device (a socket-level drop).
+    pub dev: String,
+    /// The kernel's name without `SKB_DROP_REASON_`; empty on kernels
+    /// without reasons.
+    pub reason: String,
+    /// Kernel function that freed the skb (`kallsyms`), `+offset` omitted.
+    pub at: String,
+    /// EtherType of the skb: `ARP`, `IPv4`, `IPv6` or hex.
+    pub protocol: String,
+    pub count: u64,
+    /// CLOCK_REALTIME ns (comparable with pcap timestamps).
+    pub first_ns: u64,
+    pub last_ns: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Debug)]
+struct Key {
+    inum: u32,
+    ifindex: u32,
+    reason: u32,
+    proto: u16,
+    _pad: u16,
+    location: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+struct Value {
+    count: u64,
+    first: u64,
+    last: u64,
+}
+
+/// The loaded program and what it was built from.
+pub struct Monitor {
+    watch: OwnedFd,
+    counts: OwnedFd,
+    prog: OwnedFd,
+    _link: OwnedFd,
+    pub has_reason: bool,
+    reasons: BTreeMap<u32, String>,
+    /// CLOCK_REALTIME - CLOCK_MONOTONIC at load, to put drops on the pcap clock.
+    realtime_offset: i64,
+    lock: Mutex<()>,
+}
+
+static MONITOR: OnceLock<std::result::Result<Monitor, String>> = OnceLock::new();
+
+/// The process's drop monitor, loaded on first use; `Err` says why there is
+/// none here (no BTF, no privilege for BPF).
+pub fn monitor() -> std::result::Result<&'static Monitor, &'static str> {
+    MONITOR.get_or_init(|| Monitor::load().map_err(|e| format!("{e:#}"))).as_ref().map_err(|e| e.as_str())
+}
+
+/// What drop expectations can be checked against here.
+#[derive(Debug, Clone)]
+pub enum Support {
+    /// The kernel's reason names.
+    Reasons(std::collections::BTreeSet<String>),
+    /// The kernel reports no reasons: say so, rely on the counters.
+    NoReasons(String),
+    /// Not allowed to load BPF (a rootless run).
+    NotPermitted(String),
+    /// Should have worked and did not: a failure, not a pass.
+    Broken(String),
+}
+
+pub fn support() -> &'static Support {
+    static S: OnceLock<Support> = OnceLock::new();
+    S.get_or_init(|| match monitor() {
+        Ok(m) if m.has_reason => Support::Reasons(m.reasons.values().cloned().collect()),
+        Ok(_) => Support::NoReasons(NO_REASON_NOTE.into()),
+        // A kernel built without BTF cannot say where its fields are or
+        // what its reasons are called: a fact about the kernel.
+        Err(e) if e.starts_with("reading the kernel's BTF") => {
+            Support::NoReasons(format!("this kernel has no BTF (CONFIG_DEBUG_INFO_BTF), so no drop monitor: {e}"))
+        }
+        // Only a run without real root may go without: as root, a failure
+        // is a failure, never a silent "not available".
+        Err(e) if !in_initial_user_namespace() => {
+            Support::NotPermitted(format!("BPF needs real root; this run is in a user namespace: {e}"))
+        }
+        Err(e) => Support::Broken(e.into()),
+    })
+}
+
+fn in_initial_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
+}
+
+/// A one-line account of what this kernel's drop monitor can say.
+pub fn describe() -> String {
+    match monitor() {
+        Ok(m) if m.has_reason => {
+            format!("kfree_skb raw tracepoint; {} reason names from this kernel's BTF", m.reasons.len())
+        }
+        Ok(_) => format!("kfree_skb raw tracepoint, locations only: {NO_REASON_NOTE}"),
+        Err(e) => format!("unavailable: {e}"),
+    }
+}
+
+impl Monitor {
+    fn load() -> Result<Monitor> {
+        let btf = Btf::from_file("/sys/kernel/btf/vmlinux").context("reading the kernel's BTF")?;
+        let off = Offsets::from_btf(&btf)?;
+        let reasons = drop_reasons(&btf);
+        let nargs = tracepoint_args(&btf, "kfree_skb").unwrap_or(2);
+        let has_reason = nargs >= 3 && !reasons.is_empty();
+        // Before 5.11, BPF maps are charged to RLIMIT_MEMLOCK (64 KiB by
+        // default): without this, map creation fails with EPERM even as root.
+        let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+        // SAFETY: setrlimit with a valid struct; affects this process only.
+        unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
+        let watch = map_create(4, 4, 4096)?;
+        let counts = map_create(std::mem::size_of::<Key>() as u32, std::mem::size_of::<Value>() as u32, 8192)?;
+        let maps = (watch.as_raw_fd(), counts.as_raw_fd());
+        let load = |helper| prog_load(&program(&off, has_reason, nargs >= 4, maps, helper));
+        // bpf_probe_read_kernel came in 5.5; before it, bpf_probe_read.
+        let prog = load(PROBE_READ_KERNEL).or_else(|e| load(PROBE_READ).map_err(|_| e))?;
+        let link = raw_tracepoint_open("kfree_skb", prog.as_raw_fd())?;
+        let realtime_offset = clock(libc::CLOCK_REALTIME) as i64 - clock(libc::CLOCK_MONOTONIC) as i64;
+        Ok(Monitor { watch, counts, prog, _link: link, has_reason, reasons, realtime_offset, lock: Mutex::new(()) })
+    }
+
+    /// Whether `name` is a drop reason of this kernel.
+    pub fn knows(&self, reason: &str) -> bool {
+        self.reasons.values().any(|r| r == reason)
+    }
+
+    pub fn reason_names(&self) -> impl Iterator<Item = &str> {
+        self.reasons.values().map(String::as_str)
+    }
+
+    /// Counts drops in the namespace whose nsfs inode is `inum` from now on.
+    pub fn watch(&self, inum: u32) -> Result<()> {
+        map_update(&self.watch, &inum.to_ne_bytes(), &1u32.to_ne_bytes())
+    }
+
+    /// Stops counting in `inum` and forgets its buckets (an inode number can
+    /// be reused by a later namespace).
+    pub fn unwatch(&self, inum: u32) {
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = map_delete(&self.watch, &inum.to_ne_bytes());
+        for k in self.keys().into_iter().filter(|k| k.inum == inum) {
+            let _ = map_delete(&self.counts, as_bytes(&k));
+        }
+    }
+
+    fn keys(&self) -> Vec<Key> {
+        let mut out = Vec::new();
+        let mut prev: Option<Key> = None;
+        loop {
+            let mut next = Key::default();
+            let prev_ptr = prev.as_ref().map(|k| k as *const Key as u64).unwrap_or(0);
+            if !map_next_key(&self.counts, prev_ptr, &mut next) {
+                break;
+            }
+            out.push(next);
+            prev = Some(next);
+        }
+        out
+    }
+
+    /// Runs the kernel skipped because the program was already running on
+    /// that CPU (a drop in a softirq that interrupted it): those drops are
+    /// counted nowhere. `recursion_misses` of the program's info (5.12+;
+    /// raw tracepoints check since 6.2), 0 where the kernel does not say.
+    fn misses(&self) -> u64 {
+        let mut info = [0u8; 256];
+        let mut a = [0u64; 16];
+        a[0] = pair(self.prog.as_raw_fd() as u32, info.len() as u32);
+        a[1] = info.as_mut_ptr() as u64;
+        if bpf(15 /* BPF_OBJ_GET_INFO_BY_FD */, &mut a).is_err() {
+            return 0;
+        }
+        // struct bpf_prog_info: recursion_misses after run_time_ns, run_cnt.
+        u64::from_ne_bytes(info[208..216].try_into().expect("8 bytes"))
+    }
+
+    /// Buckets of the given namespaces (inode → case's name for it).
+    fn snapshot(&self, inums: &BTreeMap<u32, String>) -> BTreeMap<Key, Value> {
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = BTreeMap::new();
+        for k in self.keys().into_iter().filter(|k| inums.contains_key(&k.inum)) {
+            let mut v = Value::default();
+            if map_lookup(&self.counts, as_bytes(&k), &mut v) {
+                out.insert(k, v);
+            }
+        }
+        out
+    }
+
+    fn reason_name(&self, r: u32) -> String {
+        if !self.has_reason {
+            return String::new();
+        }
+        self.reasons.get(&r).cloned().unwrap_or_else(|| format!("reason {r:#x}"))
+    }
+}
+
+/// The namespaces of one topology, registered with the monitor for as long
+/// as this lives.
+pub struct Watch {
+    /// nsfs inode → namespace name in the case.
+    inums: BTreeMap<u32, String>,
+}
+
+impl Watch {
+    /// Registers `(name, inode)` pairs; without a monitor, a watch of nothing.
+    pub fn new(namespaces: impl IntoIterator<Item = (String, u32)>) -> Watch {
+        let inums: BTreeMap<u32, String> = namespaces.into_iter().map(|(n, i)| (i, n)).collect();
+        if let Ok(m) = monitor() {
+            for i in inums.keys() {
+                let _ = m.watch(*i);
+            }
+        }
+        Watch { inums }
+    }
+
+    /// Everything counted so far, to diff against later.
+    pub fn mark(&self) -> Mark {
+        match monitor() {
+            Ok(m) => Mark { counts: m.snapshot(&self.inums), misses: m.misses() },
+            Err(_) => Mark::default(),
+        }
+    }
+
+    /// Drops the kernel did not let the program count since `since`, in
+    /// any namespace: a shortfall up to this many is not evidence.
+    pub fn missed_since(&self, since: &Mark) -> u64 {
+        monitor().map(|m| m.misses().saturating_sub(since.misses)).unwrap_or(0)
+    }
+
+    /// Drops since `since`, with device names from `dev_name(ns, ifindex)`.
+    pub fn since(&self, since: &Mark, dev_name: impl Fn(&str, u32) -> Option<String>) -> Vec<Drop> {
+        let Ok(m) = monitor() else { return vec![] };
+        let now = m.snapshot(&self.inums);
+        let syms = kallsyms();
+        let mut out = Vec::new();
+        for (k, v) in now {
+            let before = since.counts.get(&k).map(|b| b.count).unwrap_or(0);
+            if v.count <= before {
+                continue;
+            }
+            let ns = self.inums[&k.inum].clone();
+            let dev = if k.ifindex == 0 {
+                String::new()
+            } else {
+                dev_name(&ns, k.ifindex).unwrap_or(format!("if{}", k.ifindex))
+            };
+            let real = |t: u64| (t as i64 + m.realtime_offset).max(0) as u64;
+            out.push(Drop {
+                dev,
+                reason: m.reason_name(k.reason),
+                at: syms.as_ref().map(|s| s.name_of(k.location)).unwrap_or_else(|_| format!("{:#x}", k.location)),
+                protocol: ethertype_name(u16::from_be(k.proto)),
+                count: v.count - before,
+                first_ns: real(if before == 0 { v.first } else { v.last }),
+                last_ns: real(v.last),
+                ns,
+            });
+        }
+        out.sort_by(|a, b| (&a.ns, &a.dev, &a.reason, &a.at).cmp(&(&b.ns, &b.dev, &b.reason, &b.at)));
+        out
+    }
+}
+
+impl std::ops::Drop for Watch {
+    fn drop(&mut self) {
+        if let Ok(m) = monitor() {
+            for i in self.inums.keys() {
+                m.unwatch(*i);
+            }
+        }
+    }
+}
+
+/// What a watch had counted at one moment, and the program's misses.
+#[derive(Default)]
+pub struct Mark {
+    counts: BTreeMap<Key, Value>,
+    misses: u64,
+}
+
+fn ethertype_name(p: u16) -> String {
+    match p {
+        0x0800 => "IPv4".into(),
+        0x0806 => "ARP".into(),
+        0x86dd => "IPv6".into(),
+        p => format!("{p:#06x}"),
+    }
+}
+
+fn as_bytes<T>(v: &T) -> &[u8] {
+    // SAFETY: plain-old-data repr(C) structs, read as bytes for the syscall.
+    unsafe { std::slice::from_raw_parts(v as *const T as *const u8, std::mem::size_of::<T>()) }
+}
+
+fn clock(id: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid pointer to a timespec.
+    unsafe { libc::clock_gettime(id, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+// ---- kernel symbols ------------------------------------------------------
+
+pub struct Kallsyms(Vec<(u64, String)>);
+
+impl Kallsyms {
+    fn name_of(&self, addr: u64) -> String {
+        match self.0.partition_point(|(a, _)| *a <= addr) {
+            0 => format!("{addr:#x}"),
+            i => self.0[i - 1].1.clone(),
+        }
+    }
+}
+
+fn kallsyms() -> std::result::Result<&'static Kallsyms, String> {
+    static SYMS: OnceLock<std::result::Result<Kallsyms, String>> = OnceLock::new();
+    SYMS.get_or_init(|| {
+        let text = std::fs::read_to_string("/proc/kallsyms").map_err(|e| format!("/proc/kallsyms: {e}"))?;
+        let mut v: Vec<(u64, String)> = text
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                let (a, t, n) = (f.next()?, f.next()?, f.next()?);
+                matches!(t, "t" | "T").then(|| Some((u64::from_str_radix(a, 16).ok()?, n.to_string())))?
+            })
+            .filter(|(a, _)| *a != 0)
+            .collect();
+        if v.is_empty() {
+            return Err("/proc/kallsyms shows no addresses".into());
+        }
+        v.sort();
+        Ok(Kallsyms(v))
+    })
+    .as_ref()
+    .map_err(|e| e.clone())
+}
+
+// ---- BTF -----------------------------------------------------------------
+
+/// Byte offsets the program follows: skb → dev → nd_net → ns.inum, or
+/// skb → sk → skc_net when the skb has no device.
+#[derive(Debug, Clone, Copy)]
+struct Offsets {
+    skb_dev: u32,
+    skb_sk: u32,
+    skb_protocol: u32,
+    dev_ifindex: u32,
+    dev_net: u32,
+    sk_net: u32,
+    net_inum: u32,
+}
+
+impl Offsets {
+    fn from_btf(btf: &Btf) -> Result<Offsets> {
+        Ok(Offsets {
+            skb_dev: member_offset(btf, "sk_buff", &["dev"])?,
+            skb_sk: member_offset(btf, "sk_buff", &["sk"])?,
+            skb_protocol: member_offset(btf, "sk_buff", &["protocol"])?,
+            dev_ifindex: member_offset(btf, "net_device", &["ifindex"])?,
+            dev_net: member_offset(btf, "net_device", &["nd_net", "net"])?,
+            sk_net: member_offset(btf, "sock", &["__sk_common", "skc_net", "net"])?,
+            net_inum: member_offset(btf, "net", &["ns", "inum"])?,
+        })
+    }
+}
+
+fn named_struct(btf: &Btf, name: &str) -> Result<btf_rs::Struct> {
+    for t in btf.resolve_types_by_name(name).unwrap_or_default() {
+        if let Type::Struct(s) = t {
+            if !s.members.is_empty() {
+                return Ok(s);
+            }
+        }
+    }
+    bail!("BTF has no struct {name}")
+}
+
+/// Follows typedefs and qualifiers to a struct or union.
+fn as_struct(btf: &Btf, mut t: Type) -> Option<btf_rs::Struct> {
+    for _ in 0..16 {
+        match t {
+            Type::Struct(s) | Type::Union(s) => return Some(s),
+            Type::Typedef(_) | Type::Const(_) | Type::Volatile(_) | Type::Restrict(_) | Type::TypeTag(_) => {
+                t = btf.resolve_chained_type(t.as_btf_type()?).ok()?;
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// Byte offset of `path` inside struct `ty`, looking through anonymous
+/// structs and unions (where `sk_buff` keeps `dev` and `protocol`).
+fn member_offset(btf: &Btf, ty: &str, path: &[&str]) -> Result<u32> {
+    fn find(btf: &Btf, s: &btf_rs::Struct, name: &str) -> Option<(u32, Type)> {
+        for m in &s.members {
+            let mname = btf.resolve_name(m).unwrap_or_default();
+            let mt = btf.resolve_chained_type(m).ok()?;
+            if mname == name {
+                return Some((m.bit_offset(), mt));
+            }
+            if mname.is_empty() {
+                if let Some(inner) = as_struct(btf, mt) {
+                    if let Some((o, t)) = find(btf, &inner, name) {
+                        return Some((m.bit_offset() + o, t));
+                    }
+                }
+            }
+        }
+        None
+    }
+    let mut s = named_struct(btf, ty)?;
+    let mut bits = 0;
+    for (i, part) in path.iter().enumerate() {
+        let (o, t) = find(btf, &s, part).ok_or_else(|| anyhow!("BTF: struct {ty} has no member {}", path.join(".")))?;
+        bits += o;
+        if i + 1 < path.len() {
+            s = as_struct(btf, t).ok_or_else(|| anyhow!("BTF: {ty}.{part} is not a struct"))?;
+        }
+    }
+    if bits % 8 != 0 {
+        bail!("BTF: {ty}.{} is a bitfield", path.join("."));
+    }
+    Ok(bits / 8)
+}
+
+/// `enum skb_drop_reason` as value → name without the prefix; empty where
+/// the kernel has no such enum.
+fn drop_reasons(btf: &Btf) -> BTreeMap<u32, String> {
+    let mut out = BTreeMap::new();
+    for t in btf.resolve_types_by_name("skb_drop_reason").unwrap_or_default() {
+        if let Type::Enum(e) = t {
+            for m in &e.members {
+                if let Ok(n) = btf.resolve_name(m) {
+                    let n = n.strip_prefix("SKB_DROP_REASON_").unwrap_or(&n).to_string();
+                    if n != "MAX" {
+                        out.insert(m.val(), n);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Arguments of a tracepoint, from its `btf_trace_<name>` typedef (a
+/// pointer to a function whose first parameter is the probe's data).
+fn tracepoint_args(btf: &Btf, tp: &str) -> Option<usize> {
+    let t = btf.resolve_types_by_name(&format!("btf_trace_{tp}")).ok()?.into_iter().next()?;
+    let mut t = btf.resolve_chained_type(t.as_btf_type()?).ok()?;
+    for _ in 0..4 {
+        match t {
+            Type::FuncProto(p) => return Some(p.parameters.len().saturating_sub(1)),
+            Type::Ptr(_) | Type::Typedef(_) | Type::Const(_) => t = btf.resolve_chained_type(t.as_btf_type()?).ok()?,
+            _ => return None,
+        }
+    }
+    None
+}
+
+// ---- the program ---------------------------------------------------------
+
+mod asm {
+    //! Just enough eBPF encoding for one program.
+    #[derive(Clone, Copy)]
+    #[repr(C)]
+    pub struct Insn {
+        code: u8,
+        regs: u8,
+        off: i16,
+        imm: i32,
+    }
+    pub const FP: u8 = 10;
+    fn i(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+        Insn { code, regs: (src << 4) | dst, off, imm }
+    }
+    pub fn mov(dst: u8, src: u8) -> Insn {
+        i(0xbf, dst, src, 0, 0)
+    }
+    pub fn mov_imm(dst: u8, imm: i32) -> Insn {
+        i(0xb7, dst, 0, 0, imm)
+    }
+    pub fn add_imm(dst: u8, imm: i32) -> Insn {
+        i(0x07, dst, 0, 0, imm)
+    }
+    /// `dst = *(size *)(src + off)`, size in bytes.
+    pub fn ldx(size: u8, dst: u8, src: u8, off: i16) -> Insn {
+        i(0x61 | sz(size), dst, src, off, 0)
+    }
+    pub fn stx(size: u8, dst: u8, off: i16, src: u8) -> Insn {
+        i(0x63 | sz(size), dst, src, off, 0)
+    }
+    pub fn st_imm(size: u8, dst: u8, off: i16, imm: i32) -> Insn {
+        i(0x62 | sz(size), dst, 0, off, imm)
+    }
+    /// `lock *(u64 *)(dst + off) += src`
+    pub fn xadd64(dst: u8, off: i16, src: u8) -> Insn {
+        i(0xdb, dst, src, off, 0)
+    }
+    fn sz(bytes: u8) -> u8 {
+        match bytes {
+            4 => 0x00,
+            2 => 0x08,
+            1 => 0x10,
+            _ => 0x18,
+        }
+    }
+    /// Jump targets are label numbers until [`link`] resolves them.
+    pub fn jeq_imm(dst: u8, imm: i32, label: i16) -> Insn {
+        i(0x15, dst, 0, label, imm)
+    }
+    pub fn ja(label: i16) -> Insn {
+        i(0x05, 0, 0, label, 0)
+    }
+    pub fn call(helper: i32) -> Insn {
+        i(0x85, 0, 0, 0, helper)
+    }
+    pub fn exit() -> Insn {
+        i(0x95, 0, 0, 0, 0)
+    }
+    pub fn ld_map_fd(dst: u8, fd: i32) -> [Insn; 2] {
+        [i(0x18, dst, 1, 0, fd), i(0, 0, 0, 0, 0)]
+    }
+
+    pub enum Item {
+        I(Insn),
+        Label(i16),
+    }
+
+    /// Replaces label numbers in jumps with relative offsets.
+    pub fn link(items: Vec<Item>) -> Vec<Insn> {
+        let mut at = std::collections::HashMap::new();
+        let mut n = 0i16;
+        for it in &items {
+            match it {
+                Item::Label(l) => {
+                    at.insert(*l, n);
+                }
+                Item::I(_) => n += 1,
+            }
+        }
+        let mut out = Vec::new();
+        for it in items {
+            if let Item::I(mut x) = it {
+                if x.code == 0x15 || x.code == 0x05 {
+                    x.off = at[&x.off] - out.len() as i16 - 1;
+                }
+                out.push(x);
+            }
+        }
+        out
+    }
+}
+
+const PROBE_READ_KERNEL: i32 = 113;
+const PROBE_READ: i32 = 4;
+const MAP_LOOKUP: i32 = 1;
+const MAP_UPDATE: i32 = 2;
+const KTIME_GET_NS: i32 = 5;
+
+/// The program. `rx_sk`: the tracepoint passes the receiving socket as a
+/// fourth argument (6.12 on), the namespace of a drop on a socket's receive
+/// path whose skb no longer has a device or owner.
+fn program(o: &Offsets, has_reason: bool, rx_sk: bool, maps: (i32, i32), read_helper: i32) -> Vec<asm::Insn> {
+    let (watch_fd, counts_fd) = maps;
+    use asm::Item::{Label, I};
+    use asm::*;
+    // Stack: key at fp-24 (inum -24, ifindex -20, reason -16, proto -12,
+    // location -8), value at fp-48, scratch at fp-56.
+    const KEY: i16 = -24;
+    const VAL: i16 = -48;
+    const TMP: i16 = -56;
+    const NO_DEV: i16 = 1;
+    const HAVE_NET: i16 = 2;
+    const NEW: i16 = 3;
+    const OUT: i16 = 4;
+    const RX_SK: i16 = 5;
+    const HAVE_SK: i16 = 6;
+    // r3 = base + off; probe_read_kernel(fp+TMP, size, r3)
+    let read = |size: i32, base: u8, off: u32| -> Vec<asm::Item> {
+        vec![
+            I(mov(3, base)),
+            I(add_imm(3, off as i32)),
+            I(mov(1, FP)),
+            I(add_imm(1, TMP as i32)),
+            I(mov_imm(2, size)),
+            I(call(read_helper)),
+        ]
+    };
+    let mut p: Vec<asm::Item> = vec![
+        I(mov(6, 1)),
+        I(st_imm(8, FP, KEY, 0)),
+        I(st_imm(8, FP, KEY + 8, 0)),
+        I(st_imm(8, FP, KEY + 16, 0)),
+        I(st_imm(8, FP, TMP, 0)),
+        I(ldx(8, 7, 6, 0)),
+        I(ldx(8, 1, 6, 8)),
+        I(stx(8, FP, KEY + 16, 1)),
+    ];
+    if has_reason {
+        p.extend([I(ldx(8, 1, 6, 16)), I(stx(4, FP, KEY + 8, 1))]);
+    }
+    p.extend(read(8, 7, o.skb_dev));
+    p.extend([I(ldx(8, 8, FP, TMP)), I(jeq_imm(8, 0, NO_DEV))]);
+    p.extend(read(4, 8, o.dev_ifindex));
+    p.extend([I(ldx(4, 1, FP, TMP)), I(stx(4, FP, KEY + 4, 1))]);
+    p.extend(read(8, 8, o.dev_net));
+    p.extend([I(ldx(8, 9, FP, TMP)), I(ja(HAVE_NET)), Label(NO_DEV)]);
+    p.extend(read(8, 7, o.skb_sk));
+    p.extend([I(ldx(8, 8, FP, TMP)), I(jeq_imm(8, 0, if rx_sk { RX_SK } else { OUT })), I(ja(HAVE_SK))]);
+    p.extend([Label(RX_SK)]);
+    if rx_sk {
+        p.extend([I(ldx(8, 8, 6, 24)), I(jeq_imm(8, 0, OUT))]);
+    }
+    p.extend([Label(HAVE_SK)]);
+    p.extend(read(8, 8, o.sk_net));
+    p.extend([I(ldx(8, 9, FP, TMP)), Label(HAVE_NET), I(jeq_imm(9, 0, OUT))]);
+    p.extend(read(4, 9, o.net_inum));
+    p.extend([I(ldx(4, 1, FP, TMP)), I(stx(4, FP, KEY, 1))]);
+    p.extend(read(2, 7, o.skb_protocol));
+    p.extend([I(ldx(2, 1, FP, TMP)), I(stx(2, FP, KEY + 12, 1))]);
+    // Only the namespaces of running cases.
+    let [a, b] = ld_map_fd(1, watch_fd);
+    p.extend([I(a), I(b), I(mov(2, FP)), I(add_imm(2, KEY as i32)), I(call(MAP_LOOKUP)), I(jeq_imm(0, 0, OUT))]);
+    let [a, b] = ld_map_fd(1, counts_fd);
+    p.extend([I(a), I(b), I(mov(2, FP)), I(add_imm(2, KEY as i32)), I(call(MAP_LOOKUP)), I(jeq_imm(0, 0, NEW))]);
+    p.extend([
+        I(mov(8, 0)),
+        I(mov_imm(1, 1)),
+        I(xadd64(8, 0, 1)),
+        I(call(KTIME_GET_NS)),
+        I(stx(8, 8, 16, 0)),
+        I(ja(OUT)),
+        Label(NEW),
+        I(call(KTIME_GET_NS)),
+        I(st_imm(8, FP, VAL, 1)),
+        I(stx(8, FP, VAL + 8, 0)),
+        I(stx(8, FP, VAL + 16, 0)),
+    ]);
+    let [a, b] = ld_map_fd(1, counts_fd);
+    p.extend([
+        I(a),
+        I(b),
+        I(mov(2, FP)),
+        I(add_imm(2, KEY as i32)),
+        I(mov(3, FP)),
+        I(add_imm(3, VAL as i32)),
+        I(mov_imm(4, 0)),
+        I(call(MAP_UPDATE)),
+        Label(OUT),
+        I(mov_imm(0, 0)),
+        I(exit()),
+    ]);
+    link(p)
+}
+
+// ---- bpf(2) --------------------------------------------------------------
+
+fn bpf(cmd: u32, attr: &mut [u64; 16]) -> std::io::Result<i64> {
+    // SAFETY: attr is a zeroed, large-enough bpf_attr for every command used.
+    let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), std::mem::size_of_val(attr)) };
+    if r < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+fn fd_of(r: i64) -> OwnedFd {
+    // SAFETY: the kernel just handed us this fd.
+    unsafe { OwnedFd::from_raw_fd(r as i32) }
+}
+
+fn pair(lo: u32, hi: u32) -> u64 {
+    lo as u64 | (hi as u64) << 32
+}
+
+fn map_create(key: u32, value: u32, max: u32) -> Result<OwnedFd> {
+    let mut a = [0u64; 16];
+    a[0] = pair(1 /* BPF_MAP_TYPE_HASH */, key);
+    a[1] = pair(value, max);
+    bpf(0, &mut a).map(fd_of).context("bpf(BPF_MAP_CREATE)")
+}
+
+fn prog_load(insns: &[asm::Insn]) -> Result<OwnedFd> {
+    let license = c"GPL";
+    let mut log = vec![0u8; 64 * 1024];
+    let mut a = [0u64; 16];
+    a[0] = pair(17 /* BPF_PROG_TYPE_RAW_TRACEPOINT */, insns.len() as u32);
+    a[1] = insns.as_ptr() as u64;
+    a[2] = license.as_ptr() as u64;
+    a[3] = pair(1, log.len() as u32);
+    a[4] = log.as_mut_ptr() as u64;
+    // prog_name, so a leak would be recognisable (see `loaded`).
+    let mut name = [0u8; 16];
+    name[..PROG_NAME.len()].copy_from_slice(PROG_NAME.as_bytes());
+    a[6] = u64::from_ne_bytes(name[..8].try_into().expect("8 bytes"));
+    a[7] = u64::from_ne_bytes(name[8..].try_into().expect("8 bytes"));
+    match bpf(5, &mut a) {
+        Ok(fd) => Ok(fd_of(fd)),
+        Err(e) => {
+            let text = String::from_utf8_lossy(&log);
+            let text = text.trim_end_matches('\0').trim();
+            let tail: Vec<&str> = text.lines().rev().take(6).collect();
+            bail!("bpf(BPF_PROG_LOAD): {e}; verifier: {}", tail.into_iter().rev().collect::<Vec<_>>().join(" | "))
+        }
+    }
+}
+
+/// The name our program is loaded under.
+pub const PROG_NAME: &str = "netrepro_drops";
+
+/// Ids of the BPF programs loaded on this machine under [`PROG_NAME`]: what
+/// a test checks to show none outlives its process.
+pub fn loaded() -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut id = 0u32;
+    loop {
+        let mut a = [0u64; 16];
+        a[0] = id as u64;
+        if bpf(11 /* BPF_PROG_GET_NEXT_ID */, &mut a).is_err() {
+            break;
+        }
+        id = (a[0] >> 32) as u32;
+        let mut a = [0u64; 16];
+        a[0] = id as u64;
+        let Ok(fd) = bpf(13 /* BPF_PROG_GET_FD_BY_ID */, &mut a).map(fd_of) else { continue };
+        let mut info = [0u8; 256];
+        let mut a = [0u64; 16];
+        a[0] = pair(fd.as_raw_fd() as u32, info.len() as u32);
+        a[1] = info.as_mut_ptr() as u64;
+        if bpf(15 /* BPF_OBJ_GET_INFO_BY_FD */, &mut a).is_ok() {
+            let name = &info[64..80];
+            let end = name.iter().position(|&b| b == 0).unwrap_or(16);
+            if &name[..end] == PROG_NAME.as_bytes() {
+                out.push(id);
+            }
+        }
+    }
+    out
+}
+
+fn raw_tracepoint_open(name: &str, prog: i32) -> Result<OwnedFd> {
+    let name = std::ffi::CString::new(name)?;
+    let mut a = [0u64; 16];
+    a[0] = name.as_ptr() as u64;
+    a[1] = prog as u32 as u64;
+    bpf(17, &mut a).map(fd_of).context("bpf(BPF_RAW_TRACEPOINT_OPEN, kfree_skb)")
+}
+
+fn map_update(map: &OwnedFd, key: &[u8], value: &[u8]) -> Result<()> {
+    let mut a = [0u64; 16];
+    a[0] = map.as_raw_fd() as u32 as u64;
+    a[1] = key.as_ptr() as u64;
+    a[2] = value.as_ptr() as u64;
+    bpf(2, &mut a).map(|_| ()).context("bpf(BPF_MAP_UPDATE_ELEM)")
+}
+
+fn map_delete(map: &OwnedFd, key: &[u8]) -> std::io::Result<()> {
+    let mut a = [0u64; 16];
+    a[0] = map.as_raw_fd() as u32 as u64;
+    a[1] = key.as_ptr() as u64;
+    bpf(3, &mut a).map(|_| ())
+}
+
+fn map_lookup<V>(map: &OwnedFd, key: &[u8], value: &mut V) -> bool {
+    let mut a = [0u64; 16];
+    a[0] = map.as_raw_fd() as u32 as u64;
+    a[1] = key.as_ptr() as u64;
+    a[2] = value as *mut V as u64;
+    bpf(1, &mut a).is_ok()
+}
+
+fn map_next_key(map: &OwnedFd, prev: u64, next: &mut Key) -> bool {
+    let mut a = [0u64; 16];
+    a[0] = map.as_raw_fd() as u32 as u64;
+    a[1] = prev;
+    a[2] = next as *mut Key as u64;
+    bpf(4, &mut a).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_and_reasons_come_from_this_kernels_btf() {
+        let Ok(btf) = Btf::from_file("/sys/kernel/btf/vmlinux") else { return };
+        let o = Offsets::from_btf(&btf).unwrap();
+        assert!(o.skb_dev < 256 && o.net_inum > 0, "{o:?}");
+        let r = drop_reasons(&btf);
+        if tracepoint_args(&btf, "kfree_skb").unwrap_or(2) >= 3 {
+            assert!(r.values().any(|n| n == "NOT_SPECIFIED"), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn the_loaded_program_is_found_by_name() {
+        if monitor().is_err() {
+            return; // not root: nothing to list
+        }
+        assert!(!loaded().is_empty(), "{}", describe());
+    }
+
+    #[test]
+    fn the_program_loads_with_either_read_helper() {
+        let Ok(m) = monitor() else { return };
+        let btf = Btf::from_file("/sys/kernel/btf/vmlinux").unwrap();
+        let off = Offsets::from_btf(&btf).unwrap();
+        // What a kernel before 5.5 gets; this one must accept it too.
+        let nargs = tracepoint_args(&btf, "kfree_skb").unwrap_or(2);
+        let p = program(&off, m.has_reason, nargs >= 4, (m.watch.as_raw_fd(), m.counts.as_raw_fd()), PROBE_READ);
+        prog_load(&p).unwrap();
+    }
+
+    #[test]
+    fn jumps_are_linked_to_their_labels() {
+        use asm::Item::{Label, I};
+        let p = asm::link(vec![I(asm::jeq_imm(1, 0, 7)), I(asm::mov_imm(0, 1)), Label(7), I(asm::exit())]);
+        assert_eq!(p.len(), 3);
+        // SAFETY: reading the off field of a repr(C) insn.
+        let off = unsafe { *((&p[0] as *const asm::Insn as *const u8).add(2) as *const i16) };
+        assert_eq!(off, 1);
+    }
+}

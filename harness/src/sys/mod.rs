@@ -1,0 +1,15 @@
+//! Everything that talks to the kernel: namespaces (every `setns` happens in
+//! `netns`), rtnetlink objects, tc, sysctls, counters, packet sockets, the
+//! drop monitor (BPF), firewall read-back, ethtool, subprocesses, the clock.
+
+pub mod capture;
+pub mod clock;
+pub mod cmd;
+pub mod counters;
+pub mod drops;
+pub mod ethtool;
+pub mod firewall;
+pub mod link;
+pub mod netns;
+pub mod sysctl;
+pub mod tc;

@@ -1,0 +1,296 @@
+//! One line that says why, built from a probe's evidence alone: what the
+//! user saw, where the kernel dropped what and why, how far the packets got,
+//! and the state left behind. A pure function of the record, so the same
+//! line appears in the test output, `netrepro run` and the report.
+
+use std::collections::BTreeMap;
+
+use crate::evidence::record::ProbeRecord;
+
+/// The probe's outcome as the user would describe it, and whether it is a
+/// failure at all (`None` for a healthy outcome).
+pub fn symptom(p: &ProbeRecord) -> Option<String> {
+    let o = &p.outcome;
+    let s = &p.spec;
+    let from = s["from"].as_str().unwrap_or("?");
+    let to = s["to"].as_str().unwrap_or("?");
+    match p.kind.as_str() {
+        "ping" => {
+            let count = s["count"].as_i64().unwrap_or(0);
+            let replies = o["replies"].as_i64().unwrap_or(0);
+            if replies >= count && count > 0 {
+                return None;
+            }
+            let errors: Vec<String> = o["errors"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| format!("{} from {}", e["kind"].as_str().unwrap_or("?"), e["from"].as_str().unwrap_or("?")))
+                .collect();
+            let heard = match dedup_counted(&errors) {
+                d if d.is_empty() => "no ICMP error".to_string(),
+                d => d.join(", "),
+            };
+            Some(format!("ping {to} from {from}: {replies}/{count} replies, {heard}"))
+        }
+        "connect" => match o["result"].as_str().unwrap_or("?") {
+            "ok" => None,
+            r => {
+                Some(format!("connect {to} from {from}: {r} after {} ms", o["elapsed_ms"].as_f64().unwrap_or(f64::NAN)))
+            }
+        },
+        "stream" => {
+            let (c, sv) = (o["client_error"].as_str().unwrap_or("?"), o["server_error"].as_str().unwrap_or("?"));
+            let want = s["bytes"].as_i64().unwrap_or(0);
+            let got = o["bytes_received"].as_i64().unwrap_or(0);
+            if c == "none" && sv == "none" && got >= want {
+                return None;
+            }
+            Some(format!("stream {from} ⇄ {to}: {got} of {want} bytes; client {c}, server {sv}"))
+        }
+        _ => None,
+    }
+}
+
+/// `["a", "a", "b"]` → `["2 × a", "b"]`, first-seen order.
+fn dedup_counted(items: &[String]) -> Vec<String> {
+    let mut order: Vec<(&String, usize)> = Vec::new();
+    for i in items {
+        match order.iter_mut().find(|(k, _)| *k == i) {
+            Some((_, n)) => *n += 1,
+            None => order.push((i, 1)),
+        }
+    }
+    order.into_iter().map(|(k, n)| if n > 1 { format!("{n} × {k}") } else { k.clone() }).collect()
+}
+
+/// The kind of a frame from its one-line summary, and the kind that answers it.
+fn kind_of(summary: &str) -> Option<(&'static str, Option<&'static str>)> {
+    if summary.starts_with("ARP request") {
+        return Some(("ARP request", Some("ARP reply")));
+    }
+    if summary.starts_with("ARP reply") {
+        return Some(("ARP reply", None));
+    }
+    if summary.contains("ICMP echo-request") {
+        return Some(("ICMP echo-request", Some("ICMP echo-reply")));
+    }
+    if summary.contains("ICMP echo-reply") {
+        return Some(("ICMP echo-reply", None));
+    }
+    let flags = summary.split_once("TCP [").and_then(|(_, r)| r.split_once(']')).map(|(f, _)| f)?;
+    match flags {
+        "S" => Some(("TCP SYN", Some("TCP SYN-ACK"))),
+        "S." => Some(("TCP SYN-ACK", None)),
+        f if f.contains('R') => Some(("TCP RST", None)),
+        _ => None,
+    }
+}
+
+/// Where requests were seen and their answers were not: "ARP reply on none
+/// of container/eth0, host/docker0 (which saw 3 ARP requests)".
+fn path(p: &ProbeRecord) -> Vec<String> {
+    // kind → interface → count
+    let mut seen: BTreeMap<&'static str, BTreeMap<&str, usize>> = BTreeMap::new();
+    let mut answers: Vec<(&'static str, &'static str)> = Vec::new();
+    for (iface, lines) in &p.packets {
+        for l in lines {
+            let text = l.split_once("ms ").map(|(_, r)| r.get(4..).unwrap_or("")).unwrap_or(l);
+            if let Some((k, a)) = kind_of(text) {
+                *seen.entry(k).or_default().entry(iface.as_str()).or_default() += 1;
+                if let Some(a) = a {
+                    if !answers.contains(&(k, a)) {
+                        answers.push((k, a));
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (req, ans) in answers {
+        let asked = &seen[req];
+        let answered = seen.get(ans);
+        let missing: Vec<&str> =
+            asked.keys().copied().filter(|i| !answered.is_some_and(|a| a.contains_key(i))).collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let n = asked.values().max().copied().unwrap_or(0);
+        match answered {
+            None => out.push(format!("{n} × {req} seen on {}, no {ans} on any of them", missing.join(", "))),
+            Some(a) => out.push(format!(
+                "{ans} seen on {} but not on {}",
+                a.iter().map(|(i, n)| format!("{i} ({n})")).collect::<Vec<_>>().join(", "),
+                missing.join(", ")
+            )),
+        }
+    }
+    out
+}
+
+/// Drops worth a person's attention: on a device other than loopback,
+/// largest first. Socket-level frees (no device) stay in the evidence.
+fn drops(p: &ProbeRecord) -> Vec<String> {
+    let mut d: Vec<&crate::sys::drops::Drop> = p
+        .drops
+        .iter()
+        .filter(|d| !d.dev.is_empty() && d.dev != "lo")
+        // The ping probe reads echo replies on a raw socket; the kernel then
+        // frees its own copy as NO_SOCKET (no ping socket wants it: in
+        // ping_rcv on 6.18, icmp_rcv on 6.1). Not a loss.
+        .filter(|d| !(p.kind == "ping" && d.reason == "NO_SOCKET" && matches!(d.at.as_str(), "ping_rcv" | "icmp_rcv")))
+        .collect();
+    d.sort_by_key(|x| std::cmp::Reverse(x.count));
+    d.iter()
+        .map(|d| {
+            let why = if d.reason.is_empty() { String::new() } else { format!(": {}", d.reason) };
+            let q = p
+                .qdiscs
+                .get(&format!("{}/{}", d.ns, d.dev))
+                .filter(|_| d.reason.starts_with("QDISC") || d.at.contains("xmit"))
+                .map(|q| {
+                    let dq = q.direct_qlen.map(|v| format!(" direct_qlen {v}")).unwrap_or_default();
+                    format!(" (root qdisc {} {}{dq})", q.kind, q.handle)
+                })
+                .unwrap_or_default();
+            format!("{} × {} dropped on {}/{}{why} in {}{q}", d.count, d.protocol, d.ns, d.dev, d.at)
+        })
+        .collect()
+}
+
+/// Counters the case names that moved, and neighbours left FAILED.
+fn state(p: &ProbeRecord, named: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (ns, d) in &p.counter_deltas {
+        for (k, v) in d {
+            if *v != 0 && named.iter().any(|n| n == &format!("{ns}: {k}")) {
+                out.push(format!("{ns} {k} {v:+}"));
+            }
+        }
+    }
+    for (ns, n) in &p.neighbours {
+        for e in n.iter().filter(|e| e.state == "FAILED") {
+            out.push(format!("neighbour {} FAILED in {ns}", e.ip));
+        }
+    }
+    out
+}
+
+/// The why-line of a probe, or `None` when it did what a healthy network
+/// does. `named_counters` are the `"ns: Group.Field"` the case asserts on.
+pub fn why(p: &ProbeRecord, named_counters: &[String]) -> Option<String> {
+    let s = symptom(p)?;
+    let mut parts = drops(p);
+    parts.extend(path(p));
+    parts.extend(state(p, named_counters));
+    if parts.is_empty() {
+        return Some(format!("{s}; no drop, counter or missing answer in the evidence explains it"));
+    }
+    Some(format!("{s} — {}", parts.join("; ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(kind: &str, spec: serde_json::Value, outcome: serde_json::Value) -> ProbeRecord {
+        ProbeRecord {
+            name: kind.into(),
+            kind: kind.into(),
+            spec,
+            outcome,
+            window_ns: (0, 0),
+            counter_deltas: BTreeMap::new(),
+            packets: BTreeMap::new(),
+            neighbours: BTreeMap::new(),
+            qdiscs: BTreeMap::new(),
+            qdisc_drops: BTreeMap::new(),
+            links: BTreeMap::new(),
+            rules: BTreeMap::new(),
+            conntrack: BTreeMap::new(),
+            vars: BTreeMap::new(),
+            derived: BTreeMap::new(),
+            drops: vec![],
+            drops_missed: 0,
+            checks: vec![],
+            why: None,
+        }
+    }
+
+    #[test]
+    fn the_htb_fault_reads_as_a_sentence() {
+        let mut p = probe(
+            "ping",
+            serde_json::json!({"from": "container", "to": "172.17.0.1", "count": 3}),
+            serde_json::json!({"replies": 0, "errors": [
+                {"kind": "host-unreachable", "from": "172.17.0.2"},
+                {"kind": "host-unreachable", "from": "172.17.0.2"}]}),
+        );
+        let arp = |dir: &str| format!("+0.3ms {dir} ARP request who-has 172.17.0.1 tell 172.17.0.2");
+        p.packets.insert("container/eth0".into(), vec![arp("out"), arp("out"), arp("out")]);
+        p.packets.insert("host/docker0".into(), vec![arp("in "), arp("in "), arp("in ")]);
+        p.drops.push(crate::sys::drops::Drop {
+            ns: "host".into(),
+            dev: "docker0".into(),
+            reason: "QDISC_DROP".into(),
+            at: "__dev_queue_xmit".into(),
+            protocol: "ARP".into(),
+            count: 3,
+            first_ns: 0,
+            last_ns: 0,
+        });
+        p.qdiscs.insert(
+            "host/docker0".into(),
+            crate::sys::tc::QdiscInfo {
+                kind: "htb".into(),
+                handle: "1:".into(),
+                direct_qlen: Some(0),
+                ..Default::default()
+            },
+        );
+        p.neighbours.insert(
+            "container".into(),
+            vec![crate::sys::link::Neighbour {
+                ip: "172.17.0.1".parse().unwrap(),
+                dev: "eth0".into(),
+                state: "FAILED".into(),
+            }],
+        );
+        assert_eq!(
+            why(&p, &[]).unwrap(),
+            "ping 172.17.0.1 from container: 0/3 replies, 2 × host-unreachable from 172.17.0.2 — \
+             3 × ARP dropped on host/docker0: QDISC_DROP in __dev_queue_xmit (root qdisc htb 1: direct_qlen 0); \
+             3 × ARP request seen on container/eth0, host/docker0, no ARP reply on any of them; \
+             neighbour 172.17.0.1 FAILED in container"
+        );
+    }
+
+    #[test]
+    fn a_healthy_probe_has_no_why_and_a_silent_failure_says_so() {
+        let ok = probe("connect", serde_json::json!({"from": "a", "to": "b"}), serde_json::json!({"result": "ok"}));
+        assert_eq!(why(&ok, &[]), None);
+        let mut bad = probe(
+            "connect",
+            serde_json::json!({"from": "a", "to": "10.0.0.1:80"}),
+            serde_json::json!({"result": "timeout", "elapsed_ms": 800.0}),
+        );
+        assert!(why(&bad, &[]).unwrap().ends_with("no drop, counter or missing answer in the evidence explains it"));
+        bad.counter_deltas.insert("host".into(), [("Ip.InAddrErrors".to_string(), 3)].into());
+        bad.packets.insert(
+            "host/eno1".into(),
+            vec!["+1ms in  IP 10.0.0.1:80 > 10.0.0.2:5: TCP [S.] seq 1 ack 2 win 5 len 0".into()],
+        );
+        bad.packets.insert(
+            "host/docker0".into(),
+            vec!["+0ms out IP 10.0.0.2:5 > 10.0.0.1:80: TCP [S] seq 1 ack 0 win 5 len 0".into()],
+        );
+        bad.packets
+            .get_mut("host/eno1")
+            .unwrap()
+            .push("+0ms out IP 10.0.0.2:5 > 10.0.0.1:80: TCP [S] seq 1 ack 0 win 5 len 0".into());
+        assert_eq!(
+            why(&bad, &["host: Ip.InAddrErrors".into()]).unwrap(),
+            "connect 10.0.0.1:80 from a: timeout after 800 ms — TCP SYN-ACK seen on host/eno1 (1) but not on host/docker0; host Ip.InAddrErrors +3"
+        );
+    }
+}

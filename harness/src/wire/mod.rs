@@ -1,0 +1,5 @@
+//! Frames on the wire: parsing, the one vocabulary of frame kinds and ICMP
+//! types/codes, matchers, summaries, checksums. Pure: no syscalls.
+
+pub mod checksum;
+pub mod packet;
