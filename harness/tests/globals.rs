@@ -49,7 +49,7 @@ fn a_killed_run_gets_its_global_setting_back() {
     assert_eq!(std::fs::read_to_string(&f).unwrap(), "16\n", "the helper's change");
 
     // SIGKILL to the run's whole process group.
-    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+    nix::sys::signal::killpg(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
     child.wait().unwrap();
     let t0 = Instant::now();
     while std::fs::read_to_string(&f).unwrap().trim() != "262144" {

@@ -50,7 +50,7 @@ fn sigkill_at_twenty_points_leaves_nothing() {
         if netrepro::sys::drops::loaded().len() > programs_before.len() {
             killed_with_program += 1;
         }
-        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
         let status = child.wait().unwrap();
         if !seen.is_empty() {
             killed_with_namespaces += 1;

@@ -7,6 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 fn as_nobody(cmd: &mut Command) -> &mut Command {
+    // SAFETY: only async-signal-safe syscalls between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
             if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
@@ -21,6 +22,7 @@ fn as_nobody(cmd: &mut Command) -> &mut Command {
 fn userns_allowed_for_nobody() -> bool {
     let mut probe = Command::new("/bin/true");
     as_nobody(&mut probe);
+    // SAFETY: unshare is async-signal-safe.
     unsafe {
         probe.pre_exec(|| {
             if libc::unshare(libc::CLONE_NEWUSER) != 0 {
