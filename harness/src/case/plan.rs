@@ -561,6 +561,12 @@ fn check_expect(
         if !matches!(parts.as_slice(), [_, "from", a] if a.parse::<IpAddr>().is_ok()) {
             return src.at(e, format!("{here}: icmp_errors entry {s:?}: write `<kind> from <address>`, e.g. \"host-unreachable from 172.17.0.2\""));
         }
+        if crate::wire::icmp::parse(parts[0]).is_none() {
+            return src.at(
+                e,
+                format!("{here}: icmp_errors entry {s:?}: {:?} is not an ICMP error name (known: {})", parts[0], crate::wire::icmp::words()),
+            );
+        }
     }
     let mut counters = Vec::new();
     for (k, c) in &x.counters {

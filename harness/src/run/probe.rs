@@ -48,20 +48,6 @@ pub struct PingOutcome {
     pub elapsed_ms: f64,
 }
 
-fn icmp_error_kind(t: u8, c: u8) -> String {
-    match (t, c) {
-        (3, 0) => "net-unreachable".into(),
-        (3, 1) => "host-unreachable".into(),
-        (3, 2) => "protocol-unreachable".into(),
-        (3, 3) => "port-unreachable".into(),
-        (3, 4) => "frag-needed".into(),
-        (3, 13) => "admin-prohibited".into(),
-        (3, c) => format!("unreachable-{c}"),
-        (11, _) => "time-exceeded".into(),
-        (12, _) => "parameter-problem".into(),
-        (t, c) => format!("type-{t}-code-{c}"),
-    }
-}
 
 fn echo_request(id: u16, seq: u16) -> Vec<u8> {
     let mut p = vec![8u8, 0, 0, 0];
@@ -113,7 +99,7 @@ pub fn classify_icmp(ip: &[u8], id: u16) -> IcmpSeen {
         let q = &inner[iihl..];
         if q[0] == 8 && u16::from_be_bytes([q[4], q[5]]) == id {
             return IcmpSeen::Error(IcmpError {
-                kind: icmp_error_kind(t, c),
+                kind: crate::wire::icmp::name(t, c),
                 from: src,
                 seq: u16::from_be_bytes([q[6], q[7]]),
             });

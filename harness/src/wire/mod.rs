@@ -2,4 +2,5 @@
 //! types/codes, matchers, summaries, checksums. Pure: no syscalls.
 
 pub mod checksum;
+pub mod icmp;
 pub mod packet;

@@ -3,8 +3,8 @@
 //!
 //! Matcher grammar (all terms must hold):
 //! `arp | ip | icmp | tcp | udp`, `request | reply` (ARP),
-//! `echo-request | echo-reply | unreachable | host-unreachable |
-//! port-unreachable | frag-needed | time-exceeded` (ICMP),
+//! every ICMP word of [`crate::wire::icmp::NAMES`] (`echo-reply`,
+//! `host-prohibited`, `admin-prohibited`, `frag-needed` …),
 //! `syn | syn-ack | rst | fin | ack-only` (TCP), `src A`, `dst A`, `port N`,
 //! `seq N` (TCP sequence number; `N` may be a probe variable such as
 //! `$injected_ack`), `in | out` (direction on the capturing interface).
@@ -100,19 +100,6 @@ pub fn view(eth: &[u8]) -> View {
     v
 }
 
-fn icmp_name(t: u8, c: u8) -> String {
-    match (t, c) {
-        (0, _) => "echo-reply".into(),
-        (8, _) => "echo-request".into(),
-        (3, 0) => "net-unreachable".into(),
-        (3, 1) => "host-unreachable".into(),
-        (3, 3) => "port-unreachable".into(),
-        (3, 4) => "frag-needed".into(),
-        (3, c) => format!("unreachable code {c}"),
-        (11, _) => "time-exceeded".into(),
-        (t, c) => format!("type {t} code {c}"),
-    }
-}
 
 /// A one-line description, e.g. `IP 10.2.19.80 > 10.2.19.78: ICMP echo-reply`.
 pub fn summary(eth: &[u8]) -> String {
@@ -132,7 +119,7 @@ pub fn summary(eth: &[u8]) -> String {
         };
     };
     if let Some((t, c)) = v.icmp {
-        return format!("IP {s} > {d}: ICMP {}", icmp_name(t, c));
+        return format!("IP {s} > {d}: ICMP {}", crate::wire::icmp::name(t, c));
     }
     if let Some(t) = &v.tcp {
         let mut flags = String::new();
@@ -211,14 +198,6 @@ impl Matcher {
                 "udp" => Term::Udp,
                 "request" => Term::Request,
                 "reply" => Term::Reply,
-                "echo-request" => Term::IcmpType(8, None),
-                "echo-reply" => Term::IcmpType(0, None),
-                "unreachable" => Term::IcmpType(3, None),
-                "net-unreachable" => Term::IcmpType(3, Some(0)),
-                "host-unreachable" => Term::IcmpType(3, Some(1)),
-                "port-unreachable" => Term::IcmpType(3, Some(3)),
-                "frag-needed" => Term::IcmpType(3, Some(4)),
-                "time-exceeded" => Term::IcmpType(11, None),
                 "syn" => Term::Syn,
                 "syn-ack" => Term::SynAck,
                 "rst" => Term::Rst,
@@ -242,11 +221,14 @@ impl Matcher {
                 }
                 "in" => Term::In,
                 "out" => Term::Out,
-                other => bail!(
-                    "unknown word `{other}` (known: arp ip icmp tcp udp request reply echo-request echo-reply \
-                     unreachable net-unreachable host-unreachable port-unreachable frag-needed time-exceeded \
-                     syn syn-ack rst fin ack-only src A dst A port N seq N in out)"
-                ),
+                other => match crate::wire::icmp::parse(other) {
+                    Some((ty, code)) => Term::IcmpType(ty, code),
+                    None => bail!(
+                        "unknown word `{other}` (known: arp ip icmp tcp udp request reply {} \
+                         syn syn-ack rst fin ack-only src A dst A port N seq N in out)",
+                        crate::wire::icmp::words()
+                    ),
+                },
             });
         }
         if terms.is_empty() {
@@ -357,5 +339,26 @@ pub(crate) mod tests {
         assert!(e.contains("not an IPv4 address"), "{e}");
         assert!(Matcher::parse("  ").is_err());
         assert!(Matcher::parse("port").is_err());
+    }
+
+    #[test]
+    fn every_icmp_name_is_a_matcher_word_and_a_summary() {
+        for (_, _, n) in crate::wire::icmp::NAMES {
+            Matcher::parse(&format!("icmp {n}")).unwrap_or_else(|e| panic!("icmp {n}: {e}"));
+        }
+        // A host-prohibited error (type 3 code 10), as REJECT
+        // --reject-with icmp-host-prohibited sends it.
+        let ip = etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4([172, 17, 0, 1], [172, 17, 0, 2], 64)
+            .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::HostProhibited,
+            ));
+        let mut data = Vec::new();
+        ip.write(&mut data, &[0u8; 28]).unwrap();
+        let f = Frame { ts_ns: 0, outgoing: false, data };
+        assert!(Matcher::parse("icmp host-prohibited").unwrap().matches(&f));
+        assert!(Matcher::parse("icmp unreachable").unwrap().matches(&f));
+        assert!(!Matcher::parse("icmp admin-prohibited").unwrap().matches(&f));
+        assert!(summary(&f.data).ends_with("ICMP host-prohibited"), "{}", summary(&f.data));
     }
 }
