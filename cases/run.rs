@@ -42,7 +42,11 @@ fn main() -> ExitCode {
                 if let Some(why) = skip {
                     return Ok(Completion::ignored_with(why));
                 }
-                match suite::run(&plan) {
+                let verdict = suite::run(&plan);
+                if !matches!(verdict, Verdict::Skip(_)) {
+                    schema_check(&netrepro::evidence::record::artifacts_root().join(plan.id()).join("evidence.json"))?;
+                }
+                match verdict {
                     Verdict::Pass(_) => Ok(Completion::Completed),
                     Verdict::Skip(why) => Ok(Completion::ignored_with(why)),
                     Verdict::Fail(report) => Err(report.into()),
@@ -79,4 +83,24 @@ fn main() -> ExitCode {
         eprintln!("netrepro: suite wall time {:.2} s", started.elapsed().as_secs_f64());
     }
     code
+}
+
+/// The shipped schema (compiled in: the kernel matrix's guests run this
+/// binary without the repository beside it).
+const SCHEMA: &str = include_str!("../docs/evidence.schema.json");
+
+/// Every run's `evidence.json` is valid against `docs/evidence.schema.json`.
+fn schema_check(path: &std::path::Path) -> Result<(), Failed> {
+    let schema: serde_json::Value =
+        serde_json::from_str(SCHEMA).map_err(|e| format!("docs/evidence.schema.json: {e}"))?;
+    let validator = jsonschema::validator_for(&schema).map_err(|e| format!("docs/evidence.schema.json: {e}"))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let record: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let errors: Vec<String> =
+        validator.iter_errors(&record).take(10).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} does not match docs/evidence.schema.json:\n  {}", path.display(), errors.join("\n  ")).into())
+    }
 }

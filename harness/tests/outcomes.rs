@@ -10,6 +10,7 @@ use std::time::Duration;
 use netrepro::app::suite;
 use netrepro::case::kernel::Version;
 use netrepro::case::plan;
+use netrepro::evidence::outcome::Outcome;
 use netrepro::evidence::record::CaseRecord;
 use netrepro::run::runner;
 use netrepro::sys::netns::Netns;
@@ -44,10 +45,11 @@ fn passing_run_leaves_evidence_and_readable_pcaps_and_a_broken_expectation_reads
     let fault = back.phases.iter().find(|p| p.name == "fault").unwrap();
     let ping = fault.probes.iter().find(|p| p.name == "ping").unwrap();
     assert_eq!(ping.counter_deltas["host"]["Ip.InAddrErrors"], 3);
-    assert_eq!(ping.outcome["replies"], 0);
-    assert_eq!(ping.outcome["sent"], 3);
+    let Outcome::Ping(o) = &ping.outcome else { panic!("ping outcome: {:?}", ping.outcome) };
+    assert_eq!((o.replies, o.sent), (0, 3));
     let connect = fault.probes.iter().find(|p| p.name == "connect").unwrap();
-    assert_eq!(connect.outcome["result"], "timeout");
+    let Outcome::Connect(o) = &connect.outcome else { panic!("connect outcome: {:?}", connect.outcome) };
+    assert_eq!(o.result, "timeout");
 
     // One pcap per captured interface and phase, each readable.
     for phase in ["baseline", "fault", "fix"] {
@@ -202,8 +204,8 @@ fn conntrack_case_leaves_the_rst_in_the_fault_pcap_only() {
     let probe = |phase: &str| back.phases.iter().find(|p| p.name == phase).unwrap().probes[0].clone();
     let fault = probe("fault");
     assert_eq!(fault.counter_deltas["host"]["Conntrack.invalid"], 2);
-    assert_eq!(fault.outcome["server_error"], "ECONNRESET");
-    assert_eq!(fault.outcome["client_error"], "timeout");
+    let Outcome::Stream(o) = &fault.outcome else { panic!("stream outcome: {:?}", fault.outcome) };
+    assert_eq!((o.server_error.as_str(), o.client_error.as_str()), ("ECONNRESET", "timeout"));
     let drop = probe("fix-drop-invalid");
     assert_eq!(drop.rules["host: -A INPUT -m conntrack --ctstate INVALID -j DROP"], 1);
 

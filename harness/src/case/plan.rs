@@ -564,7 +564,11 @@ fn check_expect(
         if crate::wire::icmp::parse(parts[0]).is_none() {
             return src.at(
                 e,
-                format!("{here}: icmp_errors entry {s:?}: {:?} is not an ICMP error name (known: {})", parts[0], crate::wire::icmp::words()),
+                format!(
+                    "{here}: icmp_errors entry {s:?}: {:?} is not an ICMP error name (known: {})",
+                    parts[0],
+                    crate::wire::icmp::words()
+                ),
             );
         }
     }

@@ -301,7 +301,7 @@ impl fmt::Display for Step {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum ProbeSpec {
     /// ICMP echo.
@@ -355,7 +355,7 @@ pub enum ProbeSpec {
     },
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Direction {
     #[default]
@@ -364,7 +364,7 @@ pub enum Direction {
 }
 
 /// Which segment to inject, as a function of the flow seen so far.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Segment {
     /// The latest data segment from the server with the current ACK, its
@@ -383,7 +383,7 @@ pub enum Segment {
 /// the sender pauses after `at_bytes`, and once the receiver has them all a
 /// segment crafted from the captured flow is sent out of `at`, `count`
 /// times; the flow resumes when a RST comes back or `settle_ms` pass.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(PartialEq, Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InjectSpec {
     pub at: String,
@@ -590,7 +590,7 @@ impl<'de> Deserialize<'de> for Count {
 /// neighbour resolution on that interface takes to fail,
 /// `(mcast_solicit + app_solicit) × retrans_time_ms`, read from the
 /// namespace when the probe runs; the window is `[t, t + tolerance]`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Window {
     #[serde(default)]

@@ -2,5 +2,6 @@
 //! topology as drawn, and where artifacts go. Data only; read by the verdict,
 //! the renderers and the kernel matrix.
 
+pub mod outcome;
 pub mod record;
 pub mod topo;

@@ -1,9 +1,16 @@
-//! The record a run leaves behind (`evidence.json`) and where artifacts go.
+//! The record a run leaves behind (`evidence.json`, schema v1:
+//! `docs/evidence.schema.json`, generated from these types) and where
+//! artifacts go. Paths in it are relative to the artifacts root, so a copied
+//! artifacts directory is still whole.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::case::spec::{ProbeSpec, Window};
+use crate::evidence::outcome::Outcome;
 
 use crate::sys::counters::Counters;
 use crate::sys::link::Neighbour;
@@ -46,7 +53,7 @@ pub fn pcap_path(root: &Path, id: &str, phase: &str, ns: &str, dev: &str) -> Pat
     root.join(id).join(phase).join(format!("{ns}-{dev}.pcap"))
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct CheckRecord {
     pub what: String,
     pub expected: String,
@@ -58,12 +65,13 @@ pub struct CheckRecord {
     pub unavailable: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct ProbeRecord {
+    /// The probe's name in the case file.
     pub name: String,
-    pub kind: String,
-    pub spec: serde_json::Value,
-    pub outcome: serde_json::Value,
+    /// The probe as the case wrote it (defaults filled in).
+    pub spec: ProbeSpec,
+    pub outcome: Outcome,
     /// Probe window, ns since the epoch (matches pcap timestamps).
     pub window_ns: (u64, u64),
     /// Counter deltas over the window, per namespace (only what moved).
@@ -85,9 +93,10 @@ pub struct ProbeRecord {
     pub conntrack: BTreeMap<String, Vec<String>>,
     /// Values the probe defined for matchers (`injected_ack`, ...).
     pub vars: BTreeMap<String, u64>,
-    /// Expectations computed from the kernel's parameters in force, with the
-    /// parameters they came from.
-    pub derived: BTreeMap<String, serde_json::Value>,
+    /// An `elapsed_ms` window computed from the kernel's parameters in
+    /// force, with the parameters it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub derived_window: Option<DerivedWindow>,
     /// The kernel's drops in the case's namespaces during the window.
     #[serde(default)]
     pub drops: Vec<crate::sys::drops::Drop>,
@@ -102,7 +111,27 @@ pub struct ProbeRecord {
     pub why: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// `elapsed_ms = { neigh_failure = "ns/dev" }` resolved: how long the kernel
+/// takes to give up on a neighbour on that interface, from its own sysctls
+/// (`neigh_timer_handler`: `mcast_solicit + app_solicit` probes,
+/// `retrans_time_ms` apart).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct DerivedWindow {
+    /// `ns/dev` whose `net.ipv4.neigh.<dev>.*` were read.
+    pub interface: String,
+    /// Multicast probes (packets).
+    pub mcast_solicit: f64,
+    /// Probes to the userspace ARP daemon (packets).
+    pub app_solicit: f64,
+    /// Time between probes, ms.
+    pub retrans_time_ms: f64,
+    /// `(mcast_solicit + app_solicit) × retrans_time_ms`, ms.
+    pub expected_ms: f64,
+    /// The window checked: one jiffy at HZ=100 early per probe, `tolerance_ms` late.
+    pub window: Window,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct StepRecord {
     pub step: String,
     /// `replayed` for steps of an earlier phase replayed on this topology.
@@ -112,7 +141,7 @@ pub struct StepRecord {
     pub ms: f64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct Timings {
     pub setup_ms: f64,
     pub steps_ms: f64,
@@ -120,7 +149,7 @@ pub struct Timings {
     pub teardown_ms: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct PhaseRecord {
     pub name: String,
     /// The kernel range of the variant chosen for this kernel, if gated.
@@ -154,16 +183,28 @@ impl PhaseRecord {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// The version of the `evidence.json` format this build writes and reads.
+/// Bump it with any change a reader of the old format would misread.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One case run on one kernel: `<root>/<case>/evidence.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct CaseRecord {
+    /// [`FORMAT_VERSION`] of the writer.
+    pub format_version: u32,
     pub id: String,
     pub title: String,
     pub urls: Vec<String>,
+    /// The case file, relative to the artifacts root (`../../cases/x.toml`).
     pub case_file: PathBuf,
     pub fixture: String,
+    /// `uname -r` of the kernel the case ran on.
     pub kernel_release: String,
+    /// Wall clock at the start, ms since the Unix epoch.
     pub started_unix_ms: u64,
+    /// The whole run, ms.
     pub duration_ms: f64,
+    /// `pass` or `fail`.
     pub verdict: String,
     /// What the kernel's drop monitor could see on this run.
     #[serde(default)]
@@ -174,7 +215,44 @@ pub struct CaseRecord {
     pub phases: Vec<PhaseRecord>,
 }
 
+impl ProbeRecord {
+    /// `ping`, `connect` or `stream`.
+    pub fn kind(&self) -> &'static str {
+        self.outcome.kind()
+    }
+}
+
+/// `path` relative to the artifacts `root` (both made absolute first, so
+/// `a/../b` forms do not leak into the record).
+pub fn relative_to_root(root: &Path, path: &Path) -> PathBuf {
+    let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| std::path::absolute(p).unwrap_or(p.into()));
+    pathdiff::diff_paths(abs(path), abs(root)).unwrap_or_else(|| path.to_path_buf())
+}
+
+/// The JSON Schema of `evidence.json`, as shipped in `docs/evidence.schema.json`.
+pub fn schema() -> schemars::Schema {
+    schemars::schema_for!(CaseRecord)
+}
+
 impl CaseRecord {
+    /// Reads `path`; errors name the file and, for a record of another
+    /// format version, say which.
+    pub fn read(path: &Path) -> anyhow::Result<CaseRecord> {
+        use anyhow::Context;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+        match v.get("format_version").and_then(|v| v.as_u64()) {
+            Some(n) if n == u64::from(FORMAT_VERSION) => {}
+            Some(n) => anyhow::bail!("{}: evidence format {n}, this netrepro reads {FORMAT_VERSION}", path.display()),
+            None => anyhow::bail!(
+                "{}: no format_version (written before evidence format {FORMAT_VERSION}); run the case again",
+                path.display()
+            ),
+        }
+        serde_json::from_value(v).with_context(|| format!("{}: not an evidence record", path.display()))
+    }
+
     pub fn passed(&self) -> bool {
         self.verdict == "pass"
     }
@@ -211,7 +289,7 @@ impl CaseRecord {
                         Some(w) => s += &format!("    why: {w}\n"),
                         None => s += "    why: the probe saw what a healthy network does\n",
                     }
-                    s += &format!("    outcome: {}\n", p.outcome);
+                    s += &format!("    outcome: {}\n", serde_json::to_string(&p.outcome).unwrap_or_default());
                     for (ns, d) in &p.counter_deltas {
                         if !d.is_empty() {
                             let shown: Vec<String> = d.iter().take(12).map(|(k, v)| format!("{k} {v:+}")).collect();

@@ -5,20 +5,20 @@ use serde::{Deserialize, Serialize};
 use crate::case::spec::FixtureFile;
 
 /// The fixture as drawn: kept in the evidence so a report needs nothing else.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct TopoView {
     pub namespaces: Vec<NsView>,
     /// veth pairs as `ns/dev` labels.
     pub veths: Vec<(String, String)>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct NsView {
     pub name: String,
     pub ifaces: Vec<IfView>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct IfView {
     pub name: String,
     pub kind: String,

@@ -45,9 +45,7 @@ pub fn load(dir: &Path) -> Vec<KernelRun> {
         if let Ok(rd) = std::fs::read_dir(p.join("artifacts")) {
             for c in rd.flatten() {
                 let ev = c.path().join("evidence.json");
-                if let Some(rec) =
-                    std::fs::read_to_string(&ev).ok().and_then(|t| serde_json::from_str::<CaseRecord>(&t).ok())
-                {
+                if let Ok(rec) = CaseRecord::read(&ev) {
                     run.cases.insert(rec.id.clone(), rec);
                 }
             }
@@ -250,6 +248,7 @@ mod tests {
             id: "ct".into(),
             title: String::new(),
             urls: vec![],
+            format_version: crate::evidence::record::FORMAT_VERSION,
             case_file: "ct.toml".into(),
             fixture: "f".into(),
             kernel_release: String::new(),

@@ -14,30 +14,55 @@ use anyhow::{Context, Result};
 use crate::evidence::record::{CaseRecord, PhaseRecord, ProbeRecord};
 use crate::evidence::topo::TopoView;
 
-/// Every `<root>/<case>/evidence.json`, by case id.
-pub fn collect(root: &Path) -> Vec<CaseRecord> {
-    let mut out: Vec<CaseRecord> = std::fs::read_dir(root)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| std::fs::read(e.path().join("evidence.json")).ok())
-        .filter_map(|b| serde_json::from_slice(&b).ok())
-        .collect();
+/// Every `<root>/<case>/evidence.json`, by case id, and every one that
+/// could not be read (`path: why`).
+pub fn collect(root: &Path) -> (Vec<CaseRecord>, Vec<String>) {
+    let (mut out, mut unreadable) = (Vec::new(), Vec::new());
+    for e in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        let ev = e.path().join("evidence.json");
+        if !ev.exists() {
+            continue;
+        }
+        match CaseRecord::read(&ev) {
+            Ok(r) => out.push(r),
+            Err(e) => unreadable.push(format!("{e:#}")),
+        }
+    }
     out.sort_by(|a, b| a.id.cmp(&b.id));
-    out
+    unreadable.sort();
+    (out, unreadable)
 }
 
 /// Rebuilds `<root>/report.html` from every case's evidence there. Two runs
-/// at once take turns, and readers never see half a file.
+/// at once take turns, and readers never see half a file. An evidence file
+/// that cannot be read is named at the top of the page, and makes this an
+/// error (after the page is written) that names it.
 pub fn write(root: &Path) -> Result<PathBuf> {
-    std::fs::create_dir_all(root)?;
-    let _lock = crate::evidence::record::lock_case(root, "report")?;
-    let cases = collect(root);
-    let html = render(&cases, root);
+    std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+    let _lock = crate::evidence::record::lock_case(root, "report")
+        .with_context(|| format!("locking {}", root.join(".report.lock").display()))?;
+    let (cases, unreadable) = collect(root);
+    let mut html = render(&cases, root);
+    if !unreadable.is_empty() {
+        let list: String = unreadable.iter().map(|u| format!("<li>{}</li>", esc(u))).collect();
+        let at = html.find("<h1>").unwrap_or(0);
+        html.insert_str(
+            at,
+            &format!("<div class=\"fail\"><p>evidence not shown (unreadable):</p><ul>{list}</ul></div>"),
+        );
+    }
     let path = root.join("report.html");
     let tmp = root.join(".report.html.tmp");
     std::fs::write(&tmp, html).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path)?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    if !unreadable.is_empty() {
+        anyhow::bail!(
+            "{} written without {} unreadable evidence file(s):\n  {}",
+            path.display(),
+            unreadable.len(),
+            unreadable.join("\n  ")
+        );
+    }
     Ok(path)
 }
 
@@ -209,8 +234,12 @@ fn phase_html(h: &mut String, c: &CaseRecord, ph: &PhaseRecord, root: &Path) {
 }
 
 fn probe_html(h: &mut String, c: &CaseRecord, ph: &PhaseRecord, p: &ProbeRecord, root: &Path) {
-    let _ =
-        write!(h, "<h3>probe {} <span class=\"note mono\">{}</span></h3>", esc(&p.name), esc(&p.outcome.to_string()));
+    let _ = write!(
+        h,
+        "<h3>probe {} <span class=\"note mono\">{}</span></h3>",
+        esc(&p.name),
+        esc(&serde_json::to_string(&p.outcome).unwrap_or_default())
+    );
     if let Some(w) = &p.why {
         let _ = write!(h, "<div class=\"why\"><b>why:</b> {}</div>", esc(w));
     }

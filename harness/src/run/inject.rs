@@ -5,29 +5,15 @@ use std::net::Ipv4Addr;
 
 use anyhow::{anyhow, bail, Context, Result};
 use etherparse::{NetSlice, SlicedPacket, TcpOptionElement, TransportSlice};
-use serde::{Deserialize, Serialize};
 
 use crate::case::spec::Segment;
+use crate::evidence::outcome::Injected;
 use crate::sys::netns::Netns;
 use crate::wire::checksum::inet_checksum;
 use crate::wire::packet::Frame;
 
 /// How far past the client's window right edge a beyond-window segment goes.
 pub const BEYOND: u32 = 1 << 30;
-
-/// What was injected, for the evidence and for matchers (`$injected_ack`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Injected {
-    pub segment: Segment,
-    pub seq: u32,
-    pub ack: u32,
-    pub len: usize,
-    /// The client's window right edge the SEQ was moved past (beyond-window).
-    pub right_edge: Option<u32>,
-    /// The largest window the client advertised, scaled (beyond-window).
-    pub max_window: Option<u32>,
-    pub summary: String,
-}
 
 /// A TCP segment of the flow, with where its fields sit in the frame.
 #[derive(Debug, Clone)]

@@ -9,8 +9,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
-use serde::Serialize;
 
+use crate::evidence::outcome::{ConnectOutcome, IcmpError, PingOutcome, StreamOutcome};
 use crate::sys::netns::Netns;
 use crate::wire::checksum::inet_checksum;
 
@@ -30,24 +30,6 @@ fn ms(d: Duration) -> f64 {
 }
 
 // ---------------------------------------------------------------- ping
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct IcmpError {
-    /// e.g. `host-unreachable`
-    pub kind: String,
-    pub from: Ipv4Addr,
-    pub seq: u16,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct PingOutcome {
-    pub sent: u32,
-    pub replies: u32,
-    pub errors: Vec<IcmpError>,
-    pub rtt_ms: Vec<f64>,
-    pub elapsed_ms: f64,
-}
-
 
 fn echo_request(id: u16, seq: u16) -> Vec<u8> {
     let mut p = vec![8u8, 0, 0, 0];
@@ -209,20 +191,6 @@ fn send_to(fd: &OwnedFd, payload: &[u8], to: Ipv4Addr) -> Result<()> {
 
 // ---------------------------------------------------------------- connect
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ConnectOutcome {
-    /// `ok`, an errno name (`ECONNREFUSED`, `EHOSTUNREACH`), or `timeout`.
-    pub result: String,
-    pub elapsed_ms: f64,
-    /// Connections held open (established and accepted) during the connect.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub held: u32,
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
-}
-
 /// TCP connect from `from` to `to`, with a listener on `listen.1` in
 /// `listen.0` if given, after `hold` connections that stay open while it
 /// runs (and are handed back, both ends, to be closed after the phase).
@@ -291,18 +259,6 @@ fn hold_open(from: &Netns, to: SocketAddr, l: &TcpListener, n: u32, timeout: Dur
 }
 
 // ---------------------------------------------------------------- stream
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct StreamOutcome {
-    pub bytes_sent: u64,
-    pub bytes_received: u64,
-    /// `none`, an errno name or `timeout`, as each side saw it.
-    pub client_error: String,
-    pub server_error: String,
-    pub elapsed_ms: f64,
-    /// The segments injected mid-flow, if any.
-    pub injected: Vec<crate::run::inject::Injected>,
-}
 
 /// A segment to inject while the flow is paused.
 pub struct Injection<'a> {

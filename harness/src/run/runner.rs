@@ -10,6 +10,8 @@ use anyhow::{anyhow, bail, Result};
 use crate::case::kernel::Version;
 use crate::case::plan::{parse_iface, Check, Iface, Phase, Plan};
 use crate::case::spec::{ProbeSpec, Step, Window};
+use crate::evidence::outcome::{Outcome, StreamOutcome};
+use crate::evidence::record::DerivedWindow;
 use crate::evidence::record::{self as evidence, CaseRecord, PhaseRecord, ProbeRecord, StepRecord};
 use crate::run::probe;
 use crate::run::topology::Topology;
@@ -82,10 +84,11 @@ pub fn run_case_until(
     }
     let verdict = if phases.iter().all(|p| p.passed) { "pass" } else { "fail" };
     let rec = CaseRecord {
+        format_version: crate::evidence::record::FORMAT_VERSION,
         id: plan.id().into(),
         title: plan.case.title.clone(),
         urls: plan.case.urls.clone(),
-        case_file: plan.path.clone(),
+        case_file: crate::evidence::record::relative_to_root(root, &plan.path),
         fixture: plan.case.fixture.get_ref().clone(),
         kernel_release: release.into(),
         started_unix_ms,
@@ -246,7 +249,7 @@ fn root_qdisc(topo: &Topology, at: &Iface) -> Result<crate::sys::tc::QdiscInfo> 
 
 /// The window an `elapsed_ms` expectation means on this kernel, now, and
 /// where it came from.
-fn resolve_window(w: &Window, topo: &Topology) -> Result<(Window, Option<serde_json::Value>)> {
+fn resolve_window(w: &Window, topo: &Topology) -> Result<(Window, Option<DerivedWindow>)> {
     let Some(n) = &w.neigh_failure else { return Ok((w.clone(), None)) };
     let at = parse_iface(n).map_err(|e| anyhow!(e))?;
     let dev = at.dev.clone();
@@ -262,12 +265,16 @@ fn resolve_window(w: &Window, topo: &Topology) -> Result<(Window, Option<serde_j
     // the coarsest HZ (100) per probe below.
     let min = t - probes * 10.0;
     let max = t + w.tolerance_ms.unwrap_or(0.0);
-    let basis = serde_json::json!({
-        "interface": n, "mcast_solicit": mcast, "app_solicit": app, "retrans_time_ms": retrans,
-        "expected_ms": t, "window_ms": [min, max],
-        "rule": "(mcast_solicit + app_solicit) x retrans_time_ms; -10 ms per probe (jiffy), +tolerance_ms",
-    });
-    Ok((Window { min: Some(min), max: Some(max), neigh_failure: None, tolerance_ms: None }, Some(basis)))
+    let window = Window { min: Some(min), max: Some(max), neigh_failure: None, tolerance_ms: None };
+    let basis = DerivedWindow {
+        interface: n.clone(),
+        mcast_solicit: mcast,
+        app_solicit: app,
+        retrans_time_ms: retrans,
+        expected_ms: t,
+        window: window.clone(),
+    };
+    Ok((window, Some(basis)))
 }
 
 fn run_check(
@@ -279,13 +286,11 @@ fn run_check(
 ) -> Result<(ProbeRecord, probe::Leftover)> {
     let spec = &plan.probes[&check.probe];
     let x = &check.expect;
-    let mut derived = BTreeMap::new();
+    let mut derived_window = None;
     let window = match &x.elapsed_ms {
         Some(w) => {
             let (w, basis) = resolve_window(w, topo)?;
-            if let Some(b) = basis {
-                derived.insert("elapsed_ms".to_string(), b);
-            }
+            derived_window = basis;
             Some(w)
         }
         None => None,
@@ -305,14 +310,14 @@ fn run_check(
     let drop_mark = watch.mark();
     let w0 = now_ns();
     let mut leftover = probe::Leftover::default();
-    let outcome: serde_json::Value = match spec {
-        ProbeSpec::Ping { from, to, count, interval_ms, wait_ms } => serde_json::to_value(probe::ping(
+    let outcome = match spec {
+        ProbeSpec::Ping { from, to, count, interval_ms, wait_ms } => Outcome::Ping(probe::ping(
             topo.ns(from)?,
             *to,
             *count,
             Duration::from_millis(*interval_ms),
             Duration::from_millis(*wait_ms),
-        )?)?,
+        )?),
         ProbeSpec::Connect { from, to, listen_in, listen_on, timeout_ms, hold } => {
             let l = match listen_in {
                 Some(n) => Some((topo.ns(n)?, listen_on.unwrap_or(*to))),
@@ -320,7 +325,7 @@ fn run_check(
             };
             let (o, keep) = probe::connect(topo.ns(from)?, *to, l, Duration::from_millis(*timeout_ms), *hold)?;
             leftover = keep;
-            serde_json::to_value(o)?
+            Outcome::Connect(o)
         }
         ProbeSpec::Stream { from, to, server_in, bytes, timeout_ms, direction, rcvbuf, inject } => {
             let inject = match inject {
@@ -346,7 +351,7 @@ fn run_check(
             };
             let (o, keep) = probe::stream(topo.ns(from)?, topo.ns(server_in)?, *to, opts)?;
             leftover = keep;
-            serde_json::to_value(o)?
+            Outcome::Stream(o)
         }
     };
     let w1 = now_ns();
@@ -407,12 +412,11 @@ fn run_check(
         }
     }
     let mut vars = crate::wire::packet::Vars::new();
-    if let Some(i) = outcome.get("injected").and_then(|v| v.as_array()).and_then(|a| a.first()) {
-        let (seq, ack, len) = (i["seq"].as_u64(), i["ack"].as_u64(), i["len"].as_u64());
-        vars.extend(seq.map(|v| ("injected_seq".to_string(), v)));
-        vars.extend(ack.map(|v| ("injected_ack".to_string(), v)));
-        if let (Some(s), Some(l)) = (seq, len) {
-            vars.insert("injected_end".into(), (s + l) & 0xffff_ffff);
+    if let Outcome::Stream(StreamOutcome { injected, .. }) = &outcome {
+        if let Some(i) = injected.first() {
+            vars.insert("injected_seq".into(), i.seq.into());
+            vars.insert("injected_ack".into(), i.ack.into());
+            vars.insert("injected_end".into(), (u64::from(i.seq) + i.len as u64) & 0xffff_ffff);
         }
     }
     let mut links = BTreeMap::new();
@@ -426,7 +430,7 @@ fn run_check(
     let observed = Observed {
         outcome: &outcome,
         window: window.as_ref(),
-        derived: &derived,
+        derived_window: derived_window.as_ref(),
         counter_deltas: &counter_deltas,
         counters_after: &after,
         frames: &windows,
@@ -445,8 +449,7 @@ fn run_check(
     let named: Vec<String> = check.counters.iter().map(|c| format!("{}: {}", c.ns, c.key)).collect();
     let mut rec = ProbeRecord {
         name: check.probe.clone(),
-        kind: spec.kind().into(),
-        spec: serde_json::to_value(spec)?,
+        spec: spec.clone(),
         outcome,
         window_ns: (w0, w1),
         counter_deltas,
@@ -458,7 +461,7 @@ fn run_check(
         rules,
         conntrack,
         vars,
-        derived,
+        derived_window,
         drops,
         drops_missed,
         checks,

@@ -22,7 +22,7 @@ pub const NO_REASON_NOTE: &str =
     "this kernel's kfree_skb tracepoint has no drop reason (added in 5.17, upstream c504e5c2f964); the counters carry the evidence";
 
 /// One (namespace, device, reason, location, protocol) bucket.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Drop {
     pub ns: String,
     /// Empty when the skb had no device (a socket-level drop).

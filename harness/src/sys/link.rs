@@ -139,7 +139,7 @@ pub fn add_route(ctx: &NsCtx, dst: Option<(Ipv4Addr, u8)>, via: Option<Ipv4Addr>
     ctx.block_on(ctx.nl.route().add(b.build()).execute()).map_err(|e| nl_error(&what, e))
 }
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Neighbour {
     pub ip: IpAddr,
     pub dev: String,

@@ -127,7 +127,7 @@ pub fn del_root(ctx: &NsCtx, dev: &str) -> Result<()> {
 }
 
 /// A qdisc as read back from the kernel.
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct QdiscInfo {
     pub kind: String,
     pub handle: String,

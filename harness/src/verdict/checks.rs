@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use crate::case::plan::Check;
 use crate::case::spec::Window;
-use crate::evidence::record::CheckRecord;
+use crate::evidence::outcome::Outcome;
+use crate::evidence::record::{CheckRecord, DerivedWindow};
 use crate::sys::counters::Counters;
 use crate::sys::drops::{Drop, Support};
 use crate::sys::link::Neighbour;
@@ -14,10 +15,10 @@ use crate::wire::packet::{Frame, Vars};
 
 /// Everything a probe's window showed, as the runner gathered it.
 pub struct Observed<'a> {
-    pub outcome: &'a serde_json::Value,
+    pub outcome: &'a Outcome,
     /// The `elapsed_ms` window in force (derived ones resolved).
     pub window: Option<&'a Window>,
-    pub derived: &'a BTreeMap<String, serde_json::Value>,
+    pub derived_window: Option<&'a DerivedWindow>,
     pub counter_deltas: &'a BTreeMap<String, Counters>,
     /// To tell a counter that did not move from one the kernel lacks.
     pub counters_after: &'a BTreeMap<String, Counters>,
@@ -44,51 +45,65 @@ pub fn evaluate(check: &Check, o: &Observed) -> Vec<CheckRecord> {
     let mut add = |what: String, expected: String, observed: String, ok: bool| {
         checks.push(CheckRecord { what, expected, observed, ok, unavailable: false })
     };
-    let field = |k: &str| o.outcome.get(k).cloned().unwrap_or(serde_json::Value::Null);
+    // The loader ties each outcome key to its probe kind; a record where
+    // they disagree fails with what it had instead of guessing.
+    let kind = o.outcome.kind();
+    let (ping, connect, stream) = match o.outcome {
+        Outcome::Ping(p) => (Some(p), None, None),
+        Outcome::Connect(c) => (None, Some(c), None),
+        Outcome::Stream(s) => (None, None, Some(s)),
+    };
+    let absent = |what: &str| format!("no {what} in a {kind} probe's outcome");
     if let Some(c) = x.replies {
-        let got = field("replies").as_i64().unwrap_or(-1);
-        add("replies".into(), c.to_string(), got.to_string(), c.holds(got));
+        match ping {
+            Some(p) => add("replies".into(), c.to_string(), p.replies.to_string(), c.holds(p.replies.into())),
+            None => add("replies".into(), c.to_string(), absent("replies"), false),
+        }
     }
     if let Some(want) = &x.icmp_errors {
-        let mut got: Vec<String> = field("errors")
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|e| format!("{} from {}", e["kind"].as_str().unwrap_or("?"), e["from"].as_str().unwrap_or("?")))
-            .collect();
+        let mut got: Vec<String> =
+            ping.into_iter().flat_map(|p| &p.errors).map(|e| format!("{} from {}", e.kind, e.from)).collect();
         got.sort();
         got.dedup();
         let mut w = want.clone();
         w.sort();
         w.dedup();
-        add("icmp_errors".into(), format!("{w:?}"), format!("{got:?}"), got == w);
+        add("icmp_errors".into(), format!("{w:?}"), format!("{got:?}"), ping.is_some() && got == w);
     }
     if let Some(r) = &x.result {
-        let got = field("result").as_str().unwrap_or("?").to_string();
-        add("result".into(), r.clone(), format!("{got} after {} ms", field("elapsed_ms")), &got == r);
+        match connect {
+            Some(c) => {
+                add("result".into(), r.clone(), format!("{} after {} ms", c.result, c.elapsed_ms), &c.result == r)
+            }
+            None => add("result".into(), r.clone(), absent("result"), false),
+        }
     }
     if let Some(w) = o.window {
-        let got = field("elapsed_ms").as_f64().unwrap_or(f64::NAN);
-        let why = match o.derived.get("elapsed_ms") {
-            Some(b) => format!(
-                " (from {}: ({} + {}) x {} ms)",
-                b["interface"].as_str().unwrap_or("?"),
-                b["mcast_solicit"],
-                b["app_solicit"],
-                b["retrans_time_ms"]
-            ),
+        let got = o.outcome.elapsed_ms();
+        let why = match o.derived_window {
+            Some(b) => {
+                format!(" (from {}: ({} + {}) x {} ms)", b.interface, b.mcast_solicit, b.app_solicit, b.retrans_time_ms)
+            }
             None => String::new(),
         };
         add("elapsed_ms".into(), format!("{w}{why}"), format!("{got} ms"), w.holds(got));
     }
     if let Some(c) = x.bytes_received {
-        let got = field("bytes_received").as_i64().unwrap_or(-1);
-        add("bytes_received".into(), c.to_string(), got.to_string(), c.holds(got));
+        match stream {
+            Some(s) => {
+                let got = i64::try_from(s.bytes_received).unwrap_or(i64::MAX);
+                add("bytes_received".into(), c.to_string(), got.to_string(), c.holds(got))
+            }
+            None => add("bytes_received".into(), c.to_string(), absent("bytes_received"), false),
+        }
     }
     for (key, want) in [("client_error", &x.client_error), ("server_error", &x.server_error)] {
         if let Some(w) = want {
-            let got = field(key).as_str().unwrap_or("?").to_string();
-            add(key.into(), w.clone(), got.clone(), &got == w);
+            let got = stream.map(|s| if key == "client_error" { &s.client_error } else { &s.server_error });
+            match got {
+                Some(g) => add(key.into(), w.clone(), g.clone(), g == w),
+                None => add(key.into(), w.clone(), absent(key), false),
+            }
         }
     }
     for c in &check.counters {
@@ -225,13 +240,13 @@ mod tests {
         plan.phases[0].checks[0].clone()
     }
 
-    fn run(c: &Check, outcome: serde_json::Value, deltas: Counters, frames: Vec<Frame>) -> Vec<CheckRecord> {
+    fn run(c: &Check, outcome: Outcome, deltas: Counters, frames: Vec<Frame>) -> Vec<CheckRecord> {
         run_with_drops(c, outcome, deltas, frames, &[], &Support::NoReasons("test".into()), 0)
     }
 
     fn run_with_drops(
         c: &Check,
-        outcome: serde_json::Value,
+        outcome: Outcome,
         deltas: Counters,
         frames: Vec<Frame>,
         drops: &[Drop],
@@ -242,7 +257,7 @@ mod tests {
         let o = Observed {
             outcome: &outcome,
             window: None,
-            derived: &BTreeMap::new(),
+            derived_window: None,
             counter_deltas: &BTreeMap::from([("a".to_string(), deltas)]),
             counters_after: &after,
             frames: &BTreeMap::from([("b/eth0".to_string(), frames)]),
@@ -260,10 +275,20 @@ mod tests {
         evaluate(c, &o)
     }
 
+    fn ping_outcome(replies: u32) -> Outcome {
+        Outcome::Ping(crate::evidence::outcome::PingOutcome {
+            sent: 3,
+            replies,
+            errors: vec![],
+            rtt_ms: vec![],
+            elapsed_ms: 3000.0,
+        })
+    }
+
     #[test]
     fn each_expectation_is_one_record_with_expected_and_observed() {
         let c = check("replies = 0\nicmp_errors = []\ncounters = { \"a: Ip.InAddrErrors\" = 3 }\npackets = { \"b/eth0: icmp echo-request\" = 1 }");
-        let outcome = serde_json::json!({ "replies": 0, "errors": [] });
+        let outcome = ping_outcome(0);
         let req = crate::wire::packet::tests::icmp_echo([10, 0, 0, 1], [10, 0, 0, 2], false);
         let frames = vec![Frame { ts_ns: 0, outgoing: false, data: req }];
         let r = run(&c, outcome, Counters::from([("Ip.InAddrErrors".to_string(), 3)]), frames);
@@ -288,7 +313,7 @@ mod tests {
         };
         let support = Support::Reasons(["NEIGH_FAILED".to_string()].into());
         let judge = |drops: &[Drop], missed: u64| {
-            let r = run_with_drops(&c, serde_json::json!({}), Counters::new(), vec![], drops, &support, missed);
+            let r = run_with_drops(&c, ping_outcome(0), Counters::new(), vec![], drops, &support, missed);
             (r[0].ok, r[0].unavailable)
         };
         assert_eq!(judge(&[seen(3)], 0), (true, false));
@@ -301,7 +326,7 @@ mod tests {
     #[test]
     fn unmet_and_unknown_are_failures_that_say_why() {
         let c = check("replies = 3\ncounters = { \"a: Ip.InAddrErrors\" = 0, \"a: TcpExt.NoSuch\" = 0 }\nicmp_errors = [\"host-unreachable from 10.0.0.1\"]");
-        let outcome = serde_json::json!({ "replies": 1, "errors": [] });
+        let outcome = ping_outcome(1);
         let r = run(&c, outcome, Counters::new(), vec![]);
         let failed: Vec<_> = r.iter().filter(|c| !c.ok).map(|c| (c.what.as_str(), c.observed.as_str())).collect();
         assert_eq!(

@@ -10,44 +10,33 @@ use crate::evidence::record::ProbeRecord;
 /// The probe's outcome as the user would describe it, and whether it is a
 /// failure at all (`None` for a healthy outcome).
 pub fn symptom(p: &ProbeRecord) -> Option<String> {
-    let o = &p.outcome;
-    let s = &p.spec;
-    let from = s["from"].as_str().unwrap_or("?");
-    let to = s["to"].as_str().unwrap_or("?");
-    match p.kind.as_str() {
-        "ping" => {
-            let count = s["count"].as_i64().unwrap_or(0);
-            let replies = o["replies"].as_i64().unwrap_or(0);
-            if replies >= count && count > 0 {
+    use crate::case::spec::ProbeSpec;
+    use crate::evidence::outcome::Outcome;
+    match (&p.spec, &p.outcome) {
+        (ProbeSpec::Ping { from, to, count, .. }, Outcome::Ping(o)) => {
+            if o.replies >= *count && *count > 0 {
                 return None;
             }
-            let errors: Vec<String> = o["errors"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|e| format!("{} from {}", e["kind"].as_str().unwrap_or("?"), e["from"].as_str().unwrap_or("?")))
-                .collect();
+            let errors: Vec<String> = o.errors.iter().map(|e| format!("{} from {}", e.kind, e.from)).collect();
             let heard = match dedup_counted(&errors) {
                 d if d.is_empty() => "no ICMP error".to_string(),
                 d => d.join(", "),
             };
-            Some(format!("ping {to} from {from}: {replies}/{count} replies, {heard}"))
+            Some(format!("ping {to} from {from}: {}/{count} replies, {heard}", o.replies))
         }
-        "connect" => match o["result"].as_str().unwrap_or("?") {
+        (ProbeSpec::Connect { from, to, .. }, Outcome::Connect(o)) => match o.result.as_str() {
             "ok" => None,
-            r => {
-                Some(format!("connect {to} from {from}: {r} after {} ms", o["elapsed_ms"].as_f64().unwrap_or(f64::NAN)))
-            }
+            r => Some(format!("connect {to} from {from}: {r} after {} ms", o.elapsed_ms)),
         },
-        "stream" => {
-            let (c, sv) = (o["client_error"].as_str().unwrap_or("?"), o["server_error"].as_str().unwrap_or("?"));
-            let want = s["bytes"].as_i64().unwrap_or(0);
-            let got = o["bytes_received"].as_i64().unwrap_or(0);
-            if c == "none" && sv == "none" && got >= want {
+        (ProbeSpec::Stream { from, to, bytes, .. }, Outcome::Stream(o)) => {
+            let (c, sv) = (o.client_error.as_str(), o.server_error.as_str());
+            if c == "none" && sv == "none" && o.bytes_received >= *bytes {
                 return None;
             }
-            Some(format!("stream {from} ⇄ {to}: {got} of {want} bytes; client {c}, server {sv}"))
+            Some(format!("stream {from} ⇄ {to}: {} of {bytes} bytes; client {c}, server {sv}", o.bytes_received))
         }
+        // A record whose outcome is not of its spec's kind is not one the
+        // runner writes; nothing to say about it.
         _ => None,
     }
 }
@@ -138,7 +127,9 @@ fn drops(p: &ProbeRecord) -> Vec<String> {
         // The ping probe reads echo replies on a raw socket; the kernel then
         // frees its own copy as NO_SOCKET (no ping socket wants it: in
         // ping_rcv on 6.18, icmp_rcv on 6.1). Not a loss.
-        .filter(|d| !(p.kind == "ping" && d.reason == "NO_SOCKET" && matches!(d.at.as_str(), "ping_rcv" | "icmp_rcv")))
+        .filter(|d| {
+            !(p.kind() == "ping" && d.reason == "NO_SOCKET" && matches!(d.at.as_str(), "ping_rcv" | "icmp_rcv"))
+        })
         .collect();
     d.sort_by_key(|x| std::cmp::Reverse(x.count));
     d.iter()
@@ -193,12 +184,15 @@ pub fn why(p: &ProbeRecord, named_counters: &[String]) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn probe(kind: &str, spec: serde_json::Value, outcome: serde_json::Value) -> ProbeRecord {
+    /// A record from the JSON a case file and a probe would give (the
+    /// `kind` is added to both).
+    fn probe(kind: &str, mut spec: serde_json::Value, mut outcome: serde_json::Value) -> ProbeRecord {
+        spec["kind"] = kind.into();
+        outcome["kind"] = kind.into();
         ProbeRecord {
             name: kind.into(),
-            kind: kind.into(),
-            spec,
-            outcome,
+            spec: serde_json::from_value(spec).unwrap(),
+            outcome: serde_json::from_value(outcome).unwrap(),
             window_ns: (0, 0),
             counter_deltas: BTreeMap::new(),
             packets: BTreeMap::new(),
@@ -209,7 +203,7 @@ mod tests {
             rules: BTreeMap::new(),
             conntrack: BTreeMap::new(),
             vars: BTreeMap::new(),
-            derived: BTreeMap::new(),
+            derived_window: None,
             drops: vec![],
             drops_missed: 0,
             checks: vec![],
@@ -222,9 +216,9 @@ mod tests {
         let mut p = probe(
             "ping",
             serde_json::json!({"from": "container", "to": "172.17.0.1", "count": 3}),
-            serde_json::json!({"replies": 0, "errors": [
-                {"kind": "host-unreachable", "from": "172.17.0.2"},
-                {"kind": "host-unreachable", "from": "172.17.0.2"}]}),
+            serde_json::json!({"sent": 3, "replies": 0, "rtt_ms": [], "elapsed_ms": 3000.0, "errors": [
+                {"kind": "host-unreachable", "from": "172.17.0.2", "seq": 1},
+                {"kind": "host-unreachable", "from": "172.17.0.2", "seq": 2}]}),
         );
         let arp = |dir: &str| format!("+0.3ms {dir} ARP request who-has 172.17.0.1 tell 172.17.0.2");
         p.packets.insert("container/eth0".into(), vec![arp("out"), arp("out"), arp("out")]);
@@ -267,7 +261,11 @@ mod tests {
 
     #[test]
     fn a_healthy_probe_has_no_why_and_a_silent_failure_says_so() {
-        let ok = probe("connect", serde_json::json!({"from": "a", "to": "b"}), serde_json::json!({"result": "ok"}));
+        let ok = probe(
+            "connect",
+            serde_json::json!({"from": "a", "to": "10.0.0.1:80"}),
+            serde_json::json!({"result": "ok", "elapsed_ms": 0.2}),
+        );
         assert_eq!(why(&ok, &[]), None);
         let mut bad = probe(
             "connect",

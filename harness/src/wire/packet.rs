@@ -100,7 +100,6 @@ pub fn view(eth: &[u8]) -> View {
     v
 }
 
-
 /// A one-line description, e.g. `IP 10.2.19.80 > 10.2.19.78: ICMP echo-reply`.
 pub fn summary(eth: &[u8]) -> String {
     let v = view(eth);

@@ -1,0 +1,114 @@
+//! What a probe saw, as typed records: the outcome half of the evidence.
+//! Probes (`run::probe`) produce them; checks, why-lines and the report read
+//! their fields by name in code, never from JSON.
+
+use std::net::Ipv4Addr;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::case::spec::Segment;
+
+/// A probe's outcome, tagged by the probe's kind as in the case file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Outcome {
+    Ping(PingOutcome),
+    Connect(ConnectOutcome),
+    Stream(StreamOutcome),
+}
+
+impl Outcome {
+    /// `ping`, `connect` or `stream`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Ping(_) => "ping",
+            Outcome::Connect(_) => "connect",
+            Outcome::Stream(_) => "stream",
+        }
+    }
+
+    /// Wall time the probe took, ms.
+    pub fn elapsed_ms(&self) -> f64 {
+        match self {
+            Outcome::Ping(o) => o.elapsed_ms,
+            Outcome::Connect(o) => o.elapsed_ms,
+            Outcome::Stream(o) => o.elapsed_ms,
+        }
+    }
+}
+
+/// An ICMP error a probe received about its own traffic.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct IcmpError {
+    /// A name of the one ICMP vocabulary ([`crate::wire::icmp::NAMES`]),
+    /// e.g. `host-unreachable`, `admin-prohibited`.
+    pub kind: String,
+    /// The address that sent the error.
+    pub from: Ipv4Addr,
+    /// The echo sequence number it quotes.
+    pub seq: u16,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+/// `ping`: echo requests over a raw ICMP socket.
+pub struct PingOutcome {
+    /// Echo requests sent (packets).
+    pub sent: u32,
+    /// Echo replies received with our id (packets).
+    pub replies: u32,
+    pub errors: Vec<IcmpError>,
+    /// Round-trip time of each reply, ms, in arrival order.
+    pub rtt_ms: Vec<f64>,
+    /// From the first request to the end of the wait after the last, ms.
+    pub elapsed_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+/// `connect`: one TCP connect, after `hold` held connections.
+pub struct ConnectOutcome {
+    /// `ok`, an errno name (`ECONNREFUSED`, `EHOSTUNREACH`), or `timeout`.
+    pub result: String,
+    /// From `connect(2)` to its result, ms.
+    pub elapsed_ms: f64,
+    /// Connections held open (established and accepted) during the connect.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub held: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+/// `stream`: a TCP transfer, with optional injection mid-flow.
+pub struct StreamOutcome {
+    /// Bytes the sender wrote.
+    pub bytes_sent: u64,
+    /// Bytes the receiver read.
+    pub bytes_received: u64,
+    /// `none`, an errno name or `timeout`, as each side saw it.
+    pub client_error: String,
+    pub server_error: String,
+    /// From connect to both sides done, ms.
+    pub elapsed_ms: f64,
+    /// The segments injected mid-flow, if any.
+    pub injected: Vec<Injected>,
+}
+
+/// What was injected, for the evidence and for matchers (`$injected_ack`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct Injected {
+    pub segment: Segment,
+    /// The crafted segment's TCP sequence and acknowledgment numbers.
+    pub seq: u32,
+    pub ack: u32,
+    /// Its TCP payload, bytes.
+    pub len: usize,
+    /// The client's window right edge the SEQ was moved past (beyond-window).
+    pub right_edge: Option<u32>,
+    /// The largest window the client advertised, scaled (beyond-window).
+    pub max_window: Option<u32>,
+    /// For display only; never parsed.
+    pub summary: String,
+}
