@@ -84,7 +84,7 @@ pub fn run_case_until(
     let rec = CaseRecord {
         id: plan.id().into(),
         title: plan.case.title.clone(),
-        urls: plan.case.urls.clone(),
+        urls: plan.urls(),
         case_file: plan.path.clone(),
         fixture: plan.case.fixture.get_ref().clone(),
         kernel_release: release.into(),
