@@ -49,7 +49,7 @@ fn main() -> ExitCode {
                 match loaded {
                     Ok(p) => {
                         println!("{id}\n    {}\n    fixture: {}", p.case.title, p.case.fixture.get_ref());
-                        for u in &p.case.urls {
+                        for u in p.urls() {
                             println!("    {u}");
                         }
                     }

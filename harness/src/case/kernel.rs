@@ -16,6 +16,28 @@ impl fmt::Display for Version {
 }
 
 impl Version {
+    const MAX: Version = Version(u32::MAX, u32::MAX, u32::MAX);
+
+    /// The release right after this one, in the order ranges compare.
+    fn next(self) -> Option<Version> {
+        match self {
+            Version(a, b, c) if c < u32::MAX => Some(Version(a, b, c + 1)),
+            Version(a, b, _) if b < u32::MAX => Some(Version(a, b + 1, 0)),
+            Version(a, _, _) if a < u32::MAX => Some(Version(a + 1, 0, 0)),
+            _ => None,
+        }
+    }
+
+    /// The release right before this one.
+    fn prev(self) -> Option<Version> {
+        match self {
+            Version(a, b, c) if c > 0 => Some(Version(a, b, c - 1)),
+            Version(a, b, _) if b > 0 => Some(Version(a, b - 1, u32::MAX)),
+            Version(a, _, _) if a > 0 => Some(Version(a - 1, u32::MAX, u32::MAX)),
+            _ => None,
+        }
+    }
+
     /// Parses a release such as `6.18.44-fc-v657` or `5.10.0-32-amd64`.
     pub fn parse(release: &str) -> Result<Version> {
         let core: String = release.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
@@ -54,7 +76,16 @@ impl Range {
             }
             bounds.push((op, Version::parse(rest)?));
         }
+        if lowest(&bounds).is_none() {
+            bail!("{text:?} holds for no kernel: write the lower bound below the upper one, e.g. \">=4.3, <4.10\"");
+        }
         Ok(Range { text: text.to_string(), bounds })
+    }
+
+    /// The lowest release both ranges hold for, if any: two variants of one
+    /// phase must not share a kernel, or neither could be chosen there.
+    pub fn overlap(&self, other: &Range) -> Option<Version> {
+        lowest(&[self.bounds.as_slice(), other.bounds.as_slice()].concat())
     }
 
     pub fn contains(&self, v: Version) -> bool {
@@ -64,6 +95,22 @@ impl Range {
     pub fn text(&self) -> &str {
         &self.text
     }
+}
+
+/// The lowest release a conjunction of bounds holds for: every bound narrows
+/// one interval of releases, empty once its ends cross.
+fn lowest(bounds: &[(Cmp, Version)]) -> Option<Version> {
+    let (mut lo, mut hi) = (Version(0, 0, 0), Version::MAX);
+    for &(op, v) in bounds {
+        match op {
+            Cmp::Ge => lo = lo.max(v),
+            Cmp::Gt => lo = lo.max(v.next()?),
+            Cmp::Le => hi = hi.min(v),
+            Cmp::Lt => hi = hi.min(v.prev()?),
+            Cmp::Eq => (lo, hi) = (lo.max(v), hi.min(v)),
+        }
+    }
+    (lo <= hi).then_some(lo)
 }
 
 #[cfg(test)]
@@ -89,5 +136,17 @@ mod tests {
         assert!(!r.contains(Version(6, 1, 0)));
         assert!(Range::parse("6.1").is_err());
         assert!(Range::parse(">=six").is_err());
+    }
+
+    #[test]
+    fn empty_ranges_are_refused_and_overlaps_found() {
+        assert!(Range::parse(">=6.1, <4.10").unwrap_err().to_string().contains("holds for no kernel"));
+        assert!(Range::parse(">6.1, <6.1.1").is_err());
+        assert!(Range::parse("=5.10, >=5.10").is_ok());
+        assert!(Range::parse("<0.0").is_err());
+        let (old, new) = (Range::parse("<6.1").unwrap(), Range::parse(">=6.1").unwrap());
+        assert_eq!(old.overlap(&new), None);
+        assert_eq!(Range::parse(">=6.0").unwrap().overlap(&old), Some(Version(6, 0, 0)));
+        assert_eq!(Range::parse(">4.3, <=6.1").unwrap().overlap(&new), Some(Version(6, 1, 0)));
     }
 }

@@ -13,7 +13,8 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 
 use crate::case::kernel::{Range, Version};
-use crate::case::spec::{CaseFile, Count, Expect, FixtureFile, ProbeSpec, Step};
+use crate::case::spec::limits::CASE_MS_MAX;
+use crate::case::spec::{CaseFile, Count, Expect, FixtureFile, PhaseSpec, ProbeSpec, Step};
 use crate::wire::packet::Matcher;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -131,7 +132,12 @@ pub struct Plan {
 
 impl Plan {
     pub fn id(&self) -> &str {
-        &self.case.id
+        self.case.id.get_ref()
+    }
+
+    /// The reports the case reproduces.
+    pub fn urls(&self) -> Vec<String> {
+        self.case.urls.get_ref().iter().map(|u| u.get_ref().clone()).collect()
     }
 
     /// The global settings the case changes, in the order it first does.
@@ -179,25 +185,74 @@ impl Plan {
     }
 
     /// Steps to replay before `phase`'s own, following its `after` chain.
+    /// The loader refuses circles; a plan made otherwise gets an error
+    /// here, never an endless chain.
     pub fn replay_for(&self, phase: &Phase, v: Version) -> Result<Vec<Step>, String> {
         let chosen = self.phases_for(v)?;
         let mut chain = Vec::new();
+        let mut walked = vec![phase.name.as_str()];
         let mut cur = phase.after.as_deref();
         while let Some(name) = cur {
+            if walked.contains(&name) {
+                return Err(format!(
+                    "phase {:?}: `after` leads around a circle: {} → {name}",
+                    phase.name,
+                    walked.join(" → ")
+                ));
+            }
+            walked.push(name);
             let p = chosen.iter().find(|p| p.name == name).ok_or_else(|| format!("phase {name:?} not found"))?;
             chain.push(p.steps.clone());
             cur = p.after.as_deref();
         }
         Ok(chain.into_iter().rev().flatten().collect())
     }
+
+    /// The longest the case's own work may take on any kernel, in ms: for
+    /// every phase variant its setup, replayed and own steps
+    /// ([`Step::worst_case_ms`]) and the probes it runs
+    /// ([`ProbeSpec::worst_case_ms`]). Building and tearing down topologies
+    /// and the harness's own reads come on top. The loader refuses a case
+    /// above [`CASE_MS_MAX`].
+    pub fn worst_case_ms(&self) -> u64 {
+        self.worst_case_by_phase().into_iter().fold(0, u64::saturating_add)
+    }
+
+    /// [`Plan::worst_case_ms`] per phase variant, in file order; `u64::MAX`
+    /// for every phase if `after` leads around a circle.
+    fn worst_case_by_phase(&self) -> Vec<u64> {
+        let Ok(order) = after_order(&self.phases) else {
+            return vec![u64::MAX; self.phases.len()];
+        };
+        let steps_ms = |steps: &[Step]| steps.iter().map(Step::worst_case_ms).fold(0, u64::saturating_add);
+        // The costliest replay behind each name, over its variants; `order`
+        // puts every name after the ones it replays.
+        let mut replay: BTreeMap<&str, u64> = BTreeMap::new();
+        let behind = |replay: &BTreeMap<&str, u64>, p: &Phase| {
+            p.after.as_deref().and_then(|a| replay.get(a)).copied().unwrap_or(0)
+        };
+        for name in order {
+            let worst = self
+                .phases
+                .iter()
+                .filter(|p| p.name == name)
+                .map(|p| steps_ms(&p.steps).saturating_add(behind(&replay, p)))
+                .max();
+            replay.insert(name, worst.unwrap_or(0));
+        }
+        let setup = steps_ms(&self.setup);
+        self.phases
+            .iter()
+            .map(|p| {
+                let probes = p.checks.iter().filter_map(|c| self.probes.get(&c.probe)).map(ProbeSpec::worst_case_ms);
+                [setup, behind(&replay, p), steps_ms(&p.steps)].into_iter().chain(probes).fold(0, u64::saturating_add)
+            })
+            .collect()
+    }
 }
 
 pub fn load_fixture(path: &Path) -> Result<FixtureFile, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|e| LoadError {
-        file: path.into(),
-        line: None,
-        msg: format!("cannot read: {e}"),
-    })?;
+    let text = read_text(path)?;
     let src = Src { file: path, text: &text };
     let f: FixtureFile = src.parse()?;
     validate_fixture(&src, &f)?;
@@ -207,19 +262,19 @@ pub fn load_fixture(path: &Path) -> Result<FixtureFile, LoadError> {
 fn validate_fixture(src: &Src, f: &FixtureFile) -> Result<(), LoadError> {
     let mut names = BTreeSet::new();
     for n in &f.namespaces {
-        if !names.insert(n.name.as_str()) {
-            return src.err(None, format!("namespace {:?} declared twice", n.name));
+        let name = n.name.get_ref();
+        crate::case::syntax::check_ns_name(name).or_else(|e| src.at(&n.name, e))?;
+        if !names.insert(name.as_str()) {
+            return src.at(&n.name, format!("namespace {name:?} declared twice: give each [[namespace]] its own name"));
         }
-        for k in n.sysctls.keys() {
+        for (k, v) in &n.sysctls {
             if crate::case::syntax::is_global(k) {
-                return src.err(
-                    None,
-                    format!(
-                        "namespace {:?}: sysctl {k} is global, not per namespace: a fixture may not change the host",
-                        n.name
-                    ),
+                return src.at(
+                    v,
+                    format!("namespace {name:?}: sysctl {k} is global, not per namespace: a fixture may not change the host; set it in a case with `global-sysctl`"),
                 );
             }
+            crate::case::syntax::path_of(k).or_else(|e| src.at(v, format!("namespace {name:?}: {e}")))?;
         }
     }
     let ns_ok = |s: &Spanned<String>| -> Result<(), LoadError> {
@@ -238,10 +293,7 @@ fn validate_fixture(src: &Src, f: &FixtureFile) -> Result<(), LoadError> {
     };
     let mut devs: BTreeSet<(String, String)> = BTreeSet::new();
     let mut add_dev = |ns: &Spanned<String>, name: &str| -> Result<(), LoadError> {
-        if name.is_empty() || name.len() >= 16 || name.contains(['/', ' ', ':']) {
-            return src
-                .at(ns, format!("{name:?} is not a valid interface name (1–15 characters, no '/', ':' or space)"));
-        }
+        crate::case::syntax::check_ifname(name).or_else(|e| src.at(ns, e))?;
         if !devs.insert((ns.get_ref().clone(), name.to_string())) {
             return src.at(ns, format!("interface {name:?} declared twice in namespace {:?}", ns.get_ref()));
         }
@@ -281,6 +333,14 @@ fn validate_fixture(src: &Src, f: &FixtureFile) -> Result<(), LoadError> {
         if r.via.is_none() && r.dev.is_none() {
             return src.at(&r.to, "a route needs `via`, `dev` or both");
         }
+        if let Some(d) = &r.dev {
+            if d != "lo" && !devs.contains(&(r.ns.get_ref().clone(), d.clone())) {
+                return src.at(
+                    &r.to,
+                    format!("route dev {d:?}: no interface of that name in namespace {:?}", r.ns.get_ref()),
+                );
+            }
+        }
     }
     for fw in &f.firewall {
         ns_ok(&fw.ns)?;
@@ -288,11 +348,23 @@ fn validate_fixture(src: &Src, f: &FixtureFile) -> Result<(), LoadError> {
     Ok(())
 }
 
+/// A case or fixture file's text; bytes that are not UTF-8 are refused at
+/// their line.
+fn read_text(path: &Path) -> Result<String, LoadError> {
+    let fail = |line, msg| LoadError { file: path.into(), line, msg };
+    let bytes = std::fs::read(path).map_err(|e| fail(None, format!("cannot read: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        fail(Some(line), "not UTF-8 text: write the file in UTF-8".into())
+    })
+}
+
 /// The interfaces a fixture creates, per namespace (plus `lo` everywhere).
 pub fn fixture_devices(f: &FixtureFile) -> BTreeMap<String, BTreeSet<String>> {
     let mut m: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for n in &f.namespaces {
-        m.entry(n.name.clone()).or_default().insert("lo".into());
+        m.entry(n.name.get_ref().clone()).or_default().insert("lo".into());
     }
     for b in &f.bridges {
         m.entry(b.ns.get_ref().clone()).or_default().insert(b.name.clone());
@@ -307,30 +379,26 @@ pub fn fixture_devices(f: &FixtureFile) -> BTreeMap<String, BTreeSet<String>> {
 
 /// Loads `case_path`, its fixture from `fixtures_dir`, and validates both.
 pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
-    let text = std::fs::read_to_string(case_path).map_err(|e| LoadError {
-        file: case_path.into(),
-        line: None,
-        msg: format!("cannot read: {e}"),
-    })?;
+    let text = read_text(case_path)?;
     let src = Src { file: case_path, text: &text };
     let case: CaseFile = src.parse()?;
 
     let stem = case_path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-    if case.id != stem {
+    let id = case.id.get_ref();
+    if id != stem {
         return src
-            .err(None, format!("id {:?} must match the file name ({stem}.toml): ids are stable handles", case.id));
+            .at(&case.id, format!("id {id:?} must match the file name: write id = {stem:?} (ids are stable handles)"));
     }
-    if !case.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-        return src.err(None, format!("id {:?}: use lower-case letters, digits and '-'", case.id));
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        return src.at(&case.id, format!("id {id:?}: use lower-case letters, digits and '-' (and rename the file)"));
     }
-    if case.urls.is_empty() {
-        return src.err(None, "urls: give at least one link to the report");
+    if case.urls.get_ref().is_empty() {
+        return src.at(&case.urls, "urls: give at least one link to the report");
     }
-    let fname = case.fixture.get_ref();
-    let fixture_path = fixtures_dir.join(format!("{fname}.toml"));
-    if !fixture_path.exists() {
-        return src.at(&case.fixture, format!("fixture {fname:?}: no file {}", fixture_path.display()));
+    for u in case.urls.get_ref() {
+        crate::case::syntax::check_url(u.get_ref()).or_else(|e| src.at(u, e))?;
     }
+    let fixture_path = fixture_in(&src, &case.fixture, fixtures_dir)?;
     let fixture = load_fixture(&fixture_path)?;
     let devices = fixture_devices(&fixture);
     let ns_list = devices.keys().cloned().collect::<Vec<_>>().join(", ");
@@ -382,6 +450,9 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
                     format!("step `{step}`: {key} is not one of the global settings netrepro knows ({}); a per-namespace one is `sysctl = {{ ns = ..., key = \"{key}\", value = ... }}`", crate::case::syntax::GLOBAL.join(", ")),
                 );
             }
+            Step::Sysctl { key, .. } => {
+                crate::case::syntax::path_of(key).or_else(|e| src.at(s, format!("step `{step}`: {e}")))?;
+            }
             _ => {}
         }
         if let (Some(ns), Some(dev)) = (step.ns(), step.dev()) {
@@ -413,6 +484,7 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
 
     let mut probes = IndexMap::new();
     for (name, p) in &case.probes {
+        p.get_ref().check_bounds().or_else(|e| src.at(p, format!("probe {name:?}: {e}")))?;
         for ns in p.get_ref().namespaces() {
             if !known_ns(ns) {
                 return src.at(p, format!("probe {name:?}: no namespace {ns:?} (fixture has {ns_list})"));
@@ -499,10 +571,159 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
             checks,
         });
     }
-    if phases.first().map(|p| p.name.as_str()) != Some("baseline") {
-        return src.err(None, "the first phase must be `baseline`: prove the topology is healthy before breaking it");
+    check_variants(&src, &case.phases, &phases)?;
+    if let Err((i, circle)) = after_order(&phases) {
+        let (name, after) = (&phases[i].name, phases[i].after.as_deref().unwrap_or_default());
+        let at = case.phases[i].get_ref().after.as_ref().map_or(case.phases[i].span(), |a| a.span());
+        return src.err(
+            Some(at),
+            format!(
+                "phase {name:?}: after {after:?} closes a circle ({}): its replay would never end; write after = the phase whose steps come first (a fix names its fault), never one that leads back here",
+                circle.join(" → ")
+            ),
+        );
     }
-    Ok(Plan { path: case_path.into(), case, fixture_path, fixture, captures, setup, probes, phases })
+    if phases.first().map(|p| p.name.as_str()) != Some("baseline") {
+        let at = case.phases.first().map(|p| p.span());
+        return src.err(at, "the first phase must be `baseline`: prove the topology is healthy before breaking it");
+    }
+    let plan = Plan { path: case_path.into(), case, fixture_path, fixture, captures, setup, probes, phases };
+    let mut total = 0u64;
+    for (i, w) in plan.worst_case_by_phase().into_iter().enumerate() {
+        total = total.saturating_add(w);
+        if total > CASE_MS_MAX {
+            return src.err(
+                Some(plan.case.phases[i].span()),
+                format!(
+                    "phase {:?}: with it the case could run {total} ms at worst (probes at their worst case, sh steps at their {} s deadline), more than {CASE_MS_MAX} ms (1 h): write fewer or shorter probes and steps",
+                    plan.phases[i].name,
+                    crate::case::spec::limits::SH_STEP_MS / 1000
+                ),
+            );
+        }
+    }
+    Ok(plan)
+}
+
+/// Variants of one phase name (kernel-gated expectations) must never both
+/// hold: on a kernel where two do, the run cannot choose and fails.
+fn check_variants(src: &Src, specs: &[Spanned<PhaseSpec>], phases: &[Phase]) -> Result<(), LoadError> {
+    for (j, b) in phases.iter().enumerate() {
+        for (i, a) in phases[..j].iter().enumerate().filter(|(_, a)| a.name == b.name) {
+            let line = src.line(specs[i].span().start);
+            match (&a.kernel, &b.kernel, &specs[j].get_ref().kernel) {
+                (Some(ra), Some(rb), Some(at)) => {
+                    if let Some(v) = ra.overlap(rb) {
+                        return src.at(
+                            at,
+                            format!(
+                                "phase {:?}: kernel {:?} overlaps {:?} (line {line}) from {v} on: make the ranges disjoint, e.g. \"<6.1\" and \">=6.1\"",
+                                b.name,
+                                rb.text(),
+                                ra.text()
+                            ),
+                        );
+                    }
+                }
+                _ => {
+                    return src.at(
+                        &specs[j],
+                        format!(
+                            "phase {:?} is written twice (also line {line}) and not every variant has a `kernel` range, so both would run: give each variant its own `kernel` and `upstream`, or name this one {}",
+                            b.name,
+                            match b.name.split('-').next() {
+                                Some("fix") => "fix-<what>",
+                                Some("fault") => "fault-<what>",
+                                _ => "fault-<what> or fix-<what>",
+                            }
+                        ),
+                    )
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Phase names in an order where each comes after every name its variants'
+/// `after` points to — or, if `after` leads around a circle, the index of
+/// the phase to blame and the circle. All variants count at once: any of
+/// them may be the one a kernel chooses. Iterative, so no input can
+/// overflow the stack.
+fn after_order(phases: &[Phase]) -> Result<Vec<&str>, (usize, Vec<String>)> {
+    let mut edges: IndexMap<&str, Vec<(usize, &str)>> = IndexMap::new();
+    for (i, p) in phases.iter().enumerate() {
+        let out = edges.entry(p.name.as_str()).or_default();
+        out.extend(p.after.as_deref().map(|a| (i, a)));
+    }
+    let (mut order, mut done, mut on_stack) = (Vec::new(), BTreeSet::new(), BTreeSet::new());
+    for &root in edges.keys() {
+        if done.contains(root) {
+            continue;
+        }
+        // Depth-first: each entry is a name and how many of its edges are walked.
+        let mut stack = vec![(root, 0usize)];
+        on_stack.insert(root);
+        while let Some(top) = stack.last_mut() {
+            let (name, k) = *top;
+            match edges.get(name).and_then(|out| out.get(k)) {
+                Some(&(_, to)) => {
+                    top.1 += 1;
+                    if on_stack.contains(to) {
+                        let from = stack.iter().position(|(n, _)| *n == to).unwrap_or_default();
+                        let circle: Vec<&str> = stack[from..].iter().map(|(n, _)| *n).collect();
+                        return Err(blame(&edges, &circle));
+                    }
+                    if !done.contains(to) {
+                        stack.push((to, 0));
+                        on_stack.insert(to);
+                    }
+                }
+                None => {
+                    stack.pop();
+                    on_stack.remove(name);
+                    done.insert(name);
+                    order.push(name);
+                }
+            }
+        }
+    }
+    Ok(order)
+}
+
+/// The `after` in `circle` (names, each replaying the next, the last the
+/// first) written last in the file — the one that closed it as the file was
+/// written — and the circle told from its phase.
+fn blame(edges: &IndexMap<&str, Vec<(usize, &str)>>, circle: &[&str]) -> (usize, Vec<String>) {
+    let n = circle.len();
+    let (k, i) = (0..n)
+        .flat_map(|k| {
+            let (from, to) = (circle[k], circle[(k + 1) % n]);
+            edges.get(from).into_iter().flatten().filter(move |(_, t)| *t == to).map(move |&(i, _)| (k, i))
+        })
+        .max_by_key(|&(_, i)| i)
+        .unwrap_or_default();
+    (i, (0..=n).map(|j| circle[(k + j) % n].to_string()).collect())
+}
+
+/// The fixture file `name` stands for: `<fixtures_dir>/<name>.toml`, and
+/// there in fact once symlinks and `..` are resolved — a case must not read
+/// (and report on) files elsewhere.
+fn fixture_in(src: &Src, name: &Spanned<String>, fixtures_dir: &Path) -> Result<PathBuf, LoadError> {
+    let fname = name.get_ref();
+    let write = "write the file's name without .toml, e.g. fixture = \"docker-bridge\"";
+    if fname.is_empty() || Path::new(fname).is_absolute() {
+        return src.at(name, format!("fixture {fname:?}: {write}, for a file in {}", fixtures_dir.display()));
+    }
+    let path = fixtures_dir.join(format!("{fname}.toml"));
+    let (Ok(real), Ok(dir)) = (path.canonicalize(), fixtures_dir.canonicalize()) else {
+        return src.at(name, format!("fixture {fname:?}: no file {}", path.display()));
+    };
+    if !real.starts_with(&dir) {
+        return src
+            .at(name, format!("fixture {fname:?} resolves to {}, outside {}: {write}", real.display(), dir.display()));
+    }
+    Ok(path)
 }
 
 pub fn parse_iface(s: &str) -> Result<Iface, String> {
@@ -609,6 +830,7 @@ fn check_expect(
         }
     }
     if let Some(w) = &x.elapsed_ms {
+        w.check_bounds().or_else(|m| src.at(e, format!("{here}: {m}")))?;
         match (&w.neigh_failure, w.tolerance_ms, w.min.or(w.max)) {
             (Some(n), Some(_), None) => {
                 let at = parse_iface(n).or_else(|m| src.at(e, format!("{here}: elapsed_ms.neigh_failure: {m}")))?;
@@ -862,5 +1084,257 @@ replies = 3
     fn id_must_match_the_file_name() {
         let e = err(&CASE.replace("id = \"demo\"", "id = \"other\""));
         assert!(e.contains("must match the file name"), "{e}");
+    }
+
+    // ---- issue 18: every accepted input ends, every refusal has file:line
+
+    /// The 1-based line of the only occurrence of `needle` in `text`.
+    fn line_of(text: &str, needle: &str) -> usize {
+        assert_eq!(text.matches(needle).count(), 1, "{needle:?} must occur once");
+        text[..text.find(needle).unwrap()].matches('\n').count() + 1
+    }
+
+    /// Asserts that `case` (with `fixture`) fails at `file:line` of `needle`
+    /// in the file it belongs to, with `phrase` in the message.
+    fn fails_at(case: &str, fixture: &str, in_fixture: bool, needle: &str, phrase: &str) {
+        let e = load_with(case, fixture).unwrap_err();
+        let (file, text) = if in_fixture { ("pair.toml", fixture) } else { ("demo.toml", case) };
+        assert!(e.file.ends_with(file), "{e}");
+        assert_eq!(e.line, Some(line_of(text, needle)), "{e}");
+        assert!(e.msg.contains(phrase), "{e}");
+    }
+
+    fn case_fails_at(case: &str, needle: &str, phrase: &str) {
+        fails_at(case, FIXTURE, false, needle, phrase)
+    }
+
+    fn fixture_fails_at(fixture: &str, needle: &str, phrase: &str) {
+        fails_at(CASE, fixture, true, needle, phrase)
+    }
+
+    /// A phase appended to CASE.
+    fn phase(name: &str, extra: &str) -> String {
+        format!("\n[[phase]]\nname = \"{name}\"\n{extra}\n[phase.expect.ping]\nreplies = 3\n")
+    }
+
+    const OLD: &str = "kernel = \"<6.1\"\nupstream = \"u\"";
+    const NEW: &str = "kernel = \">=6.1\"\nupstream = \"u\"";
+
+    #[test]
+    fn after_circles_are_refused_at_the_after_that_closes_them() {
+        // A variant that replays its own name.
+        let own = format!("{CASE}{}{}", phase("fault", OLD), phase("fault", &format!("{NEW}\nafter = \"fault\"")));
+        case_fails_at(&own, "after = \"fault\"", "closes a circle (fault → fault)");
+        // fault → fix → fault through the second variant of fault.
+        let two = format!(
+            "{CASE}{}{}{}",
+            phase("fault", OLD),
+            phase("fix", "after = \"fault\""),
+            phase("fault", &format!("{NEW}\nafter = \"fix\""))
+        );
+        case_fails_at(&two, "after = \"fix\"", "(fault → fix → fault)");
+        // Longer: fault → fix-b → fix-a → fault.
+        let long = format!(
+            "{CASE}{}{}{}{}",
+            phase("fault", OLD),
+            phase("fix-a", "after = \"fault\""),
+            phase("fix-b", "after = \"fix-a\""),
+            phase("fault", &format!("{NEW}\nafter = \"fix-b\""))
+        );
+        case_fails_at(&long, "after = \"fix-b\"", "fault → fix-b → fix-a → fault");
+        // A chain without a circle still loads, and replays in order.
+        let ok = format!("{CASE}{}{}", phase("fault", ""), phase("fix", "after = \"fault\""));
+        assert!(load_with(&ok, FIXTURE).is_ok());
+    }
+
+    #[test]
+    fn replay_never_loops_even_on_a_plan_with_a_circle() {
+        let ok = format!("{CASE}{}{}", phase("fault", ""), phase("fix", "after = \"fault\""));
+        let mut p = load_with(&ok, FIXTURE).unwrap();
+        assert!(p.worst_case_ms() < CASE_MS_MAX);
+        p.phases[1].after = Some("fix".into()); // not through the loader
+        let fix = p.phases[2].clone();
+        let e = p.replay_for(&fix, Version(6, 1, 0)).unwrap_err();
+        assert!(e.contains("circle: fix → fault → fix"), "{e}");
+        assert_eq!(p.worst_case_ms(), u64::MAX);
+    }
+
+    #[test]
+    fn probe_counts_and_durations_are_bounded() {
+        let ping = "ping = { kind = \"ping\", from = \"a\", to = \"10.0.0.2\" }";
+        let with = |fields: &str| {
+            CASE.replace(ping, &format!("ping = {{ kind = \"ping\", from = \"a\", to = \"10.0.0.2\", {fields} }}"))
+        };
+        for (fields, phrase) in [
+            ("count = 0", "count = 0: write 1 to 10000"),
+            ("count = 4294967295", "count = 4294967295: write 1 to 10000"),
+            ("count = 65536, interval_ms = 0", "count = 65536"),
+            ("wait_ms = 9223372036854775807", "wait_ms = 9223372036854775807: write 0 to 600000"),
+            ("count = 10000, interval_ms = 100", "(count × interval_ms + wait_ms), more than 600000 ms"),
+        ] {
+            case_fails_at(&with(fields), "ping = {", phrase);
+        }
+        assert!(load_with(&with("count = 10000, interval_ms = 59, wait_ms = 600"), FIXTURE).is_ok());
+        let connect = |fields: &str| {
+            CASE.replace(
+                ping,
+                &format!(
+                    "ping = {{ kind = \"connect\", from = \"a\", to = \"10.0.0.2:80\", listen_in = \"b\", {fields} }}"
+                ),
+            )
+            .replace("replies = 3\npackets = { \"b/eth0: icmp echo-request\" = 3 }", "result = \"ok\"")
+        };
+        case_fails_at(&connect("timeout_ms = 0"), "ping = {", "timeout_ms = 0: write 1 to 600000");
+        case_fails_at(&connect("timeout_ms = 1000, hold = 1000"), "ping = {", "(hold + 2) × timeout_ms");
+        assert!(load_with(&connect("timeout_ms = 1000, hold = 16"), FIXTURE).is_ok());
+        let stream = CASE
+            .replace(
+                ping,
+                "ping = { kind = \"stream\", from = \"a\", to = \"10.0.0.2:80\", server_in = \"b\", bytes = 0 }",
+            )
+            .replace("replies = 3\npackets = { \"b/eth0: icmp echo-request\" = 3 }", "client_error = \"none\"");
+        case_fails_at(&stream, "ping = {", "bytes = 0: write 1 to 1073741824");
+    }
+
+    #[test]
+    fn elapsed_windows_must_hold_for_some_time() {
+        let connect = CASE
+            .replace(
+                "kind = \"ping\", from = \"a\", to = \"10.0.0.2\"",
+                "kind = \"connect\", from = \"a\", to = \"10.0.0.2:80\"",
+            )
+            .replace("replies = 3\npackets = { \"b/eth0: icmp echo-request\" = 3 }", "elapsed_ms = WINDOW");
+        for (w, phrase) in [
+            ("{ min = 900, max = 100 }", "holds for no time: write min ≤ max"),
+            ("{ min = -1 }", "elapsed_ms.min = -1"),
+            ("{ max = nan }", "elapsed_ms.max = NaN"),
+            ("{ max = 1e30 }", "write a number of ms from 0 to 600000"),
+            ("{ neigh_failure = \"a/eth0\", tolerance_ms = inf }", "elapsed_ms.tolerance_ms = inf"),
+        ] {
+            // Expectation errors point at the probe's table, as all of them do.
+            case_fails_at(&connect.replace("WINDOW", w), "[phase.expect.ping]", phrase);
+        }
+        assert!(load_with(&connect.replace("WINDOW", "{ min = 100, max = 900 }"), FIXTURE).is_ok());
+    }
+
+    #[test]
+    fn names_must_be_names() {
+        for bad in
+            ["\"\"", "\"a\\u0000\"", "\"a b\"", "\"a/b\"", "\"a:b\"", "\"é\"", &format!("\"{}\"", "n".repeat(33))]
+        {
+            let f = FIXTURE.replacen("name = \"a\"", &format!("name = {bad}"), 1);
+            fixture_fails_at(&f, &format!("name = {bad}"), "namespace name");
+        }
+        for bad in ["\"\"", "\"eth\\t0\"", "\"sixteen-bytes-xx\"", "\"..\"", "\"et/h0\"", "\"eth\\u0000\""] {
+            let f = FIXTURE.replacen("name = \"eth0\"", &format!("name = {bad}"), 1);
+            fixture_fails_at(&f, &format!("name = {bad}"), "1–15 printable characters");
+        }
+        let f = FIXTURE.replacen("name = \"eth0\"", "name = \"fifteen-bytes-x\"", 1);
+        assert!(load_with(CASE, &f).is_ok());
+    }
+
+    #[test]
+    fn fixture_errors_that_had_no_line_have_one() {
+        let dup = FIXTURE.replace("name = \"b\"\n", "name = \"b\"\n[[namespace]]\nname = \"a\" # again\n");
+        fixture_fails_at(&dup, "name = \"a\" # again", "namespace \"a\" declared twice");
+        let global = FIXTURE.replace("name = \"b\"\n", "name = \"b\"\nsysctls = { \"net.core.rmem_max\" = 1 }\n");
+        fixture_fails_at(&global, "sysctls", "is global, not per namespace");
+        let host = FIXTURE.replace("name = \"b\"\n", "name = \"b\"\nsysctls = { \"kernel.ostype\" = \"x\" }\n");
+        fixture_fails_at(&host, "sysctls", "only net.* is per network namespace");
+        let route = format!("{FIXTURE}[[route]]\nns = \"a\"\nto = \"default\"\ndev = \"eth9\"\n");
+        fixture_fails_at(&route, "to = \"default\"", "route dev \"eth9\"");
+    }
+
+    #[test]
+    fn ids_urls_and_the_first_phase_are_refused_with_their_line() {
+        case_fails_at(&CASE.replace("id = \"demo\"", "id = \"other\""), "id = ", "write id = \"demo\"");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pair.toml"), FIXTURE).unwrap();
+        let upper = dir.path().join("Demo.toml");
+        let text = CASE.replace("id = \"demo\"", "id = \"Demo\"");
+        std::fs::write(&upper, &text).unwrap();
+        let e = load(&upper, dir.path()).unwrap_err();
+        assert_eq!(e.line, Some(1), "{e}");
+        assert!(e.msg.contains("lower-case letters"), "{e}");
+
+        let urls = |u: &str| CASE.replace("urls = [\"https://example.invalid/1\"]", &format!("urls = {u}"));
+        case_fails_at(&urls("[]"), "urls = ", "at least one link");
+        for bad in ["javascript:alert(1)", "ftp://x", "https://", "https://a b", "data:text/html,x"] {
+            case_fails_at(
+                &urls(&format!("[\"https://ok.invalid\", \"{bad}\"]")),
+                "urls = ",
+                "write an http:// or https:// link",
+            );
+        }
+        assert!(load_with(&urls("[\"HTTP://example.invalid/x\"]"), FIXTURE).is_ok());
+
+        case_fails_at(&CASE.replace("name = \"baseline\"", "name = \"fault\""), "[[phase]]", "must be `baseline`");
+    }
+
+    #[test]
+    fn fixtures_resolve_inside_the_fixtures_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let fixtures = dir.path().join("fixtures");
+        std::fs::create_dir(&fixtures).unwrap();
+        std::fs::write(fixtures.join("pair.toml"), FIXTURE).unwrap();
+        std::fs::write(dir.path().join("outside.toml"), FIXTURE).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("outside.toml"), fixtures.join("link.toml")).unwrap();
+        let try_fixture = |name: &str| {
+            let p = dir.path().join("demo.toml");
+            let text = CASE.replace("fixture = \"pair\"", &format!("fixture = {name:?}"));
+            std::fs::write(&p, &text).unwrap();
+            load(&p, &fixtures)
+        };
+        assert!(try_fixture("pair").is_ok());
+        assert!(try_fixture("../fixtures/pair").is_ok());
+        let outside = dir.path().join("outside").display().to_string();
+        for (name, phrase) in [
+            (outside.as_str(), "write the file's name without .toml"),
+            ("../outside", "outside"),
+            ("link", "outside"),
+            ("", "write the file's name"),
+        ] {
+            let e = try_fixture(name).unwrap_err();
+            assert_eq!(e.line, Some(6), "{e}");
+            assert!(e.msg.contains(phrase), "{name}: {e}");
+        }
+    }
+
+    #[test]
+    fn duplicate_and_overlapping_variants_are_refused() {
+        let twice = format!("{CASE}{}", phase("baseline", ""));
+        case_fails_at(&twice, "[[phase]]\nname = \"baseline\"\n\n", "written twice (also line 12)");
+        // One gated and one not: both hold on >=6.1.
+        let half = format!("{CASE}{}{}", phase("fault", ""), phase("fault", NEW));
+        let e = load_with(&half, FIXTURE).unwrap_err();
+        assert!(e.msg.contains("not every variant has a `kernel` range"), "{e}");
+        let overlap =
+            format!("{CASE}{}{}", phase("fault", NEW), phase("fault", "kernel = \">=5.4\"\nupstream = \"u\""));
+        case_fails_at(&overlap, "kernel = \">=5.4\"", "overlaps \">=6.1\" (line 18) from 6.1.0 on");
+        let empty = format!("{CASE}{}", phase("fault", "kernel = \">=6.1, <4.10\"\nupstream = \"u\""));
+        case_fails_at(&empty, "kernel = ", "holds for no kernel");
+        assert!(load_with(&format!("{CASE}{}{}", phase("fault", OLD), phase("fault", NEW)), FIXTURE).is_ok());
+    }
+
+    #[test]
+    fn steps_touch_only_the_namespace_and_rates_fit_tc() {
+        let step =
+            |s: &str| CASE.replacen("\n[phase.expect.ping]", &format!("\nsteps = [{{ {s} }}]\n[phase.expect.ping]"), 1);
+        let ostype = step("sysctl = { ns = \"a\", key = \"kernel.ostype\", value = \"x\" }");
+        case_fails_at(&ostype, "steps = ", "write a key under net.");
+        let rate = step("htb-class = { ns = \"a\", dev = \"eth0\", parent = \"1:\", classid = \"1:10\", rate = \"99999999999999999999gbit\" }");
+        case_fails_at(&rate, "steps = ", "write at most 34gbit");
+    }
+
+    #[test]
+    fn a_case_that_could_run_over_an_hour_is_refused() {
+        let ten_min = CASE.replace(
+            "ping = { kind = \"ping\", from = \"a\", to = \"10.0.0.2\" }",
+            "ping = { kind = \"ping\", from = \"a\", to = \"10.0.0.2\", count = 5000, interval_ms = 100, wait_ms = 100000 }",
+        );
+        let six = format!("{ten_min}{}", (1..6).map(|i| phase(&format!("fault-{i}"), "")).collect::<String>());
+        assert_eq!(load_with(&six, FIXTURE).unwrap().worst_case_ms(), CASE_MS_MAX);
+        let seven = format!("{six}{}", phase("fault-x", ""));
+        case_fails_at(&seven, "[[phase]]\nname = \"fault-x\"", "could run 4200000 ms at worst");
     }
 }

@@ -20,7 +20,7 @@ pub fn case_text(id: &str, fixture_name: &str, fixture: &FixtureFile) -> Result<
             Some((v.b.ns.get_ref().clone(), a.addr, v.a.ns.get_ref().clone(), v.a.name.clone()))
         })
         .ok_or_else(|| anyhow!("fixture {fixture_name} has no veth pair with an IPv4 address to ping across"))?;
-    let nss: Vec<&str> = fixture.namespaces.iter().map(|n| n.name.as_str()).collect();
+    let nss: Vec<&str> = fixture.namespaces.iter().map(|n| n.name.get_ref().as_str()).collect();
     let mut ifaces = Vec::new();
     for b in &fixture.bridges {
         ifaces.push(format!("{}/{}", b.ns.get_ref(), b.name));

@@ -85,10 +85,11 @@ pub struct FixtureFile {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NsSpec {
-    pub name: String,
-    /// Per-namespace sysctls set right after creation.
+    pub name: Spanned<String>,
+    /// Per-namespace sysctls set right after creation (spanned: the loader
+    /// names the line of a bad one).
     #[serde(default)]
-    pub sysctls: IndexMap<String, SysVal>,
+    pub sysctls: IndexMap<String, Spanned<SysVal>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -154,9 +155,9 @@ pub struct FirewallSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CaseFile {
-    pub id: String,
+    pub id: Spanned<String>,
     pub title: String,
-    pub urls: Vec<String>,
+    pub urls: Spanned<Vec<Spanned<String>>>,
     /// What the user saw, in their words.
     pub symptom: String,
     /// The documented fix, in words.
@@ -252,6 +253,15 @@ impl Step {
             | Step::QdiscDel { ns, .. }
             | Step::Link { ns, .. } => Some(ns),
             Step::GlobalSysctl { .. } => None,
+        }
+    }
+
+    /// The longest the step may run, in ms: an `sh` step until the runner
+    /// kills it; the others are single netlink or `/proc` writes, counted as 0.
+    pub fn worst_case_ms(&self) -> u64 {
+        match self {
+            Step::Sh { .. } => limits::SH_STEP_MS,
+            _ => 0,
         }
     }
 
@@ -404,6 +414,71 @@ impl ProbeSpec {
         }
     }
 
+    /// The longest the probe can run, in ms, by how `run::probe` waits:
+    /// ping sends `count` requests `interval_ms` apart and listens `wait_ms`;
+    /// connect opens `hold` connections one after another, waits up to a
+    /// timeout for the listener to accept them, then connects once more; a
+    /// stream ends by its deadline, `timeout_ms` after it starts — with an
+    /// injection, up to one more timeout for the flow to pause, 2 s for the
+    /// capture to catch up and the settle window with 1 s of capture sync.
+    pub fn worst_case_ms(&self) -> u64 {
+        match self {
+            ProbeSpec::Ping { count, interval_ms, wait_ms, .. } => {
+                (*count as u64).saturating_mul(*interval_ms).saturating_add(*wait_ms)
+            }
+            ProbeSpec::Connect { timeout_ms, hold: 0, .. } => *timeout_ms,
+            ProbeSpec::Connect { timeout_ms, hold, .. } => (*hold as u64 + 2).saturating_mul(*timeout_ms),
+            ProbeSpec::Stream { timeout_ms, inject: None, .. } => *timeout_ms,
+            ProbeSpec::Stream { timeout_ms, inject: Some(i), .. } => {
+                timeout_ms.saturating_mul(2).saturating_add(i.settle_ms).saturating_add(3_000)
+            }
+        }
+    }
+
+    /// Refuses counts and durations that are zero where that means nothing,
+    /// or beyond [`limits`], saying what to write instead.
+    pub fn check_bounds(&self) -> Result<(), String> {
+        use limits::{BYTES_MAX, COUNT_MAX, MS_MAX, PROBE_MS_MAX};
+        let count = |key: &str, n: u32, min: u32| match n {
+            n if (min..=COUNT_MAX).contains(&n) => Ok(()),
+            _ => Err(format!("{key} = {n}: write {min} to {COUNT_MAX}")),
+        };
+        let ms = |key: &str, v: u64, min: u64| match v {
+            v if (min..=MS_MAX).contains(&v) => Ok(()),
+            _ => Err(format!("{key} = {v}: write {min} to {MS_MAX} (ms; 10 min)")),
+        };
+        let formula = match self {
+            ProbeSpec::Ping { count: n, interval_ms, wait_ms, .. } => {
+                count("count", *n, 1)?;
+                ms("interval_ms", *interval_ms, 0)?;
+                ms("wait_ms", *wait_ms, 0)?;
+                "count × interval_ms + wait_ms"
+            }
+            ProbeSpec::Connect { timeout_ms, hold, .. } => {
+                ms("timeout_ms", *timeout_ms, 1)?;
+                count("hold", *hold, 0)?;
+                "(hold + 2) × timeout_ms"
+            }
+            ProbeSpec::Stream { timeout_ms, bytes, inject, .. } => {
+                ms("timeout_ms", *timeout_ms, 1)?;
+                if !(1..=BYTES_MAX).contains(bytes) {
+                    return Err(format!("bytes = {bytes}: write 1 to {BYTES_MAX} (1 GiB)"));
+                }
+                if let Some(i) = inject {
+                    count("inject.count", i.count, 1)?;
+                    ms("inject.settle_ms", i.settle_ms, 0)?;
+                }
+                "2 × timeout_ms + inject.settle_ms + 3000"
+            }
+        };
+        match self.worst_case_ms() {
+            w if w <= PROBE_MS_MAX => Ok(()),
+            w => Err(format!(
+                "it could run {w} ms ({formula}), more than {PROBE_MS_MAX} ms (10 min): write smaller values"
+            )),
+        }
+    }
+
     pub fn namespaces(&self) -> Vec<&str> {
         match self {
             ProbeSpec::Ping { from, .. } => vec![from],
@@ -419,6 +494,27 @@ impl ProbeSpec {
             }
         }
     }
+}
+
+/// Bounds on what a case may ask for, so that every case that loads ends
+/// in bounded time (issue 18); `docs/cases.md` lists them. Each is far
+/// beyond what an incident needs: a larger value is a typo or an attack.
+pub mod limits {
+    /// Ping requests, held connections, injected segments.
+    pub const COUNT_MAX: u32 = 10_000;
+    /// Any one duration in ms: intervals, waits, timeouts, settle windows,
+    /// `elapsed_ms` bounds and tolerances.
+    pub const MS_MAX: u64 = 600_000;
+    /// A probe's worst case, all its waits together
+    /// ([`super::ProbeSpec::worst_case_ms`]).
+    pub const PROBE_MS_MAX: u64 = 600_000;
+    /// Bytes one stream probe transfers.
+    pub const BYTES_MAX: u64 = 1 << 30;
+    /// How long an `sh` step runs before it is killed; the runner uses it.
+    /// A first iptables in a TCG guest loads modules over 9p for 20 s and more.
+    pub const SH_STEP_MS: u64 = 60_000;
+    /// A whole case's worst case ([`crate::case::plan::Plan::worst_case_ms`]).
+    pub const CASE_MS_MAX: u64 = 3_600_000;
 }
 
 pub mod defaults {
@@ -606,6 +702,25 @@ pub struct Window {
 impl Window {
     pub fn holds(&self, v: f64) -> bool {
         self.min.is_none_or(|m| v >= m) && self.max.is_none_or(|m| v <= m)
+    }
+
+    /// Bounds are finite ms within [`limits::MS_MAX`], the lower below the upper.
+    pub fn check_bounds(&self) -> Result<(), String> {
+        let max = limits::MS_MAX as f64;
+        for (key, v) in [("min", self.min), ("max", self.max), ("tolerance_ms", self.tolerance_ms)] {
+            match v {
+                Some(v) if !(0.0..=max).contains(&v) => {
+                    return Err(format!("elapsed_ms.{key} = {v}: write a number of ms from 0 to {max}"))
+                }
+                _ => {}
+            }
+        }
+        match (self.min, self.max) {
+            (Some(a), Some(b)) if a > b => {
+                Err(format!("elapsed_ms {{ min = {a}, max = {b} }} holds for no time: write min ≤ max, e.g. {{ min = {b}, max = {a} }}"))
+            }
+            _ => Ok(()),
+        }
     }
 }
 

@@ -34,8 +34,14 @@ pub fn handle_text(h: TcHandle) -> String {
     }
 }
 
+/// The fastest rate a case may give: the 32-bit `rate` of `struct
+/// tc_ratespec`, in bytes/s (about 34.4 Gbit/s). Past it HTB needs
+/// `TCA_HTB_RATE64`, which the harness does not send: refusing is truer
+/// than clamping in silence.
+pub const RATE_MAX: u64 = u32::MAX as u64;
+
 /// A rate as tc writes it (`1gbit`, `100mbit`, `800kbit`, `5000bit`,
-/// `10mbps` = bytes) in bytes per second.
+/// `10mbps` = bytes) in bytes per second, from 1 to [`RATE_MAX`].
 pub fn parse_rate(s: &str) -> Result<u64> {
     let s = s.trim().to_ascii_lowercase();
     let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
@@ -52,22 +58,83 @@ pub fn parse_rate(s: &str) -> Result<u64> {
         "gbps" => 8e9,
         u => bail!("rate {s:?}: unknown unit {u:?} (bit, kbit, mbit, gbit, bps, kbps, mbps, gbps)"),
     };
-    let bytes = (n * bits / 8.0).round() as u64;
-    if bytes == 0 {
-        bail!("rate {s:?} is zero");
+    // Compared as a float before the cast: `as u64` would saturate a huge
+    // number (1e30 bit) into a plausible-looking one.
+    let bytes = (n * bits / 8.0).round();
+    if bytes.is_nan() || bytes > RATE_MAX as f64 {
+        bail!("rate {s:?} is above {RATE_MAX} bytes/s (the 32-bit tc rate): write at most 34gbit");
     }
-    Ok(bytes)
+    if bytes < 1.0 {
+        bail!("rate {s:?} is zero: write at least 8bit (1 byte/s)");
+    }
+    Ok(bytes as u64)
 }
 
 /// A sysctl key as sysctl(8) writes it (`net.ipv4.ip_forward`, or with
-/// slashes where an interface name has dots) → its `/proc/sys` path.
+/// slashes where an interface name has dots) → its `/proc/sys` path. Only
+/// `net.*`: nothing else under `/proc/sys` belongs to a network namespace, so
+/// anything else would change the host (`kernel.ostype`).
 pub fn path_of(key: &str) -> Result<PathBuf> {
-    if key.is_empty() || key.contains("..") || key.starts_with(['.', '/']) {
-        bail!("bad sysctl name {key:?}");
+    if !(key.starts_with("net.") || key.starts_with("net/")) {
+        bail!("sysctl {key:?} is not a network setting: only net.* is per network namespace; write a key under net. (e.g. net.ipv4.ip_forward)");
+    }
+    if key.contains("..")
+        || key.contains("//")
+        || key.ends_with(['.', '/'])
+        || !key.bytes().all(|b| b.is_ascii_graphic())
+    {
+        bail!("bad sysctl name {key:?}: write dotted words (net.ipv4.conf.eth0.forwarding), or a/b/c where an interface name has dots");
     }
     // Interface names may contain dots; accept "a/b/c" as the unambiguous form.
     let rel = if key.contains('/') { key.to_string() } else { key.replace('.', "/") };
     Ok(PathBuf::from("/proc/sys").join(rel))
+}
+
+/// The longest namespace name, in bytes.
+pub const NS_NAME_MAX: usize = 32;
+
+/// A fixture's namespace name. Names go into every `ns: ...` and `ns/dev`
+/// notation, thread names and pcap file names, so only letters, digits,
+/// '-' and '_' (no '/', ':', NUL or white space to break them).
+pub fn check_ns_name(name: &str) -> std::result::Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= NS_NAME_MAX
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("namespace name {name:?}: write 1–{NS_NAME_MAX} letters, digits, '-' or '_' (e.g. \"container\")"))
+    }
+}
+
+/// `IFNAMSIZ - 1`: the longest interface name the kernel takes.
+pub const IFNAME_MAX: usize = 15;
+
+/// An interface name as the kernel's `dev_valid_name` takes it (1–15 bytes,
+/// not `.` or `..`, no '/', ':' or white space), and printable ASCII so that
+/// it reads back the same in evidence and reports.
+pub fn check_ifname(name: &str) -> std::result::Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= IFNAME_MAX
+        && name != "."
+        && name != ".."
+        && name.bytes().all(|b| b.is_ascii_graphic() && b != b'/' && b != b':');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("interface name {name:?}: write 1–{IFNAME_MAX} printable characters without '/', ':' or spaces (IFNAMSIZ), e.g. \"eth0\""))
+    }
+}
+
+/// A link to the report a case reproduces: the report renders it as a link,
+/// so only `http://` and `https://` with something after the scheme.
+pub fn check_url(url: &str) -> std::result::Result<(), String> {
+    let lower = url.to_ascii_lowercase();
+    let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && url.bytes().all(|b| b.is_ascii_graphic()) => Ok(()),
+        _ => Err(format!("url {url:?}: write an http:// or https:// link without spaces (e.g. \"https://github.com/moby/moby/issues/1\")")),
+    }
 }
 
 /// Settings that are global, not per namespace: one value for every
@@ -125,6 +192,36 @@ mod tests {
         );
         assert!(path_of("net..x").is_err());
         assert!(path_of("").is_err());
+        assert!(path_of("kernel.ostype").unwrap_err().to_string().contains("only net.*"));
+        assert!(path_of("net").is_err() && path_of("net.").is_err() && path_of("net.ipv4.x\0").is_err());
+    }
+
+    #[test]
+    fn rates_overflow_into_an_error() {
+        assert_eq!(parse_rate("1gbit").unwrap(), 125_000_000);
+        assert_eq!(parse_rate("34gbit").unwrap(), 4_250_000_000);
+        for huge in ["99999999999999999999gbit", "35gbit", &"9".repeat(400)] {
+            assert!(parse_rate(huge).unwrap_err().to_string().contains("write at most 34gbit"), "{huge}");
+        }
+        assert!(parse_rate("0.001bit").unwrap_err().to_string().contains("zero"));
+    }
+
+    #[test]
+    fn names_and_urls() {
+        assert!(check_ns_name("container").is_ok() && check_ns_name("br_a-1").is_ok());
+        for bad in ["", "a\0", "a b", "a/b", "a:b", "a\tb", "é", &"n".repeat(NS_NAME_MAX + 1)] {
+            assert!(check_ns_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(
+            check_ifname("eth0").is_ok() && check_ifname("eth0.100").is_ok() && check_ifname(&"x".repeat(15)).is_ok()
+        );
+        for bad in ["", ".", "..", "a/b", "a:b", "a b", "a\0", "\u{7f}", &"x".repeat(16)] {
+            assert!(check_ifname(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_url("https://github.com/moby/moby/issues/1").is_ok() && check_url("http://x").is_ok());
+        for bad in ["javascript:alert(1)", "https://", "ftp://x", "https://a b", " https://x", "//x"] {
+            assert!(check_url(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

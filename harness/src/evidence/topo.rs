@@ -29,7 +29,7 @@ pub struct IfView {
 impl TopoView {
     pub fn of(f: &FixtureFile) -> TopoView {
         let mut namespaces: Vec<NsView> =
-            f.namespaces.iter().map(|n| NsView { name: n.name.clone(), ifaces: vec![] }).collect();
+            f.namespaces.iter().map(|n| NsView { name: n.name.get_ref().clone(), ifaces: vec![] }).collect();
         let mut push = |ns: &str, i: IfView| {
             if let Some(n) = namespaces.iter_mut().find(|n| n.name == ns) {
                 n.ifaces.push(i);

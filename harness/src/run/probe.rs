@@ -100,12 +100,21 @@ fn raw_icmp_socket() -> Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Which request (0-based) a reply's sequence number answers, `sent`
+/// requests out: sequence numbers are 16 bits and wrap (request `i` carries
+/// `i + 1` mod 2^16), so the latest request with that number.
+fn request_of(seq: u16, sent: usize) -> Option<usize> {
+    let first = seq.wrapping_sub(1) as usize;
+    (first < sent).then(|| first + (sent - 1 - first) / 65536 * 65536)
+}
+
 /// ICMP echo from `from` to `to`: `count` requests `interval` apart, then
 /// listens `wait` more for replies and ICMP errors about our requests.
 pub fn ping(from: &Netns, to: Ipv4Addr, count: u32, interval: Duration, wait: Duration) -> Result<PingOutcome> {
     let fd = from.run(|_| raw_icmp_socket())??;
     let id = (std::process::id() as u16) ^ (crate::sys::clock::now_ns() as u16);
     let start = Instant::now();
+    let later = |t: Instant, d: Duration| t.checked_add(d).ok_or_else(|| anyhow!("ping: {d:?} is too long a time"));
     let mut sent_at = Vec::new();
     let mut out = PingOutcome { sent: 0, replies: 0, errors: vec![], rtt_ms: vec![], elapsed_ms: 0.0 };
     let mut seen = std::collections::BTreeSet::new();
@@ -114,18 +123,22 @@ pub fn ping(from: &Netns, to: Ipv4Addr, count: u32, interval: Duration, wait: Du
     let mut buf = [0u8; 1500];
     loop {
         let now = Instant::now();
-        if (out.sent) < count && now >= next_send {
-            let seq = out.sent as u16 + 1;
+        if out.sent < count && now >= next_send {
+            // Wraps past 65535 like ping(8)'s icmp_seq (a long soak sends that many).
+            let seq = (out.sent as u16).wrapping_add(1);
             send_to(&fd, &echo_request(id, seq), to)?;
             sent_at.push(Instant::now());
             out.sent += 1;
-            next_send += interval;
-            if out.sent == count {
-                deadline = Some(Instant::now() + wait);
-            }
+            next_send = later(next_send, interval)?;
             continue;
         }
-        let until = if out.sent < count { next_send } else { deadline.unwrap() };
+        // After the last request (at once for `count = 0`) the listening
+        // window starts.
+        let until = match deadline {
+            _ if out.sent < count => next_send,
+            Some(d) => d,
+            None => *deadline.insert(later(now, wait)?),
+        };
         if now >= until {
             if out.sent >= count {
                 break;
@@ -135,7 +148,8 @@ pub fn ping(from: &Netns, to: Ipv4Addr, count: u32, interval: Duration, wait: Du
         if out.sent == count && seen.len() as u32 == count {
             break; // every request answered
         }
-        let wait_ms = (until - now).as_millis().max(1) as i32;
+        // poll takes an int of ms: clamp, or a long wait turns negative (= forever).
+        let wait_ms = (until - now).as_millis().clamp(1, i32::MAX as u128) as i32;
         let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: one pollfd we own.
         if unsafe { libc::poll(&mut p, 1, wait_ms) } <= 0 {
@@ -148,12 +162,14 @@ pub fn ping(from: &Netns, to: Ipv4Addr, count: u32, interval: Duration, wait: Du
             continue;
         }
         match classify_icmp(&buf[..n as usize], id) {
-            IcmpSeen::Reply { seq } if seq >= 1 && (seq as usize) <= sent_at.len() && seen.insert(seq) => {
-                out.replies += 1;
-                out.rtt_ms.push(ms(sent_at[seq as usize - 1].elapsed()));
+            IcmpSeen::Reply { seq } => {
+                if let Some(i) = request_of(seq, sent_at.len()).filter(|&i| seen.insert(i)) {
+                    out.replies += 1;
+                    out.rtt_ms.push(ms(sent_at[i].elapsed()));
+                }
             }
             IcmpSeen::Error(e) => out.errors.push(e),
-            _ => {}
+            IcmpSeen::Other => {}
         }
     }
     out.elapsed_ms = ms(start.elapsed());
@@ -507,6 +523,18 @@ mod tests {
             classify_icmp(&dg, 77),
             IcmpSeen::Error(IcmpError { kind: "host-unreachable".into(), from: Ipv4Addr::new(172, 17, 0, 2), seq: 5 })
         );
+    }
+
+    #[test]
+    fn sequence_numbers_wrap_to_the_latest_request() {
+        assert_eq!(request_of(1, 0), None);
+        assert_eq!(request_of(1, 1), Some(0));
+        assert_eq!(request_of(3, 2), None);
+        assert_eq!(request_of(0, 65536), Some(65535));
+        // Request 65536 carries seq 1 again; a reply to seq 1 is its.
+        assert_eq!(request_of(1, 65537), Some(65536));
+        assert_eq!(request_of(2, 65537), Some(1));
+        assert_eq!(request_of(1, 3 * 65536 + 5), Some(3 * 65536));
     }
 
     #[test]

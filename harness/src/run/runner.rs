@@ -87,7 +87,7 @@ pub fn run_case_until(
         format_version: crate::evidence::record::FORMAT_VERSION,
         id: plan.id().into(),
         title: plan.case.title.clone(),
-        urls: plan.case.urls.clone(),
+        urls: plan.urls(),
         case_file: crate::evidence::record::relative_to_root(root, &plan.path),
         fixture: plan.case.fixture.get_ref().clone(),
         kernel_release: release.into(),

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use anyhow::{anyhow, Context, Result};
 use indexmap::IndexMap;
 
-use crate::case::spec::{FixtureFile, Step};
+use crate::case::spec::{limits, FixtureFile, Step};
 use crate::case::syntax;
 use crate::sys::cmd;
 use crate::sys::link;
@@ -25,12 +25,12 @@ impl Topology {
 
     /// Creates the namespaces and everything the fixture declares in them.
     pub fn build(f: &FixtureFile, tag: &str) -> Result<Topology> {
-        let names: Vec<String> = f.namespaces.iter().map(|n| format!("{}@{tag}", n.name)).collect();
+        let names: Vec<String> = f.namespaces.iter().map(|n| format!("{}@{tag}", n.name.get_ref())).collect();
         let mut namespaces = IndexMap::new();
         for (n, ns) in f.namespaces.iter().zip(Netns::new_many(&names)?) {
             let sysctls: Vec<(String, String)> = n.sysctls.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
             ns.run(move |_| sysctls.iter().try_for_each(|(k, v)| sysctl::write(k, v)))??;
-            namespaces.insert(n.name.clone(), ns);
+            namespaces.insert(n.name.get_ref().clone(), ns);
         }
         let t = Topology { namespaces };
         for b in &f.bridges {
@@ -115,7 +115,7 @@ impl Topology {
             Step::Sh { ns, run } => {
                 let mut c = self.ns(ns)?.command("sh");
                 c.arg("-c").arg(run);
-                let out = cmd::run_ok(c, cmd::DEFAULT_DEADLINE)?;
+                let out = cmd::run_ok(c, std::time::Duration::from_millis(limits::SH_STEP_MS))?;
                 Ok(format!("{}{}", out.stdout, out.stderr).trim().to_string())
             }
             Step::Htb { ns, dev, handle, default, direct_qlen } => {

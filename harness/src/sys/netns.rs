@@ -96,6 +96,11 @@ impl Netns {
     }
 
     fn spawn(name: &str) -> Result<Pending> {
+        // Thread names cannot hold NUL (`Builder::spawn` would panic); the
+        // loader refuses such names, this keeps any other caller safe.
+        if name.contains('\0') {
+            return Err(anyhow!("namespace name {name:?} contains NUL"));
+        }
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<OwnedFd>>(1);
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = thread::Builder::new()

@@ -63,9 +63,11 @@ pub fn htb_class_options(rate: u64, buffer_ticks: u32) -> Vec<TcOption> {
 
 /// The burst tc gives by default — one MTU plus rate/HZ, with the 1 GHz
 /// "HZ" of high-resolution psched — as transmit time in ticks.
+/// In u128 and saturating: no rate, however absurd, overflows it.
 pub fn default_buffer_ticks(rate: u64, mtu: u32) -> u32 {
-    let burst = mtu as u64 + rate / 1_000_000_000;
-    ((burst * 1_000_000_000 / rate) / PSCHED_TICK_NS) as u32
+    let burst = mtu as u128 + rate as u128 / 1_000_000_000;
+    let ticks = burst * 1_000_000_000 / rate.max(1) as u128 / PSCHED_TICK_NS as u128;
+    ticks.min(u32::MAX as u128) as u32
 }
 
 async fn send(ctx: &NsCtx, msg: RouteNetlinkMessage, flags: u16, what: &str) -> Result<()> {
@@ -300,5 +302,8 @@ mod tests {
         assert!(parse_rate("fast").is_err());
         // tc gave 0xbb ticks for 1gbit with a 1500-byte MTU.
         assert_eq!(default_buffer_ticks(125_000_000, 1500), 0xbb);
+        // Extremes saturate instead of overflowing (issue 18).
+        assert_eq!(default_buffer_ticks(u64::MAX, u32::MAX), 0);
+        assert_eq!(default_buffer_ticks(1, 1500), u32::MAX);
     }
 }

@@ -230,7 +230,7 @@ mod tests {
 
     fn check(expect: &str) -> Check {
         let case = format!(
-            "id = \"t\"\ntitle = \"t\"\nurls = [\"u\"]\nsymptom = \"s\"\nfix = \"f\"\nfixture = \"f\"\ncapture = [\"b/eth0\"]\n\
+            "id = \"t\"\ntitle = \"t\"\nurls = [\"https://example.org/issue\"]\nsymptom = \"s\"\nfix = \"f\"\nfixture = \"f\"\ncapture = [\"b/eth0\"]\n\
              [probes]\nping = {{ kind = \"ping\", from = \"a\", to = \"10.0.0.2\" }}\n[[phase]]\nname = \"baseline\"\n[phase.expect.ping]\n{expect}\n"
         );
         let dir = tempfile::tempdir().unwrap();
