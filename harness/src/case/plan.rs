@@ -305,6 +305,29 @@ pub fn fixture_devices(f: &FixtureFile) -> BTreeMap<String, BTreeSet<String>> {
     m
 }
 
+/// The longest case id: ids become file names (`<id>.json`, `<id>.log`,
+/// artifact folders) and must stay well under NAME_MAX with any suffix.
+pub const MAX_ID_LEN: usize = 64;
+
+/// The one rule for case ids, wherever an id comes from (a case file, `new`,
+/// a kept topology's state file, the command line): `[a-z0-9][a-z0-9-]*`, at
+/// most [`MAX_ID_LEN`] characters. So an id is always a plain file name:
+/// never empty, never `.`/`..`, no `/`, no leading `-` to be read as an option.
+///
+/// # Errors
+/// Why `id` is not one, as a sentence that quotes it.
+pub fn check_id(id: &str) -> Result<(), String> {
+    let mut chars = id.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !first_ok || !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        return Err(format!("id {id:?}: use lower-case letters, digits and '-' (not first)"));
+    }
+    if id.len() > MAX_ID_LEN {
+        return Err(format!("id {id:?}: at most {MAX_ID_LEN} characters"));
+    }
+    Ok(())
+}
+
 /// Loads `case_path`, its fixture from `fixtures_dir`, and validates both.
 pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
     let text = std::fs::read_to_string(case_path).map_err(|e| LoadError {
@@ -320,8 +343,8 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
         return src
             .err(None, format!("id {:?} must match the file name ({stem}.toml): ids are stable handles", case.id));
     }
-    if !case.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-        return src.err(None, format!("id {:?}: use lower-case letters, digits and '-'", case.id));
+    if let Err(e) = check_id(&case.id) {
+        return src.err(None, e);
     }
     if case.urls.is_empty() {
         return src.err(None, "urls: give at least one link to the report");
@@ -852,5 +875,16 @@ replies = 3
     fn id_must_match_the_file_name() {
         let e = err(&CASE.replace("id = \"demo\"", "id = \"other\""));
         assert!(e.contains("must match the file name"), "{e}");
+    }
+
+    #[test]
+    fn an_id_is_always_a_plain_file_name() {
+        for ok in ["demo", "htb-direct-qlen", "0day", "a-"] {
+            assert_eq!(check_id(ok), Ok(()), "{ok}");
+        }
+        let long = "a".repeat(MAX_ID_LEN + 1);
+        for bad in ["", "-rf", "Demo", "a/b", "/etc/passwd", "..", ".", "a.b", "a b", "ä", &long] {
+            assert!(check_id(bad).is_err(), "{bad:?} passed");
+        }
     }
 }
