@@ -308,11 +308,17 @@ fn as_nobody(cmd: &mut Command) -> &mut Command {
     }
 }
 
-/// Ends any keeper this test started, even when an assertion fails.
+/// Ends any keeper this test started, even when an assertion fails with a
+/// forged state file in place (which `down` rightly refuses): those left
+/// are killed outright, which ends their namespaces too; `down` tidies.
 struct Down<'a>(&'a Path);
 
 impl Drop for Down<'_> {
     fn drop(&mut self) {
+        let _ = netrepro(self.0, &["down"]);
+        for pid in keepers(self.0) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
+        }
         let _ = netrepro(self.0, &["down"]);
     }
 }
