@@ -9,8 +9,8 @@
 //! | --- | --- | --- |
 //! | [`wire`] | frames: parsing, the one ICMP/frame vocabulary, matchers, checksums | no |
 //! | [`case`] | case and fixture files → the typed [`case::plan::Plan`]; kernel ranges | no |
-//! | [`sys`] | namespaces (every `setns` is in [`sys::netns`]), rtnetlink, tc, sysctl, counters, capture, drops, firewall | yes |
-//! | [`safety`] | the host guard and the guardian of global settings | yes |
+//! | [`sys`] | namespaces (every `setns` is in [`sys::netns`]), rtnetlink, tc, sysctl, counters, capture, drops, firewall, pidfds | yes |
+//! | [`safety`] | the host guard, the guardian of global settings, directories only the caller can write | yes |
 //! | [`evidence`] | the typed record a run leaves (`evidence.json`) | no |
 //! | [`verdict`] | expectations vs observations, why-lines: pure | no |
 //! | [`run`] | topology → phases (steps, captures, probes) → evidence | yes |

@@ -27,7 +27,9 @@ usage:
 
 environment:
   NETREPRO_CASES, NETREPRO_FIXTURES   case and fixture directories (default: the repository's)
-  NETREPRO_ARTIFACTS                  where pcaps and evidence go (default: target/netrepro)";
+  NETREPRO_ARTIFACTS                  where pcaps and evidence go (default: target/netrepro)
+  NETREPRO_STATE                      kept topologies' state files (default: /run/netrepro; made 0700,
+                                      refused unless yours and writable by no one else)";
 
 /// Running as root of a private user namespace (not real root).
 static ROOTLESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -39,9 +41,14 @@ fn main() -> ExitCode {
     // do, instead of panicking on the closed pipe.
     // SAFETY: setting a signal disposition before any thread exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    let rootless = netrepro::sys::netns::become_userns_root();
-    ROOTLESS.store(matches!(rootless, Ok(true)), std::sync::atomic::Ordering::Relaxed);
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // `status`, `down` and `shell` act on keepers as the caller: inside a
+    // private user namespace another user's process and files would show
+    // the overflow uid, and "who owns this keeper" would be a lie.
+    if !matches!(args.first().map(String::as_str), Some("status" | "down" | "shell")) {
+        let rootless = netrepro::sys::netns::become_userns_root();
+        ROOTLESS.store(matches!(rootless, Ok(true)), std::sync::atomic::Ordering::Relaxed);
+    }
     let cases = suite::discover(&suite::cases_dir(), &suite::fixtures_dir());
     match args.first().map(String::as_str) {
         Some("list") => {
@@ -102,21 +109,34 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Some("status") => {
-            print!("{}", netrepro::app::keep::status(&netrepro::app::keep::state_dir()));
-            ExitCode::SUCCESS
-        }
+        Some("status") => match netrepro::app::keep::status(&netrepro::app::keep::state_dir()) {
+            Ok(s) => {
+                print!("{s}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Some("down") if args.len() <= 2 => {
             match netrepro::app::keep::down(&netrepro::app::keep::state_dir(), args.get(1).map(String::as_str)) {
-                Ok(done) if done.is_empty() => {
+                Ok(d) if d.ended.is_empty() && d.refused.is_empty() => {
                     println!("nothing kept");
                     ExitCode::SUCCESS
                 }
-                Ok(done) => {
-                    for d in done {
-                        println!("down: {d}");
+                Ok(d) => {
+                    for e in &d.ended {
+                        println!("down: {e}");
                     }
-                    ExitCode::SUCCESS
+                    for r in &d.refused {
+                        eprintln!("down: {r}");
+                    }
+                    if d.refused.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
                 }
                 Err(e) => {
                     eprintln!("{e:#}");

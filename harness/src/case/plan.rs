@@ -389,8 +389,8 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
         return src
             .at(&case.id, format!("id {id:?} must match the file name: write id = {stem:?} (ids are stable handles)"));
     }
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-        return src.at(&case.id, format!("id {id:?}: use lower-case letters, digits and '-' (and rename the file)"));
+    if let Err(e) = crate::case::syntax::check_id(id) {
+        return src.at(&case.id, format!("{e} (and rename the file)"));
     }
     if case.urls.get_ref().is_empty() {
         return src.at(&case.urls, "urls: give at least one link to the report");

@@ -7,8 +7,8 @@ use crate::case::spec::FixtureFile;
 
 /// The case text for `id` on `fixture` (named `fixture_name`).
 pub fn case_text(id: &str, fixture_name: &str, fixture: &FixtureFile) -> Result<String> {
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-        bail!("case id {id:?}: use lower-case letters, digits and '-'");
+    if let Err(e) = crate::case::syntax::check_id(id) {
+        bail!("case {e}");
     }
     // A probe that works on any fixture: ping across its first veth pair
     // whose far end has an IPv4 address.

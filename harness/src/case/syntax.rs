@@ -176,6 +176,29 @@ pub fn split_source(source: &str) -> Result<(&str, Option<&str>)> {
     }
 }
 
+/// The longest case id: ids become file names (`<id>.json`, `<id>.log`,
+/// artifact folders) and must stay well under NAME_MAX with any suffix.
+pub const MAX_ID_LEN: usize = 64;
+
+/// The one rule for case ids, wherever an id comes from (a case file, `new`,
+/// a kept topology's state file, the command line): `[a-z0-9][a-z0-9-]*`, at
+/// most [`MAX_ID_LEN`] characters. So an id is always a plain file name:
+/// never empty, never `.`/`..`, no `/`, no leading `-` to be read as an option.
+///
+/// # Errors
+/// Why `id` is not one, as a sentence that quotes it.
+pub fn check_id(id: &str) -> Result<(), String> {
+    let mut chars = id.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !first_ok || !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        return Err(format!("id {id:?}: use lower-case letters, digits and '-' (not first)"));
+    }
+    if id.len() > MAX_ID_LEN {
+        return Err(format!("id {id:?}: at most {MAX_ID_LEN} characters"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,5 +261,16 @@ mod tests {
         assert_eq!(split_source(" host (legacy) ").unwrap(), ("host", Some("legacy")));
         assert_eq!(split_source("host (nft)").unwrap(), ("host", Some("nft")));
         assert!(split_source("host (ebtables)").is_err());
+    }
+
+    #[test]
+    fn an_id_is_always_a_plain_file_name() {
+        for ok in ["demo", "htb-direct-qlen", "0day", "a-"] {
+            assert_eq!(check_id(ok), Ok(()), "{ok}");
+        }
+        let long = "a".repeat(MAX_ID_LEN + 1);
+        for bad in ["", "-rf", "Demo", "a/b", "/etc/passwd", "..", ".", "a.b", "a b", "ä", &long] {
+            assert!(check_id(bad).is_err(), "{bad:?} passed");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Everything that talks to the kernel: namespaces (every `setns` happens in
 //! `netns`), rtnetlink objects, tc, sysctls, counters, packet sockets, the
-//! drop monitor (BPF), firewall read-back, ethtool, subprocesses, the clock.
+//! drop monitor (BPF), firewall read-back, ethtool, subprocesses, processes
+//! held by pidfd, the clock.
 
 pub mod capture;
 pub mod clock;
@@ -11,5 +12,6 @@ pub mod ethtool;
 pub mod firewall;
 pub mod link;
 pub mod netns;
+pub mod pidfd;
 pub mod sysctl;
 pub mod tc;
