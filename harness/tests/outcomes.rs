@@ -111,7 +111,8 @@ fn count_echo_replies(pcap: &[u8]) -> usize {
     let m = netrepro::wire::packet::Matcher::parse("icmp echo-reply").unwrap();
     let mut n = 0;
     while let Some(p) = r.next_packet() {
-        let f = netrepro::wire::packet::Frame { ts_ns: 0, outgoing: false, data: p.unwrap().data.into_owned() };
+        let data = p.unwrap().data.into_owned();
+        let f = netrepro::wire::packet::Frame::ethernet(0, netrepro::wire::packet::Direction::In, data);
         n += m.matches(&f) as usize;
     }
     n

@@ -292,7 +292,8 @@ fn timeline_frames(c: &CaseRecord, ph: &PhaseRecord, p: &ProbeRecord, root: &Pat
                 lane: lane.clone(),
                 t_ms: (ts - w0) as f64 / 1e6,
                 dir: dir.unwrap_or("").to_string(),
-                summary: crate::wire::packet::summary(&pk.data),
+                summary: crate::wire::headers::Headers::parse(crate::wire::linktype::LinkType::Ethernet, &pk.data)
+                    .summary(pk.data.len()),
             });
             i += 1;
         }

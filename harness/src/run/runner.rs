@@ -370,8 +370,8 @@ fn run_check(
                 format!(
                     "+{:.3}ms {} {}",
                     (f.ts_ns.saturating_sub(w0)) as f64 / 1e6,
-                    if f.outgoing { "out" } else { "in " },
-                    crate::wire::packet::summary(&f.data)
+                    if f.direction == crate::wire::packet::Direction::Out { "out" } else { "in " },
+                    f.headers().summary(f.data.len())
                 )
             })
             .collect();

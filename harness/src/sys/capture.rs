@@ -17,7 +17,8 @@ use pcap_file::{DataLink, Endianness, TsResolution};
 
 use crate::sys::clock::now_ns;
 use crate::sys::netns::Netns;
-use crate::wire::packet::Frame;
+use crate::wire::linktype::LinkType;
+use crate::wire::packet::{Direction, Frame};
 
 const ETH_P_ALL: u16 = 0x0003;
 const SNAPLEN: usize = 65535;
@@ -251,7 +252,11 @@ fn recv_frame(fd: &OwnedFd, buf: &mut [u8]) -> Result<Option<Frame>> {
             }
             c = libc::CMSG_NXTHDR(&msg, c);
         }
-        Ok(Some(Frame { ts_ns, outgoing: addr.sll_pkttype == libc::PACKET_OUTGOING, data: buf[..n as usize].to_vec() }))
+        // The kernel's sll_pkttype: PACKET_OUTGOING is out, anything else
+        // (host, broadcast, multicast, otherhost) in.
+        let direction = if addr.sll_pkttype == libc::PACKET_OUTGOING { Direction::Out } else { Direction::In };
+        let data = buf[..n as usize].to_vec();
+        Ok(Some(Frame { ts_ns, direction, link: LinkType::Ethernet, wire_len: n as u32, data }))
     }
 }
 

@@ -2,4 +2,7 @@
 //! types/codes, matchers, summaries, checksums. Pure: no syscalls.
 
 pub mod checksum;
+pub mod headers;
+pub mod kind;
+pub mod linktype;
 pub mod packet;
