@@ -27,7 +27,7 @@ usage:
 
 environment:
   NETREPRO_CASES, NETREPRO_FIXTURES   case and fixture directories (default: the repository's)
-  NETREPRO_ARTIFACTS                  where pcaps and evidence go (default: target/netrepro)";
+  NETREPRO_ARTIFACTS                  where pcapngs and evidence go (default: target/netrepro)";
 
 /// Running as root of a private user namespace (not real root).
 static ROOTLESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::evidence::frames::WindowFrames;
 use crate::sys::counters::Counters;
 use crate::sys::link::Neighbour;
 
@@ -42,10 +43,6 @@ pub fn case_dir(root: &Path, id: &str) -> PathBuf {
     root.join(id)
 }
 
-pub fn pcap_path(root: &Path, id: &str, phase: &str, ns: &str, dev: &str) -> PathBuf {
-    root.join(id).join(phase).join(format!("{ns}-{dev}.pcap"))
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CheckRecord {
     pub what: String,
@@ -68,9 +65,9 @@ pub struct ProbeRecord {
     pub window_ns: (u64, u64),
     /// Counter deltas over the window, per namespace (only what moved).
     pub counter_deltas: BTreeMap<String, Counters>,
-    /// Frames per captured interface in the window, as one-line summaries
-    /// with the offset from the window's start.
-    pub packets: BTreeMap<String, Vec<String>>,
+    /// Frames per captured interface (`ns/dev`) in the window, typed, each
+    /// with its number in the phase's pcapng.
+    pub packets: BTreeMap<String, WindowFrames>,
     pub neighbours: BTreeMap<String, Vec<Neighbour>>,
     /// Root qdiscs read back after the probe, for interfaces the checks name.
     pub qdiscs: BTreeMap<String, crate::sys::tc::QdiscInfo>,
@@ -129,7 +126,9 @@ pub struct PhaseRecord {
     pub note: Option<String>,
     pub steps: Vec<StepRecord>,
     pub probes: Vec<ProbeRecord>,
-    pub pcaps: Vec<PathBuf>,
+    /// The phase's capture, every interface in one file
+    /// ([`crate::evidence::frames::pcapng_path`]); none without captures.
+    pub pcapng: Option<PathBuf>,
     pub timings: Timings,
     pub passed: bool,
     /// A harness error that stopped the phase (not an unmet expectation).
@@ -146,7 +145,7 @@ impl PhaseRecord {
             note: None,
             steps: vec![],
             probes: vec![],
-            pcaps: vec![],
+            pcapng: None,
             timings: Timings::default(),
             passed: false,
             error: None,
@@ -190,7 +189,7 @@ impl CaseRecord {
     }
 
     /// Expected vs observed for every unmet expectation, with the evidence
-    /// and pcap paths: what a person debugging needs first.
+    /// and pcapng paths: what a person debugging needs first.
     pub fn failure_report(&self, evidence_path: &Path) -> String {
         let mut s = format!("case {} on kernel {}: {}\n", self.id, self.kernel_release, self.title);
         for ph in self.phases.iter().filter(|p| !p.passed) {
@@ -230,19 +229,25 @@ impl CaseRecord {
                         );
                     }
                     for (iface, pk) in &p.packets {
-                        s += &format!("    {iface}: {} frames in window", pk.len());
-                        for line in pk.iter().take(6) {
-                            s += &format!("\n      {line}");
+                        s += &format!("    {iface}: {} frames in window", pk.total());
+                        for f in pk.frames.iter().take(6) {
+                            let t_ms = f.t_ns.saturating_sub(p.window_ns.0) as f64 / 1e6;
+                            s += &format!(
+                                "\n      #{} +{t_ms:.3}ms {:<3} {}",
+                                f.pcap_frame,
+                                f.direction.word(),
+                                f.summary
+                            );
                         }
-                        if pk.len() > 6 {
-                            s += &format!("\n      … {} more", pk.len() - 6);
+                        if pk.total() > 6 {
+                            s += &format!("\n      … {} more", pk.total() - 6);
                         }
                         s += "\n";
                     }
                 }
             }
-            for pc in &ph.pcaps {
-                s += &format!("  pcap: {}\n", pc.display());
+            if let Some(pc) = &ph.pcapng {
+                s += &format!("  pcapng: {}\n", pc.display());
             }
         }
         s += &format!("\nevidence: {}\n", evidence_path.display());

@@ -226,6 +226,41 @@ pub(crate) mod tests {
         out
     }
 
+    /// An ARP request from `sender` for `target`.
+    pub fn arp_request(sender: [u8; 4], target: [u8; 4]) -> Vec<u8> {
+        let arp = etherparse::ArpPacket::new(
+            etherparse::ArpHardwareId::ETHERNET,
+            etherparse::EtherType::IPV4,
+            etherparse::ArpOperation::REQUEST,
+            &[2; 6],
+            &sender,
+            &[0; 6],
+            &target,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2([2; 6], [0xff; 6]).arp(arp).write(&mut out).unwrap();
+        out
+    }
+
+    /// A TCP segment with `flags` in tcpdump's letters (`S`, `S.`, `R`, `F.`).
+    pub fn tcp_segment(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, flags: &str) -> Vec<u8> {
+        let mut b = PacketBuilder::ethernet2([2; 6], [4; 6]).ipv4(src, dst, 64).tcp(sport, dport, 1, 5);
+        for c in flags.chars() {
+            b = match c {
+                'S' => b.syn(),
+                'F' => b.fin(),
+                'R' => b.rst(),
+                'P' => b.psh(),
+                '.' => b.ack(2),
+                _ => panic!("flag {c}"),
+            };
+        }
+        let mut out = Vec::new();
+        b.write(&mut out, &[]).unwrap();
+        out
+    }
+
     fn frame(data: Vec<u8>) -> Frame {
         Frame::ethernet(0, Direction::In, data)
     }
