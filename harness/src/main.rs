@@ -27,7 +27,7 @@ usage:
 
 environment:
   NETREPRO_CASES, NETREPRO_FIXTURES   case and fixture directories (default: the repository's)
-  NETREPRO_ARTIFACTS                  where pcaps and evidence go (default: target/netrepro)
+  NETREPRO_ARTIFACTS                  where pcapngs and evidence go (default: target/netrepro)
   NETREPRO_STATE                      kept topologies' state files (default: /run/netrepro; made 0700,
                                       refused unless yours and writable by no one else)";
 

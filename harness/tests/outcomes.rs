@@ -1,5 +1,5 @@
 //! The forwarding-off case end to end through the library: what a passing
-//! run leaves (evidence, pcaps), what a broken expectation prints, and that a
+//! run leaves (evidence, pcapngs), what a broken expectation prints, and that a
 //! panic inside a namespace's life frees it.
 
 mod common;
@@ -14,6 +14,7 @@ use netrepro::evidence::outcome::Outcome;
 use netrepro::evidence::record::CaseRecord;
 use netrepro::run::runner;
 use netrepro::sys::netns::Netns;
+use netrepro::wire::packet::{Direction, Frame};
 
 fn repo_case(id: &str) -> std::path::PathBuf {
     suite::cases_dir().join(format!("{id}.toml"))
@@ -28,7 +29,7 @@ fn case_before_phase(id: &str, phase: &str) -> String {
 }
 
 #[test]
-fn passing_run_leaves_evidence_and_readable_pcaps_and_a_broken_expectation_reads_well() {
+fn passing_run_leaves_evidence_and_a_readable_pcapng_and_a_broken_expectation_reads_well() {
     if !common::privileged("outcomes") {
         return;
     }
@@ -51,32 +52,24 @@ fn passing_run_leaves_evidence_and_readable_pcaps_and_a_broken_expectation_reads
     let Outcome::Connect(o) = &connect.outcome else { panic!("connect outcome: {:?}", connect.outcome) };
     assert_eq!(o.result, "timeout");
 
-    // One pcap per captured interface and phase, each readable.
+    // One pcapng per phase, every captured interface in it with frames.
     for phase in ["baseline", "fault", "fix"] {
-        for f in ["host-eno1", "host-docker0", "container-eth0"] {
-            let pcap = root.path().join(format!("forwarding-off/{phase}/{f}.pcap"));
-            let data = std::fs::read(&pcap).unwrap_or_else(|e| panic!("{}: {e}", pcap.display()));
-            let mut reader = pcap_file::pcap::PcapReader::new(&data[..]).unwrap();
-            let mut n = 0;
-            while let Some(pkt) = reader.next_packet() {
-                pkt.unwrap();
-                n += 1;
-            }
-            assert!(n > 0, "{} holds no frames", pcap.display());
-            if let Some(tcpdump) = netrepro::sys::cmd::which("tcpdump") {
-                let out = std::process::Command::new(tcpdump).arg("-nr").arg(&pcap).output().unwrap();
-                assert!(
-                    out.status.success(),
-                    "tcpdump -r {}: {}",
-                    pcap.display(),
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), n);
-            }
+        // Recorded relative to the artifacts root.
+        let pcapng = std::path::PathBuf::from(format!("forwarding-off/{phase}.pcapng"));
+        assert_eq!(back.phases.iter().find(|p| p.name == phase).unwrap().pcapng.as_ref(), Some(&pcapng));
+        let pcapng = root.path().join(&pcapng);
+        let frames = common::read_pcapng(&pcapng);
+        for iface in ["host/eno1", "host/docker0", "container/eth0"] {
+            assert!(frames.iter().any(|f| f.iface == iface), "{} holds no frames of {iface}", pcapng.display());
+        }
+        if let Some(tcpdump) = netrepro::sys::cmd::which("tcpdump") {
+            let out = std::process::Command::new(tcpdump).arg("-nr").arg(&pcapng).output().unwrap();
+            assert!(out.status.success(), "tcpdump -r {}: {}", pcapng.display(), String::from_utf8_lossy(&out.stderr));
+            assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), frames.len());
         }
     }
-    let eno1 = std::fs::read(root.path().join("forwarding-off/fault/host-eno1.pcap")).unwrap();
-    assert!(count_echo_replies(&eno1) >= 3, "the dropped replies are in the eno1 pcap");
+    let fault = common::read_pcapng(&root.path().join("forwarding-off/fault.pcapng"));
+    assert!(count_echo_replies(&fault, "host/eno1") >= 3, "the dropped replies are in the pcapng, on host/eno1");
 
     // Break the case: the fault connect expects ECONNREFUSED. It must fail,
     // saying expected vs observed, with the evidence and pcap paths, and
@@ -100,7 +93,7 @@ fn passing_run_leaves_evidence_and_readable_pcaps_and_a_broken_expectation_reads
             && report.contains("TCP SYN-ACK seen on host/eno1 (1) but not on"),
         "{report}"
     );
-    assert!(report.contains("pcap: ") && report.contains("fault/host-eno1.pcap"), "{report}");
+    assert!(report.contains("pcapng: ") && report.contains("forwarding-off/fault.pcapng"), "{report}");
     assert!(report.contains(&format!("evidence: {}", path.display())), "{report}");
     assert!(!report.contains("phase baseline FAILED") && !report.contains("phase fix FAILED"), "{report}");
     let host_after = netrepro::safety::hostguard::HostState::capture().unwrap();
@@ -108,15 +101,10 @@ fn passing_run_leaves_evidence_and_readable_pcaps_and_a_broken_expectation_reads
     assert!(diff.is_empty(), "a failing case changed the host: {diff:#?}");
 }
 
-fn count_echo_replies(pcap: &[u8]) -> usize {
-    let mut r = pcap_file::pcap::PcapReader::new(pcap).unwrap();
+fn count_echo_replies(frames: &[common::PcapngFrame], iface: &str) -> usize {
     let m = netrepro::wire::packet::Matcher::parse("icmp echo-reply").unwrap();
-    let mut n = 0;
-    while let Some(p) = r.next_packet() {
-        let f = netrepro::wire::packet::Frame { ts_ns: 0, outgoing: false, data: p.unwrap().data.into_owned() };
-        n += m.matches(&f) as usize;
-    }
-    n
+    let on = frames.iter().filter(|f| f.iface == iface);
+    on.filter(|f| m.matches(&Frame::ethernet(f.t_ns, Direction::In, f.data.clone()))).count()
 }
 
 #[test]
@@ -215,7 +203,7 @@ fn conntrack_case_leaves_the_rst_in_the_fault_pcap_only() {
         return;
     };
     let rsts = |phase: &str| {
-        let pcap = root.path().join(format!("conntrack-invalid-rst/{phase}/host-eno1.pcap"));
+        let pcap = root.path().join(format!("conntrack-invalid-rst/{phase}.pcapng"));
         let out = std::process::Command::new(&tcpdump)
             .arg("-nSr")
             .arg(&pcap)
@@ -258,16 +246,13 @@ fn held_connections_close_outside_the_probe_window() {
     let p = plan::load(&case, &suite::fixtures_dir()).unwrap();
     let (rec, path) = runner::run_case(&p, &release, version, root.path()).unwrap();
     assert!(rec.passed(), "{}", rec.failure_report(&path));
-    let pcap = std::fs::read(root.path().join("conntrack-table-full/baseline/container-eth0.pcap")).unwrap();
-    let mut reader = pcap_file::pcap::PcapReader::new(&pcap[..]).unwrap();
-    let mut fins = 0;
-    while let Some(pkt) = reader.next_packet() {
-        let pkt = pkt.unwrap();
-        let sliced = etherparse::SlicedPacket::from_ethernet(&pkt.data);
-        if let Ok(etherparse::SlicedPacket { transport: Some(etherparse::TransportSlice::Tcp(t)), .. }) = sliced {
-            fins += t.fin() as usize;
-        }
-    }
+    let frames = common::read_pcapng(&root.path().join("conntrack-table-full/baseline.pcapng"));
+    let fin = netrepro::wire::packet::Matcher::parse("tcp fin").unwrap();
+    let fins = frames
+        .iter()
+        .filter(|f| f.iface == "container/eth0")
+        .filter(|f| fin.matches(&Frame::ethernet(f.t_ns, Direction::In, f.data.clone())))
+        .count();
     assert_eq!(fins, 1, "FINs in the baseline pcap: only the probe's own connection may close in it");
 }
 

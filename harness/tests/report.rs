@@ -82,7 +82,7 @@ fn htb_fault_timeline_in_headless_chromium() {
         serde_json::from_slice(&std::fs::read(root.path().join("htb-direct-qlen/evidence.json")).unwrap()).unwrap();
     rec.phases.retain(|p| p.name == "fault");
     assert_eq!(rec.phases.len(), 1);
-    let page = netrepro::render::report::render(&[rec.clone()], root.path());
+    let page = netrepro::render::report::render(&[rec.clone()]);
     let ping = &rec.phases[0].probes.iter().find(|p| p.name == "ping").unwrap();
     assert!(page.contains("ARP request who-has 172.17.0.1 tell 172.17.0.2"), "timeline titles name the requests");
     assert!(!page.contains(": ARP reply"), "no reply frame may appear in the fault timeline");

@@ -36,7 +36,7 @@ fn the_schema_refuses_a_record_without_its_version_or_with_a_bad_outcome() {
         "format_version": 1, "id": "x", "title": "t", "urls": [], "case_file": "../../cases/x.toml",
         "fixture": "f", "kernel_release": "6.18.0", "started_unix_ms": 1, "duration_ms": 1.0, "verdict": "pass",
         "phases": [{"name": "baseline", "kernel_range": null, "upstream": null, "note": null, "steps": [],
-            "pcaps": [], "timings": {"setup_ms": 0.0, "steps_ms": 0.0, "probes_ms": 0.0, "teardown_ms": 0.0},
+            "pcapng": null, "timings": {"setup_ms": 0.0, "steps_ms": 0.0, "probes_ms": 0.0, "teardown_ms": 0.0},
             "passed": true, "error": null,
             "probes": [{"name": "p", "spec": {"kind": "ping", "from": "a", "to": "10.0.0.1", "count": 1,
                     "interval_ms": 10, "wait_ms": 10},

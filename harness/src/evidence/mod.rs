@@ -1,7 +1,8 @@
 //! The record a run leaves behind: typed evidence (`evidence.json`), the
-//! topology as drawn, and where artifacts go. Data only; read by the verdict,
-//! the renderers and the kernel matrix.
+//! captured frames in it, the topology as drawn, and where artifacts go.
+//! Data only; read by the verdict, the renderers and the kernel matrix.
 
+pub mod frames;
 pub mod outcome;
 pub mod record;
 pub mod topo;

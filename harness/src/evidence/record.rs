@@ -10,6 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::case::spec::{ProbeSpec, Window};
+use crate::evidence::frames::WindowFrames;
 use crate::evidence::outcome::Outcome;
 
 use crate::sys::counters::Counters;
@@ -49,10 +50,6 @@ pub fn case_dir(root: &Path, id: &str) -> PathBuf {
     root.join(id)
 }
 
-pub fn pcap_path(root: &Path, id: &str, phase: &str, ns: &str, dev: &str) -> PathBuf {
-    root.join(id).join(phase).join(format!("{ns}-{dev}.pcap"))
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct CheckRecord {
     pub what: String,
@@ -76,9 +73,9 @@ pub struct ProbeRecord {
     pub window_ns: (u64, u64),
     /// Counter deltas over the window, per namespace (only what moved).
     pub counter_deltas: BTreeMap<String, Counters>,
-    /// Frames per captured interface in the window, as one-line summaries
-    /// with the offset from the window's start.
-    pub packets: BTreeMap<String, Vec<String>>,
+    /// Frames per captured interface (`ns/dev`) in the window, typed, each
+    /// with its number in the phase's pcapng.
+    pub packets: BTreeMap<String, WindowFrames>,
     pub neighbours: BTreeMap<String, Vec<Neighbour>>,
     /// Root qdiscs read back after the probe, for interfaces the checks name.
     pub qdiscs: BTreeMap<String, crate::sys::tc::QdiscInfo>,
@@ -158,7 +155,10 @@ pub struct PhaseRecord {
     pub note: Option<String>,
     pub steps: Vec<StepRecord>,
     pub probes: Vec<ProbeRecord>,
-    pub pcaps: Vec<PathBuf>,
+    /// The phase's capture, every interface in one file
+    /// ([`crate::evidence::frames::pcapng_path`]), relative to the artifacts
+    /// root; none without captures.
+    pub pcapng: Option<PathBuf>,
     pub timings: Timings,
     pub passed: bool,
     /// A harness error that stopped the phase (not an unmet expectation).
@@ -175,7 +175,7 @@ impl PhaseRecord {
             note: None,
             steps: vec![],
             probes: vec![],
-            pcaps: vec![],
+            pcapng: None,
             timings: Timings::default(),
             passed: false,
             error: None,
@@ -268,7 +268,7 @@ impl CaseRecord {
     }
 
     /// Expected vs observed for every unmet expectation, with the evidence
-    /// and pcap paths: what a person debugging needs first.
+    /// and pcapng paths: what a person debugging needs first.
     pub fn failure_report(&self, evidence_path: &Path) -> String {
         let mut s = format!("case {} on kernel {}: {}\n", self.id, self.kernel_release, self.title);
         for ph in self.phases.iter().filter(|p| !p.passed) {
@@ -308,22 +308,61 @@ impl CaseRecord {
                         );
                     }
                     for (iface, pk) in &p.packets {
-                        s += &format!("    {iface}: {} frames in window", pk.len());
-                        for line in pk.iter().take(6) {
-                            s += &format!("\n      {line}");
+                        s += &format!("    {iface}: {} frames in window", pk.total());
+                        for f in pk.frames.iter().take(6) {
+                            let t_ms = f.t_ns.saturating_sub(p.window_ns.0) as f64 / 1e6;
+                            s += &format!(
+                                "\n      #{} +{t_ms:.3}ms {:<3} {}",
+                                f.pcap_frame,
+                                f.direction.word(),
+                                f.summary
+                            );
                         }
-                        if pk.len() > 6 {
-                            s += &format!("\n      … {} more", pk.len() - 6);
+                        if pk.total() > 6 {
+                            s += &format!("\n      … {} more", pk.total() - 6);
                         }
                         s += "\n";
                     }
                 }
             }
-            for pc in &ph.pcaps {
-                s += &format!("  pcap: {}\n", pc.display());
+            if let Some(pc) = &ph.pcapng {
+                // Recorded relative to the artifacts root, where the case's
+                // directory (the evidence file's) sits.
+                let root = evidence_path.parent().and_then(Path::parent).unwrap_or(Path::new("."));
+                s += &format!("  pcapng: {}\n", root.join(pc).display());
             }
         }
         s += &format!("\nevidence: {}\n", evidence_path.display());
         s
+    }
+}
+
+#[cfg(test)]
+impl ProbeRecord {
+    /// A record with nothing observed yet, from the JSON a case file and a
+    /// probe would give (`kind` is added to both): for tests of the readers.
+    pub fn for_test(kind: &str, mut spec: serde_json::Value, mut outcome: serde_json::Value) -> ProbeRecord {
+        spec["kind"] = kind.into();
+        outcome["kind"] = kind.into();
+        ProbeRecord {
+            name: kind.into(),
+            spec: serde_json::from_value(spec).expect("a probe spec"),
+            outcome: serde_json::from_value(outcome).expect("a probe outcome"),
+            window_ns: (0, 0),
+            counter_deltas: BTreeMap::new(),
+            packets: BTreeMap::new(),
+            neighbours: BTreeMap::new(),
+            qdiscs: BTreeMap::new(),
+            qdisc_drops: BTreeMap::new(),
+            links: BTreeMap::new(),
+            rules: BTreeMap::new(),
+            conntrack: BTreeMap::new(),
+            vars: BTreeMap::new(),
+            derived_window: None,
+            drops: vec![],
+            drops_missed: 0,
+            checks: vec![],
+            why: None,
+        }
     }
 }

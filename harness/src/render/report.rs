@@ -1,9 +1,10 @@
 //! `report.html`: one self-contained page per run (inline CSS and SVG, no
-//! script, no fetch) built from the evidence and the pcaps alone, so it can
-//! be rebuilt anywhere the artifacts directory is copied to. Per case and
-//! phase: the topology, a packet timeline across interfaces with the
-//! kernel's drops marked, the why-line, expected vs observed, counters that
-//! moved, drop reasons and links to the pcaps.
+//! script, no fetch) built from the evidence alone, so it can be rebuilt
+//! anywhere the artifacts directory is copied to. Per case and phase: the
+//! topology, a packet timeline across interfaces (each frame with its
+//! direction and its number in the phase's pcapng) with the kernel's drops
+//! marked, the why-line, expected vs observed, counters that moved, drop
+//! reasons and a link to the phase's pcapng.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -11,8 +12,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::evidence::frames::{FrameRecord, MAX_FRAMES_PER_WINDOW};
 use crate::evidence::record::{CaseRecord, PhaseRecord, ProbeRecord};
 use crate::evidence::topo::TopoView;
+use crate::wire::kind::FrameKind;
+use crate::wire::packet::Direction;
 
 /// Every `<root>/<case>/evidence.json`, by case id, and every one that
 /// could not be read (`path: why`).
@@ -42,7 +46,7 @@ pub fn write(root: &Path) -> Result<PathBuf> {
     let _lock = crate::evidence::record::lock_case(root, "report")
         .with_context(|| format!("locking {}", root.join(".report.lock").display()))?;
     let (cases, unreadable) = collect(root);
-    let mut html = render(&cases, root);
+    let mut html = render(&cases);
     if !unreadable.is_empty() {
         let list: String = unreadable.iter().map(|u| format!("<li>{}</li>", esc(u))).collect();
         let at = html.find("<h1>").unwrap_or(0);
@@ -80,40 +84,24 @@ th{background:#f1f3f7}.pass{color:#116329;font-weight:600}.fail{color:#cf222e;fo
 .phase{margin-left:8px;padding-left:12px;border-left:3px solid #d8dde6}\
 .phase.failed{border-left-color:#cf222e}details{margin:4px 0}svg{display:block;margin:6px 0}";
 
-/// Colours per packet kind, shared by the markers and the legend.
-fn colour(summary: &str) -> &'static str {
-    match () {
-        _ if summary.starts_with("ARP request") => "#1f6feb",
-        _ if summary.starts_with("ARP reply") => "#1a7f37",
-        _ if summary.contains("echo-request") => "#8250df",
-        _ if summary.contains("echo-reply") => "#0a8f8f",
-        _ if summary.contains("ICMP") => "#d4731c",
-        _ if summary.contains("TCP [R") => "#9a3412",
-        _ if summary.contains("TCP [S]") => "#0b3d91",
-        _ if summary.contains("TCP [S.]") => "#2f9e44",
-        _ if summary.contains("TCP") => PLAIN_TCP,
-        _ => "#afb8c1",
+/// Colours per frame kind, shared by the markers, the table and the legend.
+fn colour(k: FrameKind) -> &'static str {
+    match k {
+        FrameKind::ArpRequest => "#1f6feb",
+        FrameKind::ArpReply => "#1a7f37",
+        FrameKind::EchoRequest => "#8250df",
+        FrameKind::EchoReply => "#0a8f8f",
+        FrameKind::IcmpError => "#d4731c",
+        FrameKind::TcpRst => "#9a3412",
+        FrameKind::TcpSyn => "#0b3d91",
+        FrameKind::TcpSynAck => "#2f9e44",
+        FrameKind::Tcp => "#6e7781",
+        FrameKind::Other => "#afb8c1",
     }
 }
 const DROP_COLOUR: &str = "#e5132e";
 
-fn legend_name(summary: &str) -> &'static str {
-    match colour(summary) {
-        "#1f6feb" => "ARP request",
-        "#1a7f37" => "ARP reply",
-        "#8250df" => "ICMP echo-request",
-        "#0a8f8f" => "ICMP echo-reply",
-        "#d4731c" => "ICMP error",
-        "#9a3412" => "TCP RST",
-        "#0b3d91" => "TCP SYN",
-        "#2f9e44" => "TCP SYN-ACK",
-        PLAIN_TCP => "TCP",
-        _ => "other",
-    }
-}
-const PLAIN_TCP: &str = "#6e7781";
-
-pub fn render(cases: &[CaseRecord], root: &Path) -> String {
+pub fn render(cases: &[CaseRecord]) -> String {
     let mut h = String::new();
     let passed = cases.iter().filter(|c| c.passed()).count();
     let kernels: std::collections::BTreeSet<&str> = cases.iter().map(|c| c.kernel_release.as_str()).collect();
@@ -144,7 +132,7 @@ pub fn render(cases: &[CaseRecord], root: &Path) -> String {
     }
     h += "</table>";
     for c in cases {
-        case_html(&mut h, c, root);
+        case_html(&mut h, c);
     }
     h += "</body></html>\n";
     h
@@ -166,7 +154,7 @@ fn utc(ms: u64) -> String {
     format!("{y}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-fn case_html(h: &mut String, c: &CaseRecord, root: &Path) {
+fn case_html(h: &mut String, c: &CaseRecord) {
     let _ = write!(
         h,
         "<h2 id=\"{}\">{} <span class=\"{v}\">{v}</span></h2><p>{}</p><p class=\"note\">kernel {} · fixture {} · case file <code>{}</code>",
@@ -184,11 +172,11 @@ fn case_html(h: &mut String, c: &CaseRecord, root: &Path) {
     h.push_str("</p>");
     h.push_str(&topology_svg(&c.topology));
     for ph in &c.phases {
-        phase_html(h, c, ph, root);
+        phase_html(h, c, ph);
     }
 }
 
-fn phase_html(h: &mut String, c: &CaseRecord, ph: &PhaseRecord, root: &Path) {
+fn phase_html(h: &mut String, c: &CaseRecord, ph: &PhaseRecord) {
     let gate = ph.kernel_range.as_ref().map(|r| format!(" (kernel {})", esc(r))).unwrap_or_default();
     let _ = write!(
         h,
@@ -216,24 +204,20 @@ fn phase_html(h: &mut String, c: &CaseRecord, ph: &PhaseRecord, root: &Path) {
         h.push_str("</p>");
     }
     for p in &ph.probes {
-        probe_html(h, c, ph, p, root);
+        probe_html(h, p);
     }
-    let links: Vec<String> = ph
-        .pcaps
-        .iter()
-        .filter_map(|p| p.file_name())
-        .map(|f| {
-            let rel = format!("{}/{}/{}", c.id, ph.name, f.to_string_lossy());
-            format!("<a href=\"{0}\">{0}</a>", esc(&rel))
-        })
-        .collect();
-    if !links.is_empty() {
-        let _ = write!(h, "<p class=\"note\">pcaps: {}</p>", links.join(" · "));
+    // The report sits at the artifacts root, which the path is relative to.
+    if let Some(rel) = ph.pcapng.as_ref().map(|p| p.display().to_string()) {
+        let _ = write!(
+            h,
+            "<p class=\"note\">pcapng (every captured interface, frames numbered as in the timelines): <a href=\"{0}\">{0}</a></p>",
+            esc(&rel)
+        );
     }
     h.push_str("</div>");
 }
 
-fn probe_html(h: &mut String, c: &CaseRecord, ph: &PhaseRecord, p: &ProbeRecord, root: &Path) {
+fn probe_html(h: &mut String, p: &ProbeRecord) {
     let _ = write!(
         h,
         "<h3>probe {} <span class=\"note mono\">{}</span></h3>",
@@ -243,8 +227,7 @@ fn probe_html(h: &mut String, c: &CaseRecord, ph: &PhaseRecord, p: &ProbeRecord,
     if let Some(w) = &p.why {
         let _ = write!(h, "<div class=\"why\"><b>why:</b> {}</div>", esc(w));
     }
-    let frames = timeline_frames(c, ph, p, root);
-    h.push_str(&timeline_svg(p, &frames));
+    h.push_str(&timeline_svg(p));
     h.push_str("<table><tr><th>expectation</th><th>expected</th><th>observed</th><th></th></tr>");
     for k in &p.checks {
         let (cls, word) = match (k.unavailable, k.ok) {
@@ -292,54 +275,26 @@ fn probe_html(h: &mut String, c: &CaseRecord, ph: &PhaseRecord, p: &ProbeRecord,
     }
 }
 
-/// One frame of the timeline.
-pub struct TFrame {
-    pub lane: String,
-    pub t_ms: f64,
-    pub dir: String,
-    pub summary: String,
-}
-
-/// Frames of the probe's window, read from the phase's pcaps (the direction
-/// comes from the evidence, which saw the same frames in the same order).
-fn timeline_frames(c: &CaseRecord, ph: &PhaseRecord, p: &ProbeRecord, root: &Path) -> Vec<TFrame> {
-    let (w0, w1) = p.window_ns;
-    let mut out = Vec::new();
-    for (lane, lines) in &p.packets {
-        let Some((ns, dev)) = lane.split_once('/') else { continue };
-        let file = root.join(&c.id).join(&ph.name).join(format!("{ns}-{dev}.pcap"));
-        let Ok(data) = std::fs::read(&file) else { continue };
-        let Ok(mut r) = pcap_file::pcap::PcapReader::new(&data[..]) else { continue };
-        let mut i = 0;
-        while let Some(Ok(pk)) = r.next_packet() {
-            let ts = pk.timestamp.as_nanos() as u64;
-            if ts < w0 || ts > w1 {
-                continue;
-            }
-            let dir = lines.get(i).and_then(|l| l.split_once("ms ")).map(|(_, r)| r.get(..3).unwrap_or("").trim());
-            out.push(TFrame {
-                lane: lane.clone(),
-                t_ms: (ts - w0) as f64 / 1e6,
-                dir: dir.unwrap_or("").to_string(),
-                summary: crate::wire::packet::summary(&pk.data),
-            });
-            i += 1;
-        }
-    }
-    out.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
+/// The probe's recorded frames across interfaces, in time order (ties in
+/// pcapng order).
+fn timeline_frames(p: &ProbeRecord) -> Vec<&FrameRecord> {
+    let mut out: Vec<&FrameRecord> = p.packets.values().flat_map(|w| &w.frames).collect();
+    out.sort_by_key(|f| (f.t_ns, f.pcap_frame));
     out
 }
 
 /// Lanes = captured interfaces (plus any interface the kernel dropped on),
 /// x = time in the probe's window; drops as red crosses where they happened.
-pub fn timeline_svg(p: &ProbeRecord, frames: &[TFrame]) -> String {
+pub fn timeline_svg(p: &ProbeRecord) -> String {
+    let frames = timeline_frames(p);
+    let t_ms = |f: &FrameRecord| f.t_ns.saturating_sub(p.window_ns.0) as f64 / 1e6;
     let (w0, w1) = p.window_ns;
     let window_ms = ((w1.saturating_sub(w0)) as f64 / 1e6).max(1.0);
     // A probe often waits long after its last frame (a stalled transfer, a
     // timeout): the axis ends shortly after the last thing seen, and says so.
     let last_ms = frames
         .iter()
-        .map(|f| f.t_ms)
+        .map(|f| t_ms(f))
         .chain(p.drops.iter().map(|d| (d.last_ns.saturating_sub(w0)) as f64 / 1e6))
         .fold(0.0f64, f64::max);
     let span_ms = if last_ms > 0.0 && last_ms * 1.1 < window_ms { (last_ms * 1.1).max(1.0) } else { window_ms };
@@ -357,7 +312,7 @@ pub fn timeline_svg(p: &ProbeRecord, frames: &[TFrame]) -> String {
     if lanes.is_empty() {
         return String::new();
     }
-    let (left, width, lane_h, top) = (170.0, 760.0, 30.0, 22.0);
+    let (left, width, lane_h, top) = (170.0, 760.0, 36.0, 22.0);
     let height = top + lane_h * lanes.len() as f64 + 30.0;
     let x = |t_ms: f64| left + (t_ms.clamp(0.0, span_ms) / span_ms) * width;
     let y = |lane: &str| top + lane_h * lanes.iter().position(|l| l == lane).unwrap_or(0) as f64 + lane_h / 2.0;
@@ -385,37 +340,55 @@ pub fn timeline_svg(p: &ProbeRecord, frames: &[TFrame]) -> String {
     // A stream's thousands of data segments would bury the frames that
     // matter: past 300 on a lane, plain TCP segments are sampled.
     let mut per_lane: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-    for f in frames {
-        let e = per_lane.entry(f.lane.as_str()).or_default();
+    for f in &frames {
+        let e = per_lane.entry(f.iface.as_str()).or_default();
         e.0 += 1;
-        e.1 += usize::from(colour(&f.summary) == PLAIN_TCP);
+        e.1 += usize::from(f.kind() == FrameKind::Tcp);
     }
     let mut nth: BTreeMap<&str, usize> = BTreeMap::new();
-    for f in frames {
-        if colour(&f.summary) == PLAIN_TCP {
-            let (all, plain) = per_lane[f.lane.as_str()];
-            let n = nth.entry(f.lane.as_str()).or_default();
+    // Where each lane's last visible frame number was written.
+    let mut labelled: BTreeMap<&str, f64> = BTreeMap::new();
+    for f in &frames {
+        let kind = f.kind();
+        if kind == FrameKind::Tcp {
+            let (all, plain) = per_lane[f.iface.as_str()];
+            let n = nth.entry(f.iface.as_str()).or_default();
             *n += 1;
             if all > 300 && *n % plain.div_ceil(150).max(1) != 0 {
                 continue;
             }
         }
-        let (cx, cy) = (x(f.t_ms), y(&f.lane));
-        let c = colour(&f.summary);
+        let (cx, cy) = (x(t_ms(f)), y(&f.iface));
+        let c = colour(kind);
         // Outgoing frames point right, incoming left.
-        let pts = if f.dir == "in" {
-            format!("{:.1},{:.1} {:.1},{:.1} {:.1},{:.1}", cx - 6.0, cy, cx + 4.0, cy - 7.0, cx + 4.0, cy + 7.0)
-        } else {
-            format!("{:.1},{:.1} {:.1},{:.1} {:.1},{:.1}", cx + 6.0, cy, cx - 4.0, cy - 7.0, cx - 4.0, cy + 7.0)
+        let pts = match f.direction {
+            Direction::In => {
+                format!("{:.1},{:.1} {:.1},{:.1} {:.1},{:.1}", cx - 6.0, cy, cx + 4.0, cy - 7.0, cx + 4.0, cy + 7.0)
+            }
+            Direction::Out => {
+                format!("{:.1},{:.1} {:.1},{:.1} {:.1},{:.1}", cx + 6.0, cy, cx - 4.0, cy - 7.0, cx - 4.0, cy + 7.0)
+            }
         };
         let _ = write!(
             s,
-            "<polygon class=\"frame\" points=\"{pts}\" fill=\"{c}\"><title>+{:.3} ms {} {}: {}</title></polygon>",
-            f.t_ms,
-            esc(&f.lane),
-            esc(&f.dir),
-            esc(&f.summary)
+            "<polygon class=\"frame\" data-frame=\"{n}\" data-iface=\"{lane}\" data-dir=\"{dir}\" points=\"{pts}\" fill=\"{c}\"><title>#{n} +{:.3} ms {lane} {dir}: {}</title></polygon>",
+            t_ms(f),
+            esc(&f.summary),
+            n = f.pcap_frame,
+            lane = esc(&f.iface),
+            dir = f.direction.word(),
         );
+        // The frame's number under its marker, where the last one on the
+        // lane is far enough away to stay readable.
+        if f.pcap_frame > 0 && labelled.get(f.iface.as_str()).is_none_or(|last| cx - last >= 34.0) {
+            labelled.insert(f.iface.as_str(), cx);
+            let _ = write!(
+                s,
+                "<text x=\"{cx:.1}\" y=\"{:.1}\" font-size=\"9\" fill=\"#57606a\" text-anchor=\"middle\">#{}</text>",
+                cy + 17.0,
+                f.pcap_frame
+            );
+        }
     }
     for d in drops {
         let l = drop_lane(d);
@@ -446,33 +419,48 @@ pub fn timeline_svg(p: &ProbeRecord, frames: &[TFrame]) -> String {
         );
     }
     s += "</svg>";
-    let mut kinds: Vec<(&str, &str)> = Vec::new();
-    for f in frames {
-        let k = legend_name(&f.summary);
-        if !kinds.iter().any(|(n, _)| *n == k) {
-            kinds.push((k, colour(&f.summary)));
+    let mut kinds: Vec<FrameKind> = Vec::new();
+    for f in &frames {
+        if !kinds.contains(&f.kind()) {
+            kinds.push(f.kind());
         }
     }
     if !kinds.is_empty() || !p.drops.is_empty() {
         s += "<p class=\"note legend\">";
-        for (k, c) in kinds {
-            let _ = write!(s, "<span style=\"color:{c}\">▶</span> {k} &nbsp; ");
+        for k in kinds {
+            let _ = write!(s, "<span style=\"color:{}\">▶</span> {} &nbsp; ", colour(k), k.name());
         }
-        let _ = write!(s, "<span style=\"color:{DROP_COLOUR}\">✕</span> kernel drop &nbsp; (▶ out, ◀ in)</p>");
+        let _ = write!(
+            s,
+            "<span style=\"color:{DROP_COLOUR}\">✕</span> kernel drop &nbsp; (▶ out, ◀ in; #n: frame number in the phase's pcapng)</p>"
+        );
+    }
+    // A window's frames past the cap are in the pcapng only: say so.
+    for (lane, w) in p.packets.iter().filter(|(_, w)| w.truncated > 0) {
+        let _ = write!(
+            s,
+            "<p class=\"note\">{}: {} frames in this window not recorded in the evidence (at most {MAX_FRAMES_PER_WINDOW} per interface and window); the pcapng has them all.</p>",
+            esc(lane),
+            w.truncated
+        );
     }
     // The same frames as a table: which interface saw which packet, in order.
     if !frames.is_empty() {
-        let _ = write!(s, "<details><summary>{} frames in time order</summary><table class=\"mono\"><tr><th>ms</th><th>interface</th><th></th><th>frame</th></tr>", frames.len());
+        let _ = write!(s, "<details><summary>{} frames in time order</summary><table class=\"mono\"><tr><th>#</th><th>ms</th><th>interface</th><th></th><th>frame</th></tr>", frames.len());
         for f in frames.iter().take(300) {
             let _ = write!(
                 s,
-                "<tr><td>{:.3}</td><td>{}</td><td>{}</td><td><span style=\"color:{}\">■</span> {}</td></tr>",
-                f.t_ms,
-                esc(&f.lane),
-                esc(&f.dir),
-                colour(&f.summary),
+                "<tr><td>{}</td><td>{:.3}</td><td>{}</td><td>{}</td><td><span style=\"color:{}\">■</span> {}</td></tr>",
+                f.pcap_frame,
+                t_ms(f),
+                esc(&f.iface),
+                f.direction.word(),
+                colour(f.kind()),
                 esc(&f.summary)
             );
+        }
+        if frames.len() > 300 {
+            let _ = write!(s, "<tr><td colspan=\"5\">… {} more in the pcapng</td></tr>", frames.len() - 300);
         }
         s += "</table></details>";
     }
@@ -549,4 +537,41 @@ pub fn topology_svg(t: &TopoView) -> String {
     }
     s += "</svg>";
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::frames::{FrameRecord, WindowFrames};
+    use crate::wire::packet::tests::arp_request;
+    use crate::wire::packet::Frame;
+
+    fn probe(packets: BTreeMap<String, WindowFrames>) -> ProbeRecord {
+        let mut p = ProbeRecord::for_test(
+            "ping",
+            serde_json::json!({"from": "a", "to": "10.0.0.1", "count": 1, "interval_ms": 10, "wait_ms": 10}),
+            serde_json::json!({"sent": 1, "replies": 1, "errors": [], "rtt_ms": [0.1], "elapsed_ms": 1.0}),
+        );
+        p.window_ns = (1_000, 2_000_000);
+        p.packets = packets;
+        p
+    }
+
+    #[test]
+    fn frames_are_drawn_from_the_records_with_number_and_direction() {
+        let mut f = FrameRecord::of(
+            &Frame::ethernet(500_000, Direction::In, arp_request([10, 0, 0, 2], [10, 0, 0, 1])),
+            "host/br0",
+        );
+        f.pcap_frame = 17;
+        let lanes = BTreeMap::from([("host/br0".to_string(), WindowFrames { frames: vec![f], truncated: 12_345 })]);
+        let svg = timeline_svg(&probe(lanes));
+        assert!(svg.contains("data-frame=\"17\" data-iface=\"host/br0\" data-dir=\"in\""), "{svg}");
+        assert!(
+            svg.contains("<title>#17 +0.499 ms host/br0 in: ARP request who-has 10.0.0.1 tell 10.0.0.2</title>"),
+            "{svg}"
+        );
+        assert!(svg.contains(">#17</text>"), "the number is written under the marker: {svg}");
+        assert!(svg.contains("host/br0: 12345 frames in this window not recorded in the evidence"), "{svg}");
+    }
 }

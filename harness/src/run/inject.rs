@@ -116,7 +116,8 @@ pub fn craft(segment: Segment, frames: &[Frame], server: (Ipv4Addr, u16)) -> Res
         len: seg.len,
         right_edge: right_edge.map(|(e, _)| e),
         max_window: right_edge.map(|(_, w)| w),
-        summary: crate::wire::packet::summary(&frame),
+        summary: crate::wire::headers::Headers::parse(crate::wire::linktype::LinkType::Ethernet, &frame)
+            .summary(frame.len()),
     };
     Ok((frame, info))
 }
@@ -175,7 +176,8 @@ mod tests {
         }
         let mut out = Vec::new();
         b.write(&mut out, payload).unwrap();
-        Frame { ts_ns: 0, outgoing: from_server, data: out }
+        let d = if from_server { crate::wire::packet::Direction::Out } else { crate::wire::packet::Direction::In };
+        Frame::ethernet(0, d, out)
     }
 
     fn flow() -> Vec<Frame> {

@@ -381,7 +381,7 @@ pub fn stream(from: &Netns, server_in: &Netns, to: SocketAddr, o: StreamOpts) ->
     let listener = server_in.run(move |_| TcpListener::bind(to))?.map_err(|e| anyhow!("listening on {to}: {e}"))?;
     // The probe watches its own flow where it will inject, from the SYN on.
     let watch = match &o.inject {
-        Some(i) => Some(crate::sys::capture::Capture::start_in_memory(i.ns, &i.dev, "inject")?),
+        Some(i) => Some(crate::sys::capture::Capture::start(i.ns, &i.dev, "inject")?),
         None => None,
     };
     let start = Instant::now();

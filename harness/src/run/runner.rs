@@ -5,22 +5,24 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
 use crate::case::kernel::Version;
 use crate::case::plan::{parse_iface, Check, Iface, Phase, Plan};
 use crate::case::spec::{ProbeSpec, Step, Window};
+use crate::evidence::frames::WindowFrames;
 use crate::evidence::outcome::{Outcome, StreamOutcome};
 use crate::evidence::record::DerivedWindow;
 use crate::evidence::record::{self as evidence, CaseRecord, PhaseRecord, ProbeRecord, StepRecord};
 use crate::run::probe;
 use crate::run::topology::Topology;
 use crate::safety::globals::Globals;
-use crate::sys::capture::Capture;
+use crate::sys::capture::{Capture, Captured, SNAPLEN};
 use crate::sys::clock::now_ns;
 use crate::sys::counters::{self, Counters};
 use crate::sys::link;
 use crate::verdict::checks::{evaluate, Observed};
+use crate::wire::pcapng::Stream;
 
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
@@ -139,6 +141,11 @@ fn run_phase(
         Step::GlobalSysctl { key, value } => globals.set(key, &value.to_string()).map(|was| format!("was {was}")),
         _ => topo.apply(s),
     };
+    // Outside the steps' closure so that an error stops them too, and the
+    // pcapng is written whatever happened.
+    let mut caps: Vec<Capture> = Vec::new();
+    let mut leftovers = Vec::new();
+    let mut frame_refs = Vec::new();
     let result = (|| -> Result<()> {
         for s in &plan.setup {
             let t = Instant::now();
@@ -151,11 +158,8 @@ fn run_phase(
                 ms: ms(t.elapsed()),
             });
         }
-        let mut caps = Vec::new();
         for i in &plan.captures {
-            let path = evidence::pcap_path(root, plan.id(), &ph.name, &i.ns, &i.dev);
-            caps.push(Capture::start(topo.ns(&i.ns)?, &i.dev, &path, &i.to_string())?);
-            rec.pcaps.push(path);
+            caps.push(Capture::start(topo.ns(&i.ns)?, &i.dev, &i.to_string())?);
         }
         rec.timings.setup_ms = ms(t_setup.elapsed());
         let t_steps = Instant::now();
@@ -184,25 +188,20 @@ fn run_phase(
         }
         rec.timings.steps_ms = ms(t_steps.elapsed());
         let t_probes = Instant::now();
-        let mut leftovers = Vec::new();
         for check in &ph.checks {
-            let (probe, leftover) = run_check(plan, &topo, &caps, &watch, check)?;
+            let (probe, leftover, refs) = run_check(plan, &topo, &caps, &watch, check)?;
             rec.probes.push(probe);
             leftovers.push(leftover);
+            frame_refs.push(refs);
         }
         rec.timings.probes_ms = ms(t_probes.elapsed());
-        for c in caps {
-            let label = c.label.clone();
-            let (_, dropped) = c.stop()?;
-            if dropped > 0 {
-                bail!("capture {label} lost {dropped} frames (its socket buffer was full): this phase's packet expectations cannot be trusted");
-            }
-        }
-        // Closed only now, so that no probe's window or capture holds their
-        // closing handshakes.
-        drop(leftovers);
         Ok(())
     })();
+    let captured = stop_captures(caps, plan, ph, root, &mut rec, &frame_refs);
+    // Closed only now, so that no probe's window or capture holds their
+    // closing handshakes.
+    drop(leftovers);
+    let result = result.and(captured);
     if let Err(e) = result {
         rec.error = Some(format!("{e:#}"));
     }
@@ -236,6 +235,68 @@ fn run_phase(
     drop(topo);
     rec.timings.teardown_ms = ms(t_down.elapsed());
     (rec, None)
+}
+
+/// Which captured frame each recorded frame is: per probe, per interface,
+/// the frames' indices in their capture (to number them once the phase's
+/// pcapng is written).
+type FrameRefs = BTreeMap<String, Vec<usize>>;
+
+/// Stops the phase's captures, writes its pcapng (the kernel's drops as
+/// section comments), and gives every recorded frame its number in it.
+fn stop_captures(
+    caps: Vec<Capture>,
+    plan: &Plan,
+    ph: &Phase,
+    root: &Path,
+    rec: &mut PhaseRecord,
+    refs: &[FrameRefs],
+) -> Result<()> {
+    if caps.is_empty() {
+        return Ok(());
+    }
+    // Every capture is stopped, even when one fails.
+    let stopped: Vec<Result<Captured>> = caps.into_iter().map(Capture::stop).collect();
+    let captured: Vec<Captured> = stopped.into_iter().collect::<Result<_>>()?;
+    let mut comments = vec![format!("netrepro case {}, phase {}", plan.id(), ph.name)];
+    for p in &rec.probes {
+        for d in &p.drops {
+            let at = if d.dev.is_empty() { d.ns.clone() } else { format!("{}/{}", d.ns, d.dev) };
+            let reason = if d.reason.is_empty() { "(no reason on this kernel)" } else { &d.reason };
+            comments.push(format!(
+                "kernel drop in probe {}: {} x {} on {at}: {reason} in {} (t_ns {}..{})",
+                p.name, d.count, d.protocol, d.at, d.first_ns, d.last_ns
+            ));
+        }
+    }
+    let path = crate::evidence::frames::pcapng_path(root, plan.id(), &ph.name);
+    let streams: Vec<Stream> = captured
+        .iter()
+        .map(|c| Stream { name: &c.label, link: c.link, snaplen: SNAPLEN as u32, frames: &c.frames })
+        .collect();
+    let file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    let numbering = crate::wire::pcapng::write(std::io::BufWriter::new(file), &streams, &comments)
+        .with_context(|| format!("writing {}", path.display()))?;
+    rec.pcapng = Some(crate::evidence::record::relative_to_root(root, &path));
+    for (probe, refs) in rec.probes.iter_mut().zip(refs) {
+        for (lane, indices) in refs {
+            let (Some(ci), Some(w)) = (captured.iter().position(|c| &c.label == lane), probe.packets.get_mut(lane))
+            else {
+                continue;
+            };
+            for (f, &i) in w.frames.iter_mut().zip(indices) {
+                f.pcap_frame = numbering.get(ci, i).unwrap_or(0);
+            }
+        }
+    }
+    if let Some(c) = captured.iter().find(|c| c.dropped > 0) {
+        bail!(
+            "capture {} lost {} frames (its socket buffer was full): this phase's packet expectations cannot be trusted",
+            c.label,
+            c.dropped
+        );
+    }
+    Ok(())
 }
 
 fn snapshot(topo: &Topology) -> Result<BTreeMap<String, Counters>> {
@@ -283,7 +344,7 @@ fn run_check(
     caps: &[Capture],
     watch: &crate::sys::drops::Watch,
     check: &Check,
-) -> Result<(ProbeRecord, probe::Leftover)> {
+) -> Result<(ProbeRecord, probe::Leftover, FrameRefs)> {
     let spec = &plan.probes[&check.probe];
     let x = &check.expect;
     let mut derived_window = None;
@@ -366,21 +427,12 @@ fn run_check(
         before.iter().map(|(ns, b)| (ns.clone(), counters::delta(b, &after[ns]))).collect();
     let mut packets = BTreeMap::new();
     let mut windows = BTreeMap::new();
+    let mut refs = FrameRefs::new();
     for c in caps {
-        let frames = c.window(w0, w1);
-        let lines: Vec<String> = frames
-            .iter()
-            .take(400)
-            .map(|f| {
-                format!(
-                    "+{:.3}ms {} {}",
-                    (f.ts_ns.saturating_sub(w0)) as f64 / 1e6,
-                    if f.outgoing { "out" } else { "in " },
-                    crate::wire::packet::summary(&f.data)
-                )
-            })
-            .collect();
-        packets.insert(c.label.clone(), lines);
+        let (indices, frames): (Vec<usize>, Vec<_>) = c.window_indexed(w0, w1).into_iter().unzip();
+        let recorded = WindowFrames::of(&c.label, frames.iter());
+        refs.insert(c.label.clone(), indices[..recorded.frames.len()].to_vec());
+        packets.insert(c.label.clone(), recorded);
         windows.insert(c.label.clone(), frames);
     }
     let mut neighbours = BTreeMap::new();
@@ -468,5 +520,5 @@ fn run_check(
         why: None,
     };
     rec.why = crate::verdict::explain::why(&rec, &named);
-    Ok((rec, leftover))
+    Ok((rec, leftover, refs))
 }

@@ -1,94 +1,72 @@
 //! Packet capture on one interface of one namespace: an `AF_PACKET` socket
 //! created on the namespace's thread, read by a capture thread that keeps the
-//! frames in memory (for assertions) and writes them to a pcap file (for
-//! people: `tcpdump -r`, Wireshark).
+//! frames in memory, in arrival order, for assertions and for the phase's
+//! pcapng (written by the runner once every capture has stopped).
 
-use std::io::BufWriter;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
-use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
-use pcap_file::{DataLink, Endianness, TsResolution};
+use anyhow::{anyhow, bail, Result};
 
 use crate::sys::clock::now_ns;
 use crate::sys::netns::Netns;
-use crate::wire::packet::Frame;
+use crate::wire::linktype::LinkType;
+use crate::wire::packet::{Direction, Frame};
 
 const ETH_P_ALL: u16 = 0x0003;
-const SNAPLEN: usize = 65535;
+/// Bytes kept of each frame: libpcap's default, above a veth's largest GSO
+/// frame (64 KiB of payload plus headers), so frames are kept whole.
+pub const SNAPLEN: usize = 262_144;
 
 /// A running capture; [`Capture::stop`] returns the frames.
 pub struct Capture {
+    /// `ns/dev`, as evidence and the pcapng name the interface.
     pub label: String,
-    pub path: PathBuf,
+    /// The device's link type, from the kernel (`sll_hatype`).
+    pub link: LinkType,
     stop: Arc<AtomicBool>,
     /// Last time the socket was seen empty: every frame the kernel queued
     /// before it has been read.
     drained_ns: Arc<AtomicU64>,
-    frames: Arc<std::sync::Mutex<Vec<Frame>>>,
+    frames: Arc<Mutex<Vec<Frame>>>,
     thread: Option<thread::JoinHandle<Result<u64>>>,
     /// Frames the kernel could not queue for us: the capture is incomplete.
     dropped: u64,
 }
 
+/// What a stopped capture saw.
+pub struct Captured {
+    pub label: String,
+    pub link: LinkType,
+    /// Every frame, in arrival order (the index is the one
+    /// [`Capture::window_indexed`] gave).
+    pub frames: Vec<Frame>,
+    /// Frames the kernel dropped because we did not read fast enough.
+    pub dropped: u64,
+}
+
 impl Capture {
-    /// Starts capturing `dev` in `ns`, writing to `path`; `label` names it
-    /// in evidence (`host/eno1`).
-    pub fn start(ns: &Netns, dev: &str, path: &Path, label: &str) -> Result<Capture> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        Self::start_to(ns, dev, Box::new(file), path, label)
-    }
-
-    /// A capture kept in memory only (a probe watching its own flow).
-    pub fn start_in_memory(ns: &Netns, dev: &str, label: &str) -> Result<Capture> {
-        Self::start_to(ns, dev, Box::new(std::io::sink()), Path::new(""), label)
-    }
-
-    fn start_to(
-        ns: &Netns,
-        dev: &str,
-        file: Box<dyn std::io::Write + Send>,
-        path: &Path,
-        label: &str,
-    ) -> Result<Capture> {
+    /// Starts capturing `dev` in `ns`; `label` names it in evidence and in
+    /// the pcapng (`host/eno1`). Frames are kept in memory until [`Capture::stop`].
+    pub fn start(ns: &Netns, dev: &str, label: &str) -> Result<Capture> {
         let label = label.to_string();
         let devname = dev.to_string();
-        let fd = ns.run(move |_| open_packet_socket(&devname))??;
-        let header = PcapHeader {
-            version_major: 2,
-            version_minor: 4,
-            ts_correction: 0,
-            ts_accuracy: 0,
-            snaplen: SNAPLEN as u32,
-            datalink: DataLink::ETHERNET,
-            ts_resolution: TsResolution::NanoSecond,
-            endianness: Endianness::native(),
-        };
-        let mut writer = PcapWriter::with_header(BufWriter::new(file), header)
-            .map_err(|e| anyhow!("writing pcap header to {}: {e}", path.display()))?;
+        let (fd, hatype) = ns.run(move |_| open_packet_socket(&devname))??;
+        let link = LinkType::from_arphrd(hatype).ok_or_else(|| {
+            anyhow!("cannot capture on {label}: its link type (ARPHRD {hatype}) is not one netrepro parses")
+        })?;
         let stop = Arc::new(AtomicBool::new(false));
         let drained_ns = Arc::new(AtomicU64::new(0));
-        let frames = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let frames = Arc::new(Mutex::new(Vec::new()));
         let (s, d, fr) = (stop.clone(), drained_ns.clone(), frames.clone());
         let thread = thread::Builder::new().name(format!("capture:{label}")).spawn(move || {
             let mut buf = vec![0u8; SNAPLEN];
             loop {
-                match recv_frame(&fd, &mut buf)? {
-                    Some(frame) => {
-                        let ts = Duration::from_nanos(frame.ts_ns);
-                        writer
-                            .write_packet(&PcapPacket::new(ts, frame.data.len() as u32, &frame.data))
-                            .map_err(|e| anyhow!("writing pcap: {e}"))?;
-                        fr.lock().unwrap().push(frame);
-                    }
+                match recv_frame(&fd, &mut buf, link)? {
+                    Some(frame) => fr.lock().unwrap().push(frame),
                     None => {
                         d.store(now_ns(), Ordering::Release);
                         if s.load(Ordering::Acquire) {
@@ -98,11 +76,9 @@ impl Capture {
                     }
                 }
             }
-            use std::io::Write;
-            writer.into_writer().flush()?;
             Ok(drops(&fd))
         })?;
-        Ok(Capture { label, path: path.to_path_buf(), stop, drained_ns, frames, thread: Some(thread), dropped: 0 })
+        Ok(Capture { label, link, stop, drained_ns, frames, thread: Some(thread), dropped: 0 })
     }
 
     /// Waits until every frame queued before `t_ns` has been read (bounded by
@@ -120,14 +96,26 @@ impl Capture {
 
     /// Frames seen so far with timestamps in `[from_ns, to_ns]`.
     pub fn window(&self, from_ns: u64, to_ns: u64) -> Vec<Frame> {
-        self.frames.lock().unwrap().iter().filter(|f| f.ts_ns >= from_ns && f.ts_ns <= to_ns).cloned().collect()
+        self.window_indexed(from_ns, to_ns).into_iter().map(|(_, f)| f).collect()
     }
 
-    /// Stops, flushes the pcap and returns every frame, and how many the
-    /// kernel dropped because we did not read fast enough.
-    pub fn stop(mut self) -> Result<(Vec<Frame>, u64)> {
+    /// As [`Capture::window`], each frame with its index in arrival order
+    /// (stable: frames are only ever appended).
+    pub fn window_indexed(&self, from_ns: u64, to_ns: u64) -> Vec<(usize, Frame)> {
+        let frames = self.frames.lock().unwrap();
+        frames
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.ts_ns >= from_ns && f.ts_ns <= to_ns)
+            .map(|(i, f)| (i, f.clone()))
+            .collect()
+    }
+
+    /// Stops and returns every frame, and how many the kernel dropped.
+    pub fn stop(mut self) -> Result<Captured> {
         self.finish()?;
-        Ok((std::mem::take(&mut *self.frames.lock().unwrap()), self.dropped))
+        let frames = std::mem::take(&mut *self.frames.lock().unwrap());
+        Ok(Captured { label: self.label.clone(), link: self.link, frames, dropped: self.dropped })
     }
 
     fn finish(&mut self) -> Result<()> {
@@ -145,7 +133,8 @@ impl Drop for Capture {
     }
 }
 
-fn open_packet_socket(dev: &str) -> Result<OwnedFd> {
+/// The bound socket and the device's ARPHRD type.
+fn open_packet_socket(dev: &str) -> Result<(OwnedFd, u16)> {
     let cname = std::ffi::CString::new(dev)?;
     // SAFETY: plain libc calls on values we own.
     unsafe {
@@ -195,7 +184,15 @@ fn open_packet_socket(dev: &str) -> Result<OwnedFd> {
                 break;
             }
         }
-        Ok(fd)
+        // The kernel's packet_getname() fills sll_hatype with the bound
+        // device's dev->type (valid in any namespace, unlike /sys/class/net
+        // read from the host).
+        let mut name: libc::sockaddr_ll = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        if libc::getsockname(raw, &mut name as *mut _ as *mut libc::sockaddr, &mut len) != 0 {
+            bail!("getsockname on the capture of {dev}: {}", std::io::Error::last_os_error());
+        }
+        Ok((fd, name.sll_hatype))
     }
 }
 
@@ -220,8 +217,10 @@ fn drops(fd: &OwnedFd) -> u64 {
     }
 }
 
-/// One frame, or None when nothing is queued.
-fn recv_frame(fd: &OwnedFd, buf: &mut [u8]) -> Result<Option<Frame>> {
+/// One frame, or None when nothing is queued. Its direction is the kernel's
+/// `sll_pkttype`: `PACKET_OUTGOING` is out, anything else (host, broadcast,
+/// multicast, otherhost) in.
+fn recv_frame(fd: &OwnedFd, buf: &mut [u8], link: LinkType) -> Result<Option<Frame>> {
     // SAFETY: recvmsg into buffers we own; cmsgs walked with libc's macros.
     unsafe {
         let mut iov = libc::iovec { iov_base: buf.as_mut_ptr() as *mut libc::c_void, iov_len: buf.len() };
@@ -234,7 +233,8 @@ fn recv_frame(fd: &OwnedFd, buf: &mut [u8]) -> Result<Option<Frame>> {
         msg.msg_iovlen = 1;
         msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
         msg.msg_controllen = std::mem::size_of_val(&cbuf);
-        let n = libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT);
+        // MSG_TRUNC: the length on the wire, even past the buffer.
+        let n = libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT | libc::MSG_TRUNC);
         if n < 0 {
             let e = std::io::Error::last_os_error();
             return match e.raw_os_error() {
@@ -251,7 +251,9 @@ fn recv_frame(fd: &OwnedFd, buf: &mut [u8]) -> Result<Option<Frame>> {
             }
             c = libc::CMSG_NXTHDR(&msg, c);
         }
-        Ok(Some(Frame { ts_ns, outgoing: addr.sll_pkttype == libc::PACKET_OUTGOING, data: buf[..n as usize].to_vec() }))
+        let direction = if addr.sll_pkttype == libc::PACKET_OUTGOING { Direction::Out } else { Direction::In };
+        let kept = (n as usize).min(buf.len());
+        Ok(Some(Frame { ts_ns, direction, link, data: buf[..kept].to_vec(), wire_len: n as u32 }))
     }
 }
 

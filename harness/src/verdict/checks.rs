@@ -290,7 +290,7 @@ mod tests {
         let c = check("replies = 0\nicmp_errors = []\ncounters = { \"a: Ip.InAddrErrors\" = 3 }\npackets = { \"b/eth0: icmp echo-request\" = 1 }");
         let outcome = ping_outcome(0);
         let req = crate::wire::packet::tests::icmp_echo([10, 0, 0, 1], [10, 0, 0, 2], false);
-        let frames = vec![Frame { ts_ns: 0, outgoing: false, data: req }];
+        let frames = vec![Frame::ethernet(0, crate::wire::packet::Direction::In, req)];
         let r = run(&c, outcome, Counters::from([("Ip.InAddrErrors".to_string(), 3)]), frames);
         assert_eq!(r.len(), 4);
         assert!(r.iter().all(|c| c.ok), "{r:#?}");

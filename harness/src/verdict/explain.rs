@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::evidence::record::ProbeRecord;
+use crate::wire::kind::FrameKind;
 
 /// The probe's outcome as the user would describe it, and whether it is a
 /// failure at all (`None` for a healthy outcome).
@@ -53,58 +54,34 @@ fn dedup_counted(items: &[String]) -> Vec<String> {
     order.into_iter().map(|(k, n)| if n > 1 { format!("{n} × {k}") } else { k.clone() }).collect()
 }
 
-/// The kind of a frame from its one-line summary, and the kind that answers it.
-fn kind_of(summary: &str) -> Option<(&'static str, Option<&'static str>)> {
-    if summary.starts_with("ARP request") {
-        return Some(("ARP request", Some("ARP reply")));
-    }
-    if summary.starts_with("ARP reply") {
-        return Some(("ARP reply", None));
-    }
-    if summary.contains("ICMP echo-request") {
-        return Some(("ICMP echo-request", Some("ICMP echo-reply")));
-    }
-    if summary.contains("ICMP echo-reply") {
-        return Some(("ICMP echo-reply", None));
-    }
-    let flags = summary.split_once("TCP [").and_then(|(_, r)| r.split_once(']')).map(|(f, _)| f)?;
-    match flags {
-        "S" => Some(("TCP SYN", Some("TCP SYN-ACK"))),
-        "S." => Some(("TCP SYN-ACK", None)),
-        f if f.contains('R') => Some(("TCP RST", None)),
-        _ => None,
-    }
-}
-
 /// Where requests were seen and their answers were not: "ARP reply on none
 /// of container/eth0, host/docker0 (which saw 3 ARP requests)".
 fn path(p: &ProbeRecord) -> Vec<String> {
     // kind → interface → count
-    let mut seen: BTreeMap<&'static str, BTreeMap<&str, usize>> = BTreeMap::new();
-    let mut answers: Vec<(&'static str, &'static str)> = Vec::new();
-    for (iface, lines) in &p.packets {
-        for l in lines {
-            let text = l.split_once("ms ").map(|(_, r)| r.get(4..).unwrap_or("")).unwrap_or(l);
-            if let Some((k, a)) = kind_of(text) {
-                *seen.entry(k).or_default().entry(iface.as_str()).or_default() += 1;
-                if let Some(a) = a {
-                    if !answers.contains(&(k, a)) {
-                        answers.push((k, a));
-                    }
+    let mut seen: BTreeMap<FrameKind, BTreeMap<&str, usize>> = BTreeMap::new();
+    let mut answers: Vec<(FrameKind, FrameKind)> = Vec::new();
+    for (iface, w) in &p.packets {
+        for f in &w.frames {
+            let k = f.kind();
+            *seen.entry(k).or_default().entry(iface.as_str()).or_default() += 1;
+            if let Some(a) = k.answer() {
+                if !answers.contains(&(k, a)) {
+                    answers.push((k, a));
                 }
             }
         }
     }
     let mut out = Vec::new();
     for (req, ans) in answers {
-        let asked = &seen[req];
-        let answered = seen.get(ans);
+        let asked = &seen[&req];
+        let answered = seen.get(&ans);
         let missing: Vec<&str> =
             asked.keys().copied().filter(|i| !answered.is_some_and(|a| a.contains_key(i))).collect();
         if missing.is_empty() {
             continue;
         }
         let n = asked.values().max().copied().unwrap_or(0);
+        let (req, ans) = (req.name(), ans.name());
         match answered {
             None => out.push(format!("{n} × {req} seen on {}, no {ans} on any of them", missing.join(", "))),
             Some(a) => out.push(format!(
@@ -183,32 +160,18 @@ pub fn why(p: &ProbeRecord, named_counters: &[String]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evidence::frames::{FrameRecord, WindowFrames};
+    use crate::wire::packet::tests::{arp_request, tcp_segment};
+    use crate::wire::packet::{Direction, Frame};
 
-    /// A record from the JSON a case file and a probe would give (the
-    /// `kind` is added to both).
-    fn probe(kind: &str, mut spec: serde_json::Value, mut outcome: serde_json::Value) -> ProbeRecord {
-        spec["kind"] = kind.into();
-        outcome["kind"] = kind.into();
-        ProbeRecord {
-            name: kind.into(),
-            spec: serde_json::from_value(spec).unwrap(),
-            outcome: serde_json::from_value(outcome).unwrap(),
-            window_ns: (0, 0),
-            counter_deltas: BTreeMap::new(),
-            packets: BTreeMap::new(),
-            neighbours: BTreeMap::new(),
-            qdiscs: BTreeMap::new(),
-            qdisc_drops: BTreeMap::new(),
-            links: BTreeMap::new(),
-            rules: BTreeMap::new(),
-            conntrack: BTreeMap::new(),
-            vars: BTreeMap::new(),
-            derived_window: None,
-            drops: vec![],
-            drops_missed: 0,
-            checks: vec![],
-            why: None,
-        }
+    /// The recorded window of `iface` holding `frames` (bytes, direction).
+    fn lane(iface: &str, frames: &[(Vec<u8>, Direction)]) -> WindowFrames {
+        let frames = frames.iter().map(|(b, d)| FrameRecord::of(&Frame::ethernet(0, *d, b.clone()), iface)).collect();
+        WindowFrames { frames, truncated: 0 }
+    }
+
+    fn probe(kind: &str, spec: serde_json::Value, outcome: serde_json::Value) -> ProbeRecord {
+        ProbeRecord::for_test(kind, spec, outcome)
     }
 
     #[test]
@@ -220,9 +183,11 @@ mod tests {
                 {"kind": "host-unreachable", "from": "172.17.0.2", "seq": 1},
                 {"kind": "host-unreachable", "from": "172.17.0.2", "seq": 2}]}),
         );
-        let arp = |dir: &str| format!("+0.3ms {dir} ARP request who-has 172.17.0.1 tell 172.17.0.2");
-        p.packets.insert("container/eth0".into(), vec![arp("out"), arp("out"), arp("out")]);
-        p.packets.insert("host/docker0".into(), vec![arp("in "), arp("in "), arp("in ")]);
+        let arp = |d| (arp_request([172, 17, 0, 2], [172, 17, 0, 1]), d);
+        let out = [arp(Direction::Out), arp(Direction::Out), arp(Direction::Out)];
+        p.packets.insert("container/eth0".into(), lane("container/eth0", &out));
+        let inn = [arp(Direction::In), arp(Direction::In), arp(Direction::In)];
+        p.packets.insert("host/docker0".into(), lane("host/docker0", &inn));
         p.drops.push(crate::sys::drops::Drop {
             ns: "host".into(),
             dev: "docker0".into(),
@@ -274,18 +239,10 @@ mod tests {
         );
         assert!(why(&bad, &[]).unwrap().ends_with("no drop, counter or missing answer in the evidence explains it"));
         bad.counter_deltas.insert("host".into(), [("Ip.InAddrErrors".to_string(), 3)].into());
-        bad.packets.insert(
-            "host/eno1".into(),
-            vec!["+1ms in  IP 10.0.0.1:80 > 10.0.0.2:5: TCP [S.] seq 1 ack 2 win 5 len 0".into()],
-        );
-        bad.packets.insert(
-            "host/docker0".into(),
-            vec!["+0ms out IP 10.0.0.2:5 > 10.0.0.1:80: TCP [S] seq 1 ack 0 win 5 len 0".into()],
-        );
-        bad.packets
-            .get_mut("host/eno1")
-            .unwrap()
-            .push("+0ms out IP 10.0.0.2:5 > 10.0.0.1:80: TCP [S] seq 1 ack 0 win 5 len 0".into());
+        let syn = (tcp_segment([10, 0, 0, 2], 5, [10, 0, 0, 1], 80, "S"), Direction::Out);
+        let syn_ack = (tcp_segment([10, 0, 0, 1], 80, [10, 0, 0, 2], 5, "S."), Direction::In);
+        bad.packets.insert("host/eno1".into(), lane("host/eno1", &[syn_ack, syn.clone()]));
+        bad.packets.insert("host/docker0".into(), lane("host/docker0", &[syn]));
         assert_eq!(
             why(&bad, &["host: Ip.InAddrErrors".into()]).unwrap(),
             "connect 10.0.0.1:80 from a: timeout after 800 ms — TCP SYN-ACK seen on host/eno1 (1) but not on host/docker0; host Ip.InAddrErrors +3"

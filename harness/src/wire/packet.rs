@@ -1,5 +1,5 @@
-//! What a captured frame is, in the few words a case uses to count it, and a
-//! one-line summary in tcpdump's spirit for evidence and failure messages.
+//! A captured frame, its direction, and the few words a case uses to count
+//! frames (matchers), read from the frame's parsed [`Headers`].
 //!
 //! Matcher grammar (all terms must hold):
 //! `arp | ip | icmp | tcp | udp`, `request | reply` (ARP),
@@ -8,134 +8,58 @@
 //! `syn | syn-ack | rst | fin | ack-only` (TCP), `src A`, `dst A`, `port N`,
 //! `seq N` (TCP sequence number; `N` may be a probe variable such as
 //! `$injected_ack`), `in | out` (direction on the capturing interface).
+//! `ip`, `icmp`, `src` and `dst` speak of IPv4, as tcpdump's words do.
 
 use std::net::Ipv4Addr;
 
 use anyhow::{anyhow, bail, Result};
-use etherparse::{ArpOperation, NetSlice, SlicedPacket, TransportSlice};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use crate::wire::headers::{ArpOp, Headers};
+use crate::wire::linktype::LinkType;
+
+/// Which way a frame crossed the interface it was captured on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Received by the interface (every `sll_pkttype` but `PACKET_OUTGOING`).
+    In,
+    /// Sent by the interface (`sll_pkttype` = `PACKET_OUTGOING`).
+    Out,
+}
+
+impl Direction {
+    pub fn word(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+    }
+}
 
 /// One captured frame.
 #[derive(Debug, Clone)]
 pub struct Frame {
     /// Kernel receive timestamp, ns since the Unix epoch.
     pub ts_ns: u64,
-    pub outgoing: bool,
+    pub direction: Direction,
+    /// How `data` begins (the capturing device's link type).
+    pub link: LinkType,
+    /// The frame as captured (at most the snap length).
     pub data: Vec<u8>,
+    /// Its length on the wire, bytes (more than `data` when cut at the snap length).
+    pub wire_len: u32,
 }
 
-#[derive(Debug, Default, Clone, PartialEq, Serialize)]
-pub struct View {
-    pub arp: Option<Arp>,
-    pub src: Option<Ipv4Addr>,
-    pub dst: Option<Ipv4Addr>,
-    pub icmp: Option<(u8, u8)>,
-    pub tcp: Option<Tcp>,
-    pub udp: Option<(u16, u16)>,
-}
+impl Frame {
+    /// An Ethernet frame, captured whole.
+    pub fn ethernet(ts_ns: u64, direction: Direction, data: Vec<u8>) -> Frame {
+        Frame { ts_ns, direction, link: LinkType::Ethernet, wire_len: data.len() as u32, data }
+    }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Arp {
-    pub request: bool,
-    pub sender: Ipv4Addr,
-    pub target: Ipv4Addr,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Tcp {
-    pub sport: u16,
-    pub dport: u16,
-    pub seq: u32,
-    pub ack: u32,
-    pub syn: bool,
-    pub ackf: bool,
-    pub rst: bool,
-    pub fin: bool,
-    pub psh: bool,
-    pub window: u16,
-    pub len: usize,
-}
-
-fn v4(b: &[u8]) -> Option<Ipv4Addr> {
-    <[u8; 4]>::try_from(b).ok().map(Ipv4Addr::from)
-}
-
-pub fn view(eth: &[u8]) -> View {
-    let mut v = View::default();
-    let Ok(p) = SlicedPacket::from_ethernet(eth) else {
-        return v;
-    };
-    match &p.net {
-        Some(NetSlice::Arp(a)) => {
-            if let (Some(s), Some(t)) = (v4(a.sender_protocol_addr()), v4(a.target_protocol_addr())) {
-                v.arp = Some(Arp { request: a.operation() == ArpOperation::REQUEST, sender: s, target: t });
-            }
-        }
-        Some(NetSlice::Ipv4(ip)) => {
-            v.src = Some(ip.header().source_addr());
-            v.dst = Some(ip.header().destination_addr());
-        }
-        _ => {}
+    pub fn headers(&self) -> Headers {
+        Headers::parse(self.link, &self.data)
     }
-    match &p.transport {
-        Some(TransportSlice::Icmpv4(i)) => v.icmp = Some((i.type_u8(), i.code_u8())),
-        Some(TransportSlice::Tcp(t)) => {
-            v.tcp = Some(Tcp {
-                sport: t.source_port(),
-                dport: t.destination_port(),
-                seq: t.sequence_number(),
-                ack: t.acknowledgment_number(),
-                syn: t.syn(),
-                ackf: t.ack(),
-                rst: t.rst(),
-                fin: t.fin(),
-                psh: t.psh(),
-                window: t.window_size(),
-                len: t.payload().len(),
-            })
-        }
-        Some(TransportSlice::Udp(u)) => v.udp = Some((u.source_port(), u.destination_port())),
-        _ => {}
-    }
-    v
-}
-
-/// A one-line description, e.g. `IP 10.2.19.80 > 10.2.19.78: ICMP echo-reply`.
-pub fn summary(eth: &[u8]) -> String {
-    let v = view(eth);
-    if let Some(a) = &v.arp {
-        return if a.request {
-            format!("ARP request who-has {} tell {}", a.target, a.sender)
-        } else {
-            format!("ARP reply {} is-at (to {})", a.sender, a.target)
-        };
-    }
-    let (Some(s), Some(d)) = (v.src, v.dst) else {
-        let ethertype = eth.get(12..14).map(|b| u16::from_be_bytes([b[0], b[1]])).unwrap_or(0);
-        return match ethertype {
-            0x86dd => format!("IPv6, {} bytes", eth.len()),
-            t => format!("ethertype 0x{t:04x}, {} bytes", eth.len()),
-        };
-    };
-    if let Some((t, c)) = v.icmp {
-        return format!("IP {s} > {d}: ICMP {}", crate::wire::icmp::name(t, c));
-    }
-    if let Some(t) = &v.tcp {
-        let mut flags = String::new();
-        for (on, ch) in [(t.syn, 'S'), (t.fin, 'F'), (t.rst, 'R'), (t.psh, 'P'), (t.ackf, '.')] {
-            if on {
-                flags.push(ch);
-            }
-        }
-        return format!(
-            "IP {s}:{} > {d}:{}: TCP [{flags}] seq {} ack {} win {} len {}",
-            t.sport, t.dport, t.seq, t.ack, t.window, t.len
-        );
-    }
-    if let Some((sp, dp)) = v.udp {
-        return format!("IP {s}:{sp} > {d}:{dp}: UDP");
-    }
-    format!("IP {s} > {d}")
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -247,36 +171,39 @@ impl Matcher {
     /// Like [`Matcher::matches`]; `$variables` take their values from `vars`
     /// (an undefined one matches nothing).
     pub fn matches_with(&self, f: &Frame, vars: &Vars) -> bool {
-        let v = view(&f.data);
+        let h = f.headers();
+        let v4 = h.ipv4();
+        let icmp = h.icmpv4();
+        let tcp = h.tcp.as_ref().map(|t| (t, t.flags));
         self.terms.iter().all(|t| match t {
-            Term::Arp => v.arp.is_some(),
-            Term::Ip => v.src.is_some(),
-            Term::Icmp => v.icmp.is_some(),
-            Term::Tcp => v.tcp.is_some(),
-            Term::Udp => v.udp.is_some(),
-            Term::Request => v.arp.as_ref().is_some_and(|a| a.request),
-            Term::Reply => v.arp.as_ref().is_some_and(|a| !a.request),
-            Term::IcmpType(ty, code) => v.icmp.is_some_and(|(t, c)| t == *ty && code.is_none_or(|k| k == c)),
-            Term::Syn => v.tcp.as_ref().is_some_and(|t| t.syn && !t.ackf),
-            Term::SynAck => v.tcp.as_ref().is_some_and(|t| t.syn && t.ackf),
-            Term::Rst => v.tcp.as_ref().is_some_and(|t| t.rst),
-            Term::Fin => v.tcp.as_ref().is_some_and(|t| t.fin),
-            Term::AckOnly => v.tcp.as_ref().is_some_and(|t| t.ackf && !t.syn && !t.rst && !t.fin && t.len == 0),
-            Term::Src(a) => v.src == Some(*a) || v.arp.as_ref().is_some_and(|x| x.sender == *a),
-            Term::Dst(a) => v.dst == Some(*a) || v.arp.as_ref().is_some_and(|x| x.target == *a),
+            Term::Arp => h.arp.is_some(),
+            Term::Ip => v4.is_some(),
+            Term::Icmp => icmp.is_some(),
+            Term::Tcp => tcp.is_some(),
+            Term::Udp => h.udp.is_some(),
+            Term::Request => h.arp.as_ref().is_some_and(|a| a.op == ArpOp::Request),
+            Term::Reply => h.arp.as_ref().is_some_and(|a| a.op != ArpOp::Request),
+            Term::IcmpType(ty, code) => icmp.is_some_and(|i| i.kind == *ty && code.is_none_or(|k| k == i.code)),
+            Term::Syn => tcp.is_some_and(|(_, f)| f.syn && !f.ack),
+            Term::SynAck => tcp.is_some_and(|(_, f)| f.syn && f.ack),
+            Term::Rst => tcp.is_some_and(|(_, f)| f.rst),
+            Term::Fin => tcp.is_some_and(|(_, f)| f.fin),
+            Term::AckOnly => tcp.is_some_and(|(t, f)| f.ack && !f.syn && !f.rst && !f.fin && t.len == 0),
+            Term::Src(a) => v4.is_some_and(|(s, _)| s == *a) || h.arp.as_ref().is_some_and(|x| x.sender == *a),
+            Term::Dst(a) => v4.is_some_and(|(_, d)| d == *a) || h.arp.as_ref().is_some_and(|x| x.target == *a),
             Term::Port(p) => {
-                v.tcp.as_ref().is_some_and(|t| t.sport == *p || t.dport == *p)
-                    || v.udp.is_some_and(|(s, d)| s == *p || d == *p)
+                tcp.is_some_and(|(t, _)| t.sport == *p || t.dport == *p)
+                    || h.udp.as_ref().is_some_and(|u| u.sport == *p || u.dport == *p)
             }
             Term::Seq(s) => {
                 let want = match s {
                     SeqRef::Lit(n) => Some(*n as u64),
                     SeqRef::Var(name) => vars.get(name).copied(),
                 };
-                v.tcp.as_ref().is_some_and(|t| want == Some(t.seq as u64))
+                tcp.is_some_and(|(t, _)| want == Some(t.seq as u64))
             }
-            Term::In => !f.outgoing,
-            Term::Out => f.outgoing,
+            Term::In => f.direction == Direction::In,
+            Term::Out => f.direction == Direction::Out,
         })
     }
 }
@@ -294,8 +221,47 @@ pub(crate) mod tests {
         out
     }
 
+    /// An ARP request from `sender` for `target`.
+    pub fn arp_request(sender: [u8; 4], target: [u8; 4]) -> Vec<u8> {
+        let arp = etherparse::ArpPacket::new(
+            etherparse::ArpHardwareId::ETHERNET,
+            etherparse::EtherType::IPV4,
+            etherparse::ArpOperation::REQUEST,
+            &[2; 6],
+            &sender,
+            &[0; 6],
+            &target,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2([2; 6], [0xff; 6]).arp(arp).write(&mut out).unwrap();
+        out
+    }
+
+    /// A TCP segment with `flags` in tcpdump's letters (`S`, `S.`, `R`, `F.`).
+    pub fn tcp_segment(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, flags: &str) -> Vec<u8> {
+        let mut b = PacketBuilder::ethernet2([2; 6], [4; 6]).ipv4(src, dst, 64).tcp(sport, dport, 1, 5);
+        for c in flags.chars() {
+            b = match c {
+                'S' => b.syn(),
+                'F' => b.fin(),
+                'R' => b.rst(),
+                'P' => b.psh(),
+                '.' => b.ack(2),
+                _ => panic!("flag {c}"),
+            };
+        }
+        let mut out = Vec::new();
+        b.write(&mut out, &[]).unwrap();
+        out
+    }
+
     fn frame(data: Vec<u8>) -> Frame {
-        Frame { ts_ns: 0, outgoing: false, data }
+        Frame::ethernet(0, Direction::In, data)
+    }
+
+    fn summary(f: &Frame) -> String {
+        f.headers().summary(f.data.len())
     }
 
     #[test]
@@ -306,7 +272,7 @@ pub(crate) mod tests {
         assert!(!Matcher::parse("icmp echo-request").unwrap().matches(&f));
         assert!(!Matcher::parse("echo-reply out").unwrap().matches(&f));
         assert!(!Matcher::parse("arp").unwrap().matches(&f));
-        assert_eq!(summary(&f.data), "IP 10.2.19.80 > 10.2.19.78: ICMP echo-reply");
+        assert_eq!(summary(&f), "IP 10.2.19.80 > 10.2.19.78: ICMP echo-reply");
     }
 
     #[test]
@@ -327,7 +293,7 @@ pub(crate) mod tests {
         assert!(!m.matches_with(&f, &Vars::from([("injected_ack".to_string(), 101)])));
         assert!(Matcher::parse("seq $nope").unwrap_err().to_string().contains("unknown variable"));
         assert!(!Matcher::parse("tcp syn").unwrap().matches(&f));
-        assert!(summary(&f.data).contains("TCP [R] seq 100"), "{}", summary(&f.data));
+        assert!(summary(&f).contains("TCP [R] seq 100"), "{}", summary(&f));
     }
 
     #[test]
@@ -354,10 +320,10 @@ pub(crate) mod tests {
             ));
         let mut data = Vec::new();
         ip.write(&mut data, &[0u8; 28]).unwrap();
-        let f = Frame { ts_ns: 0, outgoing: false, data };
+        let f = Frame::ethernet(0, Direction::In, data);
         assert!(Matcher::parse("icmp host-prohibited").unwrap().matches(&f));
         assert!(Matcher::parse("icmp unreachable").unwrap().matches(&f));
         assert!(!Matcher::parse("icmp admin-prohibited").unwrap().matches(&f));
-        assert!(summary(&f.data).ends_with("ICMP host-prohibited"), "{}", summary(&f.data));
+        assert!(summary(&f).ends_with("ICMP host-prohibited"), "{}", summary(&f));
     }
 }

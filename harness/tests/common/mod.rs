@@ -81,3 +81,54 @@ pub fn wait_unreachable(ns: &BTreeSet<String>, within: Duration) -> BTreeSet<Str
 pub fn own_namespace() -> String {
     ns_of_link(Path::new("/proc/thread-self/ns/net")).unwrap()
 }
+
+/// One Enhanced Packet Block of a pcapng, as read back with pcap-file.
+pub struct PcapngFrame {
+    /// 1-based, file order: Wireshark's `frame.number`.
+    pub number: u32,
+    /// The `if_name` of its interface (`ns/dev`).
+    pub iface: String,
+    /// The `epb_flags` direction bits, when set.
+    pub direction: Option<netrepro::wire::packet::Direction>,
+    /// ns since the epoch (the file's `if_tsresol` is 9).
+    pub t_ns: u64,
+    pub data: Vec<u8>,
+}
+
+/// Every frame of the pcapng at `path`, in file order.
+pub fn read_pcapng(path: &Path) -> Vec<PcapngFrame> {
+    use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption;
+    use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
+    use pcap_file::pcapng::{Block, PcapNgReader};
+    let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut r = PcapNgReader::new(&data[..]).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let (mut names, mut out) = (Vec::new(), Vec::new());
+    while let Some(b) = r.next_block() {
+        match b.unwrap_or_else(|e| panic!("{}: {e}", path.display())) {
+            Block::InterfaceDescription(i) => names.push(
+                i.options
+                    .iter()
+                    .find_map(|o| match o {
+                        InterfaceDescriptionOption::IfName(n) => Some(n.to_string()),
+                        _ => None,
+                    })
+                    .unwrap_or_default(),
+            ),
+            Block::EnhancedPacket(e) => {
+                let flags = e.options.iter().find_map(|o| match o {
+                    EnhancedPacketOption::Flags(f) => Some(*f),
+                    _ => None,
+                });
+                out.push(PcapngFrame {
+                    number: out.len() as u32 + 1,
+                    iface: names[e.interface_id as usize].clone(),
+                    direction: flags.and_then(netrepro::wire::pcapng::direction_of_flags),
+                    t_ns: e.timestamp.as_nanos() as u64,
+                    data: e.data.into_owned(),
+                });
+            }
+            _ => {}
+        }
+    }
+    out
+}
