@@ -101,7 +101,9 @@ pub fn run_case_until(
         phases,
     };
     let path = dir.join("evidence.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&rec)?)?;
+    // Compact: a stream probe records every frame (conntrack-invalid-rst: 3.6 MB
+    // compact, 9 MB pretty); `jq .` shows it indented.
+    std::fs::write(&path, serde_json::to_string(&rec)?)?;
     Ok((rec, path, kept))
 }
 
