@@ -13,16 +13,25 @@ fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
 
-/// Every module file, by module path (`sys::netns`), folders' `mod.rs` as the folder.
+/// Every module file, by module path (`sys::netns`, `run::witness::drops`),
+/// a folder's `mod.rs` as the folder.
 fn modules() -> BTreeMap<String, PathBuf> {
-    let mut out = BTreeMap::new();
-    for layer in LAYERS {
-        for e in std::fs::read_dir(src().join(layer)).unwrap() {
+    fn walk(dir: &Path, prefix: &str, out: &mut BTreeMap<String, PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
             let stem = p.file_stem().unwrap().to_string_lossy().to_string();
-            let name = if stem == "mod" { layer.to_string() } else { format!("{layer}::{stem}") };
-            out.insert(name, p);
+            if p.is_dir() {
+                walk(&p, &format!("{prefix}::{stem}"), out);
+            } else if stem == "mod" {
+                out.insert(prefix.to_string(), p);
+            } else {
+                out.insert(format!("{prefix}::{stem}"), p);
+            }
         }
+    }
+    let mut out = BTreeMap::new();
+    for layer in LAYERS {
+        walk(&src().join(layer), layer, &mut out);
     }
     out
 }
@@ -37,7 +46,7 @@ fn imports(text: &str, known: &BTreeMap<String, PathBuf>) -> BTreeSet<String> {
         rest = &rest[i + 7..];
         let path: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':').collect();
         let parts: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
-        for n in (1..=parts.len().min(2)).rev() {
+        for n in (1..=parts.len()).rev() {
             let m = parts[..n].join("::");
             if known.contains_key(&m) {
                 out.insert(m);

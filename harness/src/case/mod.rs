@@ -3,6 +3,7 @@
 //! files, never touches the kernel.
 
 pub mod cmp;
+pub mod expect;
 pub mod kernel;
 pub mod plan;
 pub mod scaffold;

@@ -5,17 +5,20 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::net::IpAddr;
+
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
 use toml::Spanned;
 
+use crate::case::expect::{
+    self, ConntrackExp, CounterExp, DropExp, LinkExp, NeighExp, OutcomeExp, PacketExp, QdiscExp, RuleExp,
+};
 use crate::case::kernel::{Range, Version};
 use crate::case::spec::limits::CASE_MS_MAX;
-use crate::case::spec::{CaseFile, Count, Expect, FixtureFile, PhaseSpec, ProbeSpec, Step};
-use crate::wire::packet::Matcher;
+pub use crate::case::spec::Iface;
+use crate::case::spec::{parse_iface, CaseFile, Expect, FixtureFile, PhaseSpec, ProbeSpec, Step};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadError {
@@ -49,61 +52,29 @@ impl Src<'_> {
         Err(LoadError { file: self.file.to_path_buf(), line: span.map(|s| self.line(s.start)), msg: msg.into() })
     }
     fn at<T, U>(&self, s: &Spanned<U>, msg: impl Into<String>) -> Result<T, LoadError> {
-        self.err(Some(s.span()), msg)
+        Err(self.error_at(s, msg))
+    }
+    fn error_at<U>(&self, s: &Spanned<U>, msg: impl Into<String>) -> LoadError {
+        LoadError { file: self.file.to_path_buf(), line: Some(self.line(s.span().start)), msg: msg.into() }
     }
     fn parse<T: DeserializeOwned>(&self) -> Result<T, LoadError> {
         toml::from_str(self.text).or_else(|e| self.err(e.span(), e.message().trim().to_string()))
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Iface {
-    pub ns: String,
-    pub dev: String,
-}
-
-impl fmt::Display for Iface {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.ns, self.dev)
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct CounterExp {
-    pub ns: String,
-    pub key: String,
-    pub count: Count,
-}
-
-#[derive(Debug, Clone)]
-pub struct PacketExp {
-    pub at: Iface,
-    pub matcher: Matcher,
-    pub count: Count,
-}
-
-#[derive(Debug, Clone)]
-pub struct DropExp {
-    pub ns: String,
-    pub dev: Option<String>,
-    pub reason: String,
-    pub count: Count,
-}
-
-#[derive(Debug, Clone)]
-pub struct NeighExp {
-    pub ns: String,
-    pub ip: IpAddr,
-    pub state: String,
-}
-
+/// One probe's run in one phase and everything it must show, typed
+/// ([`crate::case::expect`]): nothing here is parsed again.
 #[derive(Debug, Clone)]
 pub struct Check {
     pub probe: String,
-    pub expect: Expect,
+    pub outcome: OutcomeExp,
     pub counters: Vec<CounterExp>,
     pub packets: Vec<PacketExp>,
     pub neighbours: Vec<NeighExp>,
+    pub qdiscs: Vec<QdiscExp>,
+    pub links: Vec<LinkExp>,
+    pub rules: Vec<RuleExp>,
+    pub conntrack: Vec<ConntrackExp>,
     pub drops: Vec<DropExp>,
 }
 
@@ -491,9 +462,9 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
             }
         }
         if let ProbeSpec::Stream { inject: Some(i), direction, bytes, .. } = p.get_ref() {
-            let at = parse_iface(&i.at).or_else(|m| src.at(p, format!("probe {name:?}: inject.at: {m}")))?;
+            let at = &i.at;
             if !devices.get(&at.ns).is_some_and(|d| d.contains(&at.dev)) {
-                return src.at(p, format!("probe {name:?}: inject.at {:?}: no such interface in the fixture", i.at));
+                return src.at(p, format!("probe {name:?}: inject.at \"{at}\": no such interface in the fixture"));
             }
             if *direction != crate::case::spec::Direction::Download {
                 return src.at(p, format!("probe {name:?}: inject needs direction = \"download\" (segments are crafted from the server's data)"));
@@ -726,15 +697,6 @@ fn fixture_in(src: &Src, name: &Spanned<String>, fixtures_dir: &Path) -> Result<
     Ok(path)
 }
 
-pub fn parse_iface(s: &str) -> Result<Iface, String> {
-    match s.split_once('/') {
-        Some((ns, dev)) if !ns.trim().is_empty() && !dev.trim().is_empty() => {
-            Ok(Iface { ns: ns.trim().into(), dev: dev.trim().into() })
-        }
-        _ => Err(format!("{s:?}: write namespace/interface, e.g. host/eno1")),
-    }
-}
-
 fn check_expect(
     src: &Src,
     e: &Spanned<Expect>,
@@ -745,164 +707,27 @@ fn check_expect(
     captures: &[Iface],
 ) -> Result<Check, LoadError> {
     let x = e.get_ref();
-    let here = format!("phase {phase:?}: expect.{probe}");
-    let kind = p.kind();
-    let misplaced = [
-        ("replies", x.replies.is_some(), "ping"),
-        ("icmp_errors", x.icmp_errors.is_some(), "ping"),
-        ("result", x.result.is_some(), "connect"),
-        ("bytes_received", x.bytes_received.is_some(), "stream"),
-        ("client_error", x.client_error.is_some(), "stream"),
-        ("server_error", x.server_error.is_some(), "stream"),
-    ];
-    for (key, given, for_kind) in misplaced {
-        if given && for_kind != kind {
-            return src.at(e, format!("{here}: `{key}` applies to {for_kind} probes; {probe:?} is a {kind} probe"));
-        }
+    let ctx = expect::Ctx { devices, captures, kind: p.kind() };
+    let at = |m: String| src.error_at(e, format!("phase {phase:?}: expect.{probe}: {m}"));
+    fn all<K, V, T>(
+        m: &IndexMap<K, V>,
+        f: impl Fn(&K, &V) -> Result<T, String>,
+        at: &impl Fn(String) -> LoadError,
+    ) -> Result<Vec<T>, LoadError> {
+        m.iter().map(|(k, v)| f(k, v).map_err(at)).collect()
     }
-    if x.elapsed_ms.is_some() && kind == "ping" {
-        return src.at(e, format!("{here}: `elapsed_ms` applies to connect and stream probes"));
-    }
-    for r in [&x.result, &x.client_error, &x.server_error].into_iter().flatten() {
-        let ok = r == "ok"
-            || r == "none"
-            || r == "timeout"
-            || (r.len() > 1 && r.starts_with('E') && r.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
-        if !ok {
-            return src.at(
-                e,
-                format!(
-                    "{here}: {r:?} is not an outcome: write ok, none, timeout or an errno name such as ECONNREFUSED"
-                ),
-            );
-        }
-    }
-    for s in x.icmp_errors.iter().flatten() {
-        let parts: Vec<&str> = s.split_whitespace().collect();
-        if !matches!(parts.as_slice(), [_, "from", a] if a.parse::<IpAddr>().is_ok()) {
-            return src.at(e, format!("{here}: icmp_errors entry {s:?}: write `<kind> from <address>`, e.g. \"host-unreachable from 172.17.0.2\""));
-        }
-        if crate::wire::icmp::parse(parts[0]).is_none() {
-            return src.at(
-                e,
-                format!(
-                    "{here}: icmp_errors entry {s:?}: {:?} is not an ICMP error name (known: {})",
-                    parts[0],
-                    crate::wire::icmp::words()
-                ),
-            );
-        }
-    }
-    let mut counters = Vec::new();
-    for (k, c) in &x.counters {
-        let Some((ns, key)) = k.split_once(':') else {
-            return src.at(
-                e,
-                format!("{here}: counter {k:?}: write \"namespace: Group.Field\", e.g. \"host: Ip.InAddrErrors\""),
-            );
-        };
-        let (ns, key) = (ns.trim(), key.trim());
-        if !devices.contains_key(ns) {
-            return src.at(e, format!("{here}: counter {k:?}: no namespace {ns:?}"));
-        }
-        let valid = key.split_once('.').is_some_and(|(g, f)| !g.is_empty() && !f.is_empty() && !f.contains('.'));
-        if !valid {
-            return src.at(e, format!("{here}: counter {k:?}: {key:?} is not Group.Field (Ip.InAddrErrors, TcpExt.TCPTimeouts, Conntrack.invalid)"));
-        }
-        counters.push(CounterExp { ns: ns.into(), key: key.into(), count: *c });
-    }
-    let mut packets = Vec::new();
-    for (k, c) in &x.packets {
-        let Some((at, m)) = k.split_once(':') else {
-            return src.at(e, format!("{here}: packets {k:?}: write \"namespace/interface: matcher\", e.g. \"host/eno1: icmp echo-reply\""));
-        };
-        let at = parse_iface(at).or_else(|m| src.at(e, format!("{here}: packets {k:?}: {m}")))?;
-        if !captures.contains(&at) {
-            return src.at(e, format!("{here}: packets {k:?}: {at} is not captured; add it to `capture`"));
-        }
-        let matcher = Matcher::parse(m).or_else(|err| src.at(e, format!("{here}: packets {k:?}: {err}")))?;
-        packets.push(PacketExp { at, matcher, count: *c });
-    }
-    for k in x.qdisc.keys().chain(x.links.keys()) {
-        let at = parse_iface(k).or_else(|m| src.at(e, format!("{here}: {m}")))?;
-        if !devices.get(&at.ns).is_some_and(|d| d.contains(&at.dev)) {
-            return src.at(e, format!("{here}: {k:?}: no such interface in the fixture"));
-        }
-    }
-    if let Some(w) = &x.elapsed_ms {
-        w.check_bounds().or_else(|m| src.at(e, format!("{here}: {m}")))?;
-        match (&w.neigh_failure, w.tolerance_ms, w.min.or(w.max)) {
-            (Some(n), Some(_), None) => {
-                let at = parse_iface(n).or_else(|m| src.at(e, format!("{here}: elapsed_ms.neigh_failure: {m}")))?;
-                if !devices.get(&at.ns).is_some_and(|d| d.contains(&at.dev)) {
-                    return src
-                        .at(e, format!("{here}: elapsed_ms.neigh_failure {n:?}: no such interface in the fixture"));
-                }
-            }
-            (Some(_), None, _) => return src.at(e, format!("{here}: elapsed_ms.neigh_failure needs tolerance_ms")),
-            (Some(_), _, Some(_)) => {
-                return src.at(e, format!("{here}: elapsed_ms: give neigh_failure or min/max, not both"))
-            }
-            (None, Some(_), _) => return src.at(e, format!("{here}: elapsed_ms.tolerance_ms goes with neigh_failure")),
-            (None, None, None) => return src.at(e, format!("{here}: elapsed_ms: give min, max or neigh_failure")),
-            (None, None, Some(_)) => {}
-        }
-    }
-    for k in x.rules.keys() {
-        let source_ns =
-            k.split_once(':').and_then(|(s, _)| crate::case::syntax::split_source(s).ok()).map(|(ns, _)| ns);
-        match (source_ns, k.split_once(':')) {
-            (Some(ns), Some((_, rule))) if devices.contains_key(ns) && !rule.trim().is_empty() => {}
-            _ => {
-                return src.at(e, format!("{here}: rules {k:?}: write \"namespace: -A CHAIN ...\" as iptables-save prints the rule, or \"namespace: policy <table> <CHAIN>\"; \"namespace (legacy): ...\" or \"namespace (nft): ...\" picks the backend"))
-            }
-        }
-    }
-    for k in x.conntrack.keys() {
-        match k.split_once(':') {
-            Some((ns, words)) if devices.contains_key(ns.trim()) && !words.trim().is_empty() => {}
-            _ => return src.at(e, format!("{here}: conntrack {k:?}: write \"namespace: words of the entry\", e.g. \"host: dst=10.96.0.10 [UNREPLIED]\"")),
-        }
-    }
-    let mut neighbours = Vec::new();
-    for (k, state) in &x.neighbours {
-        let parsed = k.split_once(':').and_then(|(ns, ip)| Some((ns.trim(), ip.trim().parse::<IpAddr>().ok()?)));
-        let Some((ns, ip)) = parsed else {
-            return src.at(e, format!("{here}: neighbours {k:?}: write \"namespace: address\""));
-        };
-        if !devices.contains_key(ns) {
-            return src.at(e, format!("{here}: neighbours {k:?}: no namespace {ns:?}"));
-        }
-        const STATES: &[&str] =
-            &["INCOMPLETE", "REACHABLE", "STALE", "DELAY", "PROBE", "FAILED", "NOARP", "PERMANENT", "NONE", "ABSENT"];
-        if !STATES.contains(&state.as_str()) {
-            return src.at(e, format!("{here}: neighbours {k:?}: state {state:?} is not one of {}", STATES.join(", ")));
-        }
-        neighbours.push(NeighExp { ns: ns.into(), ip, state: state.clone() });
-    }
-    let mut drops = Vec::new();
-    for (k, c) in &x.drops {
-        let parsed = k.split_once(':').map(|(at, r)| (at.trim(), r.trim()));
-        let Some((at, reason)) = parsed.filter(|(_, r)| {
-            !r.is_empty() && r.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
-        }) else {
-            return src.at(e, format!("{here}: drops {k:?}: write \"namespace: REASON\" or \"namespace/interface: REASON\", REASON as the kernel names it without SKB_DROP_REASON_ (e.g. \"host/docker0: QDISC_DROP\")"));
-        };
-        let (ns, dev) = match at.split_once('/') {
-            Some((n, d)) => (n.trim(), Some(d.trim().to_string())),
-            None => (at, None),
-        };
-        if !devices.contains_key(ns) {
-            return src.at(e, format!("{here}: drops {k:?}: no namespace {ns:?}"));
-        }
-        if let Some(d) = &dev {
-            if !devices[ns].contains(d) {
-                return src.at(e, format!("{here}: drops {k:?}: no interface {d:?} in namespace {ns:?}"));
-            }
-        }
-        drops.push(DropExp { ns: ns.into(), dev, reason: reason.into(), count: *c });
-    }
-    Ok(Check { probe: probe.into(), expect: x.clone(), counters, packets, neighbours, drops })
+    Ok(Check {
+        probe: probe.into(),
+        outcome: expect::outcome(x, &ctx).map_err(at)?,
+        counters: all(&x.counters, |k, c| expect::counter(k, *c, &ctx), &at)?,
+        packets: all(&x.packets, |k, c| expect::packets(k, *c, &ctx), &at)?,
+        neighbours: all(&x.neighbours, |k, s| expect::neighbour(k, s, &ctx), &at)?,
+        qdiscs: all(&x.qdisc, |k, q| expect::qdisc(k, q, &ctx), &at)?,
+        links: all(&x.links, |k, l| expect::link(k, l, &ctx), &at)?,
+        rules: all(&x.rules, |k, c| expect::rule(k, *c, &ctx), &at)?,
+        conntrack: all(&x.conntrack, |k, c| expect::conntrack(k, *c, &ctx), &at)?,
+        drops: all(&x.drops, |k, c| expect::drop(k, *c, &ctx), &at)?,
+    })
 }
 
 #[cfg(test)]

@@ -311,6 +311,62 @@ impl fmt::Display for Step {
     }
 }
 
+/// An interface of a namespace, written `ns/dev` (`host/eno1`) everywhere a
+/// case names one; parsed once, when the file is read.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Iface {
+    pub ns: String,
+    pub dev: String,
+}
+
+impl std::fmt::Display for Iface {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.ns, self.dev)
+    }
+}
+
+/// `ns/dev` → [`Iface`].
+///
+/// # Errors
+/// A sentence saying how to write it, quoting `s`.
+pub fn parse_iface(s: &str) -> Result<Iface, String> {
+    match s.split_once('/') {
+        Some((ns, dev)) if !ns.trim().is_empty() && !dev.trim().is_empty() => {
+            Ok(Iface { ns: ns.trim().into(), dev: dev.trim().into() })
+        }
+        _ => Err(format!("{s:?}: write namespace/interface, e.g. host/eno1")),
+    }
+}
+
+impl std::str::FromStr for Iface {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Iface, String> {
+        parse_iface(s)
+    }
+}
+
+impl Serialize for Iface {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Iface {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_iface(&s).map_err(de::Error::custom)
+    }
+}
+
+impl schemars::JsonSchema for Iface {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Iface".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "description": "`namespace/interface`", "pattern": "^[^/]+/[^/]+$" })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum ProbeSpec {
@@ -396,7 +452,7 @@ pub enum Segment {
 #[derive(PartialEq, Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InjectSpec {
-    pub at: String,
+    pub at: Iface,
     pub segment: Segment,
     pub at_bytes: u64,
     #[serde(default = "defaults::one")]
@@ -489,7 +545,7 @@ impl ProbeSpec {
             }
             ProbeSpec::Stream { from, server_in, inject, .. } => {
                 let mut v = vec![from.as_str(), server_in.as_str()];
-                v.extend(inject.as_ref().and_then(|i| i.at.split_once('/')).map(|(ns, _)| ns));
+                v.extend(inject.as_ref().map(|i| i.at.ns.as_str()));
                 v
             }
         }
@@ -694,7 +750,7 @@ pub struct Window {
     #[serde(default)]
     pub max: Option<f64>,
     #[serde(default)]
-    pub neigh_failure: Option<String>,
+    pub neigh_failure: Option<Iface>,
     #[serde(default)]
     pub tolerance_ms: Option<f64>,
 }

@@ -73,9 +73,17 @@ pub struct ProbeRecord {
     pub window_ns: (u64, u64),
     /// Counter deltas over the window, per namespace (only what moved).
     pub counter_deltas: BTreeMap<String, Counters>,
+    /// Counters the case expects that this kernel does not have, per namespace.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counters_absent: BTreeMap<String, Vec<String>>,
     /// Frames per captured interface (`ns/dev`) in the window, typed, each
     /// with its number in the phase's pcapng.
     pub packets: BTreeMap<String, WindowFrames>,
+    /// Frames in the window that match each `packets` expectation, by the
+    /// key the case wrote (`ns/dev: matcher`), counted over every frame the
+    /// capture saw (recorded or not).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub packet_counts: BTreeMap<String, i64>,
     pub neighbours: BTreeMap<String, Vec<Neighbour>>,
     /// Root qdiscs read back after the probe, for interfaces the checks name.
     pub qdiscs: BTreeMap<String, crate::sys::tc::QdiscInfo>,
@@ -114,8 +122,8 @@ pub struct ProbeRecord {
 /// `retrans_time_ms` apart).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct DerivedWindow {
-    /// `ns/dev` whose `net.ipv4.neigh.<dev>.*` were read.
-    pub interface: String,
+    /// The interface whose `net.ipv4.neigh.<dev>.*` were read.
+    pub interface: crate::case::spec::Iface,
     /// Multicast probes (packets).
     pub mcast_solicit: f64,
     /// Probes to the userspace ARP daemon (packets).
@@ -337,20 +345,19 @@ impl CaseRecord {
     }
 }
 
-#[cfg(test)]
 impl ProbeRecord {
-    /// A record with nothing observed yet, from the JSON a case file and a
-    /// probe would give (`kind` is added to both): for tests of the readers.
-    pub fn for_test(kind: &str, mut spec: serde_json::Value, mut outcome: serde_json::Value) -> ProbeRecord {
-        spec["kind"] = kind.into();
-        outcome["kind"] = kind.into();
+    /// A probe that ran from `window_ns.0` to `window_ns.1` (ns since the
+    /// epoch), with nothing yet observed around it.
+    pub fn new(name: &str, spec: ProbeSpec, outcome: Outcome, window_ns: (u64, u64)) -> ProbeRecord {
         ProbeRecord {
-            name: kind.into(),
-            spec: serde_json::from_value(spec).expect("a probe spec"),
-            outcome: serde_json::from_value(outcome).expect("a probe outcome"),
-            window_ns: (0, 0),
+            name: name.into(),
+            spec,
+            outcome,
+            window_ns,
             counter_deltas: BTreeMap::new(),
+            counters_absent: BTreeMap::new(),
             packets: BTreeMap::new(),
+            packet_counts: BTreeMap::new(),
             neighbours: BTreeMap::new(),
             qdiscs: BTreeMap::new(),
             qdisc_drops: BTreeMap::new(),
@@ -364,5 +371,21 @@ impl ProbeRecord {
             checks: vec![],
             why: None,
         }
+    }
+}
+
+#[cfg(test)]
+impl ProbeRecord {
+    /// A record with nothing observed yet, from the JSON a case file and a
+    /// probe would give (`kind` is added to both): for tests of the readers.
+    pub fn for_test(kind: &str, mut spec: serde_json::Value, mut outcome: serde_json::Value) -> ProbeRecord {
+        spec["kind"] = kind.into();
+        outcome["kind"] = kind.into();
+        ProbeRecord::new(
+            kind,
+            serde_json::from_value(spec).expect("a probe spec"),
+            serde_json::from_value(outcome).expect("a probe outcome"),
+            (0, 0),
+        )
     }
 }

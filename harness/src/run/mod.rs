@@ -5,3 +5,4 @@ pub mod inject;
 pub mod probe;
 pub mod runner;
 pub mod topology;
+pub mod witness;

@@ -1,17 +1,15 @@
 //! Runs a validated plan: per phase a fresh topology, captures, steps,
 //! probes with their counter and packet windows, checks, and the evidence.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::case::kernel::Version;
-use crate::case::plan::{parse_iface, Check, Iface, Phase, Plan};
+use crate::case::plan::{Check, Phase, Plan};
 use crate::case::spec::{ProbeSpec, Step, Window};
-use crate::evidence::frames::WindowFrames;
-use crate::evidence::outcome::{Outcome, StreamOutcome};
+use crate::evidence::outcome::Outcome;
 use crate::evidence::record::DerivedWindow;
 use crate::evidence::record::{self as evidence, CaseRecord, PhaseRecord, ProbeRecord, StepRecord};
 use crate::run::probe;
@@ -19,9 +17,6 @@ use crate::run::topology::Topology;
 use crate::safety::globals::Globals;
 use crate::sys::capture::{Capture, Captured, SNAPLEN};
 use crate::sys::clock::now_ns;
-use crate::sys::counters::{self, Counters};
-use crate::sys::link;
-use crate::verdict::checks::{evaluate, Observed};
 use crate::wire::pcapng::Stream;
 
 fn ms(d: Duration) -> f64 {
@@ -242,7 +237,7 @@ fn run_phase(
 /// Which captured frame each recorded frame is: per probe, per interface,
 /// the frames' indices in their capture (to number them once the phase's
 /// pcapng is written).
-type FrameRefs = BTreeMap<String, Vec<usize>>;
+use crate::run::witness::{self, frames::FrameRefs};
 
 /// Stops the phase's captures, writes its pcapng (the kernel's drops as
 /// section comments), and gives every recorded frame its number in it.
@@ -301,20 +296,11 @@ fn stop_captures(
     Ok(())
 }
 
-fn snapshot(topo: &Topology) -> Result<BTreeMap<String, Counters>> {
-    topo.namespaces.iter().map(|(name, ns)| Ok((name.clone(), ns.run(|_| counters::read_thread_ns())??))).collect()
-}
-
-fn root_qdisc(topo: &Topology, at: &Iface) -> Result<crate::sys::tc::QdiscInfo> {
-    let dev = at.dev.clone();
-    topo.ns(&at.ns)?.run(move |ctx| crate::sys::tc::root_qdisc(ctx, &dev))?
-}
-
 /// The window an `elapsed_ms` expectation means on this kernel, now, and
 /// where it came from.
 fn resolve_window(w: &Window, topo: &Topology) -> Result<(Window, Option<DerivedWindow>)> {
     let Some(n) = &w.neigh_failure else { return Ok((w.clone(), None)) };
-    let at = parse_iface(n).map_err(|e| anyhow!(e))?;
+    let at = n.clone();
     let dev = at.dev.clone();
     let read =
         move |k: &str| -> Result<f64> { Ok(crate::sys::sysctl::read(&format!("net/ipv4/neigh/{dev}/{k}"))?.parse()?) };
@@ -348,61 +334,64 @@ fn run_check(
     check: &Check,
 ) -> Result<(ProbeRecord, probe::Leftover, FrameRefs)> {
     let spec = &plan.probes[&check.probe];
-    let x = &check.expect;
-    let mut derived_window = None;
-    let window = match &x.elapsed_ms {
+    let (window, derived_window) = match &check.outcome.elapsed_ms {
         Some(w) => {
             let (w, basis) = resolve_window(w, topo)?;
-            derived_window = basis;
-            Some(w)
+            (Some(w), basis)
         }
-        None => None,
+        None => (None, None),
     };
-    let qdisc_at: Vec<Iface> = x.qdisc.keys().map(|k| parse_iface(k).map_err(|e| anyhow!(e))).collect::<Result<_>>()?;
-    let qdisc_before: Vec<crate::sys::tc::QdiscInfo> =
-        qdisc_at.iter().map(|a| root_qdisc(topo, a)).collect::<Result<_>>()?;
-    let rule_ns: std::collections::BTreeSet<String> =
-        x.rules.keys().filter_map(|k| k.split_once(':')).map(|(ns, _)| ns.trim().to_string()).collect();
-    let read_rules = |source: &str| -> Result<crate::sys::firewall::RuleCounters> {
-        let (ns, backend) = crate::case::syntax::split_source(source)?;
-        crate::sys::firewall::read(topo.ns(ns)?, backend)
-    };
-    let rules_before: BTreeMap<String, crate::sys::firewall::RuleCounters> =
-        rule_ns.iter().map(|src| Ok((src.clone(), read_rules(src)?))).collect::<Result<_>>()?;
-    let before = snapshot(topo)?;
-    let drop_mark = watch.mark();
+    let mut witnesses = witness::for_check(check, watch);
+    for w in &mut witnesses {
+        w.before(topo)?;
+    }
     let w0 = now_ns();
-    let mut leftover = probe::Leftover::default();
-    let outcome = match spec {
-        ProbeSpec::Ping { from, to, count, interval_ms, wait_ms } => Outcome::Ping(probe::ping(
-            topo.ns(from)?,
-            *to,
-            *count,
-            Duration::from_millis(*interval_ms),
-            Duration::from_millis(*wait_ms),
-        )?),
+    let (outcome, leftover) = run_probe(spec, topo)?;
+    let w1 = now_ns();
+    let mut rec = ProbeRecord::new(&check.probe, spec.clone(), outcome, (w0, w1));
+    rec.derived_window = derived_window;
+    let refs = witness::frames::record(caps, &check.packets, &mut rec)?;
+    for w in &mut witnesses {
+        w.after(topo, &mut rec)?;
+    }
+    rec.checks = crate::verdict::check::evaluate(check, &rec, window.as_ref(), crate::sys::drops::support());
+    let named: Vec<String> = check.counters.iter().map(|c| format!("{}: {}", c.ns, c.key)).collect();
+    rec.why = crate::verdict::explain::why(&rec, &named);
+    Ok((rec, leftover, refs))
+}
+
+/// Runs the probe itself: its outcome, and what it leaves open until the
+/// phase's captures stop (held connections, the stream's receiver).
+fn run_probe(spec: &ProbeSpec, topo: &Topology) -> Result<(Outcome, probe::Leftover)> {
+    Ok(match spec {
+        ProbeSpec::Ping { from, to, count, interval_ms, wait_ms } => {
+            let o = probe::ping(
+                topo.ns(from)?,
+                *to,
+                *count,
+                Duration::from_millis(*interval_ms),
+                Duration::from_millis(*wait_ms),
+            )?;
+            (Outcome::Ping(o), probe::Leftover::default())
+        }
         ProbeSpec::Connect { from, to, listen_in, listen_on, timeout_ms, hold } => {
             let l = match listen_in {
                 Some(n) => Some((topo.ns(n)?, listen_on.unwrap_or(*to))),
                 None => None,
             };
             let (o, keep) = probe::connect(topo.ns(from)?, *to, l, Duration::from_millis(*timeout_ms), *hold)?;
-            leftover = keep;
-            Outcome::Connect(o)
+            (Outcome::Connect(o), keep)
         }
         ProbeSpec::Stream { from, to, server_in, bytes, timeout_ms, direction, rcvbuf, inject } => {
             let inject = match inject {
-                Some(i) => {
-                    let at = parse_iface(&i.at).map_err(|e| anyhow!(e))?;
-                    Some(probe::Injection {
-                        ns: topo.ns(&at.ns)?,
-                        dev: at.dev,
-                        segment: i.segment,
-                        count: i.count,
-                        at_bytes: i.at_bytes,
-                        settle: Duration::from_millis(i.settle_ms),
-                    })
-                }
+                Some(i) => Some(probe::Injection {
+                    ns: topo.ns(&i.at.ns)?,
+                    dev: i.at.dev.clone(),
+                    segment: i.segment,
+                    count: i.count,
+                    at_bytes: i.at_bytes,
+                    settle: Duration::from_millis(i.settle_ms),
+                }),
                 None => None,
             };
             let opts = probe::StreamOpts {
@@ -413,114 +402,7 @@ fn run_check(
                 inject,
             };
             let (o, keep) = probe::stream(topo.ns(from)?, topo.ns(server_in)?, *to, opts)?;
-            leftover = keep;
-            Outcome::Stream(o)
+            (Outcome::Stream(o), keep)
         }
-    };
-    let w1 = now_ns();
-    for c in caps {
-        c.sync(w1, Duration::from_secs(2))?;
-    }
-    let after = snapshot(topo)?;
-    let drops =
-        watch.since(&drop_mark, |ns, index| topo.ns(ns).ok()?.run(move |ctx| link::link_name(ctx, index)).ok()?.ok());
-    let drops_missed = watch.missed_since(&drop_mark);
-    let counter_deltas: BTreeMap<String, Counters> =
-        before.iter().map(|(ns, b)| (ns.clone(), counters::delta(b, &after[ns]))).collect();
-    let mut packets = BTreeMap::new();
-    let mut windows = BTreeMap::new();
-    let mut refs = FrameRefs::new();
-    for c in caps {
-        let (indices, frames): (Vec<usize>, Vec<_>) = c.window_indexed(w0, w1).into_iter().unzip();
-        let recorded = WindowFrames::of(&c.label, frames.iter());
-        refs.insert(c.label.clone(), indices[..recorded.frames.len()].to_vec());
-        packets.insert(c.label.clone(), recorded);
-        windows.insert(c.label.clone(), frames);
-    }
-    let mut neighbours = BTreeMap::new();
-    for (name, ns) in &topo.namespaces {
-        neighbours.insert(name.clone(), ns.run(|ctx| link::neighbours(ctx))??);
-    }
-    let mut qdiscs = BTreeMap::new();
-    let mut qdisc_drops = BTreeMap::new();
-    for (at, b) in qdisc_at.iter().zip(&qdisc_before) {
-        let after = root_qdisc(topo, at)?;
-        qdisc_drops.insert(at.to_string(), after.drops as i64 - b.drops as i64);
-        qdiscs.insert(at.to_string(), after);
-    }
-    let mut rules = BTreeMap::new();
-    for (ns, b) in &rules_before {
-        let a = read_rules(ns)?;
-        for (k, v) in &a {
-            let d = *v as i64 - b.get(k).copied().unwrap_or(0) as i64;
-            rules.insert(format!("{ns}: {k}"), d);
-        }
-    }
-    let mut conntrack = BTreeMap::new();
-    for ns in x.conntrack.keys().filter_map(|k| k.split_once(':')).map(|(ns, _)| ns.trim()) {
-        if !conntrack.contains_key(ns) {
-            let mut c = topo.ns(ns)?.command("conntrack");
-            c.arg("-L");
-            let out = crate::sys::cmd::run_ok(c, crate::sys::cmd::DEFAULT_DEADLINE)?;
-            conntrack.insert(ns.to_string(), out.stdout.lines().map(str::to_string).collect::<Vec<_>>());
-        }
-    }
-    let mut vars = crate::wire::packet::Vars::new();
-    if let Outcome::Stream(StreamOutcome { injected, .. }) = &outcome {
-        if let Some(i) = injected.first() {
-            vars.insert("injected_seq".into(), i.seq.into());
-            vars.insert("injected_ack".into(), i.ack.into());
-            vars.insert("injected_end".into(), (u64::from(i.seq) + i.len as u64) & 0xffff_ffff);
-        }
-    }
-    let mut links = BTreeMap::new();
-    for k in x.links.keys() {
-        let at = parse_iface(k).map_err(|e| anyhow!(e))?;
-        let dev = at.dev.clone();
-        let c = topo.ns(&at.ns)?.run(move |ctx| link::link_counters(ctx, &dev))??;
-        links.insert(k.clone(), c.into_iter().collect::<BTreeMap<String, u64>>());
-    }
-
-    let observed = Observed {
-        outcome: &outcome,
-        window: window.as_ref(),
-        derived_window: derived_window.as_ref(),
-        counter_deltas: &counter_deltas,
-        counters_after: &after,
-        frames: &windows,
-        vars: &vars,
-        qdiscs: &qdiscs,
-        qdisc_drops: &qdisc_drops,
-        links: &links,
-        rules: &rules,
-        conntrack: &conntrack,
-        neighbours: &neighbours,
-        drops: &drops,
-        drop_support: crate::sys::drops::support(),
-        drops_missed,
-    };
-    let checks = evaluate(check, &observed);
-    let named: Vec<String> = check.counters.iter().map(|c| format!("{}: {}", c.ns, c.key)).collect();
-    let mut rec = ProbeRecord {
-        name: check.probe.clone(),
-        spec: spec.clone(),
-        outcome,
-        window_ns: (w0, w1),
-        counter_deltas,
-        packets,
-        neighbours,
-        qdiscs,
-        qdisc_drops,
-        links,
-        rules,
-        conntrack,
-        vars,
-        derived_window,
-        drops,
-        drops_missed,
-        checks,
-        why: None,
-    };
-    rec.why = crate::verdict::explain::why(&rec, &named);
-    Ok((rec, leftover, refs))
+    })
 }

@@ -1,5 +1,5 @@
-//! Judging evidence: expectations against observations (`checks`) and the
+//! Judging evidence: expectations against observations (`check`, one file per kind) and the
 //! why-line (`explain`). Pure functions of the plan and the evidence.
 
-pub mod checks;
+pub mod check;
 pub mod explain;

@@ -1,0 +1,352 @@
+//! What a probe must show, typed: one struct per kind of evidence, parsed
+//! once by the loader from the `[phase.expect.<probe>]` table's strings
+//! (`"host/eno1: icmp echo-reply"`, `"host (nft): -A FORWARD ..."`), so that
+//! nothing after the loader parses a case's string again. Each kind has its
+//! parser here, its witness in `run/witness/` (what is read from the kernel
+//! around the probe) and its judge in `verdict/check/`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use crate::case::spec::{parse_iface, Count, Iface, LinkExpect, QdiscExpect, Window};
+use crate::wire::packet::Matcher;
+
+/// The interfaces of each namespace, as the fixture builds them.
+pub type Devices = BTreeMap<String, BTreeSet<String>>;
+
+/// What the loader knows while it parses one probe's expectations.
+pub struct Ctx<'a> {
+    pub devices: &'a Devices,
+    /// Interfaces the case captures.
+    pub captures: &'a [Iface],
+    /// `ping`, `connect` or `stream`.
+    pub kind: &'static str,
+}
+
+impl Ctx<'_> {
+    fn ns(&self, ns: &str) -> Result<(), String> {
+        if self.devices.contains_key(ns) {
+            Ok(())
+        } else {
+            Err(format!(
+                "no namespace {ns:?} (the fixture has {})",
+                self.devices.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        }
+    }
+
+    fn iface(&self, at: &Iface) -> Result<(), String> {
+        self.ns(&at.ns)?;
+        if self.devices[&at.ns].contains(&at.dev) {
+            Ok(())
+        } else {
+            let have: Vec<&str> = self.devices[&at.ns].iter().map(String::as_str).collect();
+            Err(format!("no interface {:?} in namespace {:?} (it has {})", at.dev, at.ns, have.join(", ")))
+        }
+    }
+}
+
+/// The probe's own outcome fields; each applies to one probe kind.
+#[derive(Debug, Clone, Default)]
+pub struct OutcomeExp {
+    /// ping: echo replies received.
+    pub replies: Option<Count>,
+    /// ping: the distinct ICMP errors received, `(name, sender)`; empty = none.
+    pub icmp_errors: Option<Vec<(String, IpAddr)>>,
+    /// connect: `ok`, an errno name or `timeout`.
+    pub result: Option<String>,
+    /// connect/stream: how long the probe took, ms.
+    pub elapsed_ms: Option<Window>,
+    /// stream: bytes the receiver read.
+    pub bytes_received: Option<Count>,
+    /// stream: `none`, an errno name or `timeout`, per side.
+    pub client_error: Option<String>,
+    pub server_error: Option<String>,
+}
+
+/// `"ns: Group.Field" = count`: a counter's delta over the probe.
+#[derive(Debug, Clone)]
+pub struct CounterExp {
+    pub ns: String,
+    /// `Group.Field`, as nstat names it without the prefix join.
+    pub key: String,
+    pub count: Count,
+}
+
+/// `"ns/dev: matcher" = count`: captured frames in the probe's window.
+#[derive(Debug, Clone)]
+pub struct PacketExp {
+    pub at: Iface,
+    pub matcher: Matcher,
+    pub count: Count,
+}
+
+impl PacketExp {
+    /// The key the case wrote, as the evidence names the count.
+    pub fn key(&self) -> String {
+        format!("{}: {}", self.at, self.matcher.text())
+    }
+}
+
+/// `"ns: address" = "STATE"`: a neighbour entry after the probe.
+#[derive(Debug, Clone)]
+pub struct NeighExp {
+    pub ns: String,
+    pub ip: IpAddr,
+    /// A kernel NUD state name, or `ABSENT`.
+    pub state: String,
+}
+
+/// `"ns/dev" = { kind, direct_qlen, default_class, drops }`: the root qdisc.
+#[derive(Debug, Clone)]
+pub struct QdiscExp {
+    pub at: Iface,
+    pub want: QdiscExpect,
+}
+
+/// `"ns/dev" = { tx_queue_len, mtu }`: link settings read back.
+#[derive(Debug, Clone)]
+pub struct LinkExp {
+    pub at: Iface,
+    pub want: LinkExpect,
+}
+
+/// Which `iptables-save` reads a namespace's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Backend {
+    Legacy,
+    Nft,
+}
+
+impl Backend {
+    /// The word the case writes, and the `iptables-<word>-save` binary.
+    pub fn word(self) -> &'static str {
+        match self {
+            Backend::Legacy => "legacy",
+            Backend::Nft => "nft",
+        }
+    }
+}
+
+/// `"ns (backend): -A CHAIN ..." = count`: an iptables rule's packet delta.
+#[derive(Debug, Clone)]
+pub struct RuleExp {
+    /// The key as the case wrote it, for messages.
+    pub key: String,
+    pub ns: String,
+    /// `None`: whatever `iptables-save` this system has.
+    pub backend: Option<Backend>,
+    /// The rule as `iptables-save` prints it, or `policy <table> <CHAIN>`.
+    pub rule: String,
+    pub count: Count,
+}
+
+impl RuleExp {
+    /// The source the counters are read from: `ns` or `ns (backend)`.
+    pub fn source(&self) -> String {
+        match self.backend {
+            Some(b) => format!("{} ({})", self.ns, b.word()),
+            None => self.ns.clone(),
+        }
+    }
+}
+
+/// `"ns: words" = count`: `conntrack -L` entries containing every word.
+#[derive(Debug, Clone)]
+pub struct ConntrackExp {
+    pub key: String,
+    pub ns: String,
+    pub words: Vec<String>,
+    pub count: Count,
+}
+
+/// `"ns[/dev]: REASON" = count`: the kernel's drops over the probe.
+#[derive(Debug, Clone)]
+pub struct DropExp {
+    pub ns: String,
+    pub dev: Option<String>,
+    /// `SKB_DROP_REASON_*` without the prefix.
+    pub reason: String,
+    pub count: Count,
+}
+
+pub fn outcome(x: &crate::case::spec::Expect, ctx: &Ctx) -> Result<OutcomeExp, String> {
+    let kind = ctx.kind;
+    let misplaced = [
+        ("replies", x.replies.is_some(), "ping"),
+        ("icmp_errors", x.icmp_errors.is_some(), "ping"),
+        ("result", x.result.is_some(), "connect"),
+        ("bytes_received", x.bytes_received.is_some(), "stream"),
+        ("client_error", x.client_error.is_some(), "stream"),
+        ("server_error", x.server_error.is_some(), "stream"),
+    ];
+    for (key, given, for_kind) in misplaced {
+        if given && for_kind != kind {
+            return Err(format!("`{key}` applies to {for_kind} probes; this is a {kind} probe"));
+        }
+    }
+    if x.elapsed_ms.is_some() && kind == "ping" {
+        return Err("`elapsed_ms` applies to connect and stream probes".into());
+    }
+    for r in [&x.result, &x.client_error, &x.server_error].into_iter().flatten() {
+        let ok = r == "ok"
+            || r == "none"
+            || r == "timeout"
+            || (r.len() > 1 && r.starts_with('E') && r.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+        if !ok {
+            return Err(format!(
+                "{r:?} is not an outcome: write ok, none, timeout or an errno name such as ECONNREFUSED"
+            ));
+        }
+    }
+    let icmp_errors = match &x.icmp_errors {
+        None => None,
+        Some(list) => Some(list.iter().map(|s| icmp_error(s)).collect::<Result<Vec<_>, _>>()?),
+    };
+    if let Some(w) = &x.elapsed_ms {
+        w.check_bounds()?;
+        match (&w.neigh_failure, w.tolerance_ms, w.min.or(w.max)) {
+            (Some(n), Some(_), None) => ctx.iface(n).map_err(|m| format!("elapsed_ms.neigh_failure \"{n}\": {m}"))?,
+            (Some(_), None, _) => return Err("elapsed_ms.neigh_failure needs tolerance_ms".into()),
+            (Some(_), _, Some(_)) => return Err("elapsed_ms: give neigh_failure or min/max, not both".into()),
+            (None, Some(_), _) => return Err("elapsed_ms.tolerance_ms goes with neigh_failure".into()),
+            (None, None, None) => return Err("elapsed_ms: give min, max or neigh_failure".into()),
+            (None, None, Some(_)) => {}
+        }
+    }
+    Ok(OutcomeExp {
+        replies: x.replies,
+        icmp_errors,
+        result: x.result.clone(),
+        elapsed_ms: x.elapsed_ms.clone(),
+        bytes_received: x.bytes_received,
+        client_error: x.client_error.clone(),
+        server_error: x.server_error.clone(),
+    })
+}
+
+/// `host-unreachable from 172.17.0.2` → its name (from the one ICMP
+/// vocabulary) and sender.
+fn icmp_error(s: &str) -> Result<(String, IpAddr), String> {
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    let [name, "from", addr] = parts.as_slice() else {
+        return Err(format!(
+            "icmp_errors entry {s:?}: write `<kind> from <address>`, e.g. \"host-unreachable from 172.17.0.2\""
+        ));
+    };
+    let addr: IpAddr = addr.parse().map_err(|_| format!("icmp_errors entry {s:?}: {addr:?} is not an address"))?;
+    if crate::wire::icmp::parse(name).is_none() {
+        return Err(format!(
+            "icmp_errors entry {s:?}: {name:?} is not an ICMP error name (known: {})",
+            crate::wire::icmp::words()
+        ));
+    }
+    Ok((name.to_string(), addr))
+}
+
+pub fn counter(k: &str, count: Count, ctx: &Ctx) -> Result<CounterExp, String> {
+    let Some((ns, key)) = k.split_once(':') else {
+        return Err(format!("counter {k:?}: write \"namespace: Group.Field\", e.g. \"host: Ip.InAddrErrors\""));
+    };
+    let (ns, key) = (ns.trim(), key.trim());
+    ctx.ns(ns).map_err(|m| format!("counter {k:?}: {m}"))?;
+    let valid = key.split_once('.').is_some_and(|(g, f)| !g.is_empty() && !f.is_empty() && !f.contains('.'));
+    if !valid {
+        return Err(format!(
+            "counter {k:?}: {key:?} is not Group.Field (Ip.InAddrErrors, TcpExt.TCPTimeouts, Conntrack.invalid)"
+        ));
+    }
+    Ok(CounterExp { ns: ns.into(), key: key.into(), count })
+}
+
+pub fn packets(k: &str, count: Count, ctx: &Ctx) -> Result<PacketExp, String> {
+    let Some((at, m)) = k.split_once(':') else {
+        return Err(format!(
+            "packets {k:?}: write \"namespace/interface: matcher\", e.g. \"host/eno1: icmp echo-reply\""
+        ));
+    };
+    let at = parse_iface(at).map_err(|m| format!("packets {k:?}: {m}"))?;
+    if !ctx.captures.contains(&at) {
+        return Err(format!("packets {k:?}: {at} is not captured; add it to `capture`"));
+    }
+    let matcher = Matcher::parse(m).map_err(|err| format!("packets {k:?}: {err}"))?;
+    Ok(PacketExp { at, matcher, count })
+}
+
+pub fn qdisc(k: &str, want: &QdiscExpect, ctx: &Ctx) -> Result<QdiscExp, String> {
+    let at = parse_iface(k)?;
+    ctx.iface(&at).map_err(|m| format!("qdisc {k:?}: {m}"))?;
+    Ok(QdiscExp { at, want: want.clone() })
+}
+
+pub fn link(k: &str, want: &LinkExpect, ctx: &Ctx) -> Result<LinkExp, String> {
+    let at = parse_iface(k)?;
+    ctx.iface(&at).map_err(|m| format!("links {k:?}: {m}"))?;
+    Ok(LinkExp { at, want: want.clone() })
+}
+
+pub fn rule(k: &str, count: Count, ctx: &Ctx) -> Result<RuleExp, String> {
+    let how = "write \"namespace: -A CHAIN ...\" as iptables-save prints the rule, or \"namespace: policy <table> <CHAIN>\"; \"namespace (legacy): ...\" or \"namespace (nft): ...\" picks the backend";
+    let Some((source, rule)) = k.split_once(':').filter(|(_, r)| !r.trim().is_empty()) else {
+        return Err(format!("rules {k:?}: {how}"));
+    };
+    let (ns, backend) = crate::case::syntax::split_source(source).map_err(|e| format!("rules {k:?}: {e}"))?;
+    ctx.ns(ns).map_err(|m| format!("rules {k:?}: {m}"))?;
+    let backend = match backend {
+        None => None,
+        Some("legacy") => Some(Backend::Legacy),
+        Some(_) => Some(Backend::Nft),
+    };
+    Ok(RuleExp { key: k.into(), ns: ns.into(), backend, rule: rule.trim().into(), count })
+}
+
+pub fn conntrack(k: &str, count: Count, ctx: &Ctx) -> Result<ConntrackExp, String> {
+    let parsed = k.split_once(':').map(|(ns, w)| (ns.trim(), w)).filter(|(_, w)| !w.trim().is_empty());
+    let Some((ns, words)) = parsed else {
+        return Err(format!(
+            "conntrack {k:?}: write \"namespace: words of the entry\", e.g. \"host: dst=10.96.0.10 [UNREPLIED]\""
+        ));
+    };
+    ctx.ns(ns).map_err(|m| format!("conntrack {k:?}: {m}"))?;
+    Ok(ConntrackExp {
+        key: k.into(),
+        ns: ns.into(),
+        words: words.split_whitespace().map(String::from).collect(),
+        count,
+    })
+}
+
+/// The states `ip neigh` shows (`NUD_*` without the prefix), and `ABSENT`.
+pub const NEIGH_STATES: &[&str] =
+    &["INCOMPLETE", "REACHABLE", "STALE", "DELAY", "PROBE", "FAILED", "NOARP", "PERMANENT", "NONE", "ABSENT"];
+
+pub fn neighbour(k: &str, state: &str, ctx: &Ctx) -> Result<NeighExp, String> {
+    let parsed = k.split_once(':').and_then(|(ns, ip)| Some((ns.trim(), ip.trim().parse::<IpAddr>().ok()?)));
+    let Some((ns, ip)) = parsed else {
+        return Err(format!("neighbours {k:?}: write \"namespace: address\""));
+    };
+    ctx.ns(ns).map_err(|m| format!("neighbours {k:?}: {m}"))?;
+    if !NEIGH_STATES.contains(&state) {
+        return Err(format!("neighbours {k:?}: state {state:?} is not one of {}", NEIGH_STATES.join(", ")));
+    }
+    Ok(NeighExp { ns: ns.into(), ip, state: state.into() })
+}
+
+pub fn drop(k: &str, count: Count, ctx: &Ctx) -> Result<DropExp, String> {
+    let parsed = k.split_once(':').map(|(at, r)| (at.trim(), r.trim()));
+    let Some((at, reason)) = parsed
+        .filter(|(_, r)| !r.is_empty() && r.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'))
+    else {
+        return Err(format!("drops {k:?}: write \"namespace: REASON\" or \"namespace/interface: REASON\", REASON as the kernel names it without SKB_DROP_REASON_ (e.g. \"host/docker0: QDISC_DROP\")"));
+    };
+    let (ns, dev) = match at.split_once('/') {
+        Some((n, d)) => (n.trim(), Some(d.trim().to_string())),
+        None => (at, None),
+    };
+    match &dev {
+        Some(d) => ctx.iface(&Iface { ns: ns.into(), dev: d.clone() }),
+        None => ctx.ns(ns),
+    }
+    .map_err(|m| format!("drops {k:?}: {m}"))?;
+    Ok(DropExp { ns: ns.into(), dev, reason: reason.into(), count })
+}

@@ -1,0 +1,38 @@
+//! The kernel's drops in the case's namespaces during the window, from the
+//! `kfree_skb` monitor ([`crate::sys::drops`]).
+
+use anyhow::Result;
+
+use super::Witness;
+use crate::evidence::record::ProbeRecord;
+use crate::run::topology::Topology;
+use crate::sys::drops::{Mark, Watch};
+use crate::sys::link;
+
+pub struct Drops<'a> {
+    watch: &'a Watch,
+    mark: Option<Mark>,
+}
+
+impl<'a> Drops<'a> {
+    pub fn new(watch: &'a Watch) -> Drops<'a> {
+        Drops { watch, mark: None }
+    }
+}
+
+impl Witness for Drops<'_> {
+    fn before(&mut self, _topo: &Topology) -> Result<()> {
+        self.mark = Some(self.watch.mark());
+        Ok(())
+    }
+
+    fn after(&mut self, topo: &Topology, rec: &mut ProbeRecord) -> Result<()> {
+        let mark = self.mark.take().ok_or_else(|| anyhow::anyhow!("drops: after() without before()"))?;
+        // Device names are resolved in the drop's own namespace.
+        rec.drops = self
+            .watch
+            .since(&mark, |ns, index| topo.ns(ns).ok()?.run(move |ctx| link::link_name(ctx, index)).ok()?.ok());
+        rec.drops_missed = self.watch.missed_since(&mark);
+        Ok(())
+    }
+}

@@ -1,0 +1,13 @@
+//! Conntrack entries after the probe containing every word (`"ns: words" = count`).
+
+use super::Judged;
+use crate::case::expect::ConntrackExp;
+use crate::evidence::record::ProbeRecord;
+
+pub fn judge(exps: &[ConntrackExp], rec: &ProbeRecord, j: &mut Judged) {
+    for c in exps {
+        let lines = rec.conntrack.get(&c.ns).map(Vec::as_slice).unwrap_or_default();
+        let got = lines.iter().filter(|l| c.words.iter().all(|w| l.contains(w.as_str()))).count() as i64;
+        j.add(format!("conntrack {}", c.key), c.count.to_string(), got.to_string(), c.count.holds(got));
+    }
+}
