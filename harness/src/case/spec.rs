@@ -12,6 +12,8 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+pub use crate::case::syntax::{Handle, Minor, Rate};
+
 use crate::case::cmp::Cmp;
 
 /// `address/prefix`, e.g. `172.17.0.1/16`.
@@ -42,6 +44,38 @@ impl fmt::Display for Cidr {
 }
 
 impl<'de> Deserialize<'de> for Cidr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(de::Error::custom)
+    }
+}
+
+/// A route's destination: `default` or a prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteDst {
+    Default,
+    Net(Cidr),
+}
+
+impl FromStr for RouteDst {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "default" {
+            return Ok(RouteDst::Default);
+        }
+        s.parse().map(RouteDst::Net).map_err(|e| format!("route `to`: {e}, or \"default\""))
+    }
+}
+
+impl fmt::Display for RouteDst {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RouteDst::Default => f.write_str("default"),
+            RouteDst::Net(c) => c.fmt(f),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RouteDst {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         String::deserialize(d)?.parse().map_err(de::Error::custom)
     }
@@ -133,7 +167,7 @@ pub struct VethEnd {
 pub struct RouteSpec {
     pub ns: Spanned<String>,
     /// `default` or a prefix such as `10.0.0.0/8`.
-    pub to: Spanned<String>,
+    pub to: Spanned<RouteDst>,
     #[serde(default)]
     pub via: Option<Ipv4Addr>,
     #[serde(default)]
@@ -221,14 +255,14 @@ pub enum Step {
         ns: String,
         dev: String,
         #[serde(default = "defaults::htb_handle")]
-        handle: String,
+        handle: Handle,
         #[serde(default)]
-        default: Option<String>,
+        default: Option<Minor>,
         #[serde(default)]
         direct_qlen: Option<u32>,
     },
     /// An HTB class: `tc class add dev DEV parent P classid C htb rate R`.
-    HtbClass { ns: String, dev: String, parent: String, classid: String, rate: String },
+    HtbClass { ns: String, dev: String, parent: Handle, classid: Handle, rate: Rate },
     /// `tc qdisc del dev DEV root`.
     QdiscDel { ns: String, dev: String },
     /// Link settings over netlink.
@@ -595,8 +629,8 @@ pub mod defaults {
     pub fn settle_ms() -> u64 {
         300
     }
-    pub fn htb_handle() -> String {
-        "1:".into()
+    pub fn htb_handle() -> super::Handle {
+        super::Handle(netlink_packet_route::tc::TcHandle { major: 1, minor: 0 })
     }
 }
 

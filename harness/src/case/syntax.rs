@@ -70,6 +70,88 @@ pub fn parse_rate(s: &str) -> Result<u64> {
     Ok(bytes as u64)
 }
 
+/// A tc handle as a case writes it (`1:`, `1:10`), parsed when the file is
+/// read; shown as tc prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Handle(pub TcHandle);
+
+/// An HTB class minor in hex, as tc's `default 10` writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Minor(pub u32);
+
+/// A tc rate as the case wrote it (`100mbit`), and its value in bytes/s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rate {
+    pub text: String,
+    pub bytes_per_s: u64,
+}
+
+impl std::fmt::Display for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&handle_text(self.0))
+    }
+}
+
+impl std::fmt::Display for Minor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:x}", self.0)
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::str::FromStr for Handle {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Handle, String> {
+        parse_handle(s).map(Handle).map_err(|e| e.to_string())
+    }
+}
+
+impl std::str::FromStr for Minor {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Minor, String> {
+        u32::from_str_radix(s, 16).map(Minor).map_err(|_| format!("default {s:?} is not a hex class minor"))
+    }
+}
+
+impl std::str::FromStr for Rate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Rate, String> {
+        parse_rate(s).map(|bytes_per_s| Rate { text: s.to_string(), bytes_per_s }).map_err(|e| e.to_string())
+    }
+}
+
+/// Serde (as the string the case writes) and JSON Schema (a string) for the
+/// notations above, so that a bad one fails when the file is read, at its line.
+macro_rules! as_string {
+    ($($t:ty),*) => {$(
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+        impl schemars::JsonSchema for $t {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($t).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({ "type": "string" })
+            }
+        }
+    )*};
+}
+as_string!(Handle, Minor, Rate);
+
 /// A sysctl key as sysctl(8) writes it (`net.ipv4.ip_forward`, or with
 /// slashes where an interface name has dots) → its `/proc/sys` path. Only
 /// `net.*`: nothing else under `/proc/sys` belongs to a network namespace, so

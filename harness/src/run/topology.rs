@@ -7,7 +7,6 @@ use anyhow::{anyhow, Context, Result};
 use indexmap::IndexMap;
 
 use crate::case::spec::{limits, FixtureFile, Step};
-use crate::case::syntax;
 use crate::sys::cmd;
 use crate::sys::link;
 use crate::sys::netns::Netns;
@@ -76,15 +75,12 @@ impl Topology {
             }
         }
         for r in &f.routes {
-            let dst = match r.to.get_ref().as_str() {
-                "default" => None,
-                s => {
-                    let c: crate::case::spec::Cidr = s.parse().map_err(|e: String| anyhow!(e))?;
-                    match c.addr {
-                        IpAddr::V4(a) => Some((a, c.prefix)),
-                        IpAddr::V6(_) => return Err(anyhow!("IPv6 routes are not supported")),
-                    }
-                }
+            let dst = match *r.to.get_ref() {
+                crate::case::spec::RouteDst::Default => None,
+                crate::case::spec::RouteDst::Net(c) => match c.addr {
+                    IpAddr::V4(a) => Some((a, c.prefix)),
+                    IpAddr::V6(_) => return Err(anyhow!("IPv6 routes are not supported")),
+                },
             };
             let (via, dev): (Option<Ipv4Addr>, Option<String>) = (r.via, r.dev.clone());
             t.ns(r.ns.get_ref())?.run(move |ctx| link::add_route(ctx, dst, via, dev.as_deref()))??;
@@ -119,18 +115,13 @@ impl Topology {
                 Ok(format!("{}{}", out.stdout, out.stderr).trim().to_string())
             }
             Step::Htb { ns, dev, handle, default, direct_qlen } => {
-                let handle = syntax::parse_handle(handle)?;
-                let defcls = match default {
-                    Some(d) => u32::from_str_radix(d, 16)?,
-                    None => 0,
-                };
+                let (handle, defcls) = (handle.0, default.map_or(0, |d| d.0));
                 let (dev, q) = (dev.clone(), *direct_qlen);
                 self.ns(ns)?.run(move |ctx| tc::add_htb(ctx, &dev, handle, defcls, q))??;
                 Ok(String::new())
             }
             Step::HtbClass { ns, dev, parent, classid, rate } => {
-                let (p, c, r) =
-                    (syntax::parse_handle(parent)?, syntax::parse_handle(classid)?, syntax::parse_rate(rate)?);
+                let (p, c, r) = (parent.0, classid.0, rate.bytes_per_s);
                 let dev = dev.clone();
                 self.ns(ns)?.run(move |ctx| tc::add_htb_class(ctx, &dev, p, c, r))??;
                 Ok(String::new())
