@@ -1,9 +1,9 @@
 //! The comparisons counts and kernel ranges are written with: `<`, `<=`,
 //! `>`, `>=`, `=`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Cmp {
     Lt,
     Le,

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::case::spec::{ProbeSpec, Window};
+use crate::case::cmp::Cmp;
+use crate::case::spec::{Count, ProbeSpec, Window};
 use crate::evidence::frames::WindowFrames;
 use crate::evidence::outcome::Outcome;
 
@@ -50,16 +51,128 @@ pub fn case_dir(root: &Path, id: &str) -> PathBuf {
     root.join(id)
 }
 
+/// One expectation of one probe: what, expected vs observed, the verdict.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct CheckRecord {
+    /// The expectation as the case names it (`counter host: Ip.InAddrErrors`).
     pub what: String,
-    pub expected: String,
-    pub observed: String,
+    pub expected: Expected,
+    pub observed: Observed,
     pub ok: bool,
     /// The kernel cannot show this (a drop reason on a kernel without them):
     /// neither a pass nor a fail, and said so in every report.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unavailable: bool,
+}
+
+/// What a check expects, typed; shown as the case wrote it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Expected {
+    /// A count (`3`, `>=1`) of replies, frames, bytes or entries.
+    Count { cmp: Cmp, n: i64 },
+    /// A change over the probe: counters, rule packets, qdisc drops.
+    Delta { cmp: Cmp, n: i64 },
+    /// A word: `ok`, an errno name, a qdisc kind, a neighbour state.
+    Word { word: String },
+    /// A number read back as it is (mtu, tx_queue_len, direct_qlen).
+    Exact { value: u64 },
+    /// A set of words, order ignored (ICMP errors `kind from address`).
+    Set { items: Vec<String> },
+    /// A time window, ms, and what it was derived from on this kernel.
+    Window { window: Window, from: Option<String> },
+}
+
+/// What a probe's window showed for one check, typed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Observed {
+    Count {
+        n: i64,
+    },
+    Delta {
+        n: i64,
+    },
+    Word {
+        word: String,
+    },
+    Exact {
+        value: u64,
+    },
+    Set {
+        items: Vec<String>,
+    },
+    /// A duration, ms.
+    Ms {
+        ms: f64,
+    },
+    /// A connect's result and how long it took, ms.
+    Result {
+        word: String,
+        after_ms: f64,
+    },
+    /// Kernel drops counted (packets), with where they were freed.
+    Drops {
+        n: u64,
+        places: Vec<String>,
+    },
+    /// Nothing to compare, and why (a counter this kernel lacks, a rule not
+    /// there, a drop reason the kernel cannot show).
+    Missing {
+        why: String,
+    },
+}
+
+impl Expected {
+    pub fn count(c: Count) -> Expected {
+        Expected::Count { cmp: c.cmp, n: c.n }
+    }
+    pub fn delta(c: Count) -> Expected {
+        Expected::Delta { cmp: c.cmp, n: c.n }
+    }
+    pub fn word(w: impl Into<String>) -> Expected {
+        Expected::Word { word: w.into() }
+    }
+}
+
+impl Observed {
+    pub fn word(w: impl Into<String>) -> Observed {
+        Observed::Word { word: w.into() }
+    }
+    pub fn missing(why: impl Into<String>) -> Observed {
+        Observed::Missing { why: why.into() }
+    }
+}
+
+impl std::fmt::Display for Expected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expected::Count { cmp, n } => Count { cmp: *cmp, n: *n }.fmt(f),
+            Expected::Delta { cmp, n } => write!(f, "delta {}", Count { cmp: *cmp, n: *n }),
+            Expected::Word { word } => f.write_str(word),
+            Expected::Exact { value } => write!(f, "{value}"),
+            Expected::Set { items } => write!(f, "{items:?}"),
+            Expected::Window { window, from: None } => window.fmt(f),
+            Expected::Window { window, from: Some(from) } => write!(f, "{window} (from {from})"),
+        }
+    }
+}
+
+impl std::fmt::Display for Observed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Observed::Count { n } => write!(f, "{n}"),
+            Observed::Delta { n } => write!(f, "{n:+}"),
+            Observed::Word { word } => f.write_str(word),
+            Observed::Exact { value } => write!(f, "{value}"),
+            Observed::Set { items } => write!(f, "{items:?}"),
+            Observed::Ms { ms } => write!(f, "{ms} ms"),
+            Observed::Result { word, after_ms } => write!(f, "{word} after {after_ms} ms"),
+            Observed::Drops { n, places } if places.is_empty() => write!(f, "{n}"),
+            Observed::Drops { n, places } => write!(f, "{n} ({})", places.join(", ")),
+            Observed::Missing { why } => f.write_str(why),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]

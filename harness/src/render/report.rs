@@ -239,8 +239,8 @@ fn probe_html(h: &mut String, p: &ProbeRecord) {
             h,
             "<tr><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td class=\"{cls}\">{word}</td></tr>",
             esc(&k.what),
-            esc(&k.expected),
-            esc(&k.observed)
+            esc(&k.expected.to_string()),
+            esc(&k.observed.to_string())
         );
     }
     h.push_str("</table>");

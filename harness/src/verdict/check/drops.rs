@@ -4,7 +4,7 @@
 
 use super::Judged;
 use crate::case::expect::DropExp;
-use crate::evidence::record::ProbeRecord;
+use crate::evidence::record::{Expected, Observed, ProbeRecord};
 use crate::sys::drops::{Drop, Support};
 
 pub fn judge(exps: &[DropExp], rec: &ProbeRecord, support: &Support, j: &mut Judged) {
@@ -14,10 +14,10 @@ pub fn judge(exps: &[DropExp], rec: &ProbeRecord, support: &Support, j: &mut Jud
             None => d.ns.clone(),
         };
         let what = format!("drops {at}: {}", d.reason);
-        let expected = d.count.to_string();
+        let expected = Expected::count(d.count);
         match support {
             Support::Reasons(known) if !known.contains(&d.reason) => {
-                j.add(what, expected, format!("this kernel has no drop reason {}", d.reason), false)
+                j.add(what, expected, Observed::missing(format!("this kernel has no drop reason {}", d.reason)), false)
             }
             Support::Reasons(_) => {
                 let hits: Vec<&Drop> = rec
@@ -28,7 +28,7 @@ pub fn judge(exps: &[DropExp], rec: &ProbeRecord, support: &Support, j: &mut Jud
                 let got: u64 = hits.iter().map(|x| x.count).sum();
                 let mut places: Vec<String> = hits.iter().map(|x| format!("{} in {}", x.protocol, x.at)).collect();
                 places.dedup();
-                let shown = if places.is_empty() { got.to_string() } else { format!("{got} ({})", places.join(", ")) };
+                let shown = Observed::Drops { n: got, places };
                 let m = rec.drops_missed;
                 if !d.count.holds(got as i64) && m > 0 && (1..=m.min(10_000)).any(|k| d.count.holds((got + k) as i64)) {
                     // Short by no more than the kernel kept from the monitor:
@@ -41,7 +41,9 @@ pub fn judge(exps: &[DropExp], rec: &ProbeRecord, support: &Support, j: &mut Jud
             Support::NoReasons(why) | Support::NotPermitted(why) => {
                 j.unavailable(what, expected, format!("not available: {why}"))
             }
-            Support::Broken(why) => j.add(what, expected, format!("drop monitor failed: {why}"), false),
+            Support::Broken(why) => {
+                j.add(what, expected, Observed::missing(format!("drop monitor failed: {why}")), false)
+            }
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use super::Judged;
 use crate::case::expect::LinkExp;
-use crate::evidence::record::ProbeRecord;
+use crate::evidence::record::{Expected, Observed, ProbeRecord};
 
 pub fn judge(exps: &[LinkExp], rec: &ProbeRecord, j: &mut Judged) {
     for l in exps {
@@ -11,8 +11,11 @@ pub fn judge(exps: &[LinkExp], rec: &ProbeRecord, j: &mut Judged) {
         for (name, want) in [("tx_queue_len", l.want.tx_queue_len), ("mtu", l.want.mtu)] {
             if let Some(w) = want {
                 let obs = got.and_then(|g| g.get(name)).copied();
-                let shown = obs.map(|v| v.to_string()).unwrap_or_else(|| "?".into());
-                j.add(format!("link {k}: {name}"), w.to_string(), shown, obs == Some(w as u64));
+                let shown = match obs {
+                    Some(value) => Observed::Exact { value },
+                    None => Observed::missing("not reported by the kernel"),
+                };
+                j.add(format!("link {k}: {name}"), Expected::Exact { value: w.into() }, shown, obs == Some(w.into()));
             }
         }
     }

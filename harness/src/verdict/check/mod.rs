@@ -16,7 +16,7 @@ mod rules;
 
 use crate::case::plan::Check;
 use crate::case::spec::Window;
-use crate::evidence::record::{CheckRecord, ProbeRecord};
+use crate::evidence::record::{CheckRecord, Expected, Observed, ProbeRecord};
 use crate::sys::drops::Support;
 
 /// Collects a check's records: `pass`/`fail` ones in order, then the ones
@@ -29,14 +29,15 @@ pub struct Judged {
 
 impl Judged {
     /// One expectation: what, expected, observed, and whether it holds.
-    pub fn add(&mut self, what: String, expected: String, observed: String, ok: bool) {
+    pub fn add(&mut self, what: String, expected: Expected, observed: Observed, ok: bool) {
         self.checks.push(CheckRecord { what, expected, observed, ok, unavailable: false });
     }
 
     /// One expectation this kernel (or this run) cannot show: neither a pass
     /// nor a fail, and said so with `why`.
-    pub fn unavailable(&mut self, what: String, expected: String, why: String) {
-        self.unavailable.push(CheckRecord { what, expected, observed: why, ok: true, unavailable: true });
+    pub fn unavailable(&mut self, what: String, expected: Expected, why: String) {
+        let observed = Observed::Missing { why };
+        self.unavailable.push(CheckRecord { what, expected, observed, ok: true, unavailable: true });
     }
 }
 
@@ -61,6 +62,7 @@ pub fn evaluate(check: &Check, rec: &ProbeRecord, window: Option<&Window>, suppo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::case::cmp::Cmp;
     use crate::evidence::outcome::Outcome;
     use crate::sys::counters::Counters;
     use crate::sys::drops::Drop;
@@ -129,7 +131,11 @@ mod tests {
         assert_eq!(r.len(), 4);
         assert!(r.iter().all(|c| c.ok), "{r:#?}");
         assert_eq!(r[2].what, "counter a: Ip.InAddrErrors");
-        assert_eq!((r[2].expected.as_str(), r[2].observed.as_str()), ("delta 3", "+3"));
+        assert_eq!(
+            (&r[2].expected, &r[2].observed),
+            (&Expected::Delta { cmp: Cmp::Eq, n: 3 }, &Observed::Delta { n: 3 })
+        );
+        assert_eq!((r[2].expected.to_string(), r[2].observed.to_string()), ("delta 3".into(), "+3".into()));
     }
 
     #[test]
@@ -162,13 +168,13 @@ mod tests {
         let c = check("replies = 3\ncounters = { \"a: Ip.InAddrErrors\" = 0, \"a: TcpExt.NoSuch\" = 0 }\nicmp_errors = [\"host-unreachable from 10.0.0.1\"]");
         let outcome = ping_outcome(1);
         let r = run(&c, outcome, Counters::new(), &[]);
-        let failed: Vec<_> = r.iter().filter(|c| !c.ok).map(|c| (c.what.as_str(), c.observed.as_str())).collect();
+        let failed: Vec<_> = r.iter().filter(|c| !c.ok).map(|c| (c.what.as_str(), c.observed.to_string())).collect();
         assert_eq!(
             failed,
             vec![
-                ("replies", "1"),
-                ("icmp_errors", "[]"),
-                ("counter a: TcpExt.NoSuch", "no such counter in a (kernel does not have it?)"),
+                ("replies", "1".to_string()),
+                ("icmp_errors", "[]".to_string()),
+                ("counter a: TcpExt.NoSuch", "no such counter in a (kernel does not have it?)".to_string()),
             ]
         );
     }
