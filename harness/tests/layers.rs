@@ -134,3 +134,16 @@ fn every_folder_says_its_purpose_in_its_first_line() {
         );
     }
 }
+
+#[test]
+fn every_setns_happens_in_sys_netns() {
+    let mut elsewhere = Vec::new();
+    for (m, p) in modules() {
+        let text = std::fs::read_to_string(&p).unwrap();
+        let calls = text.lines().filter(|l| !l.trim_start().starts_with("//") && l.contains("setns(")).count();
+        if calls > 0 && m != "sys::netns" {
+            elsewhere.push(format!("{m} ({})", p.display()));
+        }
+    }
+    assert!(elsewhere.is_empty(), "setns outside sys/netns.rs (ARCHITECTURE.md's invariant): {elsewhere:?}");
+}

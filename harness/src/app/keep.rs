@@ -647,17 +647,7 @@ pub fn shell(dir: &Path, case: &str, ns: &str, argv: &[String]) -> Result<i32> {
     if argv.len() == 1 && argv == default.as_slice() {
         cmd.env("PS1", format!("[{case} {ns}] # "));
     }
-    let raw = fd.as_raw_fd();
-    // SAFETY: only an async-signal-safe syscall between fork and exec.
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(move || {
-            if libc::setns(raw, libc::CLONE_NEWNET) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    crate::sys::netns::enter_on_exec(&mut cmd, fd.as_raw_fd());
     let st = cmd.status().with_context(|| format!("running {:?} in {case}:{ns}", argv[0]))?;
     Ok(st.code().unwrap_or(128 + nix::libc::SIGKILL))
 }

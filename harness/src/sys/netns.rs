@@ -183,6 +183,22 @@ impl Netns {
     }
 }
 
+/// Makes `cmd` enter the network namespace `fd` names between fork and exec
+/// (a kept topology's shell: it outlives nothing, so no PDEATHSIG). The fd
+/// must stay open until the command is spawned.
+pub fn enter_on_exec(cmd: &mut Command, fd: RawFd) {
+    // SAFETY: only an async-signal-safe syscall between fork and exec.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(move || {
+            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
         // Closing the channel ends the thread's loop; never panic here.
