@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::Need;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -11,11 +13,11 @@ use std::time::{Duration, Instant};
 
 use netrepro::safety::hostguard::HostState;
 
-#[test]
+fn main() -> std::process::ExitCode {
+    common::run(vec![common::test!(sigkill_at_twenty_points_leaves_nothing).needs(Need::Namespaces)])
+}
+
 fn sigkill_at_twenty_points_leaves_nothing() {
-    if !common::privileged("sigkill_at_twenty_points_leaves_nothing") {
-        return;
-    }
     let host_ns = common::own_namespace();
     let before = HostState::capture().unwrap();
     // The drop monitor's BPF program is the kernel's, not the namespace's:
