@@ -87,6 +87,22 @@ pub fn run(tests: Vec<Test>) -> ExitCode {
     libtest_mimic::run(&args, trials).exit_code()
 }
 
+/// The ids of the BPF programs process `pid` holds (by prog fd or link fd,
+/// `prog_id` in its fdinfo): its own, whatever else runs on the machine.
+pub fn bpf_programs_of(pid: u32) -> BTreeSet<u32> {
+    let mut out = BTreeSet::new();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else { return out };
+    for fd in fds.flatten() {
+        let info = std::fs::read_to_string(fd.path()).unwrap_or_default();
+        for l in info.lines() {
+            if let Some(id) = l.strip_prefix("prog_id:").and_then(|v| v.trim().parse().ok()) {
+                out.insert(id);
+            }
+        }
+    }
+    out
+}
+
 fn ns_of_link(target: &Path) -> Option<String> {
     let l = std::fs::read_link(target).ok()?;
     let s = l.to_string_lossy().into_owned();
