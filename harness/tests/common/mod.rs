@@ -87,6 +87,20 @@ pub fn run(tests: Vec<Test>) -> ExitCode {
     libtest_mimic::run(&args, trials).exit_code()
 }
 
+/// The pids of every process whose environment holds `var` (`KEY=value`):
+/// a run's own processes, found by a value only it was given.
+pub fn processes_with_env(var: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if environ.split(|b| *b == 0).any(|v| v == var.as_bytes()) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
 /// The ids of the BPF programs process `pid` holds (by prog fd or link fd,
 /// `prog_id` in its fdinfo): its own, whatever else runs on the machine.
 pub fn bpf_programs_of(pid: u32) -> BTreeSet<u32> {
