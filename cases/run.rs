@@ -175,19 +175,22 @@ fn trial(
         Ok(p) => p,
         Err(e) => return CaseResult::failed(id, e.to_string()),
     };
-    let r = netrepro::app::run::run_one(&plan, root);
-    match r.verdict {
-        Status::Skip => CaseResult::failed(
+    let (r, record) = netrepro::app::run::run_one_with_record(&plan, root);
+    if r.verdict == Status::Skip {
+        return CaseResult::failed(
             id,
             format!(
                 "{id} was listed to run but cannot run now: {}",
                 r.skip_reason.as_deref().unwrap_or("(no reason given)")
             ),
-        ),
-        _ => match r.evidence.as_ref().map(|e| schema_check(&root.join(e))) {
-            Some(Err(e)) => CaseResult { verdict: Status::Fail, report: Some(e), ..r },
-            _ => r,
-        },
+        );
+    }
+    // The record as written to evidence.json (the file may already be a
+    // concurrent run's: two suites take turns per case).
+    let Some(evidence) = r.evidence.as_ref().map(|e| root.join(e)) else { return r };
+    match record.map(|rec| schema_check(&evidence, &rec)) {
+        Some(Err(e)) => CaseResult { verdict: Status::Fail, report: Some(e), ..r },
+        _ => r,
     }
 }
 
@@ -195,13 +198,14 @@ fn trial(
 /// binary without the repository beside it).
 const SCHEMA: &str = include_str!("../docs/evidence.schema.json");
 
-/// Every run's `evidence.json` is valid against `docs/evidence.schema.json`.
-fn schema_check(path: &std::path::Path) -> Result<(), String> {
+/// Every run's `evidence.json` (at `path`, written from `rec`) is valid
+/// against `docs/evidence.schema.json`.
+fn schema_check(path: &std::path::Path, rec: &netrepro::evidence::record::CaseRecord) -> Result<(), String> {
     let schema: serde_json::Value =
         serde_json::from_str(SCHEMA).map_err(|e| format!("docs/evidence.schema.json: {e}"))?;
     let validator = jsonschema::validator_for(&schema).map_err(|e| format!("docs/evidence.schema.json: {e}"))?;
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let record: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    // The same serialization the runner wrote.
+    let record = serde_json::to_value(rec).map_err(|e| format!("{}: {e}", path.display()))?;
     let errors: Vec<String> =
         validator.iter_errors(&record).take(10).map(|e| format!("{} at {}", e, e.instance_path())).collect();
     if errors.is_empty() {

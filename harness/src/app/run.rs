@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::case::kernel::Version;
 use crate::case::plan::Plan;
+use crate::evidence::record::CaseRecord;
 use crate::evidence::result::{CaseResult, Status};
 use crate::safety::hostguard::Guard;
 use crate::sys::signals;
@@ -19,16 +20,23 @@ use crate::sys::signals;
 /// Runs a loaded case on the running kernel: a skip (with its reason) when
 /// it cannot run here, else what its evidence says.
 pub fn run_one(plan: &Plan, root: &Path) -> CaseResult {
+    run_one_with_record(plan, root).0
+}
+
+/// As [`run_one`], with the record written to `evidence.json` when the case
+/// ran (the file itself may be another run's by the time it is read: runs
+/// take turns per case, not per reader).
+pub fn run_one_with_record(plan: &Plan, root: &Path) -> (CaseResult, Option<CaseRecord>) {
     if let Some(why) = crate::app::preflight::skip_reason(plan) {
-        return CaseResult::skipped(plan.id(), why);
+        return (CaseResult::skipped(plan.id(), why), None);
     }
     let (release, version) = match Version::running() {
         Ok(v) => v,
-        Err(e) => return CaseResult::failed(plan.id(), format!("cannot read the kernel version: {e:#}")),
+        Err(e) => return (CaseResult::failed(plan.id(), format!("cannot read the kernel version: {e:#}")), None),
     };
     match crate::run::runner::run_case(plan, &release, version, root) {
-        Ok((rec, path)) => CaseResult::of_record(&rec, &path, root),
-        Err(e) => CaseResult::failed(plan.id(), format!("case {}: harness error: {e:#}", plan.id())),
+        Ok((rec, path)) => (CaseResult::of_record(&rec, &path, root), Some(rec)),
+        Err(e) => (CaseResult::failed(plan.id(), format!("case {}: harness error: {e:#}", plan.id())), None),
     }
 }
 
