@@ -1,217 +1,272 @@
-//! `netrepro`: list, check and run incident cases.
+//! `netrepro`: list, check and run incident cases. The command line is
+//! parsed here (clap); each subcommand is one function calling into `app/`.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use netrepro::app::suite::{self, Verdict};
 use netrepro::safety::hostguard::Guard;
 
-const USAGE: &str = "\
-netrepro — Linux container-networking incidents as tests on a real kernel
-
-usage:
-  netrepro list                 every case with its report title and URLs
-  netrepro check [ID...]        load and validate cases (all by default); builds nothing
-  netrepro new ID [--fixture NAME]  write cases/ID.toml: a commented case that runs its baseline
-  netrepro run ID... | --all    run cases on this kernel (needs root); exit 1 on any failure
-  netrepro run ID --keep [--phase NAME]
-                                run up to NAME (default: the last phase) and leave that topology up
-  netrepro shell ID NS [-- CMD...]  a shell (or CMD) inside namespace NS of kept case ID
-  netrepro status               the kept topologies
-  netrepro down [ID]            end the kept topologies (all by default)
-  netrepro soak N [ID...]       run the cases (all by default) N times; report every case that ever failed
-  netrepro report [DIR]         rebuild DIR/report.html (default: the artifacts root) from the evidence there
-  netrepro matrix DIR           the kernel x case table of a ci/kernel-matrix run (DIR/<release>/...),
-                                also written as DIR/matrix.html, linking into each kernel's report
-  netrepro bench [N]            build + ping + teardown of docker-bridge N times (default 30), harness vs
-                                ci/bench/docker-bridge.sh; medians, ratio, peak memory
-
+const ENVIRONMENT: &str = "\
 environment:
   NETREPRO_CASES, NETREPRO_FIXTURES   case and fixture directories (default: the repository's)
   NETREPRO_ARTIFACTS                  where pcapngs and evidence go (default: target/netrepro)
   NETREPRO_STATE                      kept topologies' state files (default: /run/netrepro; made 0700,
-                                      refused unless yours and writable by no one else)";
+                                      refused unless yours and writable by no one else)
+  NETREPRO_GLOBALS=1                  cases that change a global setting may run here
 
-/// Running as root of a private user namespace (not real root).
-static ROOTLESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+exit codes: 0 passed, 1 a case failed or the host changed, 2 a usage error (unknown flag or case,
+missing directory, missing privileges), 130 stopped by SIGINT or SIGTERM; `run --tap`: 4 when
+nothing passed (all skipped), as kselftest";
+
+/// Linux container-networking incidents as tests on a real kernel.
+#[derive(Parser)]
+#[command(name = "netrepro", version, after_help = ENVIRONMENT, subcommand_required = true, arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Every case with its report title, fixture and URLs
+    List {
+        /// One JSON document on stdout
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load and validate cases (all by default); builds nothing
+    Check {
+        /// Case ids (default: every case)
+        #[arg(value_name = "ID")]
+        ids: Vec<String>,
+        /// One JSON document on stdout
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write cases/ID.toml: a commented case that runs its baseline
+    New {
+        #[arg(value_name = "ID")]
+        id: String,
+        /// The fixture it builds (fixtures/NAME.toml)
+        #[arg(long, value_name = "NAME", default_value = "docker-bridge")]
+        fixture: String,
+    },
+    /// Run cases on this kernel (needs root); exit 1 on any failure, 130 when stopped by Ctrl-C
+    Run(RunArgs),
+    /// A shell (or CMD) inside namespace NS of kept case ID
+    Shell {
+        #[arg(value_name = "ID")]
+        id: String,
+        #[arg(value_name = "NS")]
+        ns: String,
+        /// The command to run instead of a shell (after `--`)
+        #[arg(last = true, value_name = "CMD")]
+        cmd: Vec<String>,
+    },
+    /// The kept topologies
+    Status,
+    /// End the kept topologies (all by default)
+    Down {
+        #[arg(value_name = "ID")]
+        id: Option<String>,
+    },
+    /// Run the cases (all by default) N times; report every case that ever failed
+    Soak {
+        /// Rounds
+        #[arg(value_name = "N")]
+        n: u32,
+        #[arg(value_name = "ID")]
+        ids: Vec<String>,
+    },
+    /// Rebuild DIR/report.html (default: the artifacts root) from the evidence there
+    Report {
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// The kernel x case table of a ci/kernel-matrix run (DIR/<release>/...), also written as
+    /// DIR/matrix.html, linking into each kernel's report
+    Matrix {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Build + ping + teardown of docker-bridge N times, harness vs ci/bench/docker-bridge.sh;
+    /// medians, ratio, peak memory
+    Bench {
+        #[arg(value_name = "N", default_value_t = 30)]
+        n: usize,
+    },
+    /// The keeper of `run --keep` (internal)
+    #[command(name = "__keep", hide = true)]
+    Keeper {
+        case: String,
+        /// The phase to keep, or `-` for the last
+        phase: String,
+    },
+    /// Shell completions on stdout
+    #[command(hide = true)]
+    Completions { shell: clap_complete::Shell },
+    /// The man page (roff) on stdout
+    #[command(hide = true)]
+    Man,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Case ids
+    #[arg(value_name = "ID", required_unless_present = "all", conflicts_with = "all")]
+    ids: Vec<String>,
+    /// Every case
+    #[arg(long)]
+    all: bool,
+    /// Run up to --phase (default: the last phase) and leave that topology up (one case)
+    #[arg(long, conflicts_with_all = ["all", "json", "tap", "junit"])]
+    keep: bool,
+    /// The phase to keep
+    #[arg(long, value_name = "NAME", requires = "keep")]
+    phase: Option<String>,
+    /// One JSON document on stdout: per case the verdict, skip reason, evidence path, failure report
+    #[arg(long, conflicts_with = "tap")]
+    json: bool,
+    /// TAP version 13 (KTAP-compatible) on stdout, phases as subtests; exit 0 pass, 1 fail, 4 all skipped
+    #[arg(long)]
+    tap: bool,
+    /// Also write JUnit XML to FILE, skipped cases with their reasons
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+}
 
 fn main() -> ExitCode {
-    // As a normal user: root of a private user namespace, before any thread
-    // exists; if that is not allowed, `prepare` says what is needed.
     // `netrepro run ... | head` ends quietly, as other command-line tools
     // do, instead of panicking on the closed pipe.
     // SAFETY: setting a signal disposition before any thread exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Usage errors and --help end here, before anything is touched.
+    let cli = Cli::parse();
+    // As a normal user: root of a private user namespace, before any thread
+    // exists; if that is not allowed, `prepare` says what is needed.
     // `status`, `down` and `shell` act on keepers as the caller: inside a
     // private user namespace another user's process and files would show
     // the overflow uid, and "who owns this keeper" would be a lie.
-    if !matches!(args.first().map(String::as_str), Some("status" | "down" | "shell")) {
-        let rootless = netrepro::sys::netns::become_userns_root();
-        ROOTLESS.store(matches!(rootless, Ok(true)), std::sync::atomic::Ordering::Relaxed);
+    if !matches!(cli.command, Cmd::Status | Cmd::Down { .. } | Cmd::Shell { .. }) {
+        let _ = netrepro::sys::netns::become_userns_root();
     }
-    let cases = suite::discover(&suite::cases_dir(), &suite::fixtures_dir());
-    match args.first().map(String::as_str) {
-        Some("list") => {
-            for (id, loaded) in &cases {
-                match loaded {
-                    Ok(p) => {
-                        println!("{id}\n    {}\n    fixture: {}", p.case.title, p.case.fixture.get_ref());
-                        for u in p.urls() {
-                            println!("    {u}");
-                        }
-                    }
-                    Err(e) => println!("{id}\n    INVALID: {e}"),
-                }
-            }
+    match cli.command {
+        Cmd::List { json } => list(json),
+        Cmd::Check { ids, json } => check(&ids, json),
+        Cmd::New { id, fixture } => new(&id, &fixture),
+        Cmd::Run(a) if a.keep => keep(&a.ids, a.phase.as_deref()),
+        Cmd::Run(a) => run(a),
+        Cmd::Shell { id, ns, cmd } => shell(&id, &ns, &cmd),
+        Cmd::Status => status(),
+        Cmd::Down { id } => down(id.as_deref()),
+        Cmd::Soak { n, ids } => soak(n, &ids),
+        Cmd::Report { dir } => report(dir),
+        Cmd::Matrix { dir } => matrix(&dir),
+        Cmd::Bench { n } => bench(n),
+        Cmd::Keeper { case, phase } => keeper(&case, &phase),
+        Cmd::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "netrepro", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
-        Some("check") => {
-            let wanted = &args[1..];
-            let mut bad = 0;
-            for (id, loaded) in cases.iter().filter(|(id, _)| wanted.is_empty() || wanted.contains(id)) {
-                match loaded {
-                    Ok(p) => println!("ok      {id} ({} phases, fixture {})", p.phases.len(), p.case.fixture.get_ref()),
-                    Err(e) => {
-                        bad += 1;
-                        println!("INVALID {e}");
-                    }
-                }
-            }
-            if bad > 0 {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
-        Some("run") if args.iter().any(|a| a == "--keep" || a == "--phase") => keep(&args[1..], cases),
-        Some("run") if args.len() > 1 => run(&args[1..], cases),
-        Some("__keep") if args.len() == 3 => {
-            let plans = match chosen(&args[1..2], cases) {
-                Ok(p) => p,
-                Err(code) => return code,
-            };
-            let phase = (args[2] != "-").then_some(args[2].as_str());
-            match netrepro::app::keep::keeper(&plans[0], phase) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    println!("{e:#}");
-                    ExitCode::from(2)
-                }
-            }
-        }
-        Some("shell") if args.len() >= 3 && (args.len() == 3 || args[3] == "--") => {
-            let argv = if args.len() > 4 { &args[4..] } else { &[] };
-            match netrepro::app::keep::shell(&netrepro::app::keep::state_dir(), &args[1], &args[2], argv) {
-                Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
-                Err(e) => {
-                    eprintln!("{e:#}");
-                    ExitCode::from(2)
-                }
-            }
-        }
-        Some("status") => match netrepro::app::keep::status(&netrepro::app::keep::state_dir()) {
-            Ok(s) => {
-                print!("{s}");
-                ExitCode::SUCCESS
-            }
+        Cmd::Man => match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+            Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("{e:#}");
+                eprintln!("man: {e}");
                 ExitCode::FAILURE
             }
         },
-        Some("down") if args.len() <= 2 => {
-            match netrepro::app::keep::down(&netrepro::app::keep::state_dir(), args.get(1).map(String::as_str)) {
-                Ok(d) if d.ended.is_empty() && d.refused.is_empty() => {
-                    println!("nothing kept");
-                    ExitCode::SUCCESS
-                }
-                Ok(d) => {
-                    for e in &d.ended {
-                        println!("down: {e}");
-                    }
-                    for r in &d.refused {
-                        eprintln!("down: {r}");
-                    }
-                    if d.refused.is_empty() {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::FAILURE
-                    }
-                }
-                Err(e) => {
-                    eprintln!("{e:#}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        Some("soak") if args.len() >= 2 => soak(&args[1..], cases),
-        Some("new") if args.len() == 2 || (args.len() == 4 && args[2] == "--fixture") => {
-            let id = &args[1];
-            let fixture = args.get(3).map(String::as_str).unwrap_or("docker-bridge");
-            let path = suite::cases_dir().join(format!("{id}.toml"));
-            if path.exists() {
-                eprintln!("{} exists already", path.display());
-                return ExitCode::from(2);
-            }
-            let fx = match netrepro::case::plan::load_fixture(&suite::fixtures_dir().join(format!("{fixture}.toml"))) {
-                Ok(f) => f,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
-            };
-            match netrepro::case::scaffold::case_text(id, fixture, &fx).and_then(|t| Ok(std::fs::write(&path, t)?)) {
-                Ok(()) => {
-                    println!("wrote {}: fill in the TODOs; `netrepro check {id}` validates it", path.display());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("{e:#}");
-                    ExitCode::from(2)
-                }
-            }
-        }
-        Some("bench") => bench(args.get(1).map(String::as_str)),
-        Some("report") if args.len() <= 2 => {
-            let root =
-                args.get(1).map(std::path::PathBuf::from).unwrap_or_else(netrepro::evidence::record::artifacts_root);
-            match netrepro::render::report::write(&root) {
-                Ok(p) => {
-                    println!("{}", p.display());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("{e:#}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        Some("matrix") if args.len() == 2 => {
-            let runs = netrepro::render::matrix::load(std::path::Path::new(&args[1]));
-            if runs.is_empty() {
-                eprintln!("no kernel results under {}", args[1]);
-                return ExitCode::from(2);
-            }
-            print!("{}", netrepro::render::matrix::table(&runs));
-            let html = std::path::Path::new(&args[1]).join("matrix.html");
-            if let Err(e) = std::fs::write(&html, netrepro::render::matrix::matrix_html(&runs)) {
-                eprintln!("writing {}: {e}", html.display());
-                return ExitCode::FAILURE;
-            }
-            ExitCode::SUCCESS
-        }
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        _ => {
-            eprintln!("{USAGE}");
-            ExitCode::from(2)
-        }
     }
 }
 
 type Loaded = Vec<(String, Result<netrepro::case::plan::Plan, netrepro::case::plan::LoadError>)>;
+
+fn discover() -> Loaded {
+    suite::discover(&suite::cases_dir(), &suite::fixtures_dir())
+}
+
+/// A usage error of subcommand `sub`: said as clap says its own, exit 2.
+fn usage(sub: &str, kind: clap::error::ErrorKind, msg: impl std::fmt::Display) -> ExitCode {
+    let mut cli = Cli::command();
+    cli.build();
+    let err = match cli.find_subcommand_mut(sub) {
+        Some(c) => c.error(kind, msg),
+        None => cli.error(kind, msg),
+    };
+    let _ = err.print();
+    ExitCode::from(2)
+}
+
+/// Exit 2 naming every wanted id no case file has.
+fn known(sub: &str, cases: &Loaded, wanted: &[String]) -> Result<(), ExitCode> {
+    let unknown = netrepro::app::catalog::unknown(cases, wanted);
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = unknown.iter().map(|u| format!("{u:?}")).collect();
+    Err(usage(
+        sub,
+        clap::error::ErrorKind::InvalidValue,
+        format!(
+            "no case{} {} in {}; `netrepro list` shows them",
+            if names.len() > 1 { "s" } else { "" },
+            names.join(", "),
+            suite::cases_dir().display()
+        ),
+    ))
+}
+
+fn print_or_fail(text: anyhow::Result<String>) -> ExitCode {
+    match text {
+        Ok(t) => {
+            print!("{t}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn list(json: bool) -> ExitCode {
+    print_or_fail(netrepro::app::catalog::list(&discover(), json))
+}
+
+fn check(ids: &[String], json: bool) -> ExitCode {
+    let cases = discover();
+    if let Err(code) = known("check", &cases, ids) {
+        return code;
+    }
+    match netrepro::app::catalog::check(&cases, ids, json) {
+        Ok((text, all_ok)) => {
+            print!("{text}");
+            if all_ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn new(id: &str, fixture: &str) -> ExitCode {
+    match netrepro::app::catalog::new_case(&suite::cases_dir(), &suite::fixtures_dir(), id, fixture) {
+        Ok(path) => {
+            println!("wrote {}: fill in the TODOs; `netrepro check {id}` validates it", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
 
 /// What every command that builds topologies does first: check the
 /// privileges (one line if missing) and snapshot the host.
@@ -238,40 +293,9 @@ fn finish(guard: Guard, ok: bool) -> ExitCode {
     }
 }
 
-fn bench(n: Option<&str>) -> ExitCode {
-    let Ok(n) = n.unwrap_or("30").parse::<usize>() else {
-        eprintln!("bench: the number of rounds must be a number");
-        return ExitCode::from(2);
-    };
-    let guard = match prepare() {
-        Ok(g) => g,
-        Err(code) => return code,
-    };
-    let script = suite::fixtures_dir().join("../ci/bench/docker-bridge.sh");
-    let r = match netrepro::app::bench::run(&suite::fixtures_dir(), &script, n) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("bench: {e:#}");
-            return finish(guard, false);
-        }
-    };
-    let (h, s) = (netrepro::app::bench::median(&r.harness_ms), netrepro::app::bench::median(&r.shell_ms));
-    println!("docker-bridge build + 1 ping + teardown, {n} rounds each, alternated:");
-    println!("  harness (netlink, fd-held namespaces): median {h:.2} ms");
-    println!("  shell   (ip netns + iproute2 + iptables): median {s:.2} ms");
-    println!("  ratio harness/shell: {:.3}", h / s);
-    println!("  harness peak RSS: {} KiB", r.peak_rss_kib);
-    finish(guard, true)
-}
-
 /// The loaded plans of the wanted cases (all when none is named).
-fn chosen(wanted: &[String], cases: Loaded) -> Result<Vec<netrepro::case::plan::Plan>, ExitCode> {
-    for w in wanted {
-        if !cases.iter().any(|(id, _)| id == w) {
-            eprintln!("no case {w:?}; `netrepro list` shows them");
-            return Err(ExitCode::from(2));
-        }
-    }
+fn chosen(sub: &str, wanted: &[String], cases: Loaded) -> Result<Vec<netrepro::case::plan::Plan>, ExitCode> {
+    known(sub, &cases, wanted)?;
     let mut plans = Vec::new();
     for (_, loaded) in cases.into_iter().filter(|(id, _)| wanted.is_empty() || wanted.contains(id)) {
         match loaded {
@@ -285,13 +309,189 @@ fn chosen(wanted: &[String], cases: Loaded) -> Result<Vec<netrepro::case::plan::
     Ok(plans)
 }
 
-/// Runs the chosen cases `n` times in a row and tallies failures per case.
-fn soak(args: &[String], cases: Loaded) -> ExitCode {
-    let Ok(n) = args[0].parse::<u32>() else {
-        eprintln!("soak: {:?} is not a number of runs", args[0]);
-        return ExitCode::from(2);
+fn run(a: RunArgs) -> ExitCode {
+    // Ctrl-C and SIGTERM stop the run between phases. Before any thread
+    // exists (the privilege check starts one), so every thread blocks them.
+    if let Err(e) = netrepro::sys::signals::stop_on_signals() {
+        eprintln!("{e:#}");
+        return ExitCode::FAILURE;
+    }
+    let plans = match chosen("run", if a.all { &[] } else { &a.ids }, discover()) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
-    let plans = match chosen(&args[1..], cases) {
+    let guard = match prepare() {
+        Ok(g) => g,
+        Err(code) => return code,
+    };
+    use netrepro::app::run::{Format, Options};
+    let format = match (a.json, a.tap) {
+        (true, _) => Format::Json,
+        (_, true) => Format::Tap,
+        _ => Format::Lines,
+    };
+    ExitCode::from(netrepro::app::run::run(&plans, &Options { format, junit: a.junit }, guard))
+}
+
+/// `run ID --keep [--phase NAME]`.
+fn keep(ids: &[String], phase: Option<&str>) -> ExitCode {
+    if ids.len() != 1 {
+        return usage(
+            "run",
+            clap::error::ErrorKind::WrongNumberOfValues,
+            "run --keep takes one case: netrepro run ID --keep [--phase NAME]",
+        );
+    }
+    if let Err(code) = known("run", &discover(), ids) {
+        return code;
+    }
+    if let Some(p) = netrepro::app::preflight::privilege_problem() {
+        eprintln!("{p}");
+        return ExitCode::from(2);
+    }
+    if !nix::unistd::geteuid().is_root() || netrepro::sys::netns::rootless() {
+        eprintln!("--keep needs root: a kept topology must outlive this process, and `shell` must reach it");
+        return ExitCode::from(2);
+    }
+    match netrepro::app::keep::start(&ids[0], phase) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `__keep CASE PHASE|-`: the keeper `run --keep` starts.
+fn keeper(case: &str, phase: &str) -> ExitCode {
+    let plans = match chosen("__keep", &[case.to_string()], discover()) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let phase = (phase != "-").then_some(phase);
+    match netrepro::app::keep::keeper(&plans[0], phase) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            println!("{e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn shell(id: &str, ns: &str, cmd: &[String]) -> ExitCode {
+    match netrepro::app::keep::shell(&netrepro::app::keep::state_dir(), id, ns, cmd) {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn status() -> ExitCode {
+    match netrepro::app::keep::status(&netrepro::app::keep::state_dir()) {
+        Ok(s) => {
+            print!("{s}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn down(id: Option<&str>) -> ExitCode {
+    match netrepro::app::keep::down(&netrepro::app::keep::state_dir(), id) {
+        Ok(d) if d.ended.is_empty() && d.refused.is_empty() => {
+            println!("nothing kept");
+            ExitCode::SUCCESS
+        }
+        Ok(d) => {
+            for e in &d.ended {
+                println!("down: {e}");
+            }
+            for r in &d.refused {
+                eprintln!("down: {r}");
+            }
+            if d.refused.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An existing directory, or exit 2 naming it.
+fn existing_dir(sub: &str, dir: &Path) -> Result<(), ExitCode> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let why = if dir.exists() { "not a directory" } else { "no such directory" };
+    Err(usage(sub, clap::error::ErrorKind::InvalidValue, format!("{}: {why}", dir.display())))
+}
+
+fn report(dir: Option<PathBuf>) -> ExitCode {
+    let root = dir.unwrap_or_else(netrepro::evidence::record::artifacts_root);
+    if let Err(code) = existing_dir("report", &root) {
+        return code;
+    }
+    match netrepro::render::report::write(&root) {
+        Ok(p) => {
+            println!("{}", p.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn matrix(dir: &Path) -> ExitCode {
+    if let Err(code) = existing_dir("matrix", dir) {
+        return code;
+    }
+    let runs = netrepro::render::matrix::load(dir);
+    if runs.is_empty() {
+        eprintln!("no kernel results under {}", dir.display());
+        return ExitCode::from(2);
+    }
+    print!("{}", netrepro::render::matrix::table(&runs));
+    let html = dir.join("matrix.html");
+    if let Err(e) = std::fs::write(&html, netrepro::render::matrix::matrix_html(&runs)) {
+        eprintln!("writing {}: {e}", html.display());
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+fn bench(n: usize) -> ExitCode {
+    let guard = match prepare() {
+        Ok(g) => g,
+        Err(code) => return code,
+    };
+    let script = suite::fixtures_dir().join("../ci/bench/docker-bridge.sh");
+    match netrepro::app::bench::run(&suite::fixtures_dir(), &script, n) {
+        Ok(r) => {
+            print!("{}", r.summary());
+            finish(guard, true)
+        }
+        Err(e) => {
+            eprintln!("bench: {e:#}");
+            finish(guard, false)
+        }
+    }
+}
+
+/// Runs the chosen cases `n` times in a row and tallies failures per case.
+fn soak(n: u32, ids: &[String]) -> ExitCode {
+    let plans = match chosen("soak", ids, discover()) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -341,73 +541,4 @@ fn soak(args: &[String], cases: Loaded) -> ExitCode {
         failures.values().map(Vec::len).sum::<usize>()
     );
     finish(guard, failures.is_empty())
-}
-
-/// `run ID --keep [--phase NAME]`.
-fn keep(args: &[String], cases: Loaded) -> ExitCode {
-    let (mut ids, mut phase, mut keep) = (Vec::new(), None, false);
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--keep" => keep = true,
-            "--phase" => phase = it.next().cloned(),
-            _ => ids.push(a.clone()),
-        }
-    }
-    if !keep || ids.len() != 1 || (args.iter().any(|a| a == "--phase") && phase.is_none()) {
-        eprintln!("usage: netrepro run ID --keep [--phase NAME] (one case; --phase goes with --keep)");
-        return ExitCode::from(2);
-    }
-    if let Err(code) = chosen(&ids, cases) {
-        return code;
-    }
-    if let Some(p) = netrepro::app::preflight::privilege_problem() {
-        eprintln!("{p}");
-        return ExitCode::from(2);
-    }
-    if !nix::unistd::geteuid().is_root() || ROOTLESS.load(std::sync::atomic::Ordering::Relaxed) {
-        eprintln!("--keep needs root: a kept topology must outlive this process, and `shell` must reach it");
-        return ExitCode::from(2);
-    }
-    match netrepro::app::keep::start(&ids[0], phase.as_deref()) {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("{e:#}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-fn run(wanted: &[String], cases: Loaded) -> ExitCode {
-    let all = wanted.iter().any(|w| w == "--all");
-    let named: Vec<String> = wanted.iter().filter(|w| *w != "--all").cloned().collect();
-    if !all && named.is_empty() {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
-    }
-    let plans = match chosen(if all { &[] } else { &named }, cases) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let guard = match prepare() {
-        Ok(g) => g,
-        Err(code) => return code,
-    };
-    let mut failed = 0;
-    for plan in &plans {
-        let id = plan.id();
-        match suite::run(plan) {
-            Verdict::Pass(s) => println!("PASS {id}: {s}"),
-            Verdict::Skip(s) => println!("SKIP {id}: {s}"),
-            Verdict::Fail(report) => {
-                failed += 1;
-                println!("FAIL {id}\n{report}");
-            }
-        }
-    }
-    match netrepro::render::report::write(&netrepro::evidence::record::artifacts_root()) {
-        Ok(p) => println!("report: {}", p.display()),
-        Err(e) => eprintln!("writing the report: {e:#}"),
-    }
-    finish(guard, failed == 0)
 }

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::Need;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -13,6 +15,10 @@ use netrepro::case::plan;
 use netrepro::evidence::record::CaseRecord;
 use netrepro::run::runner;
 use netrepro::sys::drops::Support;
+
+fn main() -> std::process::ExitCode {
+    common::run(vec![common::test!(parallel_cases_never_see_each_others_drops).needs(Need::Namespaces)])
+}
 
 fn run(id: &str, root: &std::path::Path) -> CaseRecord {
     let (release, version) = Version::running().unwrap();
@@ -32,11 +38,7 @@ fn drop_names(rec: &CaseRecord) -> Vec<String> {
         .collect()
 }
 
-#[test]
 fn parallel_cases_never_see_each_others_drops() {
-    if !common::privileged("drops") {
-        return;
-    }
     if matches!(netrepro::sys::drops::support(), Support::Broken(_) | Support::NotPermitted(_)) {
         panic!("the drop monitor does not work here: {}", netrepro::sys::drops::describe());
     }

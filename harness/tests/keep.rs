@@ -4,12 +4,18 @@
 
 mod common;
 
+use common::Need;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use netrepro::app::keep::KeptState;
+
+fn main() -> std::process::ExitCode {
+    common::run(vec![common::test!(keep_shell_down_and_a_killed_keeper).needs(Need::Namespaces)])
+}
 
 fn netrepro(state: &Path, artifacts: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_netrepro"))
@@ -51,11 +57,7 @@ fn inodes(k: &KeptState) -> BTreeSet<String> {
     k.namespaces.values().map(|n| format!("net:[{}]", n.inode)).collect()
 }
 
-#[test]
 fn keep_shell_down_and_a_killed_keeper() {
-    if !common::privileged("keep") {
-        return;
-    }
     let guard = netrepro::safety::hostguard::Guard::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (state, artifacts) = (dir.path().join("state"), dir.path().join("artifacts"));

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::Need;
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -15,6 +17,19 @@ use netrepro::evidence::record::CaseRecord;
 use netrepro::run::runner;
 use netrepro::sys::netns::Netns;
 use netrepro::wire::packet::{Direction, Frame};
+
+fn main() -> std::process::ExitCode {
+    common::run(vec![
+        common::test!(passing_run_leaves_evidence_and_a_readable_pcapng_and_a_broken_expectation_reads_well)
+            .needs(Need::Namespaces),
+        common::test!(a_panic_while_namespaces_live_frees_them).needs(Need::Namespaces),
+        common::test!(a_panicking_job_is_an_error_and_the_namespace_lives_on).needs(Need::Namespaces),
+        common::test!(htb_case_fails_readably_when_errno_or_timing_is_wrong).needs(Need::Namespaces),
+        common::test!(conntrack_case_leaves_the_rst_in_the_fault_pcap_only).needs(Need::Namespaces),
+        common::test!(held_connections_close_outside_the_probe_window).needs(Need::Namespaces),
+        common::test!(a_scaffolded_case_passes_its_baseline_as_is).needs(Need::Namespaces),
+    ])
+}
 
 fn repo_case(id: &str) -> std::path::PathBuf {
     suite::cases_dir().join(format!("{id}.toml"))
@@ -28,11 +43,7 @@ fn case_before_phase(id: &str, phase: &str) -> String {
     text[..at].to_string()
 }
 
-#[test]
 fn passing_run_leaves_evidence_and_a_readable_pcapng_and_a_broken_expectation_reads_well() {
-    if !common::privileged("outcomes") {
-        return;
-    }
     let (release, version) = Version::running().unwrap();
     let root = tempfile::tempdir().unwrap();
     let p = plan::load(&repo_case("forwarding-off"), &suite::fixtures_dir()).unwrap();
@@ -107,11 +118,7 @@ fn count_echo_replies(frames: &[common::PcapngFrame], iface: &str) -> usize {
     on.filter(|f| m.matches(&Frame::ethernet(f.t_ns, Direction::In, f.data.clone()))).count()
 }
 
-#[test]
 fn a_panic_while_namespaces_live_frees_them() {
-    if !common::privileged("a_panic_while_namespaces_live_frees_them") {
-        return;
-    }
     let seen = std::thread::spawn(|| {
         let ns = Netns::new("doomed").unwrap();
         let inode = ns.run(|_| std::fs::read_link("/proc/thread-self/ns/net").unwrap()).unwrap();
@@ -126,22 +133,14 @@ fn a_panic_while_namespaces_live_frees_them() {
     assert!(left.is_empty(), "namespace still reachable after the panic: {left:?}");
 }
 
-#[test]
 fn a_panicking_job_is_an_error_and_the_namespace_lives_on() {
-    if !common::privileged("a_panicking_job_is_an_error_and_the_namespace_lives_on") {
-        return;
-    }
     let ns = Netns::new("sturdy").unwrap();
     let e = ns.run(|_| -> u32 { panic!("boom") }).unwrap_err();
     assert!(e.to_string().contains("panicked inside namespace sturdy"), "{e}");
     assert_eq!(ns.run(|_| 7).unwrap(), 7);
 }
 
-#[test]
 fn htb_case_fails_readably_when_errno_or_timing_is_wrong() {
-    if !common::privileged("htb_case_fails_readably_when_errno_or_timing_is_wrong") {
-        return;
-    }
     let (release, version) = Version::running().unwrap();
     // Baseline and the faults only: every phase runs on its own topology.
     let head = &case_before_phase("htb-direct-qlen", "fix");
@@ -177,11 +176,7 @@ fn htb_case_fails_readably_when_errno_or_timing_is_wrong() {
     assert!(report.contains("connect elapsed_ms: expected 900..=1500 ms, observed"), "{report}");
 }
 
-#[test]
 fn conntrack_case_leaves_the_rst_in_the_fault_pcap_only() {
-    if !common::privileged("conntrack_case_leaves_the_rst_in_the_fault_pcap_only") {
-        return;
-    }
     let (release, version) = Version::running().unwrap();
     let root = tempfile::tempdir().unwrap();
     let p = plan::load(&repo_case("conntrack-invalid-rst"), &suite::fixtures_dir()).unwrap();
@@ -227,11 +222,7 @@ fn conntrack_case_leaves_the_rst_in_the_fault_pcap_only() {
 /// Held connections are scaffolding: they close after the phase's captures,
 /// so their FINs (and, when two CPUs reorder a closing handshake, a stray
 /// RST: the 6.1 guest saw one) are in no probe's window or pcap.
-#[test]
 fn held_connections_close_outside_the_probe_window() {
-    if !common::privileged("held_connections_close_outside_the_probe_window") {
-        return;
-    }
     let (release, version) = Version::running().unwrap();
     // The baseline only (the fault changes a global setting).
     let head = &case_before_phase("conntrack-table-full", "fault");
@@ -256,11 +247,7 @@ fn held_connections_close_outside_the_probe_window() {
     assert_eq!(fins, 1, "FINs in the baseline pcap: only the probe's own connection may close in it");
 }
 
-#[test]
 fn a_scaffolded_case_passes_its_baseline_as_is() {
-    if !common::privileged("a_scaffolded_case_passes_its_baseline_as_is") {
-        return;
-    }
     let (release, version) = Version::running().unwrap();
     let fx = plan::load_fixture(&suite::fixtures_dir().join("docker-bridge.toml")).unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::Need;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -15,11 +17,13 @@ use netrepro::wire::packet::Direction;
 
 const CASE: &str = "conntrack-invalid-rst";
 
-#[test]
+fn main() -> std::process::ExitCode {
+    common::run(vec![
+        common::test!(conntrack_invalid_rst_frames_agree_with_the_pcapng_report_and_tshark).needs(Need::Namespaces)
+    ])
+}
+
 fn conntrack_invalid_rst_frames_agree_with_the_pcapng_report_and_tshark() {
-    if !common::privileged("pcapng") {
-        return;
-    }
     // Before the run: a missing tshark is a failure, not a skip.
     let tshark = netrepro::sys::cmd::which("tshark").expect("no tshark: ci/setup-host installs it for this test");
     let root = tempfile::tempdir().unwrap();

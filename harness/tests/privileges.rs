@@ -2,9 +2,18 @@
 //! netrepro runs in one of its own (uid 0 there, nothing of the host's
 //! touched); where it does not, it says so in one line and changes nothing.
 
+mod common;
+
+use common::Need;
+
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
+
+fn main() -> std::process::ExitCode {
+    common::run(vec![common::test!(a_normal_user_runs_in_its_own_user_namespace_or_is_told_what_is_needed)
+        .needs(Need::Root("needs root to become uid 65534"))])
+}
 
 fn as_nobody(cmd: &mut Command) -> &mut Command {
     // SAFETY: only async-signal-safe syscalls between fork and exec.
@@ -34,12 +43,7 @@ fn userns_allowed_for_nobody() -> bool {
     probe.status().map(|s| s.success()).unwrap_or(false)
 }
 
-#[test]
 fn a_normal_user_runs_in_its_own_user_namespace_or_is_told_what_is_needed() {
-    if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("SKIPPED: needs root to become uid 65534");
-        return;
-    }
     let artifacts = tempfile::tempdir().unwrap();
     std::fs::set_permissions(artifacts.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let before = netrepro::safety::hostguard::Guard::start().unwrap();

@@ -4,10 +4,16 @@
 
 mod common;
 
+use common::Need;
+
 use std::path::Path;
 use std::process::Command;
 
 use netrepro::evidence::record::CaseRecord;
+
+fn main() -> std::process::ExitCode {
+    common::run(vec![common::test!(htb_fault_timeline_in_headless_chromium).needs(Need::Namespaces)])
+}
 
 /// `$NETREPRO_BROWSER`, else Debian's chromium or Google Chrome.
 fn browser() -> Option<std::path::PathBuf> {
@@ -58,11 +64,7 @@ fn rgb(hex: &str) -> [u8; 3] {
     [(v >> 16) as u8, (v >> 8) as u8, v as u8]
 }
 
-#[test]
 fn htb_fault_timeline_in_headless_chromium() {
-    if !common::privileged("report") {
-        return;
-    }
     let chromium = browser().expect("no chromium: ci/setup-host installs Debian's chromium for this test");
     let root = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_netrepro"))

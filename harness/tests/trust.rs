@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::Need;
+
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -32,12 +34,25 @@ fn command(state: &Path, args: &[&str]) -> Command {
     c
 }
 
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+fn main() -> std::process::ExitCode {
+    common::run(vec![
+        common::test!(forged_state_files_make_down_and_shell_refuse_and_touch_nothing),
+        common::test!(forged_pids_0_and_4294967295_are_never_signalled_nor_entered)
+            .needs(Need::Root("needs root for a PID namespace of their own")),
+        common::test!(a_truncated_state_file_is_named_and_left_alone),
+        common::test!(a_state_directory_others_can_write_or_a_symlink_is_refused),
+        common::test!(a_state_directory_of_another_uid_is_refused).needs(Need::Root("needs root to chown")),
+        common::test!(keep_is_refused_in_a_state_directory_others_own_or_can_write)
+            .needs(Need::Namespaces)
+            .needs(Need::Root("needs root to chown")),
+        common::test!(two_keeps_at_once_leave_one_keeper_that_only_its_claim_reaches)
+            .needs(Need::Namespaces)
+            .needs(Need::Root("needs root to become uid 65534")),
+    ])
 }
 
-fn root() -> bool {
-    nix::unistd::Uid::effective().is_root()
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 /// A state directory as netrepro makes it: the caller's, 0700.
@@ -136,7 +151,6 @@ fn refused(state: &Path, case: &str, why: &str) {
     assert_eq!(snapshot(state), before, "a forged state file led to a change in {}", state.display());
 }
 
-#[test]
 fn forged_state_files_make_down_and_shell_refuse_and_touch_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let mut sleeper = Sleeper::start();
@@ -182,35 +196,35 @@ fn forged_state_files_make_down_and_shell_refuse_and_touch_nothing() {
     assert!(text(&o).contains("case id"), "{}", text(&o));
     assert_eq!(std::fs::read(victim.with_extension("json")).unwrap(), b"victim json");
     assert_eq!(std::fs::read(victim.with_extension("log")).unwrap(), b"victim log");
-
-    // pid 0 (once: netrepro's own process group) and 4294967295 (once:
-    // kill(-1), everyone). Run in a PID namespace of their own, so that a
-    // regression kills only what is in it.
-    if !root() {
-        eprintln!("forged pid 0 and -1: SKIPPED: needs root for a PID namespace of their own");
-    } else {
-        for (pid, why) in [(0u64, "pid 0 cannot be a keeper's"), (4294967295, "pid 4294967295 cannot be a keeper's")] {
-            let s = state_dir(tmp.path(), &format!("pid-{pid}"));
-            std::fs::write(s.join("x.json"), claim("x", pid, ns(3, host), &s)).unwrap();
-            let before = snapshot(&s);
-            for (args, code) in [(vec!["down"], 1), (vec!["shell", "x", "host", "--", "true"], 2)] {
-                let o = Command::new("unshare")
-                    .args(["--pid", "--fork", "--mount-proc", "--kill-child", "--", BIN])
-                    .args(&args)
-                    .env("NETREPRO_STATE", &s)
-                    .process_group(0)
-                    .output()
-                    .unwrap();
-                assert_eq!(o.status.code(), Some(code), "{args:?} with pid {pid}:\n{}", text(&o));
-                assert!(text(&o).contains(why), "{args:?}: {}", text(&o));
-            }
-            assert_eq!(snapshot(&s), before);
-        }
-    }
     assert!(sleeper.alive(), "down signalled a process no keeper's");
 }
 
-#[test]
+/// pid 0 (once: netrepro's own process group) and 4294967295 (once:
+/// kill(-1), everyone). Run in a PID namespace of their own, so that a
+/// regression kills only what is in it.
+fn forged_pids_0_and_4294967295_are_never_signalled_nor_entered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let host = host_inode();
+    let ns = |fd: i32, inode: u64| json!({ "host": { "fd": fd, "inode": inode } });
+    for (pid, why) in [(0u64, "pid 0 cannot be a keeper's"), (4294967295, "pid 4294967295 cannot be a keeper's")] {
+        let s = state_dir(tmp.path(), &format!("pid-{pid}"));
+        std::fs::write(s.join("x.json"), claim("x", pid, ns(3, host), &s)).unwrap();
+        let before = snapshot(&s);
+        for (args, code) in [(vec!["down"], 1), (vec!["shell", "x", "host", "--", "true"], 2)] {
+            let o = Command::new("unshare")
+                .args(["--pid", "--fork", "--mount-proc", "--kill-child", "--", BIN])
+                .args(&args)
+                .env("NETREPRO_STATE", &s)
+                .process_group(0)
+                .output()
+                .unwrap();
+            assert_eq!(o.status.code(), Some(code), "{args:?} with pid {pid}:\n{}", text(&o));
+            assert!(text(&o).contains(why), "{args:?}: {}", text(&o));
+        }
+        assert_eq!(snapshot(&s), before);
+    }
+}
+
 fn a_truncated_state_file_is_named_and_left_alone() {
     let tmp = tempfile::tempdir().unwrap();
     let s = state_dir(tmp.path(), "state");
@@ -233,46 +247,69 @@ fn a_truncated_state_file_is_named_and_left_alone() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), full[..full.len() / 2]);
 }
 
-#[test]
-fn a_state_directory_others_own_or_can_write_is_refused() {
-    let tmp = tempfile::tempdir().unwrap();
+/// State directories `status`, `down`, `shell` and `run --keep` must
+/// refuse, each with the reason they must say: one open to everyone, a
+/// symbolic link, and (as root) one another uid owns.
+fn refused_dirs(tmp: &Path, another_uid: bool) -> Vec<(PathBuf, String)> {
     let mut dirs = Vec::new();
 
-    let open = state_dir(tmp.path(), "world-writable");
+    let open = state_dir(tmp, "world-writable");
     std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
     dirs.push((open, "writable by group or others (mode 0777)".to_string()));
 
-    let target = state_dir(tmp.path(), "target");
-    let link = tmp.path().join("link");
+    let target = state_dir(tmp, "target");
+    let link = tmp.join("link");
     std::os::unix::fs::symlink(&target, &link).unwrap();
     dirs.push((link, "a symbolic link".into()));
 
-    if root() {
-        let theirs = state_dir(tmp.path(), "theirs");
+    if another_uid {
+        let theirs = state_dir(tmp, "theirs");
         std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
         dirs.push((theirs, "owned by uid 65534, not by you (uid 0)".into()));
-    } else {
-        eprintln!("a state directory of another uid: SKIPPED: needs root to chown");
     }
+    dirs
+}
 
-    for (dir, why) in &dirs {
-        std::fs::write(dir.join(format!("{CASE}.json")), "{}").unwrap();
-        let before = snapshot(dir);
-        for (args, code) in
-            [(vec!["status"], 1), (vec!["down"], 1), (vec!["down", CASE], 1), (vec!["shell", CASE, "host"], 2)]
-        {
-            let o = netrepro(dir, &args);
-            assert_eq!(o.status.code(), Some(code), "{args:?} in {}: {}", dir.display(), text(&o));
-            let t = text(&o);
-            assert!(t.contains(&dir.display().to_string()) && t.contains(why), "{args:?}: {t}");
-        }
-        if common::privileged("--keep in a refused state directory") {
-            let o = netrepro(dir, &["run", CASE, "--keep", "--phase", "baseline"]);
-            assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-            assert!(text(&o).contains(why), "{}", text(&o));
-            assert!(keepers(dir).is_empty(), "a keeper started for a refused state directory");
-        }
-        assert_eq!(snapshot(dir), before, "{} changed", dir.display());
+/// Every command refuses `dir`, saying `why`, and changes nothing in it;
+/// with `keep`, `run --keep` too and no keeper starts.
+fn refused_dir(dir: &Path, why: &str, keep: bool) {
+    std::fs::write(dir.join(format!("{CASE}.json")), "{}").unwrap();
+    let before = snapshot(dir);
+    for (args, code) in
+        [(vec!["status"], 1), (vec!["down"], 1), (vec!["down", CASE], 1), (vec!["shell", CASE, "host"], 2)]
+    {
+        let o = netrepro(dir, &args);
+        assert_eq!(o.status.code(), Some(code), "{args:?} in {}: {}", dir.display(), text(&o));
+        let t = text(&o);
+        assert!(t.contains(&dir.display().to_string()) && t.contains(why), "{args:?}: {t}");
+    }
+    if keep {
+        let o = netrepro(dir, &["run", CASE, "--keep", "--phase", "baseline"]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains(why), "{}", text(&o));
+        assert!(keepers(dir).is_empty(), "a keeper started for a refused state directory");
+    }
+    assert_eq!(snapshot(dir), before, "{} changed", dir.display());
+}
+
+fn a_state_directory_others_can_write_or_a_symlink_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (dir, why) in &refused_dirs(tmp.path(), false) {
+        refused_dir(dir, why, false);
+    }
+}
+
+fn a_state_directory_of_another_uid_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = refused_dirs(tmp.path(), true);
+    let (dir, why) = dirs.last().unwrap();
+    refused_dir(dir, why, false);
+}
+
+fn keep_is_refused_in_a_state_directory_others_own_or_can_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (dir, why) in &refused_dirs(tmp.path(), true) {
+        refused_dir(dir, why, true);
     }
 }
 
@@ -323,11 +360,7 @@ impl Drop for Down<'_> {
     }
 }
 
-#[test]
 fn two_keeps_at_once_leave_one_keeper_that_only_its_claim_reaches() {
-    if !common::privileged("two_keeps_at_once_leave_one_keeper_that_only_its_claim_reaches") {
-        return;
-    }
     let guard = netrepro::safety::hostguard::Guard::start().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     // Others may pass through (the nobody checks below), not read.
@@ -396,32 +429,28 @@ fn two_keeps_at_once_leave_one_keeper_that_only_its_claim_reaches() {
 
     // Another user against this live root keeper: theirs to see, not ours
     // to reach, never "GONE".
-    if root() {
-        let theirs = state_dir(tmp.path(), "nobody-state");
-        std::fs::write(theirs.join(format!("{CASE}.json")), &real).unwrap();
-        for p in [theirs.clone(), theirs.join(format!("{CASE}.json"))] {
-            std::os::unix::fs::chown(&p, Some(65534), Some(65534)).unwrap();
-        }
-        let as_them = |dir: &Path, args: &[&str]| as_nobody(&mut command(dir, args)).output().unwrap();
-        let o = as_them(&theirs, &["status"]);
-        assert!(text(&o).contains(&format!("kept by uid 0; you cannot reach it (pid {keeper})")), "{}", text(&o));
-        assert!(!text(&o).contains("GONE"), "{}", text(&o));
-        let o = as_them(&theirs, &["down"]);
-        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-        assert!(text(&o).contains("kept by uid 0; you cannot reach it"), "{}", text(&o));
-        assert!(!text(&o).contains("already gone"), "{}", text(&o));
-        let o = as_them(&theirs, &["shell", CASE, "host", "--", "true"]);
-        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-        assert!(text(&o).contains("you cannot reach it"), "{}", text(&o));
-        assert!(theirs.join(format!("{CASE}.json")).exists(), "down as nobody removed a state file");
-        // And root's own state directory: refused as root's.
-        let o = as_them(&state, &["down"]);
-        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-        assert!(text(&o).contains("owned by uid 0, not by you (uid 65534)"), "{}", text(&o));
-        assert_eq!(keepers(&state), [keeper], "nobody ended root's keeper");
-    } else {
-        eprintln!("another user's view of a keeper: SKIPPED: needs root to become uid 65534");
+    let theirs = state_dir(tmp.path(), "nobody-state");
+    std::fs::write(theirs.join(format!("{CASE}.json")), &real).unwrap();
+    for p in [theirs.clone(), theirs.join(format!("{CASE}.json"))] {
+        std::os::unix::fs::chown(&p, Some(65534), Some(65534)).unwrap();
     }
+    let as_them = |dir: &Path, args: &[&str]| as_nobody(&mut command(dir, args)).output().unwrap();
+    let o = as_them(&theirs, &["status"]);
+    assert!(text(&o).contains(&format!("kept by uid 0; you cannot reach it (pid {keeper})")), "{}", text(&o));
+    assert!(!text(&o).contains("GONE"), "{}", text(&o));
+    let o = as_them(&theirs, &["down"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("kept by uid 0; you cannot reach it"), "{}", text(&o));
+    assert!(!text(&o).contains("already gone"), "{}", text(&o));
+    let o = as_them(&theirs, &["shell", CASE, "host", "--", "true"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("you cannot reach it"), "{}", text(&o));
+    assert!(theirs.join(format!("{CASE}.json")).exists(), "down as nobody removed a state file");
+    // And root's own state directory: refused as root's.
+    let o = as_them(&state, &["down"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("owned by uid 0, not by you (uid 65534)"), "{}", text(&o));
+    assert_eq!(keepers(&state), [keeper], "nobody ended root's keeper");
 
     // Truncated while its keeper lives: `status` names the file and finds
     // the keeper through its claim; `down` ends it.

@@ -18,6 +18,23 @@ pub struct BenchResult {
     pub peak_rss_kib: u64,
 }
 
+impl BenchResult {
+    /// The figures as `netrepro bench` prints them.
+    pub fn summary(&self) -> String {
+        let (h, s) = (median(&self.harness_ms), median(&self.shell_ms));
+        format!(
+            "docker-bridge build + 1 ping + teardown, {} rounds each, alternated:\n  \
+             harness (netlink, fd-held namespaces): median {h:.2} ms\n  \
+             shell   (ip netns + iproute2 + iptables): median {s:.2} ms\n  \
+             ratio harness/shell: {:.3}\n  \
+             harness peak RSS: {} KiB\n",
+            self.harness_ms.len(),
+            h / s,
+            self.peak_rss_kib
+        )
+    }
+}
+
 pub fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(|a, b| a.partial_cmp(b).unwrap());

@@ -1,7 +1,10 @@
-//! Front ends over the layers: the suite (discover, preflight, run one), kept
-//! topologies (`--keep`, `shell`, `down`), the benchmark.
+//! Front ends over the layers: the suite (discover, preflight, run one), the
+//! case files (list, check, new), a run with its outputs (lines, JSON, TAP,
+//! JUnit), kept topologies (`--keep`, `shell`, `down`), the benchmark.
 
 pub mod bench;
+pub mod catalog;
 pub mod keep;
 pub mod preflight;
+pub mod run;
 pub mod suite;

@@ -9,7 +9,11 @@ use std::path::Path;
 use std::fmt::Write as _;
 
 use crate::evidence::record::CaseRecord;
+use crate::evidence::result::Status;
 use crate::render::report::{esc, STYLE};
+
+/// Each kernel's JUnit file, written by the cases binary (`NETREPRO_JUNIT`).
+pub const RESULTS_JUNIT: &str = "results.xml";
 
 /// One kernel's results as the matrix left them.
 #[derive(Debug, Default)]
@@ -18,10 +22,12 @@ pub struct KernelRun {
     /// None: the guest never reported (boot failure or hang).
     pub exit_code: Option<i32>,
     pub cases: BTreeMap<String, CaseRecord>,
-    /// Cases the test binary reported as ignored, with the reason.
+    /// Cases the test binary reported as skipped, with the reason.
     pub skipped: BTreeMap<String, String>,
     /// Cases the test binary reported as failed.
     pub failed: BTreeSet<String>,
+    /// The results file could not be read (said in the table).
+    pub unreadable: Option<String>,
     /// Boots that died before the suite started and were tried again
     /// (`boot-retries`, one line each).
     pub failed_boots: Vec<String>,
@@ -50,26 +56,28 @@ pub fn load(dir: &Path) -> Vec<KernelRun> {
                 }
             }
         }
-        let out = std::fs::read_to_string(p.join("test-output.txt")).unwrap_or_default();
-        for line in out.lines() {
-            // Skips decided before running: "netrepro: skip <id>: <reason>".
-            if let Some((id, reason)) = line.strip_prefix("netrepro: skip ").and_then(|r| r.split_once(": ")) {
-                run.skipped.insert(id.to_string(), reason.to_string());
-                continue;
-            }
-            // libtest: "test <id> ... ignored, <reason>" / "test <id> ... FAILED"
-            let Some(rest) = line.strip_prefix("test ") else { continue };
-            let Some((id, verdict)) = rest.split_once(" ... ") else { continue };
-            let id = id.trim();
-            if let Some(reason) = verdict.strip_prefix("ignored") {
-                let reason = reason.trim_start_matches(',').trim();
-                let reason = reason.strip_prefix('(').and_then(|r| r.strip_suffix(')')).unwrap_or(reason);
-                if !reason.is_empty() || !run.skipped.contains_key(id) {
-                    run.skipped.insert(id.to_string(), reason.to_string());
+        // The cases binary's own JUnit (NETREPRO_JUNIT): skips with their
+        // reasons, failures; never its human output.
+        match std::fs::read_to_string(p.join(RESULTS_JUNIT)) {
+            // A guest that never reported has no results: its row says so.
+            Err(_) if run.exit_code.is_none() => {}
+            Err(e) => run.unreadable = Some(format!("{RESULTS_JUNIT}: {e}")),
+            Ok(xml) => match crate::render::junit::read(&xml) {
+                Ok(results) => {
+                    for r in results {
+                        match r.verdict {
+                            Status::Skip => {
+                                run.skipped.insert(r.id, r.skip_reason.unwrap_or_default());
+                            }
+                            Status::Fail => {
+                                run.failed.insert(r.id);
+                            }
+                            Status::Pass => {}
+                        }
+                    }
                 }
-            } else if verdict.starts_with("FAILED") {
-                run.failed.insert(id.to_string());
-            }
+                Err(e) => run.unreadable = Some(format!("{RESULTS_JUNIT}: {e:#}")),
+            },
         }
         runs.push(run);
     }
@@ -108,6 +116,9 @@ pub fn table(runs: &[KernelRun]) -> String {
             Some(0) => " ok".to_string(),
             Some(c) => format!(" **FAIL** (exit {c}: see test-output.txt)"),
         };
+        if let Some(u) = &r.unreadable {
+            s += &format!(" · **no case results** ({u})");
+        }
         if !r.failed_boots.is_empty() {
             s += &format!(" · {} failed boot(s) before this one ¹", r.failed_boots.len());
         }
@@ -289,11 +300,36 @@ mod tests {
     }
 
     #[test]
+    fn skips_and_failures_come_from_the_junit_results() {
+        use crate::evidence::result::CaseResult;
+        let dir = tempfile::tempdir().unwrap();
+        let k = dir.path().join("6.1.0-50-amd64");
+        std::fs::create_dir_all(k.join("artifacts")).unwrap();
+        std::fs::write(k.join("exit-code"), "1\n").unwrap();
+        let results =
+            [CaseResult::skipped("ct", "changes net.netfilter.nf_conntrack_max"), CaseResult::failed("htb", "x")];
+        std::fs::write(k.join(RESULTS_JUNIT), crate::render::junit::write("cases", &[], &results).unwrap()).unwrap();
+        // Human output is never read: a line that once meant a skip is ignored.
+        std::fs::write(k.join("test-output.txt"), "netrepro: skip fw: nothing\ntest fw ... FAILED\n").unwrap();
+        let runs = load(dir.path());
+        assert_eq!(runs[0].skipped, BTreeMap::from([("ct".into(), "changes net.netfilter.nf_conntrack_max".into())]));
+        assert_eq!(runs[0].failed, BTreeSet::from(["htb".to_string()]));
+        let t = table(&runs);
+        assert!(t.contains("| **ct** | skip: changes net.netfilter.nf_conntrack_max |"), "{t}");
+        assert!(t.contains("| **htb** | FAIL (no evidence) |"), "{t}");
+
+        std::fs::remove_file(k.join(RESULTS_JUNIT)).unwrap();
+        let t = table(&load(dir.path()));
+        assert!(t.contains("**no case results** (results.xml: "), "{t}");
+    }
+
+    #[test]
     fn a_boot_tried_again_is_said_in_the_table() {
         let dir = tempfile::tempdir().unwrap();
         let k = dir.path().join("6.12.95+deb12-amd64");
         std::fs::create_dir_all(k.join("artifacts")).unwrap();
         std::fs::write(k.join("exit-code"), "0\n").unwrap();
+        std::fs::write(k.join(RESULTS_JUNIT), crate::render::junit::write("cases", &[], &[]).unwrap()).unwrap();
         std::fs::write(
             k.join("boot-retries"),
             "boot 1 died before the suite started: Kernel panic - not syncing: Fatal exception in interrupt (console-boot1.log)\n",

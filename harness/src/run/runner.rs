@@ -68,6 +68,13 @@ pub fn run_case_until(
                 }
             }
             for ph in chosen {
+                if crate::sys::signals::stop_requested() {
+                    phases.push(error_phase(
+                        "(stopped)",
+                        format!("the run was stopped by a signal before phase {}", ph.name),
+                    ));
+                    break;
+                }
                 let replay = plan.replay_for(ph, kernel).map_err(|e| anyhow!(e))?;
                 let stop = keep == Some(ph.name.as_str());
                 let (rec, topo) = run_phase(plan, ph, &replay, root, stop);

@@ -1,7 +1,7 @@
 //! Everything that talks to the kernel: namespaces (every `setns` happens in
 //! `netns`), rtnetlink objects, tc, sysctls, counters, packet sockets, the
 //! drop monitor (BPF), firewall read-back, ethtool, subprocesses, processes
-//! held by pidfd, the clock.
+//! held by pidfd, stop signals, the clock.
 
 pub mod capture;
 pub mod clock;
@@ -13,5 +13,6 @@ pub mod firewall;
 pub mod link;
 pub mod netns;
 pub mod pidfd;
+pub mod signals;
 pub mod sysctl;
 pub mod tc;

@@ -271,7 +271,16 @@ pub fn become_userns_root() -> Result<bool> {
     // cannot open; each run's namespaces are its own, so a private lock file
     // is enough. Single-threaded here, so setting the environment is sound.
     std::env::set_var("XTABLES_LOCKFILE", std::env::temp_dir().join(format!("netrepro-xtables-{uid}.lock")));
+    ROOTLESS.store(true, std::sync::atomic::Ordering::Relaxed);
     Ok(true)
+}
+
+static ROOTLESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True when [`become_userns_root`] made this process root of a private
+/// user namespace (not real root: no BPF, no `--keep`).
+pub fn rootless() -> bool {
+    ROOTLESS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// True when this process may create network namespaces.

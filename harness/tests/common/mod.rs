@@ -1,20 +1,120 @@
-//! Helpers shared by the self-tests that need root.
+//! Helpers shared by the self-tests, and their runner: each test file is a
+//! libtest-mimic target (`harness = false`) whose tests that need root or
+//! namespaces are skipped as skips, decided when tests are listed, with the
+//! reason, like the cases (`cases/run.rs`).
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-/// True when we may create namespaces; otherwise the caller prints why and
-/// returns, so an unprivileged `cargo test` still runs the rest.
-pub fn privileged(test: &str) -> bool {
-    match netrepro::app::preflight::privilege_problem() {
-        None => true,
-        Some(p) => {
-            eprintln!("{test}: SKIPPED: {p}");
-            false
+/// What a test needs of this machine.
+#[derive(Clone)]
+pub enum Need {
+    /// To create network namespaces (root, or a user namespace where allowed).
+    Namespaces,
+    /// Real root (uid 0), and why.
+    Root(&'static str),
+}
+
+impl Need {
+    /// Why this machine does not meet it.
+    fn missing(&self) -> Option<String> {
+        match self {
+            Need::Namespaces => netrepro::app::preflight::privilege_problem(),
+            Need::Root(why) => (!nix::unistd::Uid::effective().is_root()).then(|| format!("not root: {why}")),
         }
     }
+}
+
+/// One test of a file.
+pub struct Test {
+    name: &'static str,
+    run: fn(),
+    needs: Vec<Need>,
+}
+
+impl Test {
+    pub fn new(name: &'static str, run: fn()) -> Test {
+        Test { name, run, needs: vec![] }
+    }
+
+    pub fn needs(mut self, need: Need) -> Test {
+        self.needs.push(need);
+        self
+    }
+}
+
+/// `common::test!(f)`: the test `f`, named as the function.
+macro_rules! test {
+    ($f:ident) => {
+        crate::common::Test::new(stringify!($f), $f)
+    };
+}
+pub(crate) use test;
+
+/// Runs the file's tests as libtest does (same arguments). A test whose
+/// needs this machine does not meet is ignored with its reason, decided
+/// when tests are listed, so cargo test counts it as ignored and nextest
+/// as skipped; run anyway (`--ignored`, `--include-ignored`, `nextest
+/// --run-ignored`), it fails saying why instead of passing without running.
+pub fn run(tests: Vec<Test>) -> ExitCode {
+    let args = libtest_mimic::Arguments::from_args();
+    let trials = tests
+        .into_iter()
+        .map(|t| {
+            let why = t.needs.iter().find_map(Need::missing);
+            if let (Some(why), false) = (&why, args.list) {
+                eprintln!("{}: skipped: {why}", t.name);
+            }
+            let (name, run, ignored) = (t.name, t.run, why.is_some());
+            libtest_mimic::Trial::test(name, move || match why {
+                Some(why) => Err(format!(
+                    "{name} cannot run here: {why}\nIt is listed as ignored for that reason; run anyway \
+                     (--ignored, --include-ignored, nextest --run-ignored) it fails, because a test that \
+                     did not run must never count as passed."
+                )
+                .into()),
+                None => {
+                    run();
+                    Ok(())
+                }
+            })
+            .with_ignored_flag(ignored)
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit_code()
+}
+
+/// The pids of every process whose environment holds `var` (`KEY=value`):
+/// a run's own processes, found by a value only it was given.
+pub fn processes_with_env(var: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if environ.split(|b| *b == 0).any(|v| v == var.as_bytes()) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// The ids of the BPF programs process `pid` holds (by prog fd or link fd,
+/// `prog_id` in its fdinfo): its own, whatever else runs on the machine.
+pub fn bpf_programs_of(pid: u32) -> BTreeSet<u32> {
+    let mut out = BTreeSet::new();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else { return out };
+    for fd in fds.flatten() {
+        let info = std::fs::read_to_string(fd.path()).unwrap_or_default();
+        for l in info.lines() {
+            if let Some(id) = l.strip_prefix("prog_id:").and_then(|v| v.trim().parse().ok()) {
+                out.insert(id);
+            }
+        }
+    }
+    out
 }
 
 fn ns_of_link(target: &Path) -> Option<String> {
