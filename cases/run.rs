@@ -18,7 +18,13 @@ fn main() -> ExitCode {
         Err(e) => eprintln!("netrepro: {e:#}"),
     }
     let started = Instant::now();
-    let cases = suite::discover(&suite::cases_dir(), &suite::fixtures_dir());
+    let cases = match suite::discover(&suite::cases_dir(), &suite::fixtures_dir()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("netrepro: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let listing = args.list;
     // Skips are decided here, at listing time too, so that every runner
     // (cargo test, cargo-nextest, which lists first) reports them as skipped.

@@ -49,7 +49,14 @@ fn main() -> ExitCode {
         let rootless = netrepro::sys::netns::become_userns_root();
         ROOTLESS.store(matches!(rootless, Ok(true)), std::sync::atomic::Ordering::Relaxed);
     }
-    let cases = suite::discover(&suite::cases_dir(), &suite::fixtures_dir());
+    let cases = match suite::discover(&suite::cases_dir(), &suite::fixtures_dir()) {
+        Ok(c) => c,
+        Err(e) if suite::needs_cases(args.first().map(String::as_str)) => {
+            eprintln!("{e:#}");
+            return ExitCode::from(2);
+        }
+        Err(_) => Vec::new(),
+    };
     match args.first().map(String::as_str) {
         Some("list") => {
             for (id, loaded) in &cases {
@@ -160,7 +167,9 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            match netrepro::case::scaffold::case_text(id, fixture, &fx).and_then(|t| Ok(std::fs::write(&path, t)?)) {
+            match netrepro::case::scaffold::case_text(id, fixture, &fx)
+                .and_then(|t| std::fs::write(&path, t).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display())))
+            {
                 Ok(()) => {
                     println!("wrote {}: fill in the TODOs; `netrepro check {id}` validates it", path.display());
                     ExitCode::SUCCESS

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::{bail, Context};
+
 use crate::case::kernel::Version;
 use crate::case::plan::{self, LoadError, Plan};
 use crate::evidence::record::artifacts_root;
@@ -22,22 +24,48 @@ pub fn fixtures_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures"))
 }
 
+/// Every case and whether it loaded.
+pub type Discovered = Vec<(String, Result<Plan, LoadError>)>;
+
 /// Every `*.toml` case, sorted by file name, each loaded and validated.
-pub fn discover(cases: &Path, fixtures: &Path) -> Vec<(String, Result<Plan, LoadError>)> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(cases)
-        .map(|d| {
-            d.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect()
-        })
-        .unwrap_or_default();
-    files.retain(|p| p.file_name().is_some_and(|n| n != "Cargo.toml"));
+///
+/// # Errors
+/// The cases or the fixtures directory does not exist, is not a directory
+/// or cannot be listed, or there is no case in it: each names the path
+/// (a run that found nothing must not pass having checked nothing).
+pub fn discover(cases: &Path, fixtures: &Path) -> anyhow::Result<Discovered> {
+    for (what, env, dir) in [("cases", "NETREPRO_CASES", cases), ("fixtures", "NETREPRO_FIXTURES", fixtures)] {
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => bail!("{}: not a directory; the {what} directory must be one (${env})", dir.display()),
+            Err(e) => bail!("{}: the {what} directory (${env}): {e}", dir.display()),
+        }
+    }
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(cases).with_context(|| format!("{}: cannot list the cases", cases.display()))? {
+        let p = e.with_context(|| format!("{}: cannot list the cases", cases.display()))?.path();
+        if p.extension().is_some_and(|x| x == "toml") && p.file_name().is_some_and(|n| n != "Cargo.toml") {
+            files.push(p);
+        }
+    }
+    if files.is_empty() {
+        bail!("{}: no case (*.toml) in this directory ($NETREPRO_CASES)", cases.display());
+    }
     files.sort();
-    files
+    Ok(files
         .into_iter()
         .map(|p| {
             let id = p.file_stem().unwrap_or_default().to_string_lossy().into_owned();
             (id, plan::load(&p, fixtures))
         })
-        .collect()
+        .collect())
+}
+
+/// Whether CLI command `cmd` reads the cases (so that a cases or fixtures
+/// directory that is missing is its error; `status`, `down`, `report` ...
+/// do not need one).
+pub fn needs_cases(cmd: Option<&str>) -> bool {
+    matches!(cmd, Some("list" | "check" | "run" | "soak" | "__keep"))
 }
 
 pub enum Verdict {
