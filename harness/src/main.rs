@@ -296,60 +296,7 @@ fn chosen(wanted: &[String], cases: Loaded) -> Result<Vec<netrepro::case::plan::
 
 /// Runs the chosen cases `n` times in a row and tallies failures per case.
 fn soak(args: &[String], cases: Loaded) -> ExitCode {
-    let Ok(n) = args[0].parse::<u32>() else {
-        eprintln!("soak: {:?} is not a number of runs", args[0]);
-        return ExitCode::from(2);
-    };
-    let plans = match chosen(&args[1..], cases) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let guard = match prepare() {
-        Ok(g) => g,
-        Err(code) => return code,
-    };
-    let started = std::time::Instant::now();
-    let mut failures: std::collections::BTreeMap<String, Vec<(u32, String)>> = Default::default();
-    let (mut passed, mut skipped) = (0, 0);
-    for i in 1..=n {
-        for p in &plans {
-            let verdict = match suite::run(p) {
-                Verdict::Fail(report) => {
-                    failures.entry(p.id().to_string()).or_default().push((i, report));
-                    "FAIL"
-                }
-                Verdict::Pass(_) => {
-                    passed += 1;
-                    "pass"
-                }
-                Verdict::Skip(_) => {
-                    skipped += 1;
-                    "skip"
-                }
-            };
-            let failed: usize = failures.values().map(Vec::len).sum();
-            eprintln!(
-                "soak: run {i}/{n} · {} {verdict} · {:.0} s · so far {passed} passed, {failed} failed, {skipped} skipped",
-                p.id(),
-                started.elapsed().as_secs_f64()
-            );
-        }
-    }
-    for (id, f) in &failures {
-        println!(
-            "FLAKY {id}: failed in {} of {n} runs (runs {:?})",
-            f.len(),
-            f.iter().map(|x| x.0).collect::<Vec<_>>()
-        );
-        println!("{}", f[0].1);
-    }
-    println!(
-        "soak: {n} runs x {} cases in {:.0} s: {} failures",
-        plans.len(),
-        started.elapsed().as_secs_f64(),
-        failures.values().map(Vec::len).sum::<usize>()
-    );
-    finish(guard, failures.is_empty())
+    netrepro::app::soak::command(args, cases)
 }
 
 /// `run ID --keep [--phase NAME]`.

@@ -3,7 +3,8 @@
 //! world-writable or foreign artifacts directory are refused and their
 //! targets untouched; a case directory renamed and replaced by a symlink in
 //! the middle of a run is refused; a killed run leaves the previous run's
-//! evidence and pcapngs as they were.
+//! evidence and pcapngs as they were; `soak` keeps a failing run's evidence
+//! and its FLAKY line names where.
 
 mod common;
 
@@ -206,4 +207,48 @@ fn a_killed_run_leaves_the_previous_evidence_and_pcapngs_in_place() {
     let names: Vec<String> =
         std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert!(!names.iter().any(|n| n.contains(".new-") || n.contains(".old-")), "left behind: {names:?}");
+}
+
+#[test]
+fn soak_keeps_a_failing_run_s_evidence_and_its_flaky_line_names_it() {
+    if !common::privileged("soak_keeps_a_failing_run_s_evidence_and_its_flaky_line_names_it") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (cases, root) = (tmp.path().join("cases"), tmp.path().join("root"));
+    std::fs::create_dir(&cases).unwrap();
+    // Fails in its first run only: the run after it used to overwrite the
+    // failing evidence with a pass.
+    let once = tmp.path().join("failed-once");
+    let step = format!("test -e {0} || {{ touch {0}; echo failing on purpose; exit 1; }}", once.display());
+    common::write_sh_case(&cases, "flaky", &step);
+    let out = common::netrepro(&["soak", "3", "flaky"], &cases, &root).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!out.status.success(), "{said}");
+    let kept = root.join("soak/1/flaky");
+    let line = format!("FLAKY flaky: failed in 1 of 3 runs (runs [1]); evidence kept: run 1: {}", kept.display());
+    assert!(said.lines().any(|l| l == line), "no line {line:?} in:\n{said}");
+    let rec = netrepro::evidence::record::CaseRecord::read(&kept.join("evidence.json")).unwrap();
+    assert_eq!(rec.verdict, "fail");
+    assert!(
+        said.contains("failing on purpose")
+            && said.contains(&format!("evidence: {}", kept.join("evidence.json").display())),
+        "{said}"
+    );
+    // Its pcapngs, where the evidence says (relative to soak/1, a root of its own).
+    for ph in rec.phases.iter().filter(|p| p.pcapng.is_some()) {
+        let p = root.join("soak/1").join(ph.pcapng.as_ref().unwrap());
+        assert!(p.is_file(), "{} missing", p.display());
+    }
+    assert!(!root.join("soak/2").exists() && !root.join("soak/3").exists(), "passing runs kept");
+    // The root holds the last run, a pass.
+    let last = netrepro::evidence::record::CaseRecord::read(&root.join("flaky/evidence.json")).unwrap();
+    assert_eq!(last.verdict, "pass");
+    // And a report of the kept run draws it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_netrepro"))
+        .arg("report")
+        .arg(root.join("soak/1"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

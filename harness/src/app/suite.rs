@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 
 use crate::case::kernel::Version;
 use crate::case::plan::{self, LoadError, Plan};
-use crate::evidence::record::artifacts_root;
+use crate::evidence::record::{artifacts_root, CaseRecord};
 use crate::run::runner;
 
 /// `$NETREPRO_CASES` or the repository's `cases/` (as built).
@@ -68,30 +68,68 @@ pub fn needs_cases(cmd: Option<&str>) -> bool {
     matches!(cmd, Some("list" | "check" | "run" | "soak" | "__keep"))
 }
 
+/// The loaded plans of the `wanted` cases (all when none is named).
+///
+/// # Errors
+/// An unknown id (exit code 2) or a case that does not load (1), with
+/// what to say.
+pub fn select(wanted: &[String], cases: Discovered) -> Result<Vec<Plan>, (u8, String)> {
+    if let Some(w) = wanted.iter().find(|w| !cases.iter().any(|(id, _)| id == *w)) {
+        return Err((2, format!("no case {w:?}; `netrepro list` shows them")));
+    }
+    let mut plans = Vec::new();
+    for (_, loaded) in cases.into_iter().filter(|(id, _)| wanted.is_empty() || wanted.contains(id)) {
+        match loaded {
+            Ok(p) => plans.push(p),
+            Err(e) => return Err((1, format!("INVALID {e}"))),
+        }
+    }
+    Ok(plans)
+}
+
 pub enum Verdict {
     Pass(String),
     Fail(String),
     Skip(String),
 }
 
-/// Runs a loaded case on the running kernel.
-pub fn run(plan: &Plan) -> Verdict {
+/// A case run, with its record when it left one.
+pub enum Ran {
+    /// The record and its `evidence.json`.
+    Recorded(Box<CaseRecord>, PathBuf),
+    Skip(String),
+    /// No evidence: the harness could not run the case (why).
+    Error(String),
+}
+
+/// Runs a loaded case on the running kernel, into the artifacts root.
+pub fn run_recorded(plan: &Plan) -> Ran {
     if let Some(why) = crate::app::preflight::skip_reason(plan) {
-        return Verdict::Skip(why);
+        return Ran::Skip(why);
     }
     let (release, version) = match Version::running() {
         Ok(v) => v,
-        Err(e) => return Verdict::Fail(format!("cannot read the kernel version: {e:#}")),
+        Err(e) => return Ran::Error(format!("cannot read the kernel version: {e:#}")),
     };
     match runner::run_case(plan, &release, version, &artifacts_root()) {
-        Ok((rec, path)) if rec.passed() => {
-            let mut s = format!("{} phases passed on {release}; evidence {}", rec.phases.len(), path.display());
+        Ok((rec, path)) => Ran::Recorded(Box::new(rec), path),
+        Err(e) => Ran::Error(format!("case {}: harness error: {e:#}", plan.id())),
+    }
+}
+
+/// Runs a loaded case on the running kernel.
+pub fn run(plan: &Plan) -> Verdict {
+    match run_recorded(plan) {
+        Ran::Recorded(rec, path) if rec.passed() => {
+            let mut s =
+                format!("{} phases passed on {}; evidence {}", rec.phases.len(), rec.kernel_release, path.display());
             for line in rec.why_lines() {
                 s += &format!("\n    {line}");
             }
             Verdict::Pass(s)
         }
-        Ok((rec, path)) => Verdict::Fail(rec.failure_report(&path)),
-        Err(e) => Verdict::Fail(format!("case {}: harness error: {e:#}", plan.id())),
+        Ran::Recorded(rec, path) => Verdict::Fail(rec.failure_report(&path)),
+        Ran::Skip(why) => Verdict::Skip(why),
+        Ran::Error(e) => Verdict::Fail(e),
     }
 }
