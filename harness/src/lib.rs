@@ -9,13 +9,13 @@
 //! | --- | --- | --- |
 //! | [`wire`] | frames: parsing, the one ICMP/frame vocabulary, matchers, checksums | no |
 //! | [`case`] | case and fixture files → the typed [`case::plan::Plan`]; kernel ranges | no |
-//! | [`sys`] | namespaces (every `setns` is in [`sys::netns`]), rtnetlink, tc, sysctl, counters, capture, drops, firewall, pidfds | yes |
+//! | [`sys`] | namespaces (every `setns` is in [`sys::netns`] or a step's init in [`sys::contain`]), rtnetlink, tc, sysctl, counters, capture, drops, firewall, contained `sh` steps, pidfds | yes |
 //! | [`safety`] | the host guard, the guardian of global settings, directories only the caller can write | yes |
-//! | [`evidence`] | the typed record a run leaves (`evidence.json`) | no |
+//! | [`evidence`] | the typed record a run leaves (`evidence.json`), and where and how artifacts are written | no |
 //! | [`verdict`] | expectations vs observations, why-lines: pure | no |
 //! | [`run`] | topology → phases (steps, captures, probes) → evidence | yes |
 //! | [`render`] | `report.html` and the kernel matrix, from evidence alone | no |
-//! | [`app`] | the suite, preflight, kept topologies, the benchmark | yes |
+//! | [`app`] | the suite, preflight, kept topologies, the soak, the benchmark | yes |
 //!
 //! `main.rs` (the CLI) and `cases/run.rs` (the test target) sit on top.
 //! ARCHITECTURE.md maps every file to its job.
