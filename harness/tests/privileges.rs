@@ -2,7 +2,6 @@
 //! netrepro runs in one of its own (uid 0 there, nothing of the host's
 //! touched); where it does not, it says so in one line and changes nothing.
 
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
@@ -40,8 +39,9 @@ fn a_normal_user_runs_in_its_own_user_namespace_or_is_told_what_is_needed() {
         eprintln!("SKIPPED: needs root to become uid 65534");
         return;
     }
+    // Nobody's own (an artifacts directory others can write is refused).
     let artifacts = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(artifacts.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::os::unix::fs::chown(artifacts.path(), Some(65534), Some(65534)).unwrap();
     let before = netrepro::safety::hostguard::Guard::start().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_netrepro"));
     cmd.args(["run", "forwarding-off"]).env("NETREPRO_ARTIFACTS", artifacts.path()).env("TMPDIR", artifacts.path());
