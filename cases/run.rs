@@ -51,7 +51,14 @@ fn main() -> ExitCode {
     }
     let started = Instant::now();
     let cases =
-        netrepro::app::suite::discover(&netrepro::app::suite::cases_dir(), &netrepro::app::suite::fixtures_dir());
+        match netrepro::app::suite::discover(&netrepro::app::suite::cases_dir(), &netrepro::app::suite::fixtures_dir())
+        {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("netrepro: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
     let listing = args.list;
     let root = netrepro::evidence::record::artifacts_root();
     let results: Arc<Mutex<Results>> = Arc::default();

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use netrepro::app::suite::{self, Verdict};
+use netrepro::app::suite;
 use netrepro::safety::hostguard::Guard;
 
 const ENVIRONMENT: &str = "\
@@ -182,8 +182,13 @@ fn main() -> ExitCode {
 
 type Loaded = Vec<(String, Result<netrepro::case::plan::Plan, netrepro::case::plan::LoadError>)>;
 
-fn discover() -> Loaded {
-    suite::discover(&suite::cases_dir(), &suite::fixtures_dir())
+/// The case files, or exit 2 naming a cases or fixtures directory that is
+/// missing, not a directory, or holds no case.
+fn discover() -> Result<Loaded, ExitCode> {
+    suite::discover(&suite::cases_dir(), &suite::fixtures_dir()).map_err(|e| {
+        eprintln!("{e:#}");
+        ExitCode::from(2)
+    })
 }
 
 /// A usage error of subcommand `sub`: said as clap says its own, exit 2.
@@ -231,11 +236,18 @@ fn print_or_fail(text: anyhow::Result<String>) -> ExitCode {
 }
 
 fn list(json: bool) -> ExitCode {
-    print_or_fail(netrepro::app::catalog::list(&discover(), json))
+    let cases = match discover() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    print_or_fail(netrepro::app::catalog::list(&cases, json))
 }
 
 fn check(ids: &[String], json: bool) -> ExitCode {
-    let cases = discover();
+    let cases = match discover() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     if let Err(code) = known("check", &cases, ids) {
         return code;
     }
@@ -316,7 +328,7 @@ fn run(a: RunArgs) -> ExitCode {
         eprintln!("{e:#}");
         return ExitCode::FAILURE;
     }
-    let plans = match chosen("run", if a.all { &[] } else { &a.ids }, discover()) {
+    let plans = match discover().and_then(|cases| chosen("run", if a.all { &[] } else { &a.ids }, cases)) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -342,7 +354,7 @@ fn keep(ids: &[String], phase: Option<&str>) -> ExitCode {
             "run --keep takes one case: netrepro run ID --keep [--phase NAME]",
         );
     }
-    if let Err(code) = known("run", &discover(), ids) {
+    if let Err(code) = discover().and_then(|cases| known("run", &cases, ids)) {
         return code;
     }
     if let Some(p) = netrepro::app::preflight::privilege_problem() {
@@ -364,7 +376,7 @@ fn keep(ids: &[String], phase: Option<&str>) -> ExitCode {
 
 /// `__keep CASE PHASE|-`: the keeper `run --keep` starts.
 fn keeper(case: &str, phase: &str) -> ExitCode {
-    let plans = match chosen("__keep", &[case.to_string()], discover()) {
+    let plans = match discover().and_then(|cases| chosen("__keep", &[case.to_string()], cases)) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -491,54 +503,8 @@ fn bench(n: usize) -> ExitCode {
 
 /// Runs the chosen cases `n` times in a row and tallies failures per case.
 fn soak(n: u32, ids: &[String]) -> ExitCode {
-    let plans = match chosen("soak", ids, discover()) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let guard = match prepare() {
-        Ok(g) => g,
-        Err(code) => return code,
-    };
-    let started = std::time::Instant::now();
-    let mut failures: std::collections::BTreeMap<String, Vec<(u32, String)>> = Default::default();
-    let (mut passed, mut skipped) = (0, 0);
-    for i in 1..=n {
-        for p in &plans {
-            let verdict = match suite::run(p) {
-                Verdict::Fail(report) => {
-                    failures.entry(p.id().to_string()).or_default().push((i, report));
-                    "FAIL"
-                }
-                Verdict::Pass(_) => {
-                    passed += 1;
-                    "pass"
-                }
-                Verdict::Skip(_) => {
-                    skipped += 1;
-                    "skip"
-                }
-            };
-            let failed: usize = failures.values().map(Vec::len).sum();
-            eprintln!(
-                "soak: run {i}/{n} · {} {verdict} · {:.0} s · so far {passed} passed, {failed} failed, {skipped} skipped",
-                p.id(),
-                started.elapsed().as_secs_f64()
-            );
-        }
+    match discover() {
+        Ok(cases) => netrepro::app::soak::command(n, ids, cases),
+        Err(code) => code,
     }
-    for (id, f) in &failures {
-        println!(
-            "FLAKY {id}: failed in {} of {n} runs (runs {:?})",
-            f.len(),
-            f.iter().map(|x| x.0).collect::<Vec<_>>()
-        );
-        println!("{}", f[0].1);
-    }
-    println!(
-        "soak: {n} runs x {} cases in {:.0} s: {} failures",
-        plans.len(),
-        started.elapsed().as_secs_f64(),
-        failures.values().map(Vec::len).sum::<usize>()
-    );
-    finish(guard, failures.is_empty())
 }

@@ -71,6 +71,7 @@ fn tree(dir: &Path) -> BTreeSet<std::path::PathBuf> {
 /// Every case id in the repository.
 fn case_ids() -> Vec<String> {
     netrepro::app::suite::discover(&netrepro::app::suite::cases_dir(), &netrepro::app::suite::fixtures_dir())
+        .expect("the repository's cases")
         .into_iter()
         .map(|(id, _)| id)
         .collect()

@@ -3,9 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::{bail, Context};
+
 use crate::case::kernel::Version;
 use crate::case::plan::{self, LoadError, Plan};
-use crate::evidence::record::artifacts_root;
+use crate::evidence::record::{artifacts_root, CaseRecord};
 use crate::run::runner;
 
 /// `$NETREPRO_CASES` or the repository's `cases/` (as built).
@@ -22,22 +24,67 @@ pub fn fixtures_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures"))
 }
 
+/// Every case and whether it loaded.
+pub type Discovered = Vec<(String, Result<Plan, LoadError>)>;
+
 /// Every `*.toml` case, sorted by file name, each loaded and validated.
-pub fn discover(cases: &Path, fixtures: &Path) -> Vec<(String, Result<Plan, LoadError>)> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(cases)
-        .map(|d| {
-            d.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect()
-        })
-        .unwrap_or_default();
-    files.retain(|p| p.file_name().is_some_and(|n| n != "Cargo.toml"));
+///
+/// # Errors
+/// The cases or the fixtures directory does not exist, is not a directory
+/// or cannot be listed, or there is no case in it: each names the path
+/// (a run that found nothing must not pass having checked nothing).
+pub fn discover(cases: &Path, fixtures: &Path) -> anyhow::Result<Discovered> {
+    for (what, env, dir) in [("cases", "NETREPRO_CASES", cases), ("fixtures", "NETREPRO_FIXTURES", fixtures)] {
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => bail!("{}: not a directory; the {what} directory must be one (${env})", dir.display()),
+            Err(e) => bail!("{}: the {what} directory (${env}): {e}", dir.display()),
+        }
+    }
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(cases).with_context(|| format!("{}: cannot list the cases", cases.display()))? {
+        let p = e.with_context(|| format!("{}: cannot list the cases", cases.display()))?.path();
+        if p.extension().is_some_and(|x| x == "toml") && p.file_name().is_some_and(|n| n != "Cargo.toml") {
+            files.push(p);
+        }
+    }
+    if files.is_empty() {
+        bail!("{}: no case (*.toml) in this directory ($NETREPRO_CASES)", cases.display());
+    }
     files.sort();
-    files
+    Ok(files
         .into_iter()
         .map(|p| {
             let id = p.file_stem().unwrap_or_default().to_string_lossy().into_owned();
             (id, plan::load(&p, fixtures))
         })
-        .collect()
+        .collect())
+}
+
+/// Whether CLI command `cmd` reads the cases (so that a cases or fixtures
+/// directory that is missing is its error; `status`, `down`, `report` ...
+/// do not need one).
+pub fn needs_cases(cmd: Option<&str>) -> bool {
+    matches!(cmd, Some("list" | "check" | "run" | "soak" | "__keep"))
+}
+
+/// The loaded plans of the `wanted` cases (all when none is named).
+///
+/// # Errors
+/// An unknown id (exit code 2) or a case that does not load (1), with
+/// what to say.
+pub fn select(wanted: &[String], cases: Discovered) -> Result<Vec<Plan>, (u8, String)> {
+    if let Some(w) = wanted.iter().find(|w| !cases.iter().any(|(id, _)| id == *w)) {
+        return Err((2, format!("no case {w:?}; `netrepro list` shows them")));
+    }
+    let mut plans = Vec::new();
+    for (_, loaded) in cases.into_iter().filter(|(id, _)| wanted.is_empty() || wanted.contains(id)) {
+        match loaded {
+            Ok(p) => plans.push(p),
+            Err(e) => return Err((1, format!("INVALID {e}"))),
+        }
+    }
+    Ok(plans)
 }
 
 pub enum Verdict {
@@ -46,24 +93,43 @@ pub enum Verdict {
     Skip(String),
 }
 
-/// Runs a loaded case on the running kernel.
-pub fn run(plan: &Plan) -> Verdict {
+/// A case run, with its record when it left one.
+pub enum Ran {
+    /// The record and its `evidence.json`.
+    Recorded(Box<CaseRecord>, PathBuf),
+    Skip(String),
+    /// No evidence: the harness could not run the case (why).
+    Error(String),
+}
+
+/// Runs a loaded case on the running kernel, into the artifacts root.
+pub fn run_recorded(plan: &Plan) -> Ran {
     if let Some(why) = crate::app::preflight::skip_reason(plan) {
-        return Verdict::Skip(why);
+        return Ran::Skip(why);
     }
     let (release, version) = match Version::running() {
         Ok(v) => v,
-        Err(e) => return Verdict::Fail(format!("cannot read the kernel version: {e:#}")),
+        Err(e) => return Ran::Error(format!("cannot read the kernel version: {e:#}")),
     };
     match runner::run_case(plan, &release, version, &artifacts_root()) {
-        Ok((rec, path)) if rec.passed() => {
-            let mut s = format!("{} phases passed on {release}; evidence {}", rec.phases.len(), path.display());
+        Ok((rec, path)) => Ran::Recorded(Box::new(rec), path),
+        Err(e) => Ran::Error(format!("case {}: harness error: {e:#}", plan.id())),
+    }
+}
+
+/// Runs a loaded case on the running kernel.
+pub fn run(plan: &Plan) -> Verdict {
+    match run_recorded(plan) {
+        Ran::Recorded(rec, path) if rec.passed() => {
+            let mut s =
+                format!("{} phases passed on {}; evidence {}", rec.phases.len(), rec.kernel_release, path.display());
             for line in rec.why_lines() {
                 s += &format!("\n    {line}");
             }
             Verdict::Pass(s)
         }
-        Ok((rec, path)) => Verdict::Fail(rec.failure_report(&path)),
-        Err(e) => Verdict::Fail(format!("case {}: harness error: {e:#}", plan.id())),
+        Ran::Recorded(rec, path) => Verdict::Fail(rec.failure_report(&path)),
+        Ran::Skip(why) => Verdict::Skip(why),
+        Ran::Error(e) => Verdict::Fail(e),
     }
 }

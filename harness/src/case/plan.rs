@@ -466,12 +466,24 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
     for ph in &case.phases {
         let spec = ph.get_ref();
         let pname = &spec.name;
+        // A phase name is a file name too (`<case>/<phase>.pcapng`): <what>
+        // follows the id rule, so no `/`, `..` or space can leave the case's
+        // directory.
         let valid_name = pname == "baseline"
             || pname == "fault"
             || pname == "fix"
-            || pname.strip_prefix("fault-").or(pname.strip_prefix("fix-")).is_some_and(|r| !r.is_empty());
+            || pname
+                .strip_prefix("fault-")
+                .or(pname.strip_prefix("fix-"))
+                .is_some_and(|r| crate::case::syntax::check_id(r).is_ok());
         if !valid_name {
-            return src.at(ph, format!("phase {pname:?}: name it baseline, fault, fault-<what>, fix or fix-<what>"));
+            return src.at(
+                ph,
+                format!(
+                    "phase {pname:?}: name it baseline, fault, fault-<what>, fix or fix-<what> \
+                     (<what>: lower-case letters, digits and '-')"
+                ),
+            );
         }
         let kernel = match &spec.kernel {
             Some(k) => Some(Range::parse(k.get_ref()).or_else(|e| src.at(k, format!("phase {pname:?}: kernel: {e}")))?),
@@ -1036,6 +1048,16 @@ replies = 3
         }
         let f = FIXTURE.replacen("name = \"eth0\"", "name = \"fifteen-bytes-x\"", 1);
         assert!(load_with(CASE, &f).is_ok());
+    }
+
+    #[test]
+    fn phase_names_are_plain_file_names() {
+        // `<case>/<phase>.pcapng`: a phase name must not leave the directory.
+        for bad in ["fault-../../../etc/x", "fix-a/b", "fault-A", "fix-", "fault- x"] {
+            let e = err(&format!("{CASE}{}", phase(bad, "")));
+            assert!(e.contains(&format!("phase {bad:?}: name it baseline")), "{e}");
+        }
+        assert!(load_with(&format!("{CASE}{}", phase("fault-delayed-2", "")), FIXTURE).is_ok());
     }
 
     #[test]

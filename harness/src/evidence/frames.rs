@@ -17,7 +17,12 @@ pub const MAX_FRAMES_PER_WINDOW: usize = 10_000;
 /// `<root>/<case>/<phase>.pcapng`: every frame of every captured interface
 /// in the phase, one file (the phase directory held the old per-interface pcaps).
 pub fn pcapng_path(root: &Path, id: &str, phase: &str) -> PathBuf {
-    root.join(id).join(format!("{phase}.pcapng"))
+    root.join(id).join(pcapng_name(phase))
+}
+
+/// `<phase>.pcapng`, the file's name in its case directory.
+pub fn pcapng_name(phase: &str) -> String {
+    format!("{phase}.pcapng")
 }
 
 /// One captured frame.

@@ -18,7 +18,11 @@ use crate::sys::counters::Counters;
 use crate::sys::link::Neighbour;
 
 /// `$NETREPRO_ARTIFACTS`, else `<target dir>/netrepro` when running from a
-/// cargo build, else `./netrepro-artifacts`.
+/// cargo build (`$CARGO_TARGET_DIR`, or the `target/` this executable is
+/// in), else the caller's own state directory: `$XDG_STATE_HOME/netrepro`,
+/// `~/.local/state/netrepro` — never the working directory, which may be
+/// `/tmp` or anyone's. Whichever it is, [`crate::evidence::store::Store`]
+/// refuses it unless it is the caller's and writable by no one else.
 pub fn artifacts_root() -> PathBuf {
     if let Some(p) = std::env::var_os("NETREPRO_ARTIFACTS") {
         return PathBuf::from(p);
@@ -32,23 +36,20 @@ pub fn artifacts_root() -> PathBuf {
             return t.join("netrepro");
         }
     }
-    PathBuf::from("netrepro-artifacts")
+    state_home().join("netrepro")
 }
 
-/// An exclusive `flock` on `<root>/.<id>.lock`, held while the case runs.
-pub fn lock_case(root: &Path, id: &str) -> std::io::Result<std::fs::File> {
-    use std::os::fd::AsRawFd;
-    let f =
-        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(root.join(format!(".{id}.lock")))?;
-    // SAFETY: flock on an fd we own; released when the file is closed.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(std::io::Error::last_os_error());
+/// `$XDG_STATE_HOME` when absolute (the XDG rule), else `<home>/.local/state`
+/// with `$HOME` or, without it, the user database's home of the caller.
+fn state_home() -> PathBuf {
+    let absolute = |v: Option<std::ffi::OsString>| v.map(PathBuf::from).filter(|p| p.is_absolute());
+    if let Some(p) = absolute(std::env::var_os("XDG_STATE_HOME")) {
+        return p;
     }
-    Ok(f)
-}
-
-pub fn case_dir(root: &Path, id: &str) -> PathBuf {
-    root.join(id)
+    let home = absolute(std::env::var_os("HOME"))
+        .or_else(|| nix::unistd::User::from_uid(nix::unistd::geteuid()).ok().flatten().map(|u| u.dir))
+        .unwrap_or_else(|| PathBuf::from("/root"));
+    home.join(".local/state")
 }
 
 /// One expectation of one probe: what, expected vs observed, the verdict.

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::evidence::frames::{FrameRecord, MAX_FRAMES_PER_WINDOW};
 use crate::evidence::record::{CaseRecord, PhaseRecord, ProbeRecord};
@@ -19,10 +19,14 @@ use crate::wire::kind::FrameKind;
 use crate::wire::packet::Direction;
 
 /// Every `<root>/<case>/evidence.json`, by case id, and every one that
-/// could not be read (`path: why`).
+/// could not be read (`path: why`). Hidden entries (`.<case>.new-<pid>`, a
+/// run's directory not yet in place) are not cases.
 pub fn collect(root: &Path) -> (Vec<CaseRecord>, Vec<String>) {
     let (mut out, mut unreadable) = (Vec::new(), Vec::new());
     for e in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        if e.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
         let ev = e.path().join("evidence.json");
         if !ev.exists() {
             continue;
@@ -37,14 +41,16 @@ pub fn collect(root: &Path) -> (Vec<CaseRecord>, Vec<String>) {
     (out, unreadable)
 }
 
-/// Rebuilds `<root>/report.html` from every case's evidence there. Two runs
-/// at once take turns, and readers never see half a file. An evidence file
-/// that cannot be read is named at the top of the page, and makes this an
-/// error (after the page is written) that names it.
+/// Rebuilds `<root>/report.html` from every case's evidence there. The root
+/// must be the caller's and writable by no one else
+/// ([`crate::evidence::store::Store`]); two runs at once take turns (the
+/// lock gives up naming its holder), and readers never see half a file (a
+/// fresh `O_EXCL` temporary file renamed over it; nothing is written through
+/// a symlink). An evidence file that cannot be read is named at the top of
+/// the page, and makes this an error (after the page is written) that names it.
 pub fn write(root: &Path) -> Result<PathBuf> {
-    std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
-    let _lock = crate::evidence::record::lock_case(root, "report")
-        .with_context(|| format!("locking {}", root.join(".report.lock").display()))?;
+    let store = crate::evidence::store::Store::open(root)?;
+    let _lock = store.lock("report", "netrepro report")?;
     let (cases, unreadable) = collect(root);
     let mut html = render(&cases);
     if !unreadable.is_empty() {
@@ -55,10 +61,7 @@ pub fn write(root: &Path) -> Result<PathBuf> {
             &format!("<div class=\"fail\"><p>evidence not shown (unreadable):</p><ul>{list}</ul></div>"),
         );
     }
-    let path = root.join("report.html");
-    let tmp = root.join(".report.html.tmp");
-    std::fs::write(&tmp, html).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    let path = store.dir().write("report.html", html.as_bytes())?;
     if !unreadable.is_empty() {
         anyhow::bail!(
             "{} written without {} unreadable evidence file(s):\n  {}",

@@ -1,6 +1,7 @@
 //! Runs a validated plan: per phase a fresh topology, captures, steps,
 //! probes with their counter and packet windows, checks, and the evidence.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -11,10 +12,12 @@ use crate::case::plan::{Check, Phase, Plan};
 use crate::case::spec::{ProbeSpec, Step, Window};
 use crate::evidence::outcome::Outcome;
 use crate::evidence::record::DerivedWindow;
-use crate::evidence::record::{self as evidence, CaseRecord, PhaseRecord, ProbeRecord, StepRecord};
+use crate::evidence::record::{CaseRecord, PhaseRecord, ProbeRecord, StepRecord};
+use crate::evidence::store::{Store, EVIDENCE};
 use crate::run::probe;
 use crate::run::topology::Topology;
 use crate::safety::globals::Globals;
+use crate::safety::owndir::OwnDir;
 use crate::sys::capture::{Capture, Captured, SNAPLEN};
 use crate::sys::clock::now_ns;
 use crate::wire::pcapng::Stream;
@@ -48,14 +51,14 @@ pub fn run_case_until(
 ) -> Result<(CaseRecord, PathBuf, Option<Kept>)> {
     let t0 = Instant::now();
     let started_unix_ms = now_ns() / 1_000_000;
-    let dir = evidence::case_dir(root, plan.id());
-    // Two runs at once (two `cargo test`s) take turns per case, so each
-    // leaves a consistent set of artifacts; the lock dies with the process.
-    std::fs::create_dir_all(root)?;
-    let _lock = evidence::lock_case(root, plan.id())?;
-    // Old artifacts of this case would mislead; the directory is ours.
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
+    // The root is checked (the caller's, writable by no one else) and held
+    // by fd. Two runs at once (two `cargo test`s) take turns per case, so
+    // each leaves a consistent set of artifacts; the lock dies with the
+    // process. This run writes into a directory of its own, swapped in
+    // whole at the end: a killed run leaves the previous evidence.
+    let store = Store::open(root)?;
+    let _lock = store.lock(plan.id(), &format!("netrepro run {}", plan.id()))?;
+    let staged = store.begin(plan.id())?;
     let mut phases = Vec::new();
     let mut kept = None;
     match plan.phases_for(kernel) {
@@ -77,7 +80,7 @@ pub fn run_case_until(
                 }
                 let replay = plan.replay_for(ph, kernel).map_err(|e| anyhow!(e))?;
                 let stop = keep == Some(ph.name.as_str());
-                let (rec, topo) = run_phase(plan, ph, &replay, root, stop);
+                let (rec, topo) = run_phase(plan, ph, &replay, &staged.dir, stop);
                 phases.push(rec);
                 if stop {
                     kept = topo;
@@ -102,10 +105,14 @@ pub fn run_case_until(
         topology: crate::evidence::topo::TopoView::of(&plan.fixture),
         phases,
     };
-    let path = dir.join("evidence.json");
     // Compact: a stream probe records every frame (conntrack-invalid-rst: 3.6 MB
     // compact, 9 MB pretty); `jq .` shows it indented.
-    std::fs::write(&path, serde_json::to_string(&rec)?)?;
+    let json = serde_json::to_vec(&rec)?;
+    let at = staged.dir.join(EVIDENCE);
+    let mut f = staged.dir.create_file(EVIDENCE)?;
+    f.write_all(&json).with_context(|| format!("{}: cannot write", at.display()))?;
+    drop(f);
+    let path = store.commit(staged)?;
     Ok((rec, path, kept))
 }
 
@@ -117,7 +124,7 @@ fn run_phase(
     plan: &Plan,
     ph: &Phase,
     replay: &[crate::case::spec::Step],
-    root: &Path,
+    dir: &OwnDir,
     keep: bool,
 ) -> (PhaseRecord, Option<Kept>) {
     let mut rec = PhaseRecord::new(&ph.name);
@@ -201,7 +208,7 @@ fn run_phase(
         rec.timings.probes_ms = ms(t_probes.elapsed());
         Ok(())
     })();
-    let captured = stop_captures(caps, plan, ph, root, &mut rec, &frame_refs);
+    let captured = stop_captures(caps, plan, ph, dir, &mut rec, &frame_refs);
     // Closed only now, so that no probe's window or capture holds their
     // closing handshakes.
     drop(leftovers);
@@ -247,12 +254,13 @@ fn run_phase(
 use crate::run::witness::{self, frames::FrameRefs};
 
 /// Stops the phase's captures, writes its pcapng (the kernel's drops as
-/// section comments), and gives every recorded frame its number in it.
+/// section comments) into the run's directory `dir`, and gives every
+/// recorded frame its number in it.
 fn stop_captures(
     caps: Vec<Capture>,
     plan: &Plan,
     ph: &Phase,
-    root: &Path,
+    dir: &OwnDir,
     rec: &mut PhaseRecord,
     refs: &[FrameRefs],
 ) -> Result<()> {
@@ -273,15 +281,18 @@ fn stop_captures(
             ));
         }
     }
-    let path = crate::evidence::frames::pcapng_path(root, plan.id(), &ph.name);
+    let name = crate::evidence::frames::pcapng_name(&ph.name);
+    let path = dir.join(&name);
     let streams: Vec<Stream> = captured
         .iter()
         .map(|c| Stream { name: &c.label, link: c.link, snaplen: SNAPLEN as u32, frames: &c.frames })
         .collect();
-    let file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    let file = dir.create_file(&name)?;
     let numbering = crate::wire::pcapng::write(std::io::BufWriter::new(file), &streams, &comments)
         .with_context(|| format!("writing {}", path.display()))?;
-    rec.pcapng = Some(crate::evidence::record::relative_to_root(root, &path));
+    // Relative to the artifacts root, where the case's directory will be
+    // once the run's directory is swapped in.
+    rec.pcapng = Some(Path::new(plan.id()).join(&name));
     for (probe, refs) in rec.probes.iter_mut().zip(refs) {
         for (lane, indices) in refs {
             let (Some(ci), Some(w)) = (captured.iter().position(|c| &c.label == lane), probe.packets.get_mut(lane))

@@ -3,10 +3,10 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use indexmap::IndexMap;
 
-use crate::case::spec::{limits, FixtureFile, Step};
+use crate::case::spec::{FixtureFile, Step};
 use crate::sys::cmd;
 use crate::sys::link;
 use crate::sys::netns::Netns;
@@ -109,10 +109,13 @@ impl Topology {
                 Err(anyhow!("`{step}`: global settings are the runner's (crate::safety::globals)"))
             }
             Step::Sh { ns, run } => {
-                let mut c = self.ns(ns)?.command("sh");
-                c.arg("-c").arg(run);
-                let out = cmd::run_ok(c, std::time::Duration::from_millis(limits::SH_STEP_MS))?;
-                Ok(format!("{}{}", out.stdout, out.stderr).trim().to_string())
+                // Contained: every process the step starts ends with it.
+                let out = crate::sys::contain::sh(self.ns(ns)?, run, crate::sys::contain::step_deadline())?;
+                let said = format!("{}{}", out.stdout, out.stderr).trim().to_string();
+                if out.status != 0 {
+                    bail!("exited {}: {said}", out.status);
+                }
+                Ok(said)
             }
             Step::Htb { ns, dev, handle, default, direct_qlen } => {
                 let (handle, defcls) = (handle.0, default.map_or(0, |d| d.0));

@@ -60,7 +60,8 @@ impl Globals {
         if !self.held.iter().any(|g| g.path == path) {
             self.held.push(Guardian::start(&path, LOCK_WAIT).with_context(|| format!("saving {key}"))?);
         }
-        let was = std::fs::read_to_string(&path)?.trim().to_string();
+        let was =
+            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?.trim().to_string();
         std::fs::write(&path, value).with_context(|| format!("writing {key}={value} ({})", path.display()))?;
         Ok(was)
     }
@@ -97,7 +98,8 @@ impl Guardian {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let original = std::fs::read_to_string(path)?.trim().to_string();
+        let original =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?.trim().to_string();
         // Everything the child touches is made before the fork: after it,
         // only async-signal-safe calls (this process has threads).
         let cpath = CString::new(path.as_os_str().as_bytes())?;
@@ -141,7 +143,10 @@ impl Guardian {
     /// Closes the pipe, waits for the guardian and reads the key back.
     pub fn finish(mut self) -> Result<String> {
         self.close_and_wait();
-        let now = std::fs::read_to_string(&self.path)?.trim().to_string();
+        let now = std::fs::read_to_string(&self.path)
+            .with_context(|| format!("reading {}", self.path.display()))?
+            .trim()
+            .to_string();
         if now != self.original {
             return Err(anyhow!("{} is {now} after the restore, not {}", self.path.display(), self.original));
         }

@@ -1,13 +1,15 @@
 //! A directory only the caller can write, used through one fd opened and
 //! checked once, and a lock in it that waits a bounded time and names its
-//! holder.
+//! holder. Kept topologies' state ([`Access::Private`]) and the artifacts
+//! root and its case directories ([`Access::Readable`]) both live in one.
 //!
 //! Why: whoever else can write a directory can plant a symlink or a forged
 //! file in it, rename it away between a check and a use, or hold its lock
 //! for ever. So the directory must be the caller's (owner = euid) and not
-//! writable by group or others; every file in it is opened relative to the
-//! checked fd, without following symlinks; and the lock gives up with the
-//! holder's name instead of hanging.
+//! writable by group or others; every file and subdirectory in it is opened
+//! relative to the checked fd, without following symlinks, by a name that
+//! is one plain component (never `..` or a path); and the lock gives up with
+//! the holder's name instead of hanging.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -18,9 +20,35 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
-use nix::fcntl::{openat, renameat, Flock, FlockArg, OFlag};
-use nix::sys::stat::{fstat, fstatat, Mode};
-use nix::unistd::{unlinkat, UnlinkatFlags};
+use nix::fcntl::{openat, renameat, renameat2, AtFlags, Flock, FlockArg, OFlag, RenameFlags};
+use nix::sys::stat::{fstat, fstatat, mkdirat, Mode};
+use nix::unistd::{linkat, unlinkat, UnlinkatFlags};
+
+/// Who may read what is made in a directory (nobody but the caller may
+/// ever write it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Directories 0700, files 0600: kept-topology state.
+    Private,
+    /// Directories 0755, files 0644: evidence, pcapngs and reports, which
+    /// CI uploads as another user and people read.
+    Readable,
+}
+
+impl Access {
+    fn dir_mode(self) -> u32 {
+        match self {
+            Access::Private => 0o700,
+            Access::Readable => 0o755,
+        }
+    }
+    fn file_mode(self) -> u32 {
+        match self {
+            Access::Private => 0o600,
+            Access::Readable => 0o644,
+        }
+    }
+}
 
 /// A checked directory: the caller's own, not writable by group or others.
 #[derive(Debug)]
@@ -29,15 +57,35 @@ pub struct OwnDir {
     fd: OwnedFd,
     /// (st_dev, st_ino) of what `fd` is, to notice the path being swapped.
     id: (u64, u64),
+    access: Access,
+}
+
+/// Refuses a name that is not one plain entry of a directory: a path
+/// (`a/b`), `.`, `..`, empty, or with NUL, which `openat` would resolve
+/// somewhere else than in the checked directory.
+fn entry(dir: &Path, name: &str) -> Result<()> {
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
+        bail!("{}: {name:?} is not a plain file name; refused", dir.display());
+    }
+    Ok(())
 }
 
 impl OwnDir {
-    /// Opens `path` when it exists (`None` when it does not).
+    /// Opens `path` when it exists (`None` when it does not); what is made
+    /// in it is [`Access::Private`].
     ///
     /// # Errors
     /// Each names `path` and why: a symlink, not a directory, owned by
     /// another uid, writable by group or others, or an I/O error.
     pub fn open(path: &Path) -> Result<Option<OwnDir>> {
+        OwnDir::open_with(path, Access::Private)
+    }
+
+    /// [`OwnDir::open`], making what it makes with `access`.
+    ///
+    /// # Errors
+    /// As [`OwnDir::open`].
+    pub fn open_with(path: &Path, access: Access) -> Result<Option<OwnDir>> {
         // lstat first, so another user's 0700 directory is refused for
         // being theirs, not reported as "Permission denied".
         let meta = match std::fs::symlink_metadata(path) {
@@ -54,7 +102,7 @@ impl OwnDir {
         // Check what was opened, not what the path named a moment before.
         let st = fstat(&fd).with_context(|| format!("{}: cannot stat", path.display()))?;
         check(path, false, true, st.st_uid, st.st_mode)?;
-        Ok(Some(OwnDir { path: path.to_path_buf(), fd, id: (st.st_dev, st.st_ino) }))
+        Ok(Some(OwnDir { path: path.to_path_buf(), fd, id: (st.st_dev, st.st_ino), access }))
     }
 
     /// Opens `path`, creating it (and missing parents) with mode 0700 first.
@@ -62,12 +110,186 @@ impl OwnDir {
     /// # Errors
     /// As [`OwnDir::open`], and when it cannot be created.
     pub fn create(path: &Path) -> Result<OwnDir> {
-        match std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path) {
+        OwnDir::create_with(path, Access::Private)
+    }
+
+    /// [`OwnDir::create`] with `access` (0755 for [`Access::Readable`]).
+    /// An existing directory is checked, never changed.
+    ///
+    /// # Errors
+    /// As [`OwnDir::open`], and when it cannot be created.
+    pub fn create_with(path: &Path, access: Access) -> Result<OwnDir> {
+        match std::fs::DirBuilder::new().recursive(true).mode(access.dir_mode()).create(path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            // A file or a dangling symlink there: `open` says which.
+            Err(_) if std::fs::symlink_metadata(path).is_ok() => {}
             Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
         }
-        OwnDir::open(path)?.with_context(|| format!("{}: removed while being created", path.display()))
+        OwnDir::open_with(path, access)?.with_context(|| format!("{}: removed while being created", path.display()))
+    }
+
+    /// Subdirectory `name`, opened relative to this one (never through a
+    /// symlink) and checked as [`OwnDir::open`] checks; created first (with
+    /// this directory's access) when `create`. `None` when it does not exist
+    /// and `create` is false.
+    ///
+    /// # Errors
+    /// Names `path/name` and why.
+    pub fn subdir(&self, name: &str, create: bool) -> Result<Option<OwnDir>> {
+        entry(&self.path, name)?;
+        let path = self.join(name);
+        if create {
+            match mkdirat(&self.fd, name, Mode::from_bits_truncate(self.access.dir_mode())) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(e).with_context(|| format!("{}: cannot create", path.display())),
+            }
+        }
+        self.open_entry(name, &path)
+    }
+
+    /// Subdirectory `name` made now, by this call (`EEXIST` is an error):
+    /// nothing anyone else made can be in it.
+    ///
+    /// # Errors
+    /// Names `path/name`: it exists already, or cannot be made.
+    pub fn fresh_subdir(&self, name: &str) -> Result<OwnDir> {
+        entry(&self.path, name)?;
+        let path = self.join(name);
+        mkdirat(&self.fd, name, Mode::from_bits_truncate(self.access.dir_mode()))
+            .with_context(|| format!("{}: cannot create", path.display()))?;
+        self.open_entry(name, &path)?.with_context(|| format!("{}: removed as soon as made", path.display()))
+    }
+
+    fn open_entry(&self, name: &str, path: &Path) -> Result<Option<OwnDir>> {
+        let st = match fstatat(&self.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Err(Errno::ENOENT) => return Ok(None),
+            r => r.with_context(|| format!("{}: cannot stat", path.display()))?,
+        };
+        let kind = st.st_mode & libc::S_IFMT;
+        check(path, kind == libc::S_IFLNK, kind == libc::S_IFDIR, st.st_uid, st.st_mode)?;
+        let fd = openat(
+            &self.fd,
+            name,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .with_context(|| format!("{}: cannot open", path.display()))?;
+        let st = fstat(&fd).with_context(|| format!("{}: cannot stat", path.display()))?;
+        check(path, false, true, st.st_uid, st.st_mode)?;
+        Ok(Some(OwnDir { path: path.to_path_buf(), fd, id: (st.st_dev, st.st_ino), access: self.access }))
+    }
+
+    /// Whether entry `name` of this directory is `dir` (by device and inode,
+    /// without following a symlink): a directory renamed away and replaced
+    /// by something else under its name is not.
+    pub fn holds(&self, name: &str, dir: &OwnDir) -> bool {
+        entry(&self.path, name).is_ok()
+            && fstatat(&self.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok_and(|n| (n.st_dev, n.st_ino) == dir.id)
+    }
+
+    /// Whether entry `name` exists (of any kind, a symlink included).
+    pub fn has(&self, name: &str) -> bool {
+        entry(&self.path, name).is_ok() && fstatat(&self.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok()
+    }
+
+    /// Renames entry `from` of this directory to `to` in directory `into`
+    /// (which may be this one), replacing a file or an empty directory
+    /// there as rename(2) does.
+    ///
+    /// # Errors
+    /// Names both paths.
+    pub fn rename(&self, from: &str, into: &OwnDir, to: &str) -> Result<()> {
+        entry(&self.path, from)?;
+        entry(&into.path, to)?;
+        renameat(&self.fd, from, &into.fd, to)
+            .with_context(|| format!("renaming {} to {}", self.join(from).display(), into.join(to).display()))
+    }
+
+    /// Puts directory `from` in the place of `to` (both entries of this
+    /// directory) in one step when the filesystem can (`RENAME_EXCHANGE`:
+    /// there is no moment without a `to`), and leaves what was at `to` under
+    /// `from`; else moves `to` aside to `aside` first. Returns the name the
+    /// old `to` now has, to remove; `None` when there was no `to`.
+    ///
+    /// # Errors
+    /// Names the paths.
+    pub fn swap_in(&self, from: &str, to: &str, aside: &str) -> Result<Option<String>> {
+        for n in [from, to, aside] {
+            entry(&self.path, n)?;
+        }
+        if !self.has(to) {
+            self.rename(from, self, to)?;
+            return Ok(None);
+        }
+        match renameat2(&self.fd, from, &self.fd, to, RenameFlags::RENAME_EXCHANGE) {
+            Ok(()) => return Ok(Some(from.to_string())),
+            // 9p (the kernel matrix's guests) and old kernels: two renames.
+            Err(Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP) => {}
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("exchanging {} and {}", self.join(from).display(), self.join(to).display())
+                })
+            }
+        }
+        self.rename(to, self, aside)?;
+        self.rename(from, self, to)?;
+        Ok(Some(aside.to_string()))
+    }
+
+    /// Removes entry `name`: a directory with everything in it, a file, or a
+    /// symlink itself (never what it points to). True when it was there.
+    ///
+    /// # Errors
+    /// Names the path.
+    pub fn remove_all(&self, name: &str) -> Result<bool> {
+        entry(&self.path, name)?;
+        let path = self.join(name);
+        let st = match fstatat(&self.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Err(Errno::ENOENT) => return Ok(false),
+            r => r.with_context(|| format!("{}: cannot stat", path.display()))?,
+        };
+        if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+            return self.remove(name);
+        }
+        // Through the checked fd (so the path cannot be swapped under us);
+        // std's remove_dir_all opens every level relative to the one above
+        // with O_NOFOLLOW, and removes symlinks rather than following them.
+        std::fs::remove_dir_all(self.via(name)).with_context(|| format!("{}: cannot remove", path.display()))?;
+        Ok(true)
+    }
+
+    /// Gives the regular file `name` a second name `name` in `into`: a hard
+    /// link (both stay the same file), or a copy where links are refused.
+    ///
+    /// # Errors
+    /// Names both paths; `name` that is not a regular file is refused.
+    pub fn link_into(&self, name: &str, into: &OwnDir) -> Result<()> {
+        entry(&self.path, name)?;
+        let (from, to) = (self.join(name), into.join(name));
+        // linkat without AT_SYMLINK_FOLLOW links a symlink itself: check first.
+        let st = fstatat(&self.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+            .with_context(|| format!("{}: cannot stat", from.display()))?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            bail!("{}: not a regular file; not kept", from.display());
+        }
+        match linkat(&self.fd, name, &into.fd, name, AtFlags::empty()) {
+            Ok(()) => return Ok(()),
+            Err(Errno::EXDEV | Errno::EPERM | Errno::EMLINK | Errno::EOPNOTSUPP) => {}
+            Err(e) => return Err(e).with_context(|| format!("linking {} as {}", from.display(), to.display())),
+        }
+        let src = openat(&self.fd, name, OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
+            .with_context(|| format!("{}: cannot open", from.display()))?;
+        let mut dst = into.create_file(name)?;
+        std::io::copy(&mut File::from(src), &mut dst)
+            .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+        Ok(())
+    }
+
+    /// `/proc/self/fd/<fd>/name`: this very directory's entry, whatever its
+    /// path names now.
+    fn via(&self, name: &str) -> PathBuf {
+        PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd())).join(name)
     }
 
     /// [`OwnDir::open`] (or [`OwnDir::create`]) with `lock` in it held: see
@@ -130,7 +352,7 @@ impl OwnDir {
     /// Names the directory.
     pub fn names(&self) -> Result<Vec<String>> {
         // Through the fd, not the path, so it is the directory we checked.
-        let via = format!("/proc/self/fd/{}", self.fd.as_raw_fd());
+        let via = self.via("");
         let mut out = Vec::new();
         for e in std::fs::read_dir(&via).with_context(|| format!("{}: cannot list", self.path.display()))? {
             let e = e.with_context(|| format!("{}: cannot list", self.path.display()))?;
@@ -148,6 +370,7 @@ impl OwnDir {
     /// # Errors
     /// Names `path/name`: missing, not a regular file, larger than `max`.
     pub fn read(&self, name: &str, max: u64) -> Result<Vec<u8>> {
+        entry(&self.path, name)?;
         let path = self.join(name);
         let fd = openat(
             &self.fd,
@@ -161,7 +384,7 @@ impl OwnDir {
             bail!("{}: not a regular file", path.display());
         }
         if st.st_size as u64 > max {
-            bail!("{}: {} bytes, more than the {max} a state file can be", path.display(), st.st_size);
+            bail!("{}: {} bytes, more than the {max} a file here may hold", path.display(), st.st_size);
         }
         let mut buf = Vec::new();
         File::from(fd)
@@ -172,12 +395,13 @@ impl OwnDir {
     }
 
     /// Replaces `name` with `bytes` whole: written to a fresh temporary file
-    /// (O_EXCL, O_NOFOLLOW, 0600) and renamed over it, so a reader sees the
-    /// old file or the new one, never half of one.
+    /// (O_EXCL, O_NOFOLLOW, 0600 or 0644) and renamed over it, so a reader
+    /// sees the old file or the new one, never half of one.
     ///
     /// # Errors
     /// Names the file.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+        entry(&self.path, name)?;
         let tmp = format!(".{name}.{}.tmp", std::process::id());
         let (path, tmp_path) = (self.join(name), self.join(&tmp));
         let _ = unlinkat(&self.fd, tmp.as_str(), UnlinkatFlags::NoRemoveDir);
@@ -189,19 +413,21 @@ impl OwnDir {
         Ok(path)
     }
 
-    /// Creates `name` afresh (0600, O_EXCL, O_NOFOLLOW) for writing: a file
-    /// left there before is removed first, never written through.
+    /// Creates `name` afresh (0600 or 0644, O_EXCL, O_NOFOLLOW) for
+    /// writing: a file left there before is removed first, never written
+    /// through.
     ///
     /// # Errors
     /// Names the file.
     pub fn create_file(&self, name: &str) -> Result<File> {
+        entry(&self.path, name)?;
         let path = self.join(name);
         match unlinkat(&self.fd, name, UnlinkatFlags::NoRemoveDir) {
             Ok(()) | Err(Errno::ENOENT) => {}
             Err(e) => return Err(e).with_context(|| format!("{}: cannot remove", path.display())),
         }
         let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let fd = openat(&self.fd, name, flags, Mode::from_bits_truncate(0o600))
+        let fd = openat(&self.fd, name, flags, Mode::from_bits_truncate(self.access.file_mode()))
             .with_context(|| format!("{}: cannot create", path.display()))?;
         Ok(File::from(fd))
     }
@@ -211,6 +437,7 @@ impl OwnDir {
     /// # Errors
     /// Names the file.
     pub fn remove(&self, name: &str) -> Result<bool> {
+        entry(&self.path, name)?;
         match unlinkat(&self.fd, name, UnlinkatFlags::NoRemoveDir) {
             Ok(()) => Ok(true),
             Err(Errno::ENOENT) => Ok(false),
@@ -235,12 +462,20 @@ impl OwnDir {
     /// After `wait`, one naming the lock file and what its holder wrote; I/O
     /// errors name the file.
     pub fn lock(&self, name: &str, holder: &str, wait: Duration) -> Result<DirLock> {
+        entry(&self.path, name)?;
         let path = self.join(name);
         let end = Instant::now() + wait;
         loop {
             let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-            let fd = openat(&self.fd, name, flags, Mode::from_bits_truncate(0o600))
-                .with_context(|| format!("{}: cannot open", path.display()))?;
+            let fd = match openat(&self.fd, name, flags, Mode::from_bits_truncate(0o600)) {
+                Err(Errno::ELOOP) => {
+                    bail!(
+                        "{}: a symbolic link; refusing to use it as a lock (nothing it points to is touched)",
+                        path.display()
+                    )
+                }
+                r => r.with_context(|| format!("{}: cannot open", path.display()))?,
+            };
             let st = fstat(&fd).with_context(|| format!("{}: cannot stat", path.display()))?;
             if st.st_mode & libc::S_IFMT != libc::S_IFREG {
                 bail!("{}: not a regular file; refusing to use it as a lock", path.display());
@@ -249,7 +484,7 @@ impl OwnDir {
                 Ok(mut f) => {
                     // Removed (and perhaps made again) between our open and
                     // our lock: this one guards nothing any more.
-                    let now = fstatat(&self.fd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW);
+                    let now = fstatat(&self.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW);
                     if !now.is_ok_and(|n| (n.st_dev, n.st_ino) == (st.st_dev, st.st_ino)) {
                         continue;
                     }
@@ -312,7 +547,7 @@ impl Drop for DirLock {
     /// waited on it and gets it next sees it unlinked and takes a new one
     /// (see [`OwnDir::lock`]), so there is never more than one holder.
     fn drop(&mut self) {
-        let now = fstatat(&self.dir, self.name.as_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW);
+        let now = fstatat(&self.dir, self.name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW);
         if now.is_ok_and(|n| (n.st_dev, n.st_ino) == self.ino) {
             let _ = unlinkat(&self.dir, self.name.as_str(), UnlinkatFlags::NoRemoveDir);
         }
@@ -385,5 +620,37 @@ mod tests {
         let e = format!("{:#}", dir.read("x.json", 2).unwrap_err());
         assert!(e.contains("more than the 2"), "{e}");
         assert_eq!(dir.names().unwrap(), ["x.json", "x.log"], "a temporary file left behind");
+    }
+
+    #[test]
+    fn names_stay_in_the_directory_and_symlinked_entries_are_never_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = OwnDir::create_with(&tmp.path().join("d"), Access::Readable).unwrap();
+        assert_eq!(std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777, 0o755);
+        for bad in ["..", ".", "", "a/b", "../x"] {
+            let e = format!("{:#}", dir.create_file(bad).unwrap_err());
+            assert!(e.contains("is not a plain file name"), "{bad:?}: {e}");
+            assert!(dir.subdir(bad, true).is_err() && dir.remove_all(bad).is_err(), "{bad:?}");
+        }
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("keep"), "x").unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join("link")).unwrap();
+        let e = format!("{:#}", dir.subdir("link", true).unwrap_err());
+        assert!(e.contains("link: a symbolic link"), "{e}");
+        let e = format!("{:#}", dir.fresh_subdir("link").unwrap_err());
+        assert!(e.contains("link: cannot create"), "{e}");
+        let sub = dir.fresh_subdir("sub").unwrap();
+        assert_eq!(std::fs::metadata(sub.path()).unwrap().permissions().mode() & 0o777, 0o755);
+        let e = format!("{:#}", dir.link_into("link", &sub).unwrap_err());
+        assert!(e.contains("not a regular file"), "{e}");
+        // A symlink swapped out and removed: the link goes, its target stays.
+        assert_eq!(dir.swap_in("sub", "link", ".aside").unwrap().as_deref(), Some("sub"));
+        assert!(dir.remove_all("sub").unwrap());
+        assert!(dir.holds("link", &sub));
+        assert_eq!(std::fs::read_to_string(outside.join("keep")).unwrap(), "x");
+        let f = sub.create_file("f").unwrap();
+        drop(f);
+        assert_eq!(std::fs::metadata(dir.join("link").join("f")).unwrap().permissions().mode() & 0o777, 0o644);
     }
 }

@@ -55,8 +55,9 @@ pub fn parse_conntrack_stat(text: &str) -> Result<Counters> {
 
 /// Reads every counter of the calling thread's namespace.
 pub fn read_thread_ns() -> Result<Counters> {
-    let mut all = parse_snmp(&std::fs::read_to_string("/proc/thread-self/net/snmp")?)?;
-    all.extend(parse_snmp(&std::fs::read_to_string("/proc/thread-self/net/netstat")?)?);
+    let read = |p: &str| std::fs::read_to_string(p).with_context(|| format!("reading {p}"));
+    let mut all = parse_snmp(&read("/proc/thread-self/net/snmp")?)?;
+    all.extend(parse_snmp(&read("/proc/thread-self/net/netstat")?)?);
     // Present only once nf_conntrack is loaded.
     if let Ok(t) = std::fs::read_to_string("/proc/thread-self/net/stat/nf_conntrack") {
         all.extend(parse_conntrack_stat(&t)?);

@@ -182,6 +182,50 @@ pub fn own_namespace() -> String {
     ns_of_link(Path::new("/proc/thread-self/ns/net")).unwrap()
 }
 
+/// Writes case `<dir>/<id>.toml` on the docker-bridge fixture: a baseline
+/// ping and a `fault` phase whose one step is `sh` in `host` running
+/// `step`, then the same ping (so it passes when the step exits 0). For
+/// tests that need a case of their own (`NETREPRO_CASES=<dir>`).
+pub fn write_sh_case(dir: &Path, id: &str, step: &str) {
+    let text = format!(
+        r#"id = "{id}"
+title = "An sh step: {id}"
+urls = ["https://example.invalid/{id}"]
+symptom = "none"
+fix = "none"
+fixture = "docker-bridge"
+capture = ["host/eno1"]
+
+[probes]
+ping = {{ kind = "ping", from = "external", to = "10.2.19.78", count = 1, interval_ms = 50, wait_ms = 300 }}
+
+[[phase]]
+name = "baseline"
+[phase.expect.ping]
+replies = 1
+
+[[phase]]
+name = "fault"
+steps = [{{ sh = {{ ns = "host", run = {step:?} }} }}]
+[phase.expect.ping]
+replies = 1
+"#
+    );
+    std::fs::write(dir.join(format!("{id}.toml")), text).unwrap();
+}
+
+/// `netrepro <args>` on the cases in `cases` (the repository's fixtures),
+/// artifacts into `artifacts`.
+pub fn netrepro(args: &[&str], cases: &Path, artifacts: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_netrepro"));
+    cmd.args(args)
+        .env("NETREPRO_CASES", cases)
+        .env("NETREPRO_FIXTURES", netrepro::app::suite::fixtures_dir())
+        .env("NETREPRO_ARTIFACTS", artifacts)
+        .stdin(std::process::Stdio::null());
+    cmd
+}
+
 /// One Enhanced Packet Block of a pcapng, as read back with pcap-file.
 pub struct PcapngFrame {
     /// 1-based, file order: Wireshark's `frame.number`.
