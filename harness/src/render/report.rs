@@ -568,7 +568,7 @@ mod tests {
         let svg = timeline_svg(&probe(lanes));
         assert!(svg.contains("data-frame=\"17\" data-iface=\"host/br0\" data-dir=\"in\""), "{svg}");
         assert!(
-            svg.contains("<title>#17 +0.499 ms host/br0 in: ARP request who-has 10.0.0.1 tell 10.0.0.2</title>"),
+            svg.contains("<title>#17 +0.499 ms host/br0 in: ARP request who-has 10.0.0.1 tell 10.0.0.2 (02:02:02:02:02:02)</title>"),
             "{svg}"
         );
         assert!(svg.contains(">#17</text>"), "the number is written under the marker: {svg}");
