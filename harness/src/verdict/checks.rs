@@ -310,6 +310,7 @@ mod tests {
             count,
             first_ns: 0,
             last_ns: 0,
+            ..Default::default()
         };
         let support = Support::Reasons(["NEIGH_FAILED".to_string()].into());
         let judge = |drops: &[Drop], missed: u64| {

@@ -197,6 +197,7 @@ mod tests {
             count: 3,
             first_ns: 0,
             last_ns: 0,
+            ..Default::default()
         });
         p.qdiscs.insert(
             "host/docker0".into(),
