@@ -102,8 +102,10 @@ pub struct ProbeRecord {
     #[serde(default)]
     pub drops_missed: u64,
     pub checks: Vec<CheckRecord>,
-    /// One line on why the probe failed, from the evidence above
-    /// ([`crate::verdict::explain`]); none when it behaved as a healthy network does.
+    /// One line on why the probe's outcome differs from the baseline's
+    /// (fails, succeeds where the baseline's failed, or is much slower),
+    /// from the evidence above ([`crate::verdict::explain`]); none when it
+    /// does what the baseline did, and in the baseline unless a check failed.
     #[serde(default)]
     pub why: Option<String>,
 }
@@ -257,7 +259,8 @@ impl CaseRecord {
         self.verdict == "pass"
     }
 
-    /// `phase probe: why` for every probe that failed as the incident does.
+    /// `phase probe: why` for every probe with a why-line: in a passing run,
+    /// those whose outcome differs from the baseline's.
     pub fn why_lines(&self) -> Vec<String> {
         self.phases
             .iter()
@@ -296,9 +299,16 @@ impl CaseRecord {
                             s += &format!("    counters moved in {ns}: {}\n", shown.join(", "));
                         }
                     }
-                    for d in &p.drops {
+                    // The incident's first; the rest say whose they are.
+                    let mut drops: Vec<&crate::sys::drops::Drop> = p.drops.iter().collect();
+                    drops.sort_by_key(|d| d.origin);
+                    for d in drops {
+                        let whose = match d.origin {
+                            crate::sys::drops::Origin::Incident => String::new(),
+                            o => format!(" [{}: {}]", o.word(), d.origin_why),
+                        };
                         s += &format!(
-                            "    kernel drop in {}{}: {} × {} {} in {}\n",
+                            "    kernel drop in {}{}: {} × {} {} in {}{whose}\n",
                             d.ns,
                             if d.dev.is_empty() { String::new() } else { format!("/{}", d.dev) },
                             d.count,

@@ -266,8 +266,14 @@ fn stop_captures(
             let at = if d.dev.is_empty() { d.ns.clone() } else { format!("{}/{}", d.ns, d.dev) };
             let reason = if d.reason.is_empty() { "(no reason on this kernel)" } else { &d.reason };
             comments.push(format!(
-                "kernel drop in probe {}: {} x {} on {at}: {reason} in {} (t_ns {}..{})",
-                p.name, d.count, d.protocol, d.at, d.first_ns, d.last_ns
+                "kernel drop in probe {} ({}): {} x {} on {at}: {reason} in {} (t_ns {}..{})",
+                p.name,
+                d.origin.word(),
+                d.count,
+                d.protocol,
+                d.at,
+                d.first_ns,
+                d.last_ns
             ));
         }
     }
@@ -290,6 +296,9 @@ fn stop_captures(
                 f.pcap_frame = numbering.get(ci, i).unwrap_or(0);
             }
         }
+    }
+    for probe in &mut rec.probes {
+        crate::verdict::attribution::tie_frames(probe);
     }
     if let Some(c) = captured.iter().find(|c| c.dropped > 0) {
         bail!(
@@ -424,6 +433,7 @@ fn run_check(
     let after = snapshot(topo)?;
     let drops =
         watch.since(&drop_mark, |ns, index| topo.ns(ns).ok()?.run(move |ctx| link::link_name(ctx, index)).ok()?.ok());
+    let drops = crate::verdict::attribution::label(drops, spec, &outcome, (w0, w1));
     let drops_missed = watch.missed_since(&drop_mark);
     let counter_deltas: BTreeMap<String, Counters> =
         before.iter().map(|(ns, b)| (ns.clone(), counters::delta(b, &after[ns]))).collect();

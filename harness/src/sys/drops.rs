@@ -201,8 +201,6 @@ pub struct Monitor {
     _link: OwnedFd,
     pub has_reason: bool,
     reasons: BTreeMap<u32, String>,
-    /// CLOCK_REALTIME - CLOCK_MONOTONIC at load, to put drops on the pcap clock.
-    realtime_offset: i64,
     lock: Mutex<()>,
 }
 
@@ -296,7 +294,6 @@ impl Monitor {
             None => (load_any(None)?, None),
         };
         let link = raw_tracepoint_open("kfree_skb", prog.as_raw_fd())?;
-        let realtime_offset = clock(libc::CLOCK_REALTIME) as i64 - clock(libc::CLOCK_MONOTONIC) as i64;
         Ok(Monitor {
             watch,
             counts,
@@ -306,7 +303,6 @@ impl Monitor {
             _link: link,
             has_reason,
             reasons,
-            realtime_offset,
             lock: Mutex::new(()),
         })
     }
@@ -465,7 +461,11 @@ impl Watch {
         let Ok(m) = monitor() else { return vec![] };
         let now = m.snapshot(&self.inums);
         let syms = kallsyms();
-        let real = |t: u64| (t as i64 + m.realtime_offset).max(0) as u64;
+        // CLOCK_REALTIME - CLOCK_MONOTONIC now, to put drops on the pcap
+        // clock: taken at each read, as NTP slews the two apart over a
+        // long run.
+        let offset = clock(libc::CLOCK_REALTIME) as i64 - clock(libc::CLOCK_MONOTONIC) as i64;
+        let real = |t: u64| (t as i64 + offset).max(0) as u64;
         // The packets of each bucket, in the order the kernel freed them.
         let mut packets: BTreeMap<Key, Vec<DroppedPacket>> = BTreeMap::new();
         let mut events = m.take_events(&self.inums);

@@ -8,7 +8,7 @@ use crate::case::spec::Window;
 use crate::evidence::outcome::Outcome;
 use crate::evidence::record::{CheckRecord, DerivedWindow};
 use crate::sys::counters::Counters;
-use crate::sys::drops::{Drop, Support};
+use crate::sys::drops::{Drop, Origin, Support};
 use crate::sys::link::Neighbour;
 use crate::sys::tc::QdiscInfo;
 use crate::wire::packet::{Frame, Vars};
@@ -183,15 +183,20 @@ pub fn evaluate(check: &Check, o: &Observed) -> Vec<CheckRecord> {
                 add(what, expected, format!("this kernel has no drop reason {}", d.reason), false)
             }
             Support::Reasons(_) => {
-                let hits: Vec<&Drop> = o
+                let (hits, others): (Vec<&Drop>, Vec<&Drop>) = o
                     .drops
                     .iter()
                     .filter(|x| x.ns == d.ns && x.reason == d.reason && d.dev.as_ref().is_none_or(|dev| &x.dev == dev))
-                    .collect();
+                    // Only the incident's drops count (verdict::attribution).
+                    .partition(|x| x.origin == Origin::Incident);
                 let got: u64 = hits.iter().map(|x| x.count).sum();
                 let mut places: Vec<String> = hits.iter().map(|x| format!("{} in {}", x.protocol, x.at)).collect();
                 places.dedup();
-                let shown = if places.is_empty() { got.to_string() } else { format!("{got} ({})", places.join(", ")) };
+                let mut shown =
+                    if places.is_empty() { got.to_string() } else { format!("{got} ({})", places.join(", ")) };
+                for x in others {
+                    shown += &format!("; not counted: {} × {} in {} ({})", x.count, x.protocol, x.at, x.origin.word());
+                }
                 let m = o.drops_missed;
                 if !d.count.holds(got as i64) && m > 0 && (1..=m.min(10_000)).any(|k| d.count.holds((got + k) as i64)) {
                     // Short by no more than the kernel kept from the monitor:
@@ -282,6 +287,7 @@ mod tests {
             errors: vec![],
             rtt_ms: vec![],
             elapsed_ms: 3000.0,
+            id: 7,
         })
     }
 

@@ -97,17 +97,8 @@ fn path(p: &ProbeRecord) -> Vec<String> {
 /// Drops worth a person's attention: on a device other than loopback,
 /// largest first. Socket-level frees (no device) stay in the evidence.
 fn drops(p: &ProbeRecord) -> Vec<String> {
-    let mut d: Vec<&crate::sys::drops::Drop> = p
-        .drops
-        .iter()
-        .filter(|d| !d.dev.is_empty() && d.dev != "lo")
-        // The ping probe reads echo replies on a raw socket; the kernel then
-        // frees its own copy as NO_SOCKET (no ping socket wants it: in
-        // ping_rcv on 6.18, icmp_rcv on 6.1). Not a loss.
-        .filter(|d| {
-            !(p.kind() == "ping" && d.reason == "NO_SOCKET" && matches!(d.at.as_str(), "ping_rcv" | "icmp_rcv"))
-        })
-        .collect();
+    let mut d: Vec<&crate::sys::drops::Drop> =
+        crate::verdict::attribution::incident(&p.drops).filter(|d| !d.dev.is_empty() && d.dev != "lo").collect();
     d.sort_by_key(|x| std::cmp::Reverse(x.count));
     d.iter()
         .map(|d| {
