@@ -84,6 +84,8 @@ pub fn run_case_until(
             }
         }
     }
+    // Why-lines against the baseline, now that every phase is in.
+    crate::verdict::explain::explain_phases(&mut phases);
     let verdict = if phases.iter().all(|p| p.passed) { "pass" } else { "fail" };
     let rec = CaseRecord {
         format_version: crate::evidence::record::FORMAT_VERSION,
