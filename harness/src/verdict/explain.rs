@@ -152,7 +152,7 @@ fn dedup_counted(items: &[String]) -> Vec<String> {
 }
 
 /// kind → interface → frames of that kind seen there in the window.
-fn kinds_seen(p: &ProbeRecord) -> BTreeMap<FrameKind, BTreeMap<&str, usize>> {
+fn kinds_seen(p: &ProbeRecord) -> Seen<'_> {
     let mut seen: BTreeMap<FrameKind, BTreeMap<&str, usize>> = BTreeMap::new();
     for (iface, w) in &p.packets {
         for f in &w.frames {
@@ -204,15 +204,31 @@ fn path(p: &ProbeRecord) -> Vec<String> {
 /// Frames this run saw that the baseline's did not, or saw more often
 /// (a retransmitted request): "2 × TCP SYN on container/eth0 where the
 /// baseline saw 1"; "TCP SYN-ACK on external/eth0 (1), none there in the
-/// baseline". Only kinds that ask or answer (ARP, echo, SYN, SYN-ACK, RST,
-/// ICMP errors): plain segments vary from run to run.
+/// baseline". Only kinds that ask or answer: plain segments, FINs and the
+/// probe's closing RSTs vary from run to run.
 fn path_against(p: &ProbeRecord, base: &ProbeRecord) -> Vec<String> {
     let (now, then) = (kinds_seen(p), kinds_seen(base));
+    // The probe's own protocol's requests and answers, and ICMP errors;
+    // ARP only for a probe whose own frames show no change (resolution is
+    // where it differs).
+    let own: &[FrameKind] = match &p.outcome {
+        crate::evidence::outcome::Outcome::Ping(_) => &[FrameKind::EchoRequest, FrameKind::EchoReply],
+        _ => &[FrameKind::TcpSyn, FrameKind::TcpSynAck],
+    };
+    let mut out = differing(&now, &then, own);
+    out.extend(differing(&now, &then, &[FrameKind::IcmpError]));
+    if out.is_empty() {
+        out = differing(&now, &then, &[FrameKind::ArpRequest, FrameKind::ArpReply]);
+    }
+    out
+}
+
+type Seen<'a> = BTreeMap<FrameKind, BTreeMap<&'a str, usize>>;
+
+/// Of `kinds`, those seen more often or on more interfaces than in `then`.
+fn differing(now: &Seen, then: &Seen, kinds: &[FrameKind]) -> Vec<String> {
     let mut out = Vec::new();
-    for (kind, lanes) in &now {
-        if matches!(kind, FrameKind::Tcp | FrameKind::Other) {
-            continue;
-        }
+    for (kind, lanes) in now.iter().filter(|(k, _)| kinds.contains(k)) {
         let mut more = Vec::new();
         let mut new = Vec::new();
         for (lane, n) in lanes {
@@ -295,11 +311,15 @@ fn gone_and_changed(p: &ProbeRecord, base: &ProbeRecord, named: &[String]) -> Ve
             .filter(|d| (&d.ns, &d.dev, &d.reason, &d.at) == (&b.ns, &b.dev, &b.reason, &b.at))
             .map(|d| d.count)
             .sum();
-        if now < b.count {
-            out.push(format!("the baseline's {} here {now}", drop_phrase(base, b)));
+        match now {
+            0 => out.push(format!("gone: the baseline's {}", drop_phrase(base, b))),
+            n if n < b.count => out.push(format!("{n} of the baseline's {}", drop_phrase(base, b))),
+            _ => {}
         }
     }
-    for (k, d) in &p.rules {
+    // The rules the case names (`rules = {...}`), not every chain's policy.
+    let named_rules: Vec<&str> = p.checks.iter().filter_map(|c| c.what.strip_prefix("rule ")).collect();
+    for (k, d) in p.rules.iter().filter(|(k, _)| named_rules.contains(&k.as_str())) {
         if let Some(b) = base.rules.get(k).filter(|b| *b != d) {
             out.push(format!("rule {k} {d:+} (baseline {b:+})"));
         }
@@ -362,7 +382,7 @@ pub fn why_against(p: &ProbeRecord, base: &ProbeRecord, named: &[String]) -> Opt
             let mut parts = drops(p);
             parts.extend(path_against(p, base));
             parts.extend(state(p, named));
-            parts.extend(gone_and_changed(p, base, named).into_iter().filter(|g| !g.starts_with("the baseline's")));
+            parts.extend(gone_and_changed(p, base, named).into_iter().filter(|g| g.starts_with("rule ")));
             let head = format!("{}, {:.0}× the baseline's {b} ms", success(p), duration_ms(p) / b.max(0.001));
             Some(line(head, parts, "nothing in the probe's window explains it"))
         }
@@ -574,12 +594,22 @@ mod tests {
         base.rules.insert("host: -A INPUT -p tcp -m tcp --dport 8080 -j DROP".into(), 1);
         let mut ok = connect("ok", 0.3);
         ok.rules.insert("host: -A INPUT -p tcp -m tcp --dport 8080 -j DROP".into(), 0);
+        // Rules the case names are compared; the others (policies) are not.
+        ok.rules.insert("host: policy filter INPUT".into(), 9);
+        base.rules.insert("host: policy filter INPUT".into(), 2);
+        ok.checks.push(crate::evidence::record::CheckRecord {
+            what: "rule host: -A INPUT -p tcp -m tcp --dport 8080 -j DROP".into(),
+            expected: "delta 0".into(),
+            observed: "+0".into(),
+            ok: true,
+            unavailable: false,
+        });
         let syn_ack = (tcp_segment([172, 17, 0, 2], 8080, [10, 2, 19, 80], 5, "S."), Direction::Out);
         ok.packets.insert("container/eth0".into(), lane("container/eth0", &[syn_ack]));
         assert_eq!(
             why_against(&ok, &base, &[]).unwrap(),
             "connect 10.2.19.80:8080 from container: ok after 0.3 ms, where the baseline's got timeout — \
-             the baseline's 1 × IPv4 dropped in host: NETFILTER_DROP in nf_hook_slow here 0; \
+             gone: the baseline's 1 × IPv4 dropped in host: NETFILTER_DROP in nf_hook_slow; \
              rule host: -A INPUT -p tcp -m tcp --dport 8080 -j DROP +0 (baseline +1); \
              TCP SYN-ACK seen on container/eth0 (1), none there in the baseline"
         );
