@@ -3,3 +3,4 @@
 
 pub mod matrix;
 pub mod report;
+pub mod timeline;

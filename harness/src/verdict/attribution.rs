@@ -22,6 +22,11 @@
 //!   socket's queue — the probe's, its listener's, or the harness's netlink
 //!   sockets reading the namespace (no network header). Nothing was lost on
 //!   the way.
+//! - **the probe's own connection closing** (`probe_own`): a TCP FIN or RST
+//!   freed after a connect or stream probe's outcome was settled (its
+//!   elapsed time from the window's start), while its sockets close: the
+//!   two sides' closes cross, and `tcp_v4_rcv` frees what arrives for a
+//!   socket already gone.
 //! - **IPv6 on an IPv4 probe's links** (`background`): MLD reports and NDP
 //!   the kernel sends by itself when an address or forwarding changes
 //!   (`mld_ifc_work`, `ndisc_send_*`), dropped as `NO_TX_TARGET` in
@@ -53,6 +58,9 @@ struct Probe<'a> {
     echo_id: Option<u16>,
     v4: bool,
     window_ns: (u64, u64),
+    /// When a connect or stream probe's outcome was settled (connect
+    /// returned, the transfer ended): what follows is its own closing.
+    settled_ns: Option<u64>,
 }
 
 impl<'a> Probe<'a> {
@@ -65,7 +73,11 @@ impl<'a> Probe<'a> {
             Outcome::Ping(o) => Some(o.id),
             _ => None,
         };
-        Probe { from, echo_id, v4, window_ns }
+        let settled_ns = match outcome {
+            Outcome::Ping(_) => None,
+            o => Some(window_ns.0 + (o.elapsed_ms() * 1e6) as u64),
+        };
+        Probe { from, echo_id, v4, window_ns, settled_ns }
     }
 }
 
@@ -125,6 +137,22 @@ fn rule(d: &Drop, pk: Option<&DroppedPacket>, p: &Probe) -> (Origin, String) {
             )
         };
         return (Origin::ProbeOwn, why);
+    }
+    // The probe's own connection closing after its outcome: a FIN or RST
+    // that arrives once its socket is gone (the other side's close crossing
+    // ours) is freed by tcp_v4_rcv.
+    if let (Some(settled), Some(t)) = (p.settled_ns, h.and_then(|h| h.tcp.as_ref())) {
+        let when = pk.map(|x| x.t_ns).unwrap_or(0);
+        if (t.flags.fin || t.flags.rst) && when > settled + SLACK_NS && when <= p.window_ns.1 + SLACK_NS {
+            let ms = (when - settled) as f64 / 1e6;
+            return (
+                Origin::ProbeOwn,
+                format!(
+                    "the probe's own connection closing: a {} {ms:.1} ms after its outcome was settled",
+                    if t.flags.rst { "RST" } else { "FIN" }
+                ),
+            );
+        }
     }
     // The other family's, or IGMP's, link upkeep.
     let family = h.and_then(|h| h.ip.as_ref()).map(|ip| ip.version);
@@ -386,6 +414,22 @@ mod tests {
         let out = label(vec![late], &spec, &outcome, (0, 900));
         assert_eq!(out[0].origin, Origin::Background);
         assert!(out[0].origin_why.contains("after the probe's window"), "{}", out[0].origin_why);
+        // A RST of the connection freed after connect returned (1 ms into a
+        // 10 ms window) is its closing; the same RST before is not.
+        let rst = |t: u64| {
+            let mut out = Vec::new();
+            etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+                .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+                .tcp(80, 40000, 1, 0)
+                .rst()
+                .write(&mut out, &[])
+                .unwrap();
+            dropped(&out, t)
+        };
+        let closing = bucket("container", "eth0", "NOT_SPECIFIED", "tcp_v4_rcv", vec![rst(2_500_000), rst(500_000)], 2);
+        let out = label(vec![closing], &spec, &outcome, (0, 10_000_000));
+        let shown: Vec<(Origin, u64)> = out.iter().map(|d| (d.origin, d.count)).collect();
+        assert_eq!(shown, vec![(Origin::ProbeOwn, 1), (Origin::Incident, 1)], "{out:#?}");
     }
 
     #[test]
