@@ -52,8 +52,8 @@ pub fn missing(plan: &Plan) -> Vec<String> {
 pub fn skip_reason(plan: &Plan) -> Option<String> {
     match missing(plan).as_slice() {
         [] => None,
-        [one] => Some(format!("needs {one}")),
-        many => Some(format!("needs {} things this machine lacks: {}", many.len(), many.join("; "))),
+        [one] => Some(format!("cannot run here: {one}")),
+        many => Some(format!("cannot run here, {} things missing: {}", many.len(), many.join("; "))),
     }
 }
 

@@ -295,6 +295,25 @@ impl Headers {
             None => {}
         }
         h.transport(p.transport.as_ref());
+        // The copy ends early: a transport's payload length is what its
+        // headers say, not what was copied.
+        let be16 = |at: usize| bytes.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]) as u32);
+        let (l4, total) = match h.ip.as_ref().map(|ip| ip.version) {
+            Some(4) => {
+                let ihl = (bytes.first().copied().unwrap_or(0) & 0x0f) as usize * 4;
+                (ihl, be16(2).map(|t| t.saturating_sub(ihl as u32)))
+            }
+            // Only without extension headers (next header is the transport's).
+            Some(6) if bytes.get(6).is_some_and(|n| matches!(n, 6 | 17)) => (40, be16(4)),
+            _ => (0, None),
+        };
+        if let (Some(t), Some(total)) = (h.tcp.as_mut(), total) {
+            let doff = bytes.get(l4 + 12).map(|b| (b >> 4) as u32 * 4).unwrap_or(20);
+            t.len = total.saturating_sub(doff);
+        }
+        if let (Some(u), Some(ulen)) = (h.udp.as_mut(), be16(l4 + 4).filter(|_| total.is_some())) {
+            u.len = ulen.saturating_sub(8);
+        }
         h
     }
 
@@ -578,7 +597,27 @@ mod tests {
             .write(&mut syn, &[])
             .unwrap();
         let h = Headers::parse_l3(0x0800, &syn);
-        assert!(h.tcp.as_ref().is_some_and(|t| t.flags.syn && t.dport == 8080), "{h:?}");
+        assert!(h.tcp.as_ref().is_some_and(|t| t.flags.syn && t.dport == 8080 && t.len == 0), "{h:?}");
+        // A data segment cut after 96 bytes still says its whole length.
+        let mut data = Vec::new();
+        PacketBuilder::ipv4([10, 2, 19, 80], [172, 17, 0, 2], 64)
+            .tcp(5201, 40000, 9, 64)
+            .ack(1)
+            .write(&mut data, &[7u8; 1448])
+            .unwrap();
+        let h = Headers::parse_l3(0x0800, &data[..96]);
+        assert_eq!(h.tcp.as_ref().map(|t| t.len), Some(1448), "{h:?}");
+        let mut data6 = Vec::new();
+        PacketBuilder::ipv6(
+            [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+            64,
+        )
+        .udp(53, 5353)
+        .write(&mut data6, &[0u8; 500])
+        .unwrap();
+        let h = Headers::parse_l3(0x86dd, &data6[..96]);
+        assert_eq!(h.udp.as_ref().map(|u| u.len), Some(500), "{h:?}");
         for n in 0..syn.len() {
             let _ = Headers::parse_l3(0x0800, &syn[..n]);
             let _ = Headers::parse_l3(0x0806, &syn[..n]);
