@@ -73,7 +73,8 @@ fn main() -> ExitCode {
         .into_iter()
         .map(|(id, loaded)| {
             let skip = match &loaded {
-                Ok(plan) => no_privileges.clone().or_else(|| netrepro::app::preflight::skip_reason(plan)),
+                // Everything the case lacks at once, the privilege included.
+                Ok(plan) => netrepro::app::preflight::skip_reason(plan),
                 Err(_) => None,
             };
             if let (Some(why), false) = (&skip, listing) {

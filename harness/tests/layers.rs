@@ -146,5 +146,8 @@ fn every_setns_happens_in_sys_netns() {
             elsewhere.push(format!("{m} ({})", p.display()));
         }
     }
-    assert!(elsewhere.is_empty(), "setns outside sys/netns.rs and sys/contain.rs (ARCHITECTURE.md's invariant): {elsewhere:?}");
+    assert!(
+        elsewhere.is_empty(),
+        "setns outside sys/netns.rs and sys/contain.rs (ARCHITECTURE.md's invariant): {elsewhere:?}"
+    );
 }

@@ -191,6 +191,18 @@ fn conntrack_case_leaves_the_rst_in_the_fault_pcap_only() {
     assert_eq!((o.server_error.as_str(), o.client_error.as_str()), ("ECONNRESET", "timeout"));
     let drop = probe("fix-drop-invalid");
     assert_eq!(drop.rules["host: -A INPUT -m conntrack --ctstate INVALID -j DROP"], 1);
+    // The seed why-line: the fault's, and none for the fixes, which do what
+    // the baseline did.
+    let why = fault.why.as_deref().unwrap_or_default();
+    assert!(
+        why.starts_with(
+            "stream container ⇄ 10.2.19.80:5201: 262144 of 524288 bytes; client timeout, server ECONNRESET — "
+        ) && why.contains("host Conntrack.invalid +2"),
+        "{why}"
+    );
+    for phase in ["baseline", "fix-liberal", "fix-drop-invalid"] {
+        assert_eq!(probe(phase).why, None, "{phase}");
+    }
 
     // The acceptance check, as a person would run it.
     let Some(tcpdump) = netrepro::sys::cmd::which("tcpdump") else {

@@ -67,7 +67,7 @@ fn evidence_and_report_match_the_pcapng(rec: &CaseRecord, root: &Path) {
         }
         // The phase's section of the report: its timelines' frame markers.
         let start = html.find(&format!("id=\"{CASE}-{}\"", ph.name)).unwrap();
-        let end = html[start..].find("<div class=\"phase").map(|i| start + i).unwrap_or(html.len());
+        let end = html[start..].find("<details class=\"phase").map(|i| start + i).unwrap_or(html.len());
         let drawn = markers(&html[start..end]);
         assert!(!drawn.is_empty(), "phase {}: no frame drawn in its timelines", ph.name);
         for (n, iface, dir) in &drawn {

@@ -1,38 +1,60 @@
-//! Preflight: whether a case can run here at all (tools, kernel features,
-//! global settings, privileges). A case that cannot is a skip with the
-//! reason, never a pass.
+//! Preflight: whether a case can run here at all (privileges, global
+//! settings, tools, kernel features seen through their sysctls). A case that
+//! cannot is a skip naming everything it lacks at once, each with what
+//! brings it (a Debian package, a module, a setting), never a pass.
+
+use std::sync::OnceLock;
 
 use crate::case::plan::Plan;
 
-/// Why a case cannot run here (missing tool, feature, privilege): a skip,
-/// never a pass.
-pub fn skip_reason(plan: &Plan) -> Option<String> {
+/// Everything `plan` needs that this machine lacks, one line each, with
+/// what brings it: the privilege to create namespaces, permission to change
+/// global settings, every tool missing from PATH (and its package), every
+/// `sysctl:` feature missing (and the module and kernel option behind it).
+pub fn missing(plan: &Plan) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(p) = privilege_problem_once() {
+        out.push(p.to_string());
+    }
     if let Some(why) = crate::safety::globals::skip_reason(&plan.globals()) {
-        return Some(why);
+        out.push(why);
     }
     let mut tools: Vec<String> = plan.case.requires.clone();
     if plan.fixture.firewall.iter().any(|f| !f.iptables.is_empty()) && !tools.iter().any(|t| t == "iptables") {
         tools.push("iptables".into());
     }
+    let mut seen = std::collections::BTreeSet::new();
+    tools.retain(|t| seen.insert(t.clone()));
     for t in &tools {
         // A kernel feature seen through its sysctl (a module not loaded).
         if let Some(key) = t.strip_prefix("sysctl:") {
             if crate::case::syntax::path_of(key).map(|p| !p.exists()).unwrap_or(true) {
-                return Some(format!(
-                    "needs sysctl {key}, which this kernel does not have{}",
+                out.push(format!(
+                    "sysctl {key}, which this kernel does not have: {}",
                     crate::sys::sysctl::module_hint(key)
                 ));
             }
             continue;
         }
         if crate::sys::cmd::which(t).is_none() {
-            return Some(format!(
-                "needs `{t}`, not found on PATH: install Debian package `{}`",
-                crate::sys::cmd::package_for(t)
-            ));
+            let get = match crate::sys::cmd::package_for(t) {
+                Some(p) => format!("install Debian package `{p}`"),
+                None => "no known Debian package provides it".to_string(),
+            };
+            out.push(format!("`{t}`, not found on PATH: {get}"));
         }
     }
-    None
+    out
+}
+
+/// Why a case cannot run here: everything it lacks ([`missing`]) in one
+/// line; a skip, never a pass.
+pub fn skip_reason(plan: &Plan) -> Option<String> {
+    match missing(plan).as_slice() {
+        [] => None,
+        [one] => Some(format!("cannot run here: {one}")),
+        many => Some(format!("cannot run here, {} things missing: {}", many.len(), many.join("; "))),
+    }
 }
 
 /// One line saying what is missing when namespaces cannot be created here.
@@ -40,4 +62,55 @@ pub fn privilege_problem() -> Option<String> {
     crate::sys::netns::can_create_namespaces().err().map(|e| {
         format!("netrepro cannot create network namespaces here ({e}); run as root, e.g. `sudo -E cargo test`")
     })
+}
+
+/// [`privilege_problem`], asked once per process (it creates a namespace).
+fn privilege_problem_once() -> Option<&'static str> {
+    static P: OnceLock<Option<String>> = OnceLock::new();
+    P.get_or_init(privilege_problem).as_deref()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_skip_names_every_missing_tool_and_sysctl_with_what_brings_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let fixture = "description = \"d\"\n[[namespace]]\nname = \"a\"\n";
+        // ip_vs's sysctl, or (where ip_vs is loaded) a key under it that no
+        // kernel has: the module comes from the prefix either way.
+        let key = if std::path::Path::new("/proc/sys/net/ipv4/vs/conn_reuse_mode").exists() {
+            "net.ipv4.vs.netrepro_no_such_key"
+        } else {
+            "net.ipv4.vs.conn_reuse_mode"
+        };
+        let case = format!(
+            "id = \"t\"\ntitle = \"t\"\nurls = [\"https://example.org/issue\"]\nsymptom = \"s\"\nfix = \"f\"\nfixture = \"f\"\n\
+             requires = [\"netrepro-no-such-tool\", \"ipvsadm\", \"sysctl:{key}\", \"sh\"]\n\
+             [probes]\nping = {{ kind = \"ping\", from = \"a\", to = \"10.0.0.2\" }}\n[[phase]]\nname = \"baseline\"\n[phase.expect.ping]\nreplies = 0\n"
+        );
+        std::fs::write(dir.path().join("f.toml"), fixture).unwrap();
+        std::fs::write(dir.path().join("t.toml"), case).unwrap();
+        let plan = crate::case::plan::load(&dir.path().join("t.toml"), dir.path()).unwrap();
+        let m = missing(&plan);
+        let has_ipvsadm = crate::sys::cmd::which("ipvsadm").is_some();
+        let privileged = privilege_problem_once().is_none();
+        assert_eq!(m.len(), 2 + usize::from(!has_ipvsadm) + usize::from(!privileged), "{m:#?}");
+        let why = skip_reason(&plan).unwrap();
+        assert!(
+            why.contains("`netrepro-no-such-tool`, not found on PATH: no known Debian package provides it"),
+            "{why}"
+        );
+        if !has_ipvsadm {
+            assert!(why.contains("`ipvsadm`, not found on PATH: install Debian package `ipvsadm`"), "{why}");
+        }
+        assert!(
+            why.contains(&format!(
+                "sysctl {key}, which this kernel does not have: module ip_vs (CONFIG_IP_VS) brings it"
+            )),
+            "{why}"
+        );
+        assert!(!why.contains("the package that provides it") && !why.contains("`sh`"), "{why}");
+    }
 }

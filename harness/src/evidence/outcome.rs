@@ -62,6 +62,10 @@ pub struct PingOutcome {
     pub rtt_ms: Vec<f64>,
     /// From the first request to the end of the wait after the last, ms.
     pub elapsed_ms: f64,
+    /// The echo identifier of its requests: its replies, and the kernel's
+    /// drops of their copies, are told by it.
+    #[serde(default)]
+    pub id: u16,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]

@@ -112,10 +112,14 @@ pub enum Observed {
         word: String,
         after_ms: f64,
     },
-    /// Kernel drops counted (packets), with where they were freed.
+    /// Kernel drops counted (packets), with where they were freed, and the
+    /// matching drops left out as not the incident's (the probe's own,
+    /// background), each with its label.
     Drops {
         n: u64,
         places: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        not_counted: Vec<String>,
     },
     /// Nothing to compare, and why (a counter this kernel lacks, a rule not
     /// there, a drop reason the kernel cannot show).
@@ -169,8 +173,16 @@ impl std::fmt::Display for Observed {
             Observed::Set { items } => write!(f, "{items:?}"),
             Observed::Ms { ms } => write!(f, "{ms} ms"),
             Observed::Result { word, after_ms } => write!(f, "{word} after {after_ms} ms"),
-            Observed::Drops { n, places } if places.is_empty() => write!(f, "{n}"),
-            Observed::Drops { n, places } => write!(f, "{n} ({})", places.join(", ")),
+            Observed::Drops { n, places, not_counted } => {
+                write!(f, "{n}")?;
+                if !places.is_empty() {
+                    write!(f, " ({})", places.join(", "))?;
+                }
+                for x in not_counted {
+                    write!(f, "; not counted: {x}")?;
+                }
+                Ok(())
+            }
             Observed::Missing { why } => f.write_str(why),
         }
     }
@@ -224,8 +236,10 @@ pub struct ProbeRecord {
     #[serde(default)]
     pub drops_missed: u64,
     pub checks: Vec<CheckRecord>,
-    /// One line on why the probe failed, from the evidence above
-    /// ([`crate::verdict::explain`]); none when it behaved as a healthy network does.
+    /// One line on why the probe's outcome differs from the baseline's
+    /// (fails, succeeds where the baseline's failed, or is much slower),
+    /// from the evidence above ([`crate::verdict::explain`]); none when it
+    /// does what the baseline did, and in the baseline unless a check failed.
     #[serde(default)]
     pub why: Option<String>,
 }
@@ -379,7 +393,8 @@ impl CaseRecord {
         self.verdict == "pass"
     }
 
-    /// `phase probe: why` for every probe that failed as the incident does.
+    /// `phase probe: why` for every probe with a why-line: in a passing run,
+    /// those whose outcome differs from the baseline's.
     pub fn why_lines(&self) -> Vec<String> {
         self.phases
             .iter()
@@ -418,9 +433,16 @@ impl CaseRecord {
                             s += &format!("    counters moved in {ns}: {}\n", shown.join(", "));
                         }
                     }
-                    for d in &p.drops {
+                    // The incident's first; the rest say whose they are.
+                    let mut drops: Vec<&crate::sys::drops::Drop> = p.drops.iter().collect();
+                    drops.sort_by_key(|d| d.origin);
+                    for d in drops {
+                        let whose = match d.origin {
+                            crate::sys::drops::Origin::Incident => String::new(),
+                            o => format!(" [{}: {}]", o.word(), d.origin_why),
+                        };
                         s += &format!(
-                            "    kernel drop in {}{}: {} × {} {} in {}\n",
+                            "    kernel drop in {}{}: {} × {} {} in {}{whose}\n",
                             d.ns,
                             if d.dev.is_empty() { String::new() } else { format!("/{}", d.dev) },
                             d.count,

@@ -6,3 +6,4 @@ pub mod junit;
 pub mod matrix;
 pub mod report;
 pub mod tap;
+pub mod timeline;

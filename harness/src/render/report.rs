@@ -1,10 +1,13 @@
 //! `report.html`: one self-contained page per run (inline CSS and SVG, no
 //! script, no fetch) built from the evidence alone, so it can be rebuilt
-//! anywhere the artifacts directory is copied to. Per case and phase: the
-//! topology, a packet timeline across interfaces (each frame with its
-//! direction and its number in the phase's pcapng) with the kernel's drops
-//! marked, the why-line, expected vs observed, counters that moved, drop
-//! reasons and a link to the phase's pcapng.
+//! anywhere the artifacts directory is copied to. It leads with the
+//! failures: an index of every failing check (and phase error), each a link
+//! to its row. Then per case: the topology, and per phase a `<details>`,
+//! open when the phase failed, collapsed when it passed, holding per probe
+//! its outcome as a table, its why-line, its packet timeline
+//! ([`crate::render::timeline`]), expected vs observed, the kernel's drops
+//! (the probe's own and background ones greyed), the counters that moved
+//! and a link to the phase's pcapng.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -12,11 +15,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::evidence::frames::{FrameRecord, MAX_FRAMES_PER_WINDOW};
+use crate::evidence::outcome::Outcome;
 use crate::evidence::record::{CaseRecord, PhaseRecord, ProbeRecord};
 use crate::evidence::topo::TopoView;
-use crate::wire::kind::FrameKind;
-use crate::wire::packet::Direction;
+pub use crate::render::timeline::{esc, timeline_svg};
+use crate::sys::drops::Origin;
 
 /// Every `<root>/<case>/evidence.json`, by case id, and every one that
 /// could not be read (`path: why`). Hidden entries (`.<case>.new-<pid>`, a
@@ -73,10 +76,6 @@ pub fn write(root: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
-pub fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
 pub const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d2330;max-width:1200px}\
 h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-top:2px solid #d8dde6;padding-top:12px}\
 h3{font-size:15px;margin:18px 0 6px}table{border-collapse:collapse;margin:6px 0}\
@@ -85,34 +84,81 @@ th{background:#f1f3f7}.pass{color:#116329;font-weight:600}.fail{color:#cf222e;fo
 .na{color:#8a6d00}.why{background:#fff8e6;border-left:4px solid #e0a100;padding:6px 10px;margin:6px 0}\
 .note{color:#57606a}code,.mono{font-family:ui-monospace,monospace;font-size:12px}\
 .phase{margin-left:8px;padding-left:12px;border-left:3px solid #d8dde6}\
-.phase.failed{border-left-color:#cf222e}details{margin:4px 0}svg{display:block;margin:6px 0}";
+.phase.failed{border-left-color:#cf222e}details{margin:4px 0}svg{display:block;margin:6px 0}\
+details.phase>summary{font-size:15px;font-weight:600;margin:14px 0 6px;cursor:pointer}\
+nav.failures{background:#ffebe9;border:1px solid #cf222e;border-radius:6px;padding:8px 14px;margin:10px 0 18px}\
+nav.failures h2{font-size:16px;margin:4px 0;border:0;padding:0;color:#cf222e}nav.failures.none{background:#dafbe1;border-color:#4ac26b}\
+nav.failures.none h2{color:#116329}tr.own td{color:#8c959f}tr.failed td{background:#ffebe9}\
+table.outcome td,table.outcome th{font-size:12px}\
+.sumwhy{display:block;font-weight:400;font-size:13px;color:#57606a;margin:2px 0 0 18px}:target{outline:3px solid #e0a100}";
 
-/// Colours per frame kind, shared by the markers, the table and the legend.
-fn colour(k: FrameKind) -> &'static str {
-    match k {
-        FrameKind::ArpRequest => "#1f6feb",
-        FrameKind::ArpReply => "#1a7f37",
-        FrameKind::EchoRequest => "#8250df",
-        FrameKind::EchoReply => "#0a8f8f",
-        FrameKind::IcmpError => "#d4731c",
-        FrameKind::TcpRst => "#9a3412",
-        FrameKind::TcpSyn => "#0b3d91",
-        FrameKind::TcpSynAck => "#2f9e44",
-        FrameKind::Tcp => "#6e7781",
-        FrameKind::Other => "#afb8c1",
-    }
-}
-const DROP_COLOUR: &str = "#e5132e";
-
+/// The page: passing phases collapsed.
 pub fn render(cases: &[CaseRecord]) -> String {
+    render_with(cases, false)
+}
+
+/// The page with every phase open (to look at, or screenshot, a passing
+/// phase's timelines).
+pub fn render_open(cases: &[CaseRecord]) -> String {
+    render_with(cases, true)
+}
+
+/// The id of the row of check `i` of probe `probe` in `phase` of `case`.
+pub fn check_anchor(case: &str, phase: &str, probe: &str, i: usize) -> String {
+    format!("{case}--{phase}--{probe}--{i}")
+}
+
+/// The index of failures: every unmet expectation and every phase error,
+/// each a link to its place below.
+fn failures_index(cases: &[CaseRecord]) -> String {
+    let mut items = Vec::new();
+    for c in cases {
+        for ph in c.phases.iter().filter(|p| !p.passed) {
+            let at = format!("{} › {}", c.id, ph.name);
+            if let Some(e) = &ph.error {
+                items.push(format!(
+                    "<li><a href=\"#{}\">{}: harness error</a>: {}</li>",
+                    esc(&format!("{}-{}", c.id, ph.name)),
+                    esc(&at),
+                    esc(e)
+                ));
+            }
+            for p in &ph.probes {
+                for (i, k) in p.checks.iter().enumerate().filter(|(_, k)| !k.ok) {
+                    items.push(format!(
+                        "<li><a href=\"#{}\">{} › {}: {}</a> — expected {}, observed {}</li>",
+                        esc(&check_anchor(&c.id, &ph.name, &p.name, i)),
+                        esc(&at),
+                        esc(&p.name),
+                        esc(&k.what),
+                        esc(&k.expected.to_string()),
+                        esc(&k.observed.to_string())
+                    ));
+                }
+            }
+        }
+    }
+    if items.is_empty() {
+        return "<nav class=\"failures none\" id=\"failures\"><h2>No failing check</h2></nav>".into();
+    }
+    format!(
+        "<nav class=\"failures\" id=\"failures\"><h2>{} failing check{}</h2><ol>{}</ol></nav>",
+        items.len(),
+        if items.len() == 1 { "" } else { "s" },
+        items.concat()
+    )
+}
+
+fn render_with(cases: &[CaseRecord], open_all: bool) -> String {
     let mut h = String::new();
     let passed = cases.iter().filter(|c| c.passed()).count();
     let kernels: std::collections::BTreeSet<&str> = cases.iter().map(|c| c.kernel_release.as_str()).collect();
     let _ = write!(
         h,
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>netrepro report</title><style>{STYLE}</style></head><body>\
-         <h1>netrepro: {passed} of {} cases passed</h1><p class=\"note\">kernel {}; drop monitor: {}</p>",
+         <h1>netrepro: {passed} of {} cases passed</h1>{}<p class=\"note\">kernel {}; drop monitor: {}</p>",
         cases.len(),
+        failures_index(cases),
         esc(&kernels.into_iter().collect::<Vec<_>>().join(", ")),
         esc(cases.iter().map(|c| c.drop_monitor.as_str()).find(|d| !d.is_empty()).unwrap_or("not recorded")),
     );
@@ -135,7 +181,7 @@ pub fn render(cases: &[CaseRecord]) -> String {
     }
     h += "</table>";
     for c in cases {
-        case_html(&mut h, c);
+        case_html(&mut h, c, open_all);
     }
     h += "</body></html>\n";
     h
@@ -157,7 +203,7 @@ fn utc(ms: u64) -> String {
     format!("{y}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-fn case_html(h: &mut String, c: &CaseRecord) {
+fn case_html(h: &mut String, c: &CaseRecord, open_all: bool) {
     let _ = write!(
         h,
         "<h2 id=\"{}\">{} <span class=\"{v}\">{v}</span></h2><p>{}</p><p class=\"note\">kernel {} · fixture {} · case file <code>{}</code>",
@@ -175,21 +221,29 @@ fn case_html(h: &mut String, c: &CaseRecord) {
     h.push_str("</p>");
     h.push_str(&topology_svg(&c.topology));
     for ph in &c.phases {
-        phase_html(h, c, ph);
+        phase_html(h, c, ph, open_all);
     }
 }
 
-fn phase_html(h: &mut String, c: &CaseRecord, ph: &PhaseRecord) {
+fn phase_html(h: &mut String, c: &CaseRecord, ph: &PhaseRecord, open_all: bool) {
     let gate = ph.kernel_range.as_ref().map(|r| format!(" (kernel {})", esc(r))).unwrap_or_default();
+    let open = if !ph.passed || open_all { " open" } else { "" };
     let _ = write!(
         h,
-        "<div class=\"phase{}\" id=\"{}-{}\"><h3>phase {}{gate} <span class=\"{v}\">{v}</span></h3>",
-        if ph.passed { "" } else { " failed" },
+        "<details class=\"phase{}\" id=\"{}-{}\"{open}><summary>phase {}{gate} <span class=\"{v}\">{v}</span>",
+        if ph.passed { " passed" } else { " failed" },
         esc(&c.id),
         esc(&ph.name),
         esc(&ph.name),
         v = if ph.passed { "pass" } else { "fail" },
     );
+    // Folded, its why-lines still show: what differs from the baseline.
+    for p in ph.probes.iter().filter(|_| open.is_empty()) {
+        if let Some(w) = &p.why {
+            let _ = write!(h, "<span class=\"sumwhy\">{}: {}</span>", esc(&p.name), esc(w));
+        }
+    }
+    h.push_str("</summary>");
     if let Some(n) = &ph.note {
         let _ = write!(h, "<p class=\"note\">{}</p>", esc(n));
     }
@@ -207,7 +261,7 @@ fn phase_html(h: &mut String, c: &CaseRecord, ph: &PhaseRecord) {
         h.push_str("</p>");
     }
     for p in &ph.probes {
-        probe_html(h, p);
+        probe_html(h, c, ph, p);
     }
     // The report sits at the artifacts root, which the path is relative to.
     if let Some(rel) = ph.pcapng.as_ref().map(|p| p.display().to_string()) {
@@ -217,22 +271,61 @@ fn phase_html(h: &mut String, c: &CaseRecord, ph: &PhaseRecord) {
             esc(&rel)
         );
     }
-    h.push_str("</div>");
+    h.push_str("</details>");
 }
 
-fn probe_html(h: &mut String, p: &ProbeRecord) {
-    let _ = write!(
-        h,
-        "<h3>probe {} <span class=\"note mono\">{}</span></h3>",
-        esc(&p.name),
-        esc(&serde_json::to_string(&p.outcome).unwrap_or_default())
-    );
+/// The outcome as a small table of its fields.
+fn outcome_table(o: &Outcome) -> String {
+    let mut rows: Vec<(&str, String)> = Vec::new();
+    match o {
+        Outcome::Ping(p) => {
+            rows.push(("sent", p.sent.to_string()));
+            rows.push(("replies", p.replies.to_string()));
+            if !p.rtt_ms.is_empty() {
+                let min = p.rtt_ms.iter().copied().fold(f64::INFINITY, f64::min);
+                let max = p.rtt_ms.iter().copied().fold(0.0f64, f64::max);
+                let avg = p.rtt_ms.iter().sum::<f64>() / p.rtt_ms.len() as f64;
+                rows.push(("rtt min/avg/max", format!("{min:.3} / {avg:.3} / {max:.3} ms")));
+            }
+            let errors: Vec<String> =
+                p.errors.iter().map(|e| format!("{} from {} (seq {})", e.kind, e.from, e.seq)).collect();
+            rows.push(("ICMP errors", if errors.is_empty() { "none".into() } else { errors.join(", ") }));
+            rows.push(("echo id", p.id.to_string()));
+            rows.push(("elapsed", format!("{} ms", p.elapsed_ms)));
+        }
+        Outcome::Connect(c) => {
+            rows.push(("result", c.result.clone()));
+            rows.push(("elapsed", format!("{} ms", c.elapsed_ms)));
+            if c.held > 0 {
+                rows.push(("held", c.held.to_string()));
+            }
+        }
+        Outcome::Stream(st) => {
+            rows.push(("bytes sent / received", format!("{} / {}", st.bytes_sent, st.bytes_received)));
+            rows.push(("client error", st.client_error.clone()));
+            rows.push(("server error", st.server_error.clone()));
+            rows.push(("elapsed", format!("{} ms", st.elapsed_ms)));
+            for i in &st.injected {
+                rows.push(("injected", i.summary.clone()));
+            }
+        }
+    }
+    let mut t = format!("<table class=\"outcome\"><tr><th colspan=\"2\">outcome ({})</th></tr>", o.kind());
+    for (k, v) in rows {
+        let _ = write!(t, "<tr><td>{}</td><td class=\"mono\">{}</td></tr>", esc(k), esc(&v));
+    }
+    t + "</table>"
+}
+
+fn probe_html(h: &mut String, c: &CaseRecord, ph: &PhaseRecord, p: &ProbeRecord) {
+    let _ = write!(h, "<h3>probe {}</h3>", esc(&p.name));
+    h.push_str(&outcome_table(&p.outcome));
     if let Some(w) = &p.why {
         let _ = write!(h, "<div class=\"why\"><b>why:</b> {}</div>", esc(w));
     }
     h.push_str(&timeline_svg(p));
     h.push_str("<table><tr><th>expectation</th><th>expected</th><th>observed</th><th></th></tr>");
-    for k in &p.checks {
+    for (i, k) in p.checks.iter().enumerate() {
         let (cls, word) = match (k.unavailable, k.ok) {
             (true, _) => ("na", "n/a"),
             (_, true) => ("pass", "ok"),
@@ -240,7 +333,9 @@ fn probe_html(h: &mut String, p: &ProbeRecord) {
         };
         let _ = write!(
             h,
-            "<tr><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td class=\"{cls}\">{word}</td></tr>",
+            "<tr id=\"{}\"{}><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td class=\"{cls}\">{word}</td></tr>",
+            esc(&check_anchor(&c.id, &ph.name, &p.name, i)),
+            if k.ok { "" } else { " class=\"failed\"" },
             esc(&k.what),
             esc(&k.expected.to_string()),
             esc(&k.observed.to_string())
@@ -248,11 +343,34 @@ fn probe_html(h: &mut String, p: &ProbeRecord) {
     }
     h.push_str("</table>");
     if !p.drops.is_empty() {
-        h.push_str("<table><tr><th>kernel drops</th><th>device</th><th>reason</th><th>where</th><th>protocol</th><th>count</th></tr>");
-        for d in &p.drops {
+        h.push_str("<table><tr><th>kernel drops</th><th>whose</th><th>device</th><th>reason</th><th>where</th><th>protocol</th><th>count</th><th>packets</th></tr>");
+        let mut drops: Vec<&crate::sys::drops::Drop> = p.drops.iter().collect();
+        drops.sort_by_key(|d| d.origin);
+        for d in drops {
+            let own = d.origin != Origin::Incident;
+            let packets: Vec<String> = d
+                .packets
+                .iter()
+                .take(8)
+                .map(|x| match &x.frame {
+                    Some(t) => format!("{} (#{} on {})", x.summary, t.pcap_frame, t.iface),
+                    None => x.summary.clone(),
+                })
+                .collect();
+            let more = d.packets.len().saturating_sub(8);
+            let mut shown = packets.iter().map(|x| esc(x)).collect::<Vec<_>>().join("<br>");
+            if more > 0 {
+                let _ = write!(shown, "<br>… {more} more");
+            }
+            let whose = if own {
+                format!("{}<br><span class=\"note\">{}</span>", d.origin.word(), esc(&d.origin_why))
+            } else {
+                d.origin.word().to_string()
+            };
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr{}><td>{}</td><td>{whose}</td><td>{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td class=\"mono\">{shown}</td></tr>",
+                if own { " class=\"own\"" } else { "" },
                 esc(&d.ns),
                 esc(&d.dev),
                 esc(if d.reason.is_empty() { "(not reported)" } else { &d.reason }),
@@ -276,198 +394,6 @@ fn probe_html(h: &mut String, p: &ProbeRecord) {
             moved.iter().map(|m| esc(m)).collect::<Vec<_>>().join("<br>")
         );
     }
-}
-
-/// The probe's recorded frames across interfaces, in time order (ties in
-/// pcapng order).
-fn timeline_frames(p: &ProbeRecord) -> Vec<&FrameRecord> {
-    let mut out: Vec<&FrameRecord> = p.packets.values().flat_map(|w| &w.frames).collect();
-    out.sort_by_key(|f| (f.t_ns, f.pcap_frame));
-    out
-}
-
-/// Lanes = captured interfaces (plus any interface the kernel dropped on),
-/// x = time in the probe's window; drops as red crosses where they happened.
-pub fn timeline_svg(p: &ProbeRecord) -> String {
-    let frames = timeline_frames(p);
-    let t_ms = |f: &FrameRecord| f.t_ns.saturating_sub(p.window_ns.0) as f64 / 1e6;
-    let (w0, w1) = p.window_ns;
-    let window_ms = ((w1.saturating_sub(w0)) as f64 / 1e6).max(1.0);
-    // A probe often waits long after its last frame (a stalled transfer, a
-    // timeout): the axis ends shortly after the last thing seen, and says so.
-    let last_ms = frames
-        .iter()
-        .map(|f| t_ms(f))
-        .chain(p.drops.iter().map(|d| (d.last_ns.saturating_sub(w0)) as f64 / 1e6))
-        .fold(0.0f64, f64::max);
-    let span_ms = if last_ms > 0.0 && last_ms * 1.1 < window_ms { (last_ms * 1.1).max(1.0) } else { window_ms };
-    let mut lanes: Vec<String> = p.packets.keys().cloned().collect();
-    let drop_lane = |d: &crate::sys::drops::Drop| format!("{}/{}", d.ns, d.dev);
-    // Drops on a device, where a packet was lost on its way; socket-level
-    // frees (no device) and loopback stay in the table below.
-    let drops: Vec<&crate::sys::drops::Drop> = p.drops.iter().filter(|d| !d.dev.is_empty() && d.dev != "lo").collect();
-    for d in &drops {
-        let l = drop_lane(d);
-        if !lanes.contains(&l) {
-            lanes.push(l);
-        }
-    }
-    if lanes.is_empty() {
-        return String::new();
-    }
-    let (left, width, lane_h, top) = (170.0, 760.0, 36.0, 22.0);
-    let height = top + lane_h * lanes.len() as f64 + 30.0;
-    let x = |t_ms: f64| left + (t_ms.clamp(0.0, span_ms) / span_ms) * width;
-    let y = |lane: &str| top + lane_h * lanes.iter().position(|l| l == lane).unwrap_or(0) as f64 + lane_h / 2.0;
-    let mut s = format!(
-        "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{:.0}\" height=\"{height:.0}\" role=\"img\" aria-label=\"packet timeline of probe {}\">",
-        left + width + 220.0,
-        esc(&p.name)
-    );
-    let end_label = if span_ms < window_ms {
-        format!("{span_ms:.1} ms (then nothing until the probe ended at {window_ms:.0} ms)")
-    } else {
-        format!("{span_ms:.0} ms")
-    };
-    let _ = write!(s, "<text x=\"{left}\" y=\"14\" font-size=\"11\" fill=\"#57606a\">0 ms</text><text x=\"{:.0}\" y=\"14\" font-size=\"11\" fill=\"#57606a\" text-anchor=\"end\">{}</text>", left + width, esc(&end_label));
-    for l in &lanes {
-        let yy = y(l);
-        let _ = write!(
-            s,
-            "<text x=\"4\" y=\"{:.0}\" font-size=\"12\" font-family=\"monospace\">{}</text><line x1=\"{left}\" x2=\"{:.0}\" y1=\"{yy:.0}\" y2=\"{yy:.0}\" stroke=\"#d0d7de\"/>",
-            yy + 4.0,
-            esc(l),
-            left + width
-        );
-    }
-    // A stream's thousands of data segments would bury the frames that
-    // matter: past 300 on a lane, plain TCP segments are sampled.
-    let mut per_lane: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-    for f in &frames {
-        let e = per_lane.entry(f.iface.as_str()).or_default();
-        e.0 += 1;
-        e.1 += usize::from(f.kind() == FrameKind::Tcp);
-    }
-    let mut nth: BTreeMap<&str, usize> = BTreeMap::new();
-    // Where each lane's last visible frame number was written.
-    let mut labelled: BTreeMap<&str, f64> = BTreeMap::new();
-    for f in &frames {
-        let kind = f.kind();
-        if kind == FrameKind::Tcp {
-            let (all, plain) = per_lane[f.iface.as_str()];
-            let n = nth.entry(f.iface.as_str()).or_default();
-            *n += 1;
-            if all > 300 && *n % plain.div_ceil(150).max(1) != 0 {
-                continue;
-            }
-        }
-        let (cx, cy) = (x(t_ms(f)), y(&f.iface));
-        let c = colour(kind);
-        // Outgoing frames point right, incoming left.
-        let pts = match f.direction {
-            Direction::In => {
-                format!("{:.1},{:.1} {:.1},{:.1} {:.1},{:.1}", cx - 6.0, cy, cx + 4.0, cy - 7.0, cx + 4.0, cy + 7.0)
-            }
-            Direction::Out => {
-                format!("{:.1},{:.1} {:.1},{:.1} {:.1},{:.1}", cx + 6.0, cy, cx - 4.0, cy - 7.0, cx - 4.0, cy + 7.0)
-            }
-        };
-        let _ = write!(
-            s,
-            "<polygon class=\"frame\" data-frame=\"{n}\" data-iface=\"{lane}\" data-dir=\"{dir}\" points=\"{pts}\" fill=\"{c}\"><title>#{n} +{:.3} ms {lane} {dir}: {}</title></polygon>",
-            t_ms(f),
-            esc(&f.summary),
-            n = f.pcap_frame,
-            lane = esc(&f.iface),
-            dir = f.direction.word(),
-        );
-        // The frame's number under its marker, where the last one on the
-        // lane is far enough away to stay readable.
-        if f.pcap_frame > 0 && labelled.get(f.iface.as_str()).is_none_or(|last| cx - last >= 34.0) {
-            labelled.insert(f.iface.as_str(), cx);
-            let _ = write!(
-                s,
-                "<text x=\"{cx:.1}\" y=\"{:.1}\" font-size=\"9\" fill=\"#57606a\" text-anchor=\"middle\">#{}</text>",
-                cy + 17.0,
-                f.pcap_frame
-            );
-        }
-    }
-    for d in drops {
-        let l = drop_lane(d);
-        // Just above the lane's line: a drop often happens the instant a
-        // frame is seen there, and must not hide that frame's marker.
-        let cy = y(&l) - 9.0;
-        let label = if d.reason.is_empty() { d.at.clone() } else { d.reason.clone() };
-        for t in [d.first_ns, d.last_ns] {
-            let cx = x((t.saturating_sub(w0)) as f64 / 1e6);
-            let _ = write!(
-                s,
-                "<g class=\"drop\" stroke=\"{DROP_COLOUR}\" stroke-width=\"2.5\"><line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\"/><line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\"/><title>{} × {} dropped: {} in {}</title></g>",
-                cx - 4.0, cy - 4.0, cx + 4.0, cy + 4.0, cx - 4.0, cy + 4.0, cx + 4.0, cy - 4.0,
-                d.count, esc(&d.protocol), esc(&label), esc(&d.at)
-            );
-            if d.first_ns == d.last_ns {
-                break;
-            }
-        }
-        let _ = write!(
-            s,
-            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"{DROP_COLOUR}\">{} × {} {}</text>",
-            x((d.last_ns.saturating_sub(w0)) as f64 / 1e6) + 9.0,
-            cy - 1.0,
-            d.count,
-            esc(&d.protocol),
-            esc(&label)
-        );
-    }
-    s += "</svg>";
-    let mut kinds: Vec<FrameKind> = Vec::new();
-    for f in &frames {
-        if !kinds.contains(&f.kind()) {
-            kinds.push(f.kind());
-        }
-    }
-    if !kinds.is_empty() || !p.drops.is_empty() {
-        s += "<p class=\"note legend\">";
-        for k in kinds {
-            let _ = write!(s, "<span style=\"color:{}\">▶</span> {} &nbsp; ", colour(k), k.name());
-        }
-        let _ = write!(
-            s,
-            "<span style=\"color:{DROP_COLOUR}\">✕</span> kernel drop &nbsp; (▶ out, ◀ in; #n: frame number in the phase's pcapng)</p>"
-        );
-    }
-    // A window's frames past the cap are in the pcapng only: say so.
-    for (lane, w) in p.packets.iter().filter(|(_, w)| w.truncated > 0) {
-        let _ = write!(
-            s,
-            "<p class=\"note\">{}: {} frames in this window not recorded in the evidence (at most {MAX_FRAMES_PER_WINDOW} per interface and window); the pcapng has them all.</p>",
-            esc(lane),
-            w.truncated
-        );
-    }
-    // The same frames as a table: which interface saw which packet, in order.
-    if !frames.is_empty() {
-        let _ = write!(s, "<details><summary>{} frames in time order</summary><table class=\"mono\"><tr><th>#</th><th>ms</th><th>interface</th><th></th><th>frame</th></tr>", frames.len());
-        for f in frames.iter().take(300) {
-            let _ = write!(
-                s,
-                "<tr><td>{}</td><td>{:.3}</td><td>{}</td><td>{}</td><td><span style=\"color:{}\">■</span> {}</td></tr>",
-                f.pcap_frame,
-                t_ms(f),
-                esc(&f.iface),
-                f.direction.word(),
-                colour(f.kind()),
-                esc(&f.summary)
-            );
-        }
-        if frames.len() > 300 {
-            let _ = write!(s, "<tr><td colspan=\"5\">… {} more in the pcapng</td></tr>", frames.len() - 300);
-        }
-        s += "</table></details>";
-    }
-    s
 }
 
 /// Namespaces as boxes, their interfaces inside, veth pairs as lines
@@ -545,36 +471,68 @@ pub fn topology_svg(t: &TopoView) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evidence::frames::{FrameRecord, WindowFrames};
-    use crate::wire::packet::tests::arp_request;
-    use crate::wire::packet::Frame;
+    use crate::evidence::record::CheckRecord;
 
-    fn probe(packets: BTreeMap<String, WindowFrames>) -> ProbeRecord {
+    fn case(phases: Vec<PhaseRecord>) -> CaseRecord {
+        CaseRecord {
+            format_version: crate::evidence::record::FORMAT_VERSION,
+            id: "demo".into(),
+            title: "t".into(),
+            urls: vec![],
+            case_file: "cases/demo.toml".into(),
+            fixture: "docker-bridge".into(),
+            kernel_release: "6.18".into(),
+            started_unix_ms: 0,
+            duration_ms: 1.0,
+            verdict: if phases.iter().all(|p| p.passed) { "pass" } else { "fail" }.into(),
+            drop_monitor: String::new(),
+            topology: Default::default(),
+            phases,
+        }
+    }
+
+    fn phase(name: &str, ok: bool) -> PhaseRecord {
         let mut p = ProbeRecord::for_test(
-            "ping",
-            serde_json::json!({"from": "a", "to": "10.0.0.1", "count": 1, "interval_ms": 10, "wait_ms": 10}),
-            serde_json::json!({"sent": 1, "replies": 1, "errors": [], "rtt_ms": [0.1], "elapsed_ms": 1.0}),
+            "connect",
+            serde_json::json!({"from": "a", "to": "10.0.0.1:80"}),
+            serde_json::json!({"result": "timeout", "elapsed_ms": 800.0}),
         );
-        p.window_ns = (1_000, 2_000_000);
-        p.packets = packets;
-        p
+        p.checks.push(CheckRecord {
+            what: "result".into(),
+            expected: crate::evidence::record::Expected::word("ok"),
+            observed: crate::evidence::record::Observed::Result { word: "timeout".into(), after_ms: 800.0 },
+            ok,
+            unavailable: false,
+        });
+        p.drops.push(crate::sys::drops::Drop {
+            ns: "b".into(),
+            reason: "QUEUE_PURGE".into(),
+            at: "tcp_disconnect".into(),
+            protocol: "IPv4".into(),
+            count: 1,
+            origin: Origin::ProbeOwn,
+            origin_why: "a socket's queue purged as the socket closed".into(),
+            ..Default::default()
+        });
+        PhaseRecord { passed: ok, probes: vec![p], ..PhaseRecord::new(name) }
     }
 
     #[test]
-    fn frames_are_drawn_from_the_records_with_number_and_direction() {
-        let mut f = FrameRecord::of(
-            &Frame::ethernet(500_000, Direction::In, arp_request([10, 0, 0, 2], [10, 0, 0, 1])),
-            "host/br0",
-        );
-        f.pcap_frame = 17;
-        let lanes = BTreeMap::from([("host/br0".to_string(), WindowFrames { frames: vec![f], truncated: 12_345 })]);
-        let svg = timeline_svg(&probe(lanes));
-        assert!(svg.contains("data-frame=\"17\" data-iface=\"host/br0\" data-dir=\"in\""), "{svg}");
-        assert!(
-            svg.contains("<title>#17 +0.499 ms host/br0 in: ARP request who-has 10.0.0.1 tell 10.0.0.2</title>"),
-            "{svg}"
-        );
-        assert!(svg.contains(">#17</text>"), "the number is written under the marker: {svg}");
-        assert!(svg.contains("host/br0: 12345 frames in this window not recorded in the evidence"), "{svg}");
+    fn the_page_leads_with_its_failures_and_folds_what_passed() {
+        let page = render(&[case(vec![phase("baseline", true), phase("fault", false)])]);
+        let after_h1 = &page[page.find("</h1>").unwrap() + 5..];
+        assert!(after_h1.starts_with("<nav class=\"failures\" id=\"failures\"><h2>1 failing check</h2>"), "{after_h1}");
+        let anchor = check_anchor("demo", "fault", "connect", 0);
+        assert!(after_h1.contains(&format!("<a href=\"#{anchor}\">demo › fault › connect: result</a>")), "{after_h1}");
+        assert!(page.contains(&format!("<tr id=\"{anchor}\" class=\"failed\">")), "the link lands on the row");
+        assert!(page.contains("<details class=\"phase passed\" id=\"demo-baseline\"><summary>"), "passing: collapsed");
+        assert!(page.contains("<details class=\"phase failed\" id=\"demo-fault\" open><summary>"), "failing: open");
+        assert!(render_open(&[case(vec![phase("baseline", true)])]).contains("id=\"demo-baseline\" open>"));
+        // The outcome as a table, not JSON; the probe's own drop greyed.
+        assert!(page.contains("<tr><td>result</td><td class=\"mono\">timeout</td></tr>"), "{page}");
+        assert!(!page.contains("{\"kind\""), "no raw JSON");
+        assert!(page.contains("<tr class=\"own\"><td>b</td><td>probe_own<br>"), "{page}");
+        let ok = render(&[case(vec![phase("baseline", true)])]);
+        assert!(ok.contains("<nav class=\"failures none\" id=\"failures\"><h2>No failing check</h2></nav>"));
     }
 }

@@ -116,7 +116,7 @@ pub fn ping(from: &Netns, to: Ipv4Addr, count: u32, interval: Duration, wait: Du
     let start = Instant::now();
     let later = |t: Instant, d: Duration| t.checked_add(d).ok_or_else(|| anyhow!("ping: {d:?} is too long a time"));
     let mut sent_at = Vec::new();
-    let mut out = PingOutcome { sent: 0, replies: 0, errors: vec![], rtt_ms: vec![], elapsed_ms: 0.0 };
+    let mut out = PingOutcome { sent: 0, replies: 0, errors: vec![], rtt_ms: vec![], elapsed_ms: 0.0, id };
     let mut seen = std::collections::BTreeSet::new();
     let mut next_send = start;
     let mut deadline = None;

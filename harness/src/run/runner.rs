@@ -89,6 +89,8 @@ pub fn run_case_until(
             }
         }
     }
+    // Why-lines against the baseline, now that every phase is in.
+    crate::verdict::explain::explain_phases(&mut phases);
     let verdict = if phases.iter().all(|p| p.passed) { "pass" } else { "fail" };
     let rec = CaseRecord {
         format_version: crate::evidence::record::FORMAT_VERSION,
@@ -276,8 +278,14 @@ fn stop_captures(
             let at = if d.dev.is_empty() { d.ns.clone() } else { format!("{}/{}", d.ns, d.dev) };
             let reason = if d.reason.is_empty() { "(no reason on this kernel)" } else { &d.reason };
             comments.push(format!(
-                "kernel drop in probe {}: {} x {} on {at}: {reason} in {} (t_ns {}..{})",
-                p.name, d.count, d.protocol, d.at, d.first_ns, d.last_ns
+                "kernel drop in probe {} ({}): {} x {} on {at}: {reason} in {} (t_ns {}..{})",
+                p.name,
+                d.origin.word(),
+                d.count,
+                d.protocol,
+                d.at,
+                d.first_ns,
+                d.last_ns
             ));
         }
     }
@@ -303,6 +311,9 @@ fn stop_captures(
                 f.pcap_frame = numbering.get(ci, i).unwrap_or(0);
             }
         }
+    }
+    for probe in &mut rec.probes {
+        crate::verdict::attribution::tie_frames(probe);
     }
     if let Some(c) = captured.iter().find(|c| c.dropped > 0) {
         bail!(

@@ -85,6 +85,7 @@ impl Topology {
             let (via, dev): (Option<Ipv4Addr>, Option<String>) = (r.via, r.dev.clone());
             t.ns(r.ns.get_ref())?.run(move |ctx| link::add_route(ctx, dst, via, dev.as_deref()))??;
         }
+        t.wait_active(f, std::time::Duration::from_secs(3))?;
         for fw in &f.firewall {
             let ns = t.ns(fw.ns.get_ref())?;
             for rule in &fw.iptables {
@@ -95,6 +96,44 @@ impl Topology {
             }
         }
         Ok(t)
+    }
+
+    /// Waits until every veth end, and every bridge with a port, is
+    /// operationally up: a link that comes up transmits through `noop_qdisc`
+    /// until the kernel's linkwatch work sees its carrier (operstate UP,
+    /// then `dev_activate`), and that work is rate-limited (up to a second
+    /// with many links changing at once, as with topologies built side by
+    /// side). A frame sent before then is dropped as `QDISC_DROP`
+    /// (`noop_enqueue`): a first ARP lost, a probe's first second gone.
+    /// After `limit`, goes on (the evidence will show the drop).
+    fn wait_active(&self, f: &FixtureFile, limit: std::time::Duration) -> Result<()> {
+        let mut links: Vec<(String, String)> = Vec::new();
+        for v in &f.veths {
+            for end in [&v.a, &v.b] {
+                links.push((end.ns.get_ref().clone(), end.name.clone()));
+            }
+        }
+        for b in &f.bridges {
+            if f.veths
+                .iter()
+                .flat_map(|v| [&v.a, &v.b])
+                .any(|e| e.master.as_ref().is_some_and(|m| m.get_ref() == &b.name))
+            {
+                links.push((b.ns.get_ref().clone(), b.name.clone()));
+            }
+        }
+        let until = std::time::Instant::now() + limit;
+        for (ns, dev) in links {
+            loop {
+                let d = dev.clone();
+                let up = self.ns(&ns)?.run(move |ctx| link::oper_up(ctx, &d))??;
+                if up || std::time::Instant::now() >= until {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+        Ok(())
     }
 
     /// Applies one step; returns what it printed, for the evidence.

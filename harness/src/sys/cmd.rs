@@ -78,15 +78,85 @@ pub fn which(tool: &str) -> Option<PathBuf> {
     found
 }
 
-/// The Debian package that provides a tool, for "how to get it" messages.
-pub fn package_for(tool: &str) -> &'static str {
-    match tool {
-        "iptables" | "iptables-save" | "iptables-legacy" | "iptables-nft" => "iptables",
-        "nft" => "nftables",
-        "tc" | "ip" | "bridge" | "ss" => "iproute2",
-        "conntrack" => "conntrack",
-        "tcpdump" => "tcpdump",
-        "ethtool" => "ethtool",
-        _ => "the package that provides it",
+/// The Debian package that provides a tool, for "how to get it" messages;
+/// `None` for a tool no known package provides (never a placeholder).
+pub fn package_for(tool: &str) -> Option<&'static str> {
+    PACKAGES.iter().find(|(tools, _)| tools.contains(&tool)).map(|(_, p)| *p)
+}
+
+/// Tools → the Debian package with them (Debian 12).
+const PACKAGES: &[(&[&str], &str)] = &[
+    (
+        &[
+            "iptables",
+            "iptables-save",
+            "iptables-restore",
+            "ip6tables",
+            "ip6tables-save",
+            "ip6tables-restore",
+            "iptables-legacy",
+            "iptables-legacy-save",
+            "iptables-legacy-restore",
+            "iptables-nft",
+            "iptables-nft-save",
+            "iptables-nft-restore",
+            "xtables-monitor",
+        ],
+        "iptables",
+    ),
+    (&["nft"], "nftables"),
+    (&["arptables"], "arptables"),
+    (&["ebtables"], "ebtables"),
+    (&["ipset"], "ipset"),
+    (&["ipvsadm"], "ipvsadm"),
+    (&["conntrack"], "conntrack"),
+    (&["conntrackd"], "conntrackd"),
+    (&["ip", "tc", "bridge", "ss", "nstat", "lnstat", "rtmon", "devlink", "rdma", "tipc"], "iproute2"),
+    (&["brctl"], "bridge-utils"),
+    (&["ifconfig", "route", "arp", "netstat", "ipmaddr", "iptunnel"], "net-tools"),
+    (&["ethtool"], "ethtool"),
+    (&["tcpdump"], "tcpdump"),
+    (&["tshark"], "tshark"),
+    (&["ping", "ping4", "ping6"], "iputils-ping"),
+    (&["tracepath"], "iputils-tracepath"),
+    (&["arping"], "iputils-arping"),
+    (&["traceroute"], "traceroute"),
+    (&["mtr"], "mtr-tiny"),
+    (&["nc", "netcat"], "netcat-openbsd"),
+    (&["ncat"], "ncat"),
+    (&["socat"], "socat"),
+    (&["curl"], "curl"),
+    (&["wget"], "wget"),
+    (&["dig", "nslookup", "host"], "bind9-dnsutils"),
+    (&["iperf3"], "iperf3"),
+    (&["iperf"], "iperf"),
+    (&["bpftool"], "bpftool"),
+    (&["sysctl"], "procps"),
+    (&["modprobe", "lsmod", "insmod", "rmmod"], "kmod"),
+    (&["nsenter", "unshare"], "util-linux"),
+    (&["dhclient"], "isc-dhcp-client"),
+    (&["wg"], "wireguard-tools"),
+    (&["strace"], "strace"),
+    (&["jq"], "jq"),
+    (&["python3"], "python3"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tool_has_its_package_or_none() {
+        assert_eq!(package_for("ipvsadm"), Some("ipvsadm"));
+        assert_eq!(package_for("tc"), Some("iproute2"));
+        assert_eq!(package_for("iptables-legacy"), Some("iptables"));
+        assert_eq!(package_for("dig"), Some("bind9-dnsutils"));
+        assert_eq!(package_for("no-such-tool"), None);
+        let mut seen = std::collections::BTreeSet::new();
+        for (tools, _) in PACKAGES {
+            for t in *tools {
+                assert!(seen.insert(*t), "{t} listed twice");
+            }
+        }
     }
 }

@@ -4,6 +4,15 @@
 //! for namespaces a running case has registered: attribution is by
 //! namespace, so cases running side by side never see each other's drops.
 //!
+//! Beside the counts, every counted drop is also pushed, one event each, to
+//! a BPF queue map (4.20 on): when, which skb, and the first
+//! [`HEADER_BYTES`] bytes from its network header on (`skb->head +
+//! skb->network_header`, the IP or ARP header and what follows). From those
+//! bytes a drop can be told apart from the probe's own traffic (an echo
+//! reply with the probe's echo id) and tied to the captured frame it was.
+//! The queue holds [`QUEUE_EVENTS`] events; past that, the oldest are
+//! overwritten and a drop keeps its count without all its packets.
+//!
 //! Struct offsets and reason names come from the running kernel's BTF
 //! (`/sys/kernel/btf/vmlinux`), never from a table in this code. The program
 //! is attached by `BPF_RAW_TRACEPOINT_OPEN`: no tracefs mount, and it is
@@ -22,7 +31,7 @@ pub const NO_REASON_NOTE: &str =
     "this kernel's kfree_skb tracepoint has no drop reason (added in 5.17, upstream c504e5c2f964); the counters carry the evidence";
 
 /// One (namespace, device, reason, location, protocol) bucket.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Drop {
     pub ns: String,
     /// Empty when the skb had no device (a socket-level drop).
@@ -38,6 +47,72 @@ pub struct Drop {
     /// CLOCK_REALTIME ns (comparable with pcap timestamps).
     pub first_ns: u64,
     pub last_ns: u64,
+    /// Whose drop this is ([`Origin`]): only `incident` drops are checked
+    /// by expectations, explained in why-lines and drawn in colour.
+    #[serde(default)]
+    pub origin: Origin,
+    /// The rule that labelled it, in a few words (empty for `incident`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub origin_why: String,
+    /// The dropped packets themselves, in time order, as far as the kernel
+    /// let the monitor see them (at most [`MAX_PACKETS_PER_DROP`]); fewer
+    /// than `count` when the queue overflowed or on kernels without it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packets: Vec<DroppedPacket>,
+}
+
+/// Whose drop it is.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// What the kernel did to the traffic under test: the default, and
+    /// what every drop is unless a rule says otherwise.
+    #[default]
+    Incident,
+    /// The probe's (or the harness's) own traffic and sockets: the copy of
+    /// an echo reply its raw socket already read, a socket's queue purged as
+    /// it closed.
+    ProbeOwn,
+    /// Neither: packets the kernel sends by itself (IPv6 MLD and NDP on an
+    /// IPv4 probe's links), or drops after the probe's window ended.
+    Background,
+}
+
+impl Origin {
+    pub fn word(self) -> &'static str {
+        match self {
+            Origin::Incident => "incident",
+            Origin::ProbeOwn => "probe_own",
+            Origin::Background => "background",
+        }
+    }
+}
+
+/// Packets kept per drop record; the count says how many there were.
+pub const MAX_PACKETS_PER_DROP: usize = 64;
+
+/// One dropped packet, as the kernel held it when it freed it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct DroppedPacket {
+    /// When it was freed, CLOCK_REALTIME ns (the pcapng's clock).
+    pub t_ns: u64,
+    /// Parsed from the first [`HEADER_BYTES`] bytes at its network header;
+    /// empty when the skb had none (a socket's queue of non-IP data).
+    pub headers: crate::wire::headers::Headers,
+    /// One line for people; never parsed.
+    pub summary: String,
+    /// The captured frame it is, where one in the probe's window has the
+    /// same addresses, identification and transport fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame: Option<FrameTie>,
+}
+
+/// A captured frame of the probe's window: its interface and its number in
+/// the phase's pcapng.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+pub struct FrameTie {
+    pub iface: String,
+    pub pcap_frame: u32,
 }
 
 #[repr(C)]
@@ -59,16 +134,73 @@ struct Value {
     last: u64,
 }
 
+/// Bytes copied per drop event from the skb's network header on: an IPv6
+/// header and a TCP header with its options, or an ICMP error with the
+/// datagram it quotes.
+pub const HEADER_BYTES: usize = 96;
+
+/// Events the queue map holds between two reads.
+pub const QUEUE_EVENTS: u32 = 8192;
+
+/// One drop as the program pushes it to the queue map.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+struct Event {
+    /// CLOCK_MONOTONIC ns.
+    ts: u64,
+    /// The skb's address (never recorded; clones have their own).
+    skb: u64,
+    location: u64,
+    inum: u32,
+    ifindex: u32,
+    reason: u32,
+    proto: u16,
+    /// Bytes of `hdr` read (0: no network header, or the read failed).
+    hdr_len: u16,
+    hdr: [u8; HEADER_BYTES],
+}
+
+impl Default for Event {
+    fn default() -> Event {
+        Event {
+            ts: 0,
+            skb: 0,
+            location: 0,
+            inum: 0,
+            ifindex: 0,
+            reason: 0,
+            proto: 0,
+            hdr_len: 0,
+            hdr: [0; HEADER_BYTES],
+        }
+    }
+}
+
+impl Event {
+    fn key(&self) -> Key {
+        Key {
+            inum: self.inum,
+            ifindex: self.ifindex,
+            reason: self.reason,
+            proto: self.proto,
+            _pad: 0,
+            location: self.location,
+        }
+    }
+}
+
 /// The loaded program and what it was built from.
 pub struct Monitor {
     watch: OwnedFd,
     counts: OwnedFd,
+    /// The per-drop queue, where the kernel has queue maps.
+    events: Option<OwnedFd>,
+    /// Events read from the queue and not yet taken by a watch.
+    pending: Mutex<Vec<Event>>,
     prog: OwnedFd,
     _link: OwnedFd,
     pub has_reason: bool,
     reasons: BTreeMap<u32, String>,
-    /// CLOCK_REALTIME - CLOCK_MONOTONIC at load, to put drops on the pcap clock.
-    realtime_offset: i64,
     lock: Mutex<()>,
 }
 
@@ -140,15 +272,39 @@ impl Monitor {
         let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
         // SAFETY: setrlimit with a valid struct; affects this process only.
         unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
-        let watch = map_create(4, 4, 4096)?;
-        let counts = map_create(std::mem::size_of::<Key>() as u32, std::mem::size_of::<Value>() as u32, 8192)?;
-        let maps = (watch.as_raw_fd(), counts.as_raw_fd());
-        let load = |helper| prog_load(&program(&off, has_reason, nargs >= 4, maps, helper));
+        let watch = map_create(1, 4, 4, 4096)?;
+        let counts = map_create(1, std::mem::size_of::<Key>() as u32, std::mem::size_of::<Value>() as u32, 8192)?;
+        // BPF_MAP_TYPE_QUEUE (4.20): without it, counts only.
+        let events = map_create(22, 0, std::mem::size_of::<Event>() as u32, QUEUE_EVENTS).ok();
+        let load = |events: Option<&OwnedFd>, helper| {
+            let maps =
+                Maps { watch: watch.as_raw_fd(), counts: counts.as_raw_fd(), events: events.map(|e| e.as_raw_fd()) };
+            prog_load(&program(&off, has_reason, nargs >= 4, maps, helper))
+        };
         // bpf_probe_read_kernel came in 5.5; before it, bpf_probe_read.
-        let prog = load(PROBE_READ_KERNEL).or_else(|e| load(PROBE_READ).map_err(|_| e))?;
+        let load_any = |events: Option<&OwnedFd>| {
+            load(events, PROBE_READ_KERNEL).or_else(|e| load(events, PROBE_READ).map_err(|_| e))
+        };
+        let (prog, events) = match events {
+            Some(ev) => match load_any(Some(&ev)) {
+                Ok(p) => (p, Some(ev)),
+                // A verifier that refuses the event half still counts.
+                Err(_) => (load_any(None)?, None),
+            },
+            None => (load_any(None)?, None),
+        };
         let link = raw_tracepoint_open("kfree_skb", prog.as_raw_fd())?;
-        let realtime_offset = clock(libc::CLOCK_REALTIME) as i64 - clock(libc::CLOCK_MONOTONIC) as i64;
-        Ok(Monitor { watch, counts, prog, _link: link, has_reason, reasons, realtime_offset, lock: Mutex::new(()) })
+        Ok(Monitor {
+            watch,
+            counts,
+            events,
+            pending: Mutex::new(Vec::new()),
+            prog,
+            _link: link,
+            has_reason,
+            reasons,
+            lock: Mutex::new(()),
+        })
     }
 
     /// Whether `name` is a drop reason of this kernel.
@@ -165,14 +321,49 @@ impl Monitor {
         map_update(&self.watch, &inum.to_ne_bytes(), &1u32.to_ne_bytes())
     }
 
-    /// Stops counting in `inum` and forgets its buckets (an inode number can
-    /// be reused by a later namespace).
+    /// Stops counting in `inum` and forgets its buckets and events (an
+    /// inode number can be reused by a later namespace).
     pub fn unwatch(&self, inum: u32) {
         let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let _ = map_delete(&self.watch, &inum.to_ne_bytes());
         for k in self.keys().into_iter().filter(|k| k.inum == inum) {
             let _ = map_delete(&self.counts, as_bytes(&k));
         }
+        self.drain();
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).retain(|e| e.inum != inum);
+    }
+
+    /// Whether drops come with their packets here (a queue map was made
+    /// and the program that fills it loaded).
+    pub fn has_packets(&self) -> bool {
+        self.events.is_some()
+    }
+
+    /// Moves every queued event to `pending` (at most the queue's size:
+    /// what the kernel pushes meanwhile waits for the next read).
+    fn drain(&self) {
+        let Some(q) = &self.events else { return };
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        for _ in 0..QUEUE_EVENTS {
+            let mut ev = Event::default();
+            if !map_pop(q, &mut ev) {
+                break;
+            }
+            pending.push(ev);
+        }
+        // Events of namespaces nobody watches any more go with their inodes
+        // (`unwatch`); this bounds what a burst can leave behind.
+        let excess = pending.len().saturating_sub(4 * QUEUE_EVENTS as usize);
+        pending.drain(..excess);
+    }
+
+    /// Takes the pending events of `inums` (after a fresh read).
+    fn take_events(&self, inums: &BTreeMap<u32, String>) -> Vec<Event> {
+        self.drain();
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let (mine, rest): (Vec<Event>, Vec<Event>) = pending.drain(..).partition(|e| inums.contains_key(&e.inum));
+        *pending = rest;
+        mine
     }
 
     fn keys(&self) -> Vec<Key> {
@@ -246,10 +437,15 @@ impl Watch {
         Watch { inums }
     }
 
-    /// Everything counted so far, to diff against later.
+    /// Everything counted so far, to diff against later. The packets of
+    /// drops before now are let go: they are not the next window's.
     pub fn mark(&self) -> Mark {
         match monitor() {
-            Ok(m) => Mark { counts: m.snapshot(&self.inums), misses: m.misses() },
+            Ok(m) => {
+                let mark = Mark { counts: m.snapshot(&self.inums), misses: m.misses() };
+                m.take_events(&self.inums);
+                mark
+            }
             Err(_) => Mark::default(),
         }
     }
@@ -265,6 +461,21 @@ impl Watch {
         let Ok(m) = monitor() else { return vec![] };
         let now = m.snapshot(&self.inums);
         let syms = kallsyms();
+        // CLOCK_REALTIME - CLOCK_MONOTONIC now, to put drops on the pcap
+        // clock: taken at each read, as NTP slews the two apart over a
+        // long run.
+        let offset = clock(libc::CLOCK_REALTIME) as i64 - clock(libc::CLOCK_MONOTONIC) as i64;
+        let real = |t: u64| (t as i64 + offset).max(0) as u64;
+        // The packets of each bucket, in the order the kernel freed them.
+        let mut packets: BTreeMap<Key, Vec<DroppedPacket>> = BTreeMap::new();
+        let mut events = m.take_events(&self.inums);
+        events.sort_by_key(|e| e.ts);
+        for e in events {
+            let list = packets.entry(e.key()).or_default();
+            if list.len() < MAX_PACKETS_PER_DROP {
+                list.push(e.packet(real(e.ts)));
+            }
+        }
         let mut out = Vec::new();
         for (k, v) in now {
             let before = since.counts.get(&k).map(|b| b.count).unwrap_or(0);
@@ -277,7 +488,6 @@ impl Watch {
             } else {
                 dev_name(&ns, k.ifindex).unwrap_or(format!("if{}", k.ifindex))
             };
-            let real = |t: u64| (t as i64 + m.realtime_offset).max(0) as u64;
             out.push(Drop {
                 dev,
                 reason: m.reason_name(k.reason),
@@ -287,6 +497,9 @@ impl Watch {
                 first_ns: real(if before == 0 { v.first } else { v.last }),
                 last_ns: real(v.last),
                 ns,
+                origin: Origin::Incident,
+                origin_why: String::new(),
+                packets: packets.remove(&k).unwrap_or_default(),
             });
         }
         out.sort_by(|a, b| (&a.ns, &a.dev, &a.reason, &a.at).cmp(&(&b.ns, &b.dev, &b.reason, &b.at)));
@@ -301,6 +514,24 @@ impl std::ops::Drop for Watch {
                 m.unwatch(*i);
             }
         }
+    }
+}
+
+impl Event {
+    /// The packet as the evidence records it, freed at `t_ns` (realtime).
+    fn packet(&self, t_ns: u64) -> DroppedPacket {
+        let bytes = &self.hdr[..(self.hdr_len as usize).min(HEADER_BYTES)];
+        let proto = u16::from_be(self.proto);
+        let headers = match proto {
+            0x0800 | 0x0806 | 0x86dd if !bytes.is_empty() => crate::wire::headers::Headers::parse_l3(proto, bytes),
+            _ => crate::wire::headers::Headers::default(),
+        };
+        let summary = if headers.ip.is_some() || headers.arp.is_some() {
+            headers.summary(bytes.len())
+        } else {
+            format!("{} (no network header)", ethertype_name(proto))
+        };
+        DroppedPacket { t_ns, headers, summary, frame: None }
     }
 }
 
@@ -377,6 +608,9 @@ struct Offsets {
     skb_dev: u32,
     skb_sk: u32,
     skb_protocol: u32,
+    skb_head: u32,
+    /// `__u16`, from `head`; `~0` when unset.
+    skb_network_header: u32,
     dev_ifindex: u32,
     dev_net: u32,
     sk_net: u32,
@@ -389,6 +623,8 @@ impl Offsets {
             skb_dev: member_offset(btf, "sk_buff", &["dev"])?,
             skb_sk: member_offset(btf, "sk_buff", &["sk"])?,
             skb_protocol: member_offset(btf, "sk_buff", &["protocol"])?,
+            skb_head: member_offset(btf, "sk_buff", &["head"])?,
+            skb_network_header: member_offset(btf, "sk_buff", &["network_header"])?,
             dev_ifindex: member_offset(btf, "net_device", &["ifindex"])?,
             dev_net: member_offset(btf, "net_device", &["nd_net", "net"])?,
             sk_net: member_offset(btf, "sock", &["__sk_common", "skc_net", "net"])?,
@@ -516,6 +752,10 @@ mod asm {
     pub fn add_imm(dst: u8, imm: i32) -> Insn {
         i(0x07, dst, 0, 0, imm)
     }
+    /// `dst += src` (64-bit).
+    pub fn add(dst: u8, src: u8) -> Insn {
+        i(0x0f, dst, src, 0, 0)
+    }
     /// `dst = *(size *)(src + off)`, size in bytes.
     pub fn ldx(size: u8, dst: u8, src: u8, off: i16) -> Insn {
         i(0x61 | sz(size), dst, src, off, 0)
@@ -541,6 +781,9 @@ mod asm {
     /// Jump targets are label numbers until [`link`] resolves them.
     pub fn jeq_imm(dst: u8, imm: i32, label: i16) -> Insn {
         i(0x15, dst, 0, label, imm)
+    }
+    pub fn jne_imm(dst: u8, imm: i32, label: i16) -> Insn {
+        i(0x55, dst, 0, label, imm)
     }
     pub fn ja(label: i16) -> Insn {
         i(0x05, 0, 0, label, 0)
@@ -575,7 +818,7 @@ mod asm {
         let mut out = Vec::new();
         for it in items {
             if let Item::I(mut x) = it {
-                if x.code == 0x15 || x.code == 0x05 {
+                if matches!(x.code, 0x15 | 0x55 | 0x05) {
                     x.off = at[&x.off] - out.len() as i16 - 1;
                 }
                 out.push(x);
@@ -590,19 +833,37 @@ const PROBE_READ: i32 = 4;
 const MAP_LOOKUP: i32 = 1;
 const MAP_UPDATE: i32 = 2;
 const KTIME_GET_NS: i32 = 5;
+const MAP_PUSH_ELEM: i32 = 87;
+/// For a queue map: when full, overwrite the oldest.
+const BPF_EXIST: i32 = 2;
+
+/// The maps the program uses.
+#[derive(Clone, Copy)]
+struct Maps {
+    watch: i32,
+    counts: i32,
+    /// The queue of per-drop events; none: counts only.
+    events: Option<i32>,
+}
 
 /// The program. `rx_sk`: the tracepoint passes the receiving socket as a
 /// fourth argument (6.12 on), the namespace of a drop on a socket's receive
 /// path whose skb no longer has a device or owner.
-fn program(o: &Offsets, has_reason: bool, rx_sk: bool, maps: (i32, i32), read_helper: i32) -> Vec<asm::Insn> {
-    let (watch_fd, counts_fd) = maps;
+fn program(o: &Offsets, has_reason: bool, rx_sk: bool, maps: Maps, read_helper: i32) -> Vec<asm::Insn> {
+    let (watch_fd, counts_fd) = (maps.watch, maps.counts);
     use asm::Item::{Label, I};
     use asm::*;
     // Stack: key at fp-24 (inum -24, ifindex -20, reason -16, proto -12,
-    // location -8), value at fp-48, scratch at fp-56.
+    // location -8), value at fp-48, scratch at fp-56, the event at
+    // fp-(56 + size of Event) (ts, skb, location, inum, ifindex, reason,
+    // proto, hdr_len, hdr: `struct Event`).
     const KEY: i16 = -24;
     const VAL: i16 = -48;
     const TMP: i16 = -56;
+    const EV_SIZE: i16 = std::mem::size_of::<Event>() as i16;
+    const EV: i16 = TMP - EV_SIZE;
+    const EVENT: i16 = 7;
+    const PUSH: i16 = 8;
     const NO_DEV: i16 = 1;
     const HAVE_NET: i16 = 2;
     const NEW: i16 = 3;
@@ -663,7 +924,7 @@ fn program(o: &Offsets, has_reason: bool, rx_sk: bool, maps: (i32, i32), read_he
         I(xadd64(8, 0, 1)),
         I(call(KTIME_GET_NS)),
         I(stx(8, 8, 16, 0)),
-        I(ja(OUT)),
+        I(ja(EVENT)),
         Label(NEW),
         I(call(KTIME_GET_NS)),
         I(st_imm(8, FP, VAL, 1)),
@@ -680,10 +941,47 @@ fn program(o: &Offsets, has_reason: bool, rx_sk: bool, maps: (i32, i32), read_he
         I(add_imm(3, VAL as i32)),
         I(mov_imm(4, 0)),
         I(call(MAP_UPDATE)),
-        Label(OUT),
-        I(mov_imm(0, 0)),
-        I(exit()),
+        Label(EVENT),
     ]);
+    if let Some(events_fd) = maps.events {
+        // One event per drop: zeroed (the helper reads every byte of it),
+        // then when, which skb, the key's fields, and the first bytes from
+        // the network header on.
+        for off in (0..EV_SIZE).step_by(8) {
+            p.push(I(st_imm(8, FP, EV + off, 0)));
+        }
+        p.extend([I(call(KTIME_GET_NS)), I(stx(8, FP, EV, 0)), I(stx(8, FP, EV + 8, 7))]);
+        p.extend([I(ldx(8, 1, FP, KEY + 16)), I(stx(8, FP, EV + 16, 1))]);
+        p.extend([I(ldx(4, 1, FP, KEY)), I(stx(4, FP, EV + 24, 1))]);
+        p.extend([I(ldx(4, 1, FP, KEY + 4)), I(stx(4, FP, EV + 28, 1))]);
+        p.extend([I(ldx(4, 1, FP, KEY + 8)), I(stx(4, FP, EV + 32, 1))]);
+        p.extend([I(ldx(2, 1, FP, KEY + 12)), I(stx(2, FP, EV + 36, 1))]);
+        p.extend(read(8, 7, o.skb_head));
+        p.extend([I(ldx(8, 8, FP, TMP)), I(jeq_imm(8, 0, PUSH))]);
+        p.extend(read(2, 7, o.skb_network_header));
+        // network_header is (u16)~0 while unset.
+        p.extend([I(ldx(2, 1, FP, TMP)), I(jeq_imm(1, 0xffff, PUSH)), I(add(8, 1))]);
+        p.extend([
+            I(mov(3, 8)),
+            I(mov(1, FP)),
+            I(add_imm(1, (EV + 40) as i32)),
+            I(mov_imm(2, HEADER_BYTES as i32)),
+            I(call(read_helper)),
+            I(jne_imm(0, 0, PUSH)),
+            I(st_imm(2, FP, EV + 38, HEADER_BYTES as i32)),
+            Label(PUSH),
+        ]);
+        let [a, b] = ld_map_fd(1, events_fd);
+        p.extend([
+            I(a),
+            I(b),
+            I(mov(2, FP)),
+            I(add_imm(2, EV as i32)),
+            I(mov_imm(3, BPF_EXIST)),
+            I(call(MAP_PUSH_ELEM)),
+        ]);
+    }
+    p.extend([Label(OUT), I(mov_imm(0, 0)), I(exit())]);
     link(p)
 }
 
@@ -708,9 +1006,10 @@ fn pair(lo: u32, hi: u32) -> u64 {
     lo as u64 | (hi as u64) << 32
 }
 
-fn map_create(key: u32, value: u32, max: u32) -> Result<OwnedFd> {
+/// `kind`: 1 BPF_MAP_TYPE_HASH, 22 BPF_MAP_TYPE_QUEUE (key size 0).
+fn map_create(kind: u32, key: u32, value: u32, max: u32) -> Result<OwnedFd> {
     let mut a = [0u64; 16];
-    a[0] = pair(1 /* BPF_MAP_TYPE_HASH */, key);
+    a[0] = pair(kind, key);
     a[1] = pair(value, max);
     bpf(0, &mut a).map(fd_of).context("bpf(BPF_MAP_CREATE)")
 }
@@ -804,6 +1103,16 @@ fn map_lookup<V>(map: &OwnedFd, key: &[u8], value: &mut V) -> bool {
     bpf(1, &mut a).is_ok()
 }
 
+/// Pops the oldest event of a queue map (BPF_MAP_LOOKUP_AND_DELETE_ELEM);
+/// false when it is empty.
+fn map_pop(map: &OwnedFd, value: &mut Event) -> bool {
+    let mut a = [0u64; 16];
+    a[0] = map.as_raw_fd() as u32 as u64;
+    a[1] = 0;
+    a[2] = value as *mut Event as u64;
+    bpf(21, &mut a).is_ok()
+}
+
 fn map_next_key(map: &OwnedFd, prev: u64, next: &mut Key) -> bool {
     let mut a = [0u64; 16];
     a[0] = map.as_raw_fd() as u32 as u64;
@@ -842,8 +1151,13 @@ mod tests {
         let off = Offsets::from_btf(&btf).unwrap();
         // What a kernel before 5.5 gets; this one must accept it too.
         let nargs = tracepoint_args(&btf, "kfree_skb").unwrap_or(2);
-        let p = program(&off, m.has_reason, nargs >= 4, (m.watch.as_raw_fd(), m.counts.as_raw_fd()), PROBE_READ);
-        prog_load(&p).unwrap();
+        let maps = Maps {
+            watch: m.watch.as_raw_fd(),
+            counts: m.counts.as_raw_fd(),
+            events: m.events.as_ref().map(|e| e.as_raw_fd()),
+        };
+        prog_load(&program(&off, m.has_reason, nargs >= 4, maps, PROBE_READ)).unwrap();
+        assert!(m.has_packets(), "this kernel has queue maps (4.20): drops come with their packets");
     }
 
     #[test]

@@ -55,6 +55,15 @@ pub fn get_link(ctx: &NsCtx, name: &str) -> Result<LinkMessage> {
         .ok_or_else(|| anyhow!("no link named {name}"))
 }
 
+/// Whether the kernel has seen `name`'s carrier (operstate UP). The
+/// linkwatch work that sets it (`rfc2863_policy`) then activates the
+/// device's qdisc (`dev_activate`); until then a frame sent is dropped by
+/// `noop_qdisc`.
+pub fn oper_up(ctx: &NsCtx, name: &str) -> Result<bool> {
+    use netlink_packet_route::link::State;
+    Ok(get_link(ctx, name)?.attributes.iter().any(|a| matches!(a, LinkAttribute::OperState(State::Up))))
+}
+
 pub fn index_of(ctx: &NsCtx, name: &str) -> Result<u32> {
     Ok(get_link(ctx, name)?.header.index)
 }

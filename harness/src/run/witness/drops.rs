@@ -29,9 +29,11 @@ impl Witness for Drops<'_> {
     fn after(&mut self, topo: &Topology, rec: &mut ProbeRecord) -> Result<()> {
         let mark = self.mark.take().ok_or_else(|| anyhow::anyhow!("drops: after() without before()"))?;
         // Device names are resolved in the drop's own namespace.
-        rec.drops = self
+        let drops = self
             .watch
             .since(&mark, |ns, index| topo.ns(ns).ok()?.run(move |ctx| link::link_name(ctx, index)).ok()?.ok());
+        // Whose each drop is: the incident's, the probe's own, background.
+        rec.drops = crate::verdict::attribution::label(drops, &rec.spec, &rec.outcome, rec.window_ns);
         rec.drops_missed = self.watch.missed_since(&mark);
         Ok(())
     }

@@ -5,7 +5,7 @@
 use super::Judged;
 use crate::case::expect::DropExp;
 use crate::evidence::record::{Expected, Observed, ProbeRecord};
-use crate::sys::drops::{Drop, Support};
+use crate::sys::drops::{Drop, Origin, Support};
 
 pub fn judge(exps: &[DropExp], rec: &ProbeRecord, support: &Support, j: &mut Judged) {
     for d in exps {
@@ -20,15 +20,20 @@ pub fn judge(exps: &[DropExp], rec: &ProbeRecord, support: &Support, j: &mut Jud
                 j.add(what, expected, Observed::missing(format!("this kernel has no drop reason {}", d.reason)), false)
             }
             Support::Reasons(_) => {
-                let hits: Vec<&Drop> = rec
+                let (hits, others): (Vec<&Drop>, Vec<&Drop>) = rec
                     .drops
                     .iter()
                     .filter(|x| x.ns == d.ns && x.reason == d.reason && d.dev.as_ref().is_none_or(|dev| &x.dev == dev))
-                    .collect();
+                    // Only the incident's drops count (verdict::attribution).
+                    .partition(|x| x.origin == Origin::Incident);
                 let got: u64 = hits.iter().map(|x| x.count).sum();
                 let mut places: Vec<String> = hits.iter().map(|x| format!("{} in {}", x.protocol, x.at)).collect();
                 places.dedup();
-                let shown = Observed::Drops { n: got, places };
+                let not_counted = others
+                    .iter()
+                    .map(|x| format!("{} × {} in {} ({})", x.count, x.protocol, x.at, x.origin.word()))
+                    .collect();
+                let shown = Observed::Drops { n: got, places, not_counted };
                 let m = rec.drops_missed;
                 if !d.count.holds(got as i64) && m > 0 && (1..=m.min(10_000)).any(|k| d.count.holds((got + k) as i64)) {
                     // Short by no more than the kernel kept from the monitor:

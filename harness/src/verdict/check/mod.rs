@@ -119,6 +119,7 @@ mod tests {
             errors: vec![],
             rtt_ms: vec![],
             elapsed_ms: 3000.0,
+            id: 7,
         })
     }
 
@@ -150,6 +151,7 @@ mod tests {
             count,
             first_ns: 0,
             last_ns: 0,
+            ..Default::default()
         };
         let support = Support::Reasons(["NEIGH_FAILED".to_string()].into());
         let judge = |drops: &[Drop], missed: u64| {
