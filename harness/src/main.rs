@@ -293,18 +293,6 @@ fn prepare() -> Result<Guard, ExitCode> {
     })
 }
 
-/// The guard's verdict, folded into the command's.
-fn finish(guard: Guard, ok: bool) -> ExitCode {
-    match guard.check() {
-        Err(report) => {
-            eprintln!("{report}");
-            ExitCode::FAILURE
-        }
-        Ok(()) if ok => ExitCode::SUCCESS,
-        Ok(()) => ExitCode::FAILURE,
-    }
-}
-
 /// The loaded plans of the wanted cases (all when none is named).
 fn chosen(sub: &str, wanted: &[String], cases: Loaded) -> Result<Vec<netrepro::case::plan::Plan>, ExitCode> {
     known(sub, &cases, wanted)?;
@@ -492,11 +480,11 @@ fn bench(n: usize) -> ExitCode {
     match netrepro::app::bench::run(&suite::fixtures_dir(), &script, n) {
         Ok(r) => {
             print!("{}", r.summary());
-            finish(guard, true)
+            guard.exit_code(true)
         }
         Err(e) => {
             eprintln!("bench: {e:#}");
-            finish(guard, false)
+            guard.exit_code(false)
         }
     }
 }

@@ -53,14 +53,14 @@ pub fn command(n: u32, ids: &[String], cases: Discovered) -> ExitCode {
         Ok(s) => s,
         Err(e) => {
             eprintln!("soak: {e:#}");
-            return finish(guard, false);
+            return guard.exit_code(false);
         }
     };
     let _lock = match store.lock("soak", "netrepro soak").and_then(|l| store.clear_soak().map(|()| l)) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("soak: {e:#}");
-            return finish(guard, false);
+            return guard.exit_code(false);
         }
     };
     let started = Instant::now();
@@ -126,17 +126,5 @@ pub fn command(n: u32, ids: &[String], cases: Discovered) -> ExitCode {
         started.elapsed().as_secs_f64(),
         failures.values().map(Vec::len).sum::<usize>()
     );
-    finish(guard, failures.is_empty())
-}
-
-/// The host guard's verdict folded into the soak's.
-fn finish(guard: Guard, ok: bool) -> ExitCode {
-    match guard.check() {
-        Err(report) => {
-            eprintln!("{report}");
-            ExitCode::FAILURE
-        }
-        Ok(()) if ok => ExitCode::SUCCESS,
-        Ok(()) => ExitCode::FAILURE,
-    }
+    guard.exit_code(failures.is_empty())
 }

@@ -37,6 +37,20 @@ impl Guard {
             Err(format!("HOST GUARD: the run changed the host's own network state:\n  {}", diff.join("\n  ")))
         }
     }
+
+    /// A command's exit code with the guard's verdict folded in: failure
+    /// (the difference printed to stderr) when the host changed, else
+    /// success if `ok`.
+    pub fn exit_code(self, ok: bool) -> std::process::ExitCode {
+        match self.check() {
+            Err(report) => {
+                eprintln!("{report}");
+                std::process::ExitCode::FAILURE
+            }
+            Ok(()) if ok => std::process::ExitCode::SUCCESS,
+            Ok(()) => std::process::ExitCode::FAILURE,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -90,6 +90,22 @@ pub struct Ip {
     pub id: Option<u16>,
 }
 
+impl Ip {
+    fn v4(hd: &etherparse::Ipv4HeaderSlice, proto: u8) -> Ip {
+        Ip {
+            version: 4,
+            src: hd.source_addr().into(),
+            dst: hd.destination_addr().into(),
+            proto,
+            id: Some(hd.identification()),
+        }
+    }
+
+    fn v6(hd: &etherparse::Ipv6HeaderSlice, proto: u8) -> Ip {
+        Ip { version: 6, src: hd.source_addr().into(), dst: hd.destination_addr().into(), proto, id: None }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Icmp {
     #[serde(rename = "type")]
@@ -239,25 +255,8 @@ impl Headers {
         }
         match &p.net {
             Some(NetSlice::Arp(a)) => h.arp = arp_of(a),
-            Some(NetSlice::Ipv4(ip)) => {
-                let hd = ip.header();
-                h.ip = Some(Ip {
-                    version: 4,
-                    src: hd.source_addr().into(),
-                    dst: hd.destination_addr().into(),
-                    proto: ip.payload().ip_number.0,
-                    id: Some(hd.identification()),
-                })
-            }
-            Some(NetSlice::Ipv6(ip)) => {
-                h.ip = Some(Ip {
-                    version: 6,
-                    src: ip.header().source_addr().into(),
-                    dst: ip.header().destination_addr().into(),
-                    proto: ip.payload().ip_number.0,
-                    id: None,
-                })
-            }
+            Some(NetSlice::Ipv4(ip)) => h.ip = Some(Ip::v4(&ip.header(), ip.payload().ip_number.0)),
+            Some(NetSlice::Ipv6(ip)) => h.ip = Some(Ip::v6(&ip.header(), ip.payload().ip_number.0)),
             None => {}
         }
         h.transport(p.transport.as_ref());
@@ -273,25 +272,8 @@ impl Headers {
         let p = LaxSlicedPacket::from_ether_type(EtherType(ethertype), bytes);
         match &p.net {
             Some(LaxNetSlice::Arp(a)) => h.arp = arp_of(a),
-            Some(LaxNetSlice::Ipv4(ip)) => {
-                let hd = ip.header();
-                h.ip = Some(Ip {
-                    version: 4,
-                    src: hd.source_addr().into(),
-                    dst: hd.destination_addr().into(),
-                    proto: ip.payload().ip_number.0,
-                    id: Some(hd.identification()),
-                })
-            }
-            Some(LaxNetSlice::Ipv6(ip)) => {
-                h.ip = Some(Ip {
-                    version: 6,
-                    src: ip.header().source_addr().into(),
-                    dst: ip.header().destination_addr().into(),
-                    proto: ip.payload().ip_number.0,
-                    id: None,
-                })
-            }
+            Some(LaxNetSlice::Ipv4(ip)) => h.ip = Some(Ip::v4(&ip.header(), ip.payload().ip_number.0)),
+            Some(LaxNetSlice::Ipv6(ip)) => h.ip = Some(Ip::v6(&ip.header(), ip.payload().ip_number.0)),
             None => {}
         }
         h.transport(p.transport.as_ref());
