@@ -14,6 +14,14 @@ pub fn skip_reason(plan: &Plan) -> Option<String> {
     if plan.fixture.firewall.iter().any(|f| !f.iptables.is_empty()) && !tools.iter().any(|t| t == "iptables") {
         tools.push("iptables".into());
     }
+    // The tool of every ruleset the fixture or a step loads.
+    let steps = plan.setup.iter().chain(plan.phases.iter().flat_map(|p| &p.steps));
+    let sets = plan.fixture.firewall.iter().flat_map(|f| f.rulesets.clone()).chain(steps.filter_map(|s| s.ruleset()));
+    for r in sets {
+        if !tools.iter().any(|t| t == r.tool()) {
+            tools.push(r.tool().into());
+        }
+    }
     for t in &tools {
         // A kernel feature seen through its sysctl (a module not loaded).
         if let Some(key) = t.strip_prefix("sysctl:") {

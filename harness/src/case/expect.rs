@@ -136,8 +136,12 @@ pub struct RuleExp {
     pub ns: String,
     /// `None`: whatever `iptables-save` this system has.
     pub backend: Option<Backend>,
-    /// The rule as `iptables-save` prints it, or `policy <table> <CHAIN>`.
+    /// The rule as `iptables-save` prints it, or `policy <table> <CHAIN>`;
+    /// for an nft rule `<family> <table> <chain> handle <n>` or
+    /// `<family> <table> <chain> comment "<text>"`.
     pub rule: String,
+    /// An nft rule's counter (`nft -j list ruleset`), not iptables'.
+    pub nft: bool,
     pub count: Count,
 }
 
@@ -145,6 +149,7 @@ impl RuleExp {
     /// The source the counters are read from: `ns` or `ns (backend)`.
     pub fn source(&self) -> String {
         match self.backend {
+            _ if self.nft => format!("{} (nft ruleset)", self.ns),
             Some(b) => format!("{} ({})", self.ns, b.word()),
             None => self.ns.clone(),
         }
@@ -297,7 +302,33 @@ pub fn rule(k: &str, count: Count, ctx: &Ctx) -> Result<RuleExp, String> {
         Some("legacy") => Some(Backend::Legacy),
         Some(_) => Some(Backend::Nft),
     };
-    Ok(RuleExp { key: k.into(), ns: ns.into(), backend, rule: rule.trim().into(), count })
+    let rule = rule.trim();
+    let nft = NFT_FAMILIES.contains(&rule.split_whitespace().next().unwrap_or_default());
+    if nft {
+        nft_rule_key(rule).map_err(|e| format!("rules {k:?}: {e}"))?;
+        if backend.is_some() {
+            return Err(format!("rules {k:?}: an nft rule is read from the nft ruleset: write \"{ns}: {rule}\""));
+        }
+    }
+    Ok(RuleExp { key: k.into(), ns: ns.into(), backend, rule: rule.into(), nft, count })
+}
+
+/// The address families of nft tables: a `rules` key whose rule starts with
+/// one names an nft rule.
+pub const NFT_FAMILIES: [&str; 6] = ["ip", "ip6", "inet", "arp", "bridge", "netdev"];
+
+/// Checks `<family> <table> <chain> handle <n>` / `... comment "<text>"`.
+fn nft_rule_key(rule: &str) -> Result<(), String> {
+    let how = "write \"<family> <table> <chain> handle <n>\" (the handle `nft -a list ruleset` prints) or \"<family> <table> <chain> comment \\\"<text>\\\"\"; the rule needs a `counter`";
+    let words: Vec<&str> = rule.splitn(5, ' ').collect();
+    match words.as_slice() {
+        [_, _, _, "handle", n] if n.parse::<u64>().is_ok() => Ok(()),
+        [_, _, _, "comment", c] if c.len() >= 2 && c.starts_with('"') && c.ends_with('"') => Ok(()),
+        [_, _, _, "policy"] => Err(format!(
+            "nft counts no packets for a chain's policy: count the policy's drops with drops = {{ \"ns/dev: NETFILTER_DROP\" = n }}, or {how}"
+        )),
+        _ => Err(how.into()),
+    }
 }
 
 pub fn conntrack(k: &str, count: Count, ctx: &Ctx) -> Result<ConntrackExp, String> {

@@ -5,6 +5,7 @@
 pub mod cmp;
 pub mod expect;
 pub mod kernel;
+pub mod object;
 pub mod plan;
 pub mod scaffold;
 pub mod spec;

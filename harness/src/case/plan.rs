@@ -16,6 +16,7 @@ use crate::case::expect::{
     self, ConntrackExp, CounterExp, DropExp, LinkExp, NeighExp, OutcomeExp, PacketExp, QdiscExp, RuleExp,
 };
 use crate::case::kernel::{Range, Version};
+use crate::case::object::{read_relative, Ruleset, RulesetKind};
 use crate::case::spec::limits::CASE_MS_MAX;
 pub use crate::case::spec::Iface;
 use crate::case::spec::{parse_iface, CaseFile, Expect, FixtureFile, PhaseSpec, ProbeSpec, Step};
@@ -225,9 +226,41 @@ impl Plan {
 pub fn load_fixture(path: &Path) -> Result<FixtureFile, LoadError> {
     let text = read_text(path)?;
     let src = Src { file: path, text: &text };
-    let f: FixtureFile = src.parse()?;
+    let mut f: FixtureFile = src.parse()?;
     validate_fixture(&src, &f)?;
+    read_rulesets(&src, &mut f)?;
     Ok(f)
+}
+
+/// Reads each `[[firewall]]`'s rulesets (files relative to the fixture) into
+/// typed [`Ruleset`]s, in the order they load.
+fn read_rulesets(src: &Src, f: &mut FixtureFile) -> Result<(), LoadError> {
+    for fw in &mut f.firewall {
+        let ns = fw.ns.get_ref().clone();
+        let mut sets = Vec::new();
+        if fw.backend.is_some() && fw.iptables_restore.is_none() {
+            return src.at(&fw.ns, "firewall: `backend` says where `iptables_restore` goes: write iptables_restore = \"<file>\" or drop backend");
+        }
+        if let Some(file) = &fw.iptables_restore {
+            let text =
+                read_relative(src.file, file.get_ref()).or_else(|e| src.at(file, format!("iptables_restore {e}")))?;
+            sets.push(Ruleset {
+                ns: ns.clone(),
+                kind: RulesetKind::IptablesRestore { backend: fw.backend, noflush: true },
+                origin: file.get_ref().clone(),
+                text,
+            });
+        }
+        if let Some(file) = &fw.nft_file {
+            let text = read_relative(src.file, file.get_ref()).or_else(|e| src.at(file, format!("nft_file {e}")))?;
+            sets.push(Ruleset { ns: ns.clone(), kind: RulesetKind::Nft, origin: file.get_ref().clone(), text });
+        }
+        if let Some(text) = &fw.nft {
+            sets.push(Ruleset { ns: ns.clone(), kind: RulesetKind::Nft, origin: "inline".into(), text: text.clone() });
+        }
+        fw.rulesets = sets;
+    }
+    Ok(())
 }
 
 fn validate_fixture(src: &Src, f: &FixtureFile) -> Result<(), LoadError> {
@@ -421,6 +454,30 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
             }
             Step::Sysctl { key, .. } => {
                 crate::case::syntax::path_of(key).or_else(|e| src.at(s, format!("step `{step}`: {e}")))?;
+            }
+            Step::Nft { ns, ruleset, file } => {
+                let text = match (ruleset, file) {
+                    (Some(t), None) => t.clone(),
+                    (None, Some(f)) => read_relative(case_path, f).or_else(|e| src.at(s, format!("nft file {e}")))?,
+                    _ => {
+                        return src.at(
+                            s,
+                            "nft: write either ruleset = \"\"\"...\"\"\" or file = \"<path relative to the case>\"",
+                        )
+                    }
+                };
+                return Ok(Step::Nft { ns: ns.clone(), ruleset: Some(text), file: file.clone() });
+            }
+            Step::IptablesRestore { ns, file, backend, noflush, .. } => {
+                let text =
+                    read_relative(case_path, file).or_else(|e| src.at(s, format!("iptables-restore file {e}")))?;
+                return Ok(Step::IptablesRestore {
+                    ns: ns.clone(),
+                    file: file.clone(),
+                    backend: *backend,
+                    noflush: *noflush,
+                    text,
+                });
             }
             _ => {}
         }
@@ -1129,6 +1186,47 @@ replies = 3
         case_fails_at(&ostype, "steps = ", "write a key under net.");
         let rate = step("htb-class = { ns = \"a\", dev = \"eth0\", parent = \"1:\", classid = \"1:10\", rate = \"99999999999999999999gbit\" }");
         case_fails_at(&rate, "steps = ", "write at most 34gbit");
+    }
+
+    #[test]
+    fn rulesets_are_read_at_load_and_nft_rule_keys_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("u.nft"), "table inet filter {}\n").unwrap();
+        std::fs::write(dir.path().join("rules.v4"), "*filter\nCOMMIT\n").unwrap();
+        let fixture = format!("{FIXTURE}[[firewall]]\nns = \"a\"\nnft_file = \"u.nft\"\nnft = \"add table ip t\"\n");
+        std::fs::write(dir.path().join("pair.toml"), &fixture).unwrap();
+        let write = |case: &str| {
+            let p = dir.path().join("demo.toml");
+            std::fs::write(&p, case).unwrap();
+            load(&p, dir.path())
+        };
+        let steps = "steps = [{ nft = { ns = \"a\", file = \"u.nft\" } }, { iptables-restore = { ns = \"b\", file = \"rules.v4\", backend = \"legacy\", noflush = true } }]";
+        let rules =
+            "rules = { \"a: inet filter forward handle 4\" = 0, \"a: inet filter forward comment \\\"x y\\\"\" = 0 }";
+        let case = CASE.replacen("\n[phase.expect.ping]", &format!("\n{steps}\n[phase.expect.ping]\n{rules}"), 1);
+        let p = write(&case).unwrap();
+        let sets = &p.fixture.firewall[0].rulesets;
+        assert_eq!(sets.iter().map(|r| r.origin.as_str()).collect::<Vec<_>>(), ["u.nft", "inline"]);
+        assert_eq!(sets[0].text, "table inet filter {}\n");
+        let shown: Vec<String> = p.phases[0].steps.iter().map(|s| s.to_string()).collect();
+        assert_eq!(shown, ["[a] nft -f - < u.nft", "[b] iptables-legacy-restore --noflush < rules.v4"]);
+        assert_eq!(p.phases[0].steps[1].ruleset().unwrap().text, "*filter\nCOMMIT\n");
+        assert!(p.phases[0].checks[0].rules.iter().all(|r| r.nft && r.source() == "a (nft ruleset)"));
+        // A missing file, at the step's line; an nft policy, with what to write instead.
+        let missing = case.replace("file = \"u.nft\"", "file = \"v.nft\"");
+        let e = write(&missing).unwrap_err();
+        assert!(e.line == Some(line_of(&missing, "steps = ")) && e.msg.contains("cannot read"), "{e}");
+        let policy = case.replace("forward handle 4", "forward policy");
+        let e = write(&policy).unwrap_err();
+        assert!(
+            e.msg.contains("nft counts no packets for a chain's policy") && e.msg.contains("NETFILTER_DROP"),
+            "{e}"
+        );
+        let e = write(&case.replace("forward handle 4", "forward handle four")).unwrap_err();
+        assert!(e.msg.contains("handle <n>"), "{e}");
+        std::fs::write(dir.path().join("pair.toml"), fixture.replace("u.nft", "/etc/u.nft")).unwrap();
+        let e = write(&case).unwrap_err();
+        assert!(e.file.ends_with("pair.toml") && e.msg.contains("relative"), "{e}");
     }
 
     #[test]

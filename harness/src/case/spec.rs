@@ -182,6 +182,24 @@ pub struct FirewallSpec {
     /// white space (no shell quoting).
     #[serde(default)]
     pub iptables: Vec<String>,
+    /// An `iptables-restore` file, relative to the fixture file; loaded
+    /// before the `iptables` lines.
+    #[serde(default)]
+    pub iptables_restore: Option<Spanned<String>>,
+    /// The backend `iptables_restore` goes to (`legacy` or `nft`); default:
+    /// the system's `iptables-restore`.
+    #[serde(default)]
+    pub backend: Option<crate::case::object::RestoreBackend>,
+    /// An nft ruleset file (`nft -f`), relative to the fixture file; loaded
+    /// after the iptables rules.
+    #[serde(default)]
+    pub nft_file: Option<Spanned<String>>,
+    /// An inline nft ruleset, loaded last.
+    #[serde(default)]
+    pub nft: Option<String>,
+    /// The rulesets above, read by the loader, in the order they load.
+    #[serde(skip)]
+    pub rulesets: Vec<crate::case::object::Ruleset>,
 }
 
 // ------------------------------------------------------------ cases
@@ -274,9 +292,53 @@ pub enum Step {
         #[serde(default)]
         mtu: Option<u32>,
     },
+    /// An nft ruleset, `nft -f`: inline (`ruleset`) or a `file` relative to
+    /// the case file (read when the case loads).
+    Nft {
+        ns: String,
+        #[serde(default)]
+        ruleset: Option<String>,
+        #[serde(default)]
+        file: Option<String>,
+    },
+    /// An `iptables-restore` file relative to the case file, into the
+    /// system's backend or the one named (`legacy`, `nft`); `noflush` keeps
+    /// the tables' other rules.
+    IptablesRestore {
+        ns: String,
+        file: String,
+        #[serde(default)]
+        backend: Option<crate::case::object::RestoreBackend>,
+        #[serde(default)]
+        noflush: bool,
+        /// The file's text, read by the loader.
+        #[serde(skip)]
+        text: String,
+    },
 }
 
 impl Step {
+    /// The ruleset a firewall step loads, with its text (the loader has
+    /// read any file by then).
+    pub fn ruleset(&self) -> Option<crate::case::object::Ruleset> {
+        use crate::case::object::{Ruleset, RulesetKind};
+        match self {
+            Step::Nft { ns, ruleset, file } => Some(Ruleset {
+                ns: ns.clone(),
+                kind: RulesetKind::Nft,
+                origin: file.clone().unwrap_or_else(|| "inline".into()),
+                text: ruleset.clone().unwrap_or_default(),
+            }),
+            Step::IptablesRestore { ns, file, backend, noflush, text } => Some(Ruleset {
+                ns: ns.clone(),
+                kind: RulesetKind::IptablesRestore { backend: *backend, noflush: *noflush },
+                origin: file.clone(),
+                text: text.clone(),
+            }),
+            _ => None,
+        }
+    }
+
     /// The namespace the step acts in; none for a global setting.
     pub fn ns(&self) -> Option<&str> {
         match self {
@@ -285,7 +347,9 @@ impl Step {
             | Step::Htb { ns, .. }
             | Step::HtbClass { ns, .. }
             | Step::QdiscDel { ns, .. }
-            | Step::Link { ns, .. } => Some(ns),
+            | Step::Link { ns, .. }
+            | Step::Nft { ns, .. }
+            | Step::IptablesRestore { ns, .. } => Some(ns),
             Step::GlobalSysctl { .. } => None,
         }
     }
@@ -341,6 +405,20 @@ impl fmt::Display for Step {
                 }
                 write!(f, " (netlink)")
             }
+            Step::Nft { .. } | Step::IptablesRestore { .. } => match self.ruleset() {
+                Some(r) if r.origin == "inline" => {
+                    let first = r.text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#'));
+                    write!(
+                        f,
+                        "[{}] nft -f - <<< '{}{}'",
+                        r.ns,
+                        first.unwrap_or_default(),
+                        if r.text.trim().lines().count() > 1 { " ..." } else { "" }
+                    )
+                }
+                Some(r) => write!(f, "[{}] {} < {}", r.ns, r.argv().join(" "), r.origin),
+                None => Ok(()),
+            },
         }
     }
 }

@@ -6,8 +6,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use anyhow::{anyhow, Context, Result};
 use indexmap::IndexMap;
 
+use crate::case::object::RulesetKind;
 use crate::case::spec::{limits, FixtureFile, Step};
 use crate::sys::cmd;
+use crate::sys::firewall;
 use crate::sys::link;
 use crate::sys::netns::Netns;
 use crate::sys::sysctl;
@@ -87,11 +89,20 @@ impl Topology {
         }
         for fw in &f.firewall {
             let ns = t.ns(fw.ns.get_ref())?;
+            // iptables-restore first, then the iptables lines, then nft.
+            let (restore, nft): (Vec<_>, Vec<_>) =
+                fw.rulesets.iter().partition(|r| matches!(r.kind, RulesetKind::IptablesRestore { .. }));
+            for r in restore {
+                firewall::load(ns, r).with_context(|| format!("fixture firewall in {}", fw.ns.get_ref()))?;
+            }
             for rule in &fw.iptables {
                 let mut c = ns.command("iptables");
                 c.args(rule.split_whitespace());
                 cmd::run_ok(c, cmd::DEFAULT_DEADLINE)
                     .with_context(|| format!("fixture firewall in {}", fw.ns.get_ref()))?;
+            }
+            for r in nft {
+                firewall::load(ns, r).with_context(|| format!("fixture firewall in {}", fw.ns.get_ref()))?;
             }
         }
         Ok(t)
@@ -143,6 +154,10 @@ impl Topology {
                     Ok(())
                 })??;
                 Ok(String::new())
+            }
+            Step::Nft { ns, .. } | Step::IptablesRestore { ns, .. } => {
+                let r = step.ruleset().ok_or_else(|| anyhow!("`{step}`: no ruleset"))?;
+                firewall::load(self.ns(ns)?, &r)
             }
         }
     }
