@@ -4,6 +4,7 @@
 
 pub mod cmp;
 pub mod expect;
+pub mod ifaces;
 pub mod kernel;
 pub mod object;
 pub mod plan;

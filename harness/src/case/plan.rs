@@ -15,6 +15,7 @@ use toml::Spanned;
 use crate::case::expect::{
     self, ConntrackExp, CounterExp, DropExp, LinkExp, NeighExp, OutcomeExp, PacketExp, QdiscExp, RuleExp,
 };
+use crate::case::ifaces::Ifaces;
 use crate::case::kernel::{Range, Version};
 use crate::case::object::{read_relative, Ruleset, RulesetKind};
 use crate::case::spec::limits::CASE_MS_MAX;
@@ -325,21 +326,38 @@ fn validate_fixture(src: &Src, f: &FixtureFile) -> Result<(), LoadError> {
             }
         }
     }
+    // [[link]] in order, each checked against what exists before it.
+    let mut now = Ifaces::of_fixture(&FixtureFile { links: Vec::new(), ..f.clone() });
+    for l in &f.links {
+        now.add_link(l.get_ref()).or_else(|e| src.at(l, e))?;
+    }
+    for a in &f.addresses {
+        let x = a.get_ref();
+        if !now.has(&x.ns, &x.dev) {
+            return src.at(
+                a,
+                format!(
+                    "address {}: namespace {:?} has no interface {:?} (it has {})",
+                    x.address,
+                    x.ns,
+                    x.dev,
+                    now.list(&x.ns)
+                ),
+            );
+        }
+    }
     for r in &f.routes {
         ns_ok(&r.ns)?;
-        if let crate::case::spec::RouteDst::Net(c) = r.to.get_ref() {
-            if !c.addr.is_ipv4() {
-                return src.at(&r.to, "only IPv4 routes are supported");
-            }
-        }
-        if r.via.is_none() && r.dev.is_none() {
-            return src.at(&r.to, "a route needs `via`, `dev` or both");
-        }
+        r.obj().check().or_else(|e| src.at(&r.to, e))?;
         if let Some(d) = &r.dev {
-            if d != "lo" && !devs.contains(&(r.ns.get_ref().clone(), d.clone())) {
+            if d != "lo" && !now.has(r.ns.get_ref(), d) {
                 return src.at(
                     &r.to,
-                    format!("route dev {d:?}: no interface of that name in namespace {:?}", r.ns.get_ref()),
+                    format!(
+                        "route dev {d:?}: no interface of that name in namespace {:?} (it has {})",
+                        r.ns.get_ref(),
+                        now.list(r.ns.get_ref())
+                    ),
                 );
             }
         }
@@ -364,19 +382,26 @@ fn read_text(path: &Path) -> Result<String, LoadError> {
 
 /// The interfaces a fixture creates, per namespace (plus `lo` everywhere).
 pub fn fixture_devices(f: &FixtureFile) -> BTreeMap<String, BTreeSet<String>> {
-    let mut m: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for n in &f.namespaces {
-        m.entry(n.name.get_ref().clone()).or_default().insert("lo".into());
-    }
-    for b in &f.bridges {
-        m.entry(b.ns.get_ref().clone()).or_default().insert(b.name.clone());
-    }
-    for v in &f.veths {
-        for e in [&v.a, &v.b] {
-            m.entry(e.ns.get_ref().clone()).or_default().insert(e.name.clone());
+    Ifaces::of_fixture(f).devs
+}
+
+/// Every interface that exists at some point of some phase, by a first walk
+/// of the steps (a step that cannot apply is left for the real walk to
+/// refuse at its line).
+fn walk_phases(after_setup: &Ifaces, phases: &[Spanned<PhaseSpec>]) -> Ifaces {
+    let mut ever = after_setup.clone();
+    let mut at_end: BTreeMap<&str, Ifaces> = BTreeMap::new();
+    for ph in phases {
+        let spec = ph.get_ref();
+        let start = spec.after.as_ref().and_then(|a| at_end.get(a.get_ref().as_str()));
+        let mut now = start.cloned().unwrap_or_else(|| after_setup.clone());
+        for s in &spec.steps {
+            let _ = now.apply(s.get_ref());
+            ever.union(&now);
         }
+        at_end.entry(spec.name.as_str()).or_insert_with(|| now.clone()).union(&now);
     }
-    m
+    ever
 }
 
 /// Loads `case_path`, its fixture from `fixtures_dir`, and validates both.
@@ -409,34 +434,27 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
     let mut captures = Vec::new();
     for c in &case.capture {
         let iface = parse_iface(c.get_ref()).or_else(|e| src.at(c, e))?;
-        match devices.get(&iface.ns) {
-            None => {
-                return src
-                    .at(c, format!("capture {:?}: no namespace {:?} (fixture has {ns_list})", c.get_ref(), iface.ns))
-            }
-            Some(d) if !d.contains(&iface.dev) => {
-                return src.at(
-                    c,
-                    format!(
-                        "capture {:?}: namespace {:?} has no interface {:?} (it has {})",
-                        c.get_ref(),
-                        iface.ns,
-                        iface.dev,
-                        d.iter().cloned().collect::<Vec<_>>().join(", ")
-                    ),
-                )
-            }
-            _ => captures.push(iface),
+        if !known_ns(&iface.ns) {
+            return src
+                .at(c, format!("capture {:?}: no namespace {:?} (fixture has {ns_list})", c.get_ref(), iface.ns));
         }
+        captures.push(iface);
     }
+    // Every interface that exists at some point of some phase: a capture
+    // follows its link as it appears, moves away or goes.
+    let mut ever = Ifaces::of_fixture(&fixture);
 
-    let check_step = |s: &Spanned<Step>| -> Result<Step, LoadError> {
+    let check_step = |s: &Spanned<Step>, now: &mut Ifaces| -> Result<Step, LoadError> {
         let step = s.get_ref();
         if let Some(ns) = step.ns() {
             if !known_ns(ns) {
                 return src.at(s, format!("step `{step}`: no namespace {ns:?} (fixture has {ns_list})"));
             }
         }
+        if let Step::RouteAdd(r) | Step::RouteDel(r) = step {
+            r.check().or_else(|e| src.at(s, format!("step `{step}`: {e}")))?;
+        }
+        now.apply(step).or_else(|e| src.at(s, format!("step `{step}`: {e}")))?;
         match step {
             Step::Sysctl { key, .. } if crate::case::syntax::is_global(key) => {
                 return src.at(
@@ -481,14 +499,28 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
             }
             _ => {}
         }
-        if let (Some(ns), Some(dev)) = (step.ns(), step.dev()) {
-            if !devices[ns].contains(dev) {
-                return src.at(s, format!("step `{step}`: namespace {ns:?} has no interface {dev:?}"));
-            }
-        }
         Ok(step.clone())
     };
-    let setup = case.setup.iter().map(check_step).collect::<Result<Vec<_>, _>>()?;
+    let mut after_setup = Ifaces::of_fixture(&fixture);
+    let setup = case.setup.iter().map(|s| check_step(s, &mut after_setup)).collect::<Result<Vec<_>, _>>()?;
+    ever.union(&after_setup);
+    ever.union(&walk_phases(&after_setup, &case.phases));
+    for (c, iface) in case.capture.iter().zip(&captures) {
+        if !ever.has(&iface.ns, &iface.dev) {
+            return src.at(
+                c,
+                format!(
+                    "capture {:?}: namespace {:?} has no interface {:?} at any point of any phase (it has {})",
+                    c.get_ref(),
+                    iface.ns,
+                    iface.dev,
+                    ever.list(&iface.ns)
+                ),
+            );
+        }
+    }
+    // The interfaces at the end of each phase name (all its variants).
+    let mut at_end: BTreeMap<String, Ifaces> = BTreeMap::new();
 
     let mut probes = IndexMap::new();
     for (name, p) in &case.probes {
@@ -549,7 +581,15 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
             }
             None => None,
         };
-        let steps = spec.steps.iter().map(check_step).collect::<Result<Vec<_>, _>>()?;
+        let mut now = match &after {
+            Some(a) => at_end.get(a).cloned().unwrap_or_else(|| after_setup.clone()),
+            None => after_setup.clone(),
+        };
+        let mut steps = Vec::new();
+        for s in &spec.steps {
+            steps.push(check_step(s, &mut now)?);
+        }
+        let devices = &now.devs;
         if spec.expect.is_empty() {
             return src.at(ph, format!("phase {pname:?}: expects nothing; a phase must assert something"));
         }
@@ -564,8 +604,9 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
                     ),
                 );
             };
-            checks.push(check_expect(&src, e, pname, probe, p, &devices, &captures)?);
+            checks.push(check_expect(&src, e, pname, probe, p, devices, &captures)?);
         }
+        at_end.entry(pname.clone()).or_insert_with(|| now.clone()).union(&now);
         if !seen_names.contains(pname) {
             seen_names.push(pname.clone());
         }

@@ -12,74 +12,9 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-pub use crate::case::syntax::{Handle, Minor, Rate};
+pub use crate::case::syntax::{Cidr, Handle, Minor, Rate, RouteDst};
 
 use crate::case::cmp::Cmp;
-
-/// `address/prefix`, e.g. `172.17.0.1/16`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Cidr {
-    pub addr: IpAddr,
-    pub prefix: u8,
-}
-
-impl FromStr for Cidr {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (a, p) = s.split_once('/').ok_or_else(|| format!("{s:?} is not address/prefix (e.g. 172.17.0.1/16)"))?;
-        let addr: IpAddr = a.parse().map_err(|_| format!("{a:?} in {s:?} is not an IP address"))?;
-        let prefix: u8 = p.parse().map_err(|_| format!("prefix {p:?} in {s:?} is not a number"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        if prefix > max {
-            return Err(format!("prefix /{prefix} in {s:?} is longer than /{max}"));
-        }
-        Ok(Cidr { addr, prefix })
-    }
-}
-
-impl fmt::Display for Cidr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
-    }
-}
-
-impl<'de> Deserialize<'de> for Cidr {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(de::Error::custom)
-    }
-}
-
-/// A route's destination: `default` or a prefix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteDst {
-    Default,
-    Net(Cidr),
-}
-
-impl FromStr for RouteDst {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s == "default" {
-            return Ok(RouteDst::Default);
-        }
-        s.parse().map(RouteDst::Net).map_err(|e| format!("route `to`: {e}, or \"default\""))
-    }
-}
-
-impl fmt::Display for RouteDst {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RouteDst::Default => f.write_str("default"),
-            RouteDst::Net(c) => c.fmt(f),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for RouteDst {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(de::Error::custom)
-    }
-}
 
 /// A sysctl value as written: `0`, `1` or `"4096 87380 6291456"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,6 +49,12 @@ pub struct FixtureFile {
     pub routes: Vec<RouteSpec>,
     #[serde(default, rename = "firewall")]
     pub firewall: Vec<FirewallSpec>,
+    /// Links of any kind, created in order after the bridges and veths.
+    #[serde(default, rename = "link")]
+    pub links: Vec<Spanned<crate::case::object::LinkSpec>>,
+    /// Addresses with flags (`nodad`), added after the links.
+    #[serde(default, rename = "address")]
+    pub addresses: Vec<Spanned<crate::case::object::AddrSpec>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -168,10 +109,39 @@ pub struct RouteSpec {
     pub ns: Spanned<String>,
     /// `default` or a prefix such as `10.0.0.0/8`.
     pub to: Spanned<RouteDst>,
+    /// The gateway, IPv4 or IPv6.
     #[serde(default)]
-    pub via: Option<Ipv4Addr>,
+    pub via: Option<IpAddr>,
     #[serde(default)]
     pub dev: Option<String>,
+    #[serde(default)]
+    pub onlink: bool,
+    /// `unicast` (default), `blackhole`, `unreachable`, `prohibit`.
+    #[serde(default, rename = "type")]
+    pub kind: crate::case::object::RouteType,
+    #[serde(default)]
+    pub table: Option<u32>,
+    #[serde(default)]
+    pub metric: Option<u32>,
+    #[serde(default)]
+    pub proto: Option<String>,
+}
+
+impl RouteSpec {
+    /// The typed route, as a step would add it.
+    pub fn obj(&self) -> crate::case::object::RouteObj {
+        crate::case::object::RouteObj {
+            ns: self.ns.get_ref().clone(),
+            to: *self.to.get_ref(),
+            via: self.via,
+            dev: self.dev.clone(),
+            onlink: self.onlink,
+            kind: self.kind,
+            table: self.table,
+            metric: self.metric,
+            proto: self.proto.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -315,6 +285,20 @@ pub enum Step {
         #[serde(skip)]
         text: String,
     },
+    /// `ip link add`: a link of any kind ([`crate::case::object::LinkSpec`]).
+    LinkAdd(crate::case::object::LinkSpec),
+    /// `ip link set dev DEV ...`, moves to another namespace included.
+    LinkSet(crate::case::object::LinkSet),
+    /// `ip link del dev DEV` (a veth's peer goes with it).
+    LinkDel { ns: String, dev: String },
+    /// `ip addr add ADDR dev DEV [nodad]`.
+    AddrAdd(crate::case::object::AddrSpec),
+    /// `ip addr del ADDR dev DEV`.
+    AddrDel(crate::case::object::AddrSpec),
+    /// `ip route add ...`.
+    RouteAdd(crate::case::object::RouteObj),
+    /// `ip route del ...`.
+    RouteDel(crate::case::object::RouteObj),
 }
 
 impl Step {
@@ -349,7 +333,12 @@ impl Step {
             | Step::QdiscDel { ns, .. }
             | Step::Link { ns, .. }
             | Step::Nft { ns, .. }
-            | Step::IptablesRestore { ns, .. } => Some(ns),
+            | Step::IptablesRestore { ns, .. }
+            | Step::LinkDel { ns, .. } => Some(ns),
+            Step::LinkAdd(l) => Some(&l.ns),
+            Step::LinkSet(l) => Some(&l.ns),
+            Step::AddrAdd(a) | Step::AddrDel(a) => Some(&a.ns),
+            Step::RouteAdd(r) | Step::RouteDel(r) => Some(&r.ns),
             Step::GlobalSysctl { .. } => None,
         }
     }
@@ -369,7 +358,11 @@ impl Step {
             Step::Htb { dev, .. }
             | Step::HtbClass { dev, .. }
             | Step::QdiscDel { dev, .. }
-            | Step::Link { dev, .. } => Some(dev),
+            | Step::Link { dev, .. }
+            | Step::LinkDel { dev, .. } => Some(dev),
+            Step::LinkSet(l) => Some(&l.dev),
+            Step::AddrAdd(a) | Step::AddrDel(a) => Some(&a.dev),
+            Step::RouteAdd(r) | Step::RouteDel(r) => r.dev.as_deref(),
             _ => None,
         }
     }
@@ -419,6 +412,13 @@ impl fmt::Display for Step {
                 Some(r) => write!(f, "[{}] {} < {}", r.ns, r.argv().join(" "), r.origin),
                 None => Ok(()),
             },
+            Step::LinkAdd(l) => l.fmt(f),
+            Step::LinkSet(l) => l.fmt(f),
+            Step::LinkDel { ns, dev } => write!(f, "[{ns}] link del dev {dev} (netlink)"),
+            Step::AddrAdd(a) => f.write_str(&a.show("add")),
+            Step::AddrDel(a) => f.write_str(&a.show("del")),
+            Step::RouteAdd(r) => f.write_str(&r.show("add")),
+            Step::RouteDel(r) => f.write_str(&r.show("del")),
         }
     }
 }

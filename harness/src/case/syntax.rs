@@ -281,6 +281,79 @@ pub fn check_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
+// ------------------------------------------------------------ addresses (ip(8))
+
+/// `address/prefix`, e.g. `172.17.0.1/16`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Cidr {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, p) = s.split_once('/').ok_or_else(|| format!("{s:?} is not address/prefix (e.g. 172.17.0.1/16)"))?;
+        let addr: std::net::IpAddr = a.parse().map_err(|_| format!("{a:?} in {s:?} is not an IP address"))?;
+        let prefix: u8 = p.parse().map_err(|_| format!("prefix {p:?} in {s:?} is not a number"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        if prefix > max {
+            return Err(format!("prefix /{prefix} in {s:?} is longer than /{max}"));
+        }
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Cidr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <String as serde::Deserialize>::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A route's destination: `default` or a prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteDst {
+    Default,
+    Net(Cidr),
+}
+
+impl std::str::FromStr for RouteDst {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "default" {
+            return Ok(RouteDst::Default);
+        }
+        s.parse().map(RouteDst::Net).map_err(|e| format!("route `to`: {e}, or \"default\""))
+    }
+}
+
+impl std::fmt::Display for RouteDst {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RouteDst::Default => f.write_str("default"),
+            RouteDst::Net(c) => c.fmt(f),
+        }
+    }
+}
+
+impl serde::Serialize for RouteDst {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RouteDst {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <String as serde::Deserialize>::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

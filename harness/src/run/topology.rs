@@ -1,17 +1,17 @@
 //! A fixture, built over netlink into fresh namespaces. Dropping the
 //! [`Topology`] ends every namespace thread and so every namespace.
 
-use std::net::{IpAddr, Ipv4Addr};
-
 use anyhow::{anyhow, Context, Result};
 use indexmap::IndexMap;
 
-use crate::case::object::RulesetKind;
+use crate::case::object::{LinkKind, LinkSpec, Offloads, RulesetKind};
 use crate::case::spec::{limits, FixtureFile, Step};
 use crate::sys::cmd;
+use crate::sys::ethtool;
 use crate::sys::firewall;
 use crate::sys::link;
 use crate::sys::netns::Netns;
+use crate::sys::rtnl;
 use crate::sys::sysctl;
 use crate::sys::tc;
 
@@ -76,16 +76,16 @@ impl Topology {
                 })??;
             }
         }
+        for l in &f.links {
+            t.link_add(l.get_ref())?;
+        }
+        for a in &f.addresses {
+            let a = a.get_ref().clone();
+            t.ns(&a.ns)?.run(move |ctx| rtnl::addr::add(ctx, &a.dev, a.address, a.nodad))??;
+        }
         for r in &f.routes {
-            let dst = match *r.to.get_ref() {
-                crate::case::spec::RouteDst::Default => None,
-                crate::case::spec::RouteDst::Net(c) => match c.addr {
-                    IpAddr::V4(a) => Some((a, c.prefix)),
-                    IpAddr::V6(_) => return Err(anyhow!("IPv6 routes are not supported")),
-                },
-            };
-            let (via, dev): (Option<Ipv4Addr>, Option<String>) = (r.via, r.dev.clone());
-            t.ns(r.ns.get_ref())?.run(move |ctx| link::add_route(ctx, dst, via, dev.as_deref()))??;
+            let r = r.obj();
+            t.ns(&r.ns)?.run(move |ctx| rtnl::route::add(ctx, &r))??;
         }
         for fw in &f.firewall {
             let ns = t.ns(fw.ns.get_ref())?;
@@ -106,6 +106,45 @@ impl Topology {
             }
         }
         Ok(t)
+    }
+
+    /// `ip link add`, then offloads as the link says (off unless told), on
+    /// both ends of a veth.
+    fn link_add(&self, l: &LinkSpec) -> Result<()> {
+        let peer_fd = match (&l.peer_ns, l.kind) {
+            (Some(p), LinkKind::Veth) => Some(self.ns(p)?.raw_fd()),
+            _ => None,
+        };
+        let spec = l.clone();
+        self.ns(&l.ns)?.run(move |ctx| rtnl::link::add(ctx, &spec, peer_fd))??;
+        let features = match (l.kind, &l.offloads) {
+            (LinkKind::Bridge, None) => None,
+            (_, o) => Offloads::settings(o.as_ref()),
+        };
+        let mut ends = vec![(l.ns.clone(), l.name.clone())];
+        if let (LinkKind::Veth, Some(p)) = (l.kind, &l.peer) {
+            ends.push((l.peer_ns.clone().unwrap_or(l.ns.clone()), p.clone()));
+        }
+        for (ns, dev) in ends.into_iter().filter(|_| features.is_some()) {
+            let fs = features.clone().unwrap_or_default();
+            self.ns(&ns)?.run(move |_| ethtool::set_features(&dev, &fs))??;
+        }
+        // A veth peer comes up with its end.
+        if let (LinkKind::Veth, Some(p)) = (l.kind, &l.peer) {
+            if l.up != Some(false) {
+                let p = p.clone();
+                self.ns(l.peer_ns.as_deref().unwrap_or(&l.ns))?.run(move |ctx| link::set_up_by_name(ctx, &p))??;
+            }
+        }
+        for a in &l.addresses {
+            let (dev, a) = (l.name.clone(), *a);
+            self.ns(&l.ns)?.run(move |ctx| rtnl::addr::add(ctx, &dev, a, a.addr.is_ipv6()))??;
+        }
+        if l.up != Some(false) {
+            let dev = l.name.clone();
+            self.ns(&l.ns)?.run(move |ctx| link::set_up_by_name(ctx, &dev))??;
+        }
+        Ok(())
     }
 
     /// Applies one step; returns what it printed, for the evidence.
@@ -153,6 +192,45 @@ impl Topology {
                     }
                     Ok(())
                 })??;
+                Ok(String::new())
+            }
+            Step::LinkAdd(l) => self.link_add(l).map(|_| String::new()),
+            Step::LinkSet(l) => {
+                let fd = l.netns.as_deref().map(|n| self.ns(n).map(|n| n.raw_fd())).transpose()?;
+                let s = l.clone();
+                self.ns(&l.ns)?.run(move |ctx| rtnl::link::set(ctx, &s, fd))??;
+                if let Some(o) = &l.offloads {
+                    let (dev, fs) = (l.dev.clone(), Offloads::settings(Some(o)));
+                    if let Some(fs) = fs {
+                        self.ns(l.netns.as_deref().unwrap_or(&l.ns))?
+                            .run(move |_| ethtool::set_features(&dev, &fs))??;
+                    }
+                }
+                Ok(String::new())
+            }
+            Step::LinkDel { ns, dev } => {
+                let dev = dev.clone();
+                self.ns(ns)?.run(move |ctx| rtnl::link::del(ctx, &dev))??;
+                Ok(String::new())
+            }
+            Step::AddrAdd(a) => {
+                let a = a.clone();
+                self.ns(&a.ns)?.run(move |ctx| rtnl::addr::add(ctx, &a.dev, a.address, a.nodad))??;
+                Ok(String::new())
+            }
+            Step::AddrDel(a) => {
+                let a = a.clone();
+                self.ns(&a.ns)?.run(move |ctx| rtnl::addr::del(ctx, &a.dev, a.address))??;
+                Ok(String::new())
+            }
+            Step::RouteAdd(r) => {
+                let r = r.clone();
+                self.ns(&r.ns)?.run(move |ctx| rtnl::route::add(ctx, &r))??;
+                Ok(String::new())
+            }
+            Step::RouteDel(r) => {
+                let r = r.clone();
+                self.ns(&r.ns)?.run(move |ctx| rtnl::route::del(ctx, &r))??;
                 Ok(String::new())
             }
             Step::Nft { ns, .. } | Step::IptablesRestore { ns, .. } => {

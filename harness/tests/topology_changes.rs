@@ -1,0 +1,137 @@
+//! Topology changes within one phase (issue 19): a link moved between
+//! namespaces, a veth deleted and made again with the same address and a
+//! new MAC, a captured link flapped. Captures keep going; the loader knows
+//! the step-made interfaces and refuses a misspelled one with the list.
+
+mod common;
+
+use netrepro::case::kernel::Version;
+use netrepro::case::plan;
+use netrepro::run::runner;
+
+const FIXTURE: &str = r#"
+description = "a bridge with one container, and an empty namespace"
+[[namespace]]
+name = "host"
+sysctls = { "net.ipv6.conf.all.disable_ipv6" = 1, "net.ipv6.conf.default.disable_ipv6" = 1 }
+[[namespace]]
+name = "c"
+sysctls = { "net.ipv6.conf.all.disable_ipv6" = 1, "net.ipv6.conf.default.disable_ipv6" = 1 }
+[[namespace]]
+name = "d"
+sysctls = { "net.ipv6.conf.all.disable_ipv6" = 1, "net.ipv6.conf.default.disable_ipv6" = 1 }
+[[bridge]]
+ns = "host"
+name = "br0"
+addresses = ["10.0.0.1/24"]
+[[veth]]
+a = { ns = "host", name = "vh0", master = "br0" }
+b = { ns = "c", name = "eth0", addresses = ["10.0.0.2/24"] }
+"#;
+
+const CASE: &str = r#"id = "changes"
+title = "t"
+urls = ["https://example.invalid/19"]
+symptom = "s"
+fix = "f"
+fixture = "three"
+capture = ["c/eth0", "d/x1"]
+
+[probes]
+ping = { kind = "ping", from = "c", to = "10.0.0.1", count = 3, interval_ms = 20, wait_ms = 200 }
+moved = { kind = "ping", from = "d", to = "10.0.1.1", count = 2, interval_ms = 20, wait_ms = 200 }
+
+[[phase]]
+name = "baseline"
+[phase.expect.ping]
+replies = 3
+packets = { "c/eth0: icmp echo-request out" = 3 }
+
+[[phase]]
+name = "fault"
+steps = [
+  # A flap of the captured link.
+  { link-set = { ns = "c", dev = "eth0", up = false } },
+  { link-set = { ns = "c", dev = "eth0", up = true } },
+  # The container's veth deleted and made again: same address, new MAC.
+  { link-del = { ns = "host", dev = "vh0" } },
+  { link-add = { ns = "host", name = "vh0", kind = "veth", peer = "eth0", peer_ns = "c", master = "br0" } },
+  { link-set = { ns = "c", dev = "eth0", address = "02:00:00:00:19:02", up = true } },
+  { addr-add = { ns = "c", dev = "eth0", address = "10.0.0.2/24" } },
+  # A link made in host and moved into d.
+  { link-add = { ns = "host", name = "x0", kind = "veth", peer = "x1", addresses = ["10.0.1.1/24"] } },
+  { link-set = { ns = "host", dev = "x1", netns = "d" } },
+  { addr-add = { ns = "d", dev = "x1", address = "10.0.1.2/24" } },
+  { link-set = { ns = "d", dev = "x1", up = true } },
+]
+[phase.expect.ping]
+replies = 3
+packets = { "c/eth0: icmp echo-request out" = 3 }
+[phase.expect.moved]
+replies = 2
+packets = { "d/x1: icmp echo-request out" = 2 }
+links = { "d/x1" = { mtu = 1500 } }
+"#;
+
+fn write(dir: &std::path::Path, case: &str) -> std::path::PathBuf {
+    std::fs::write(dir.join("three.toml"), FIXTURE).unwrap();
+    let p = dir.join("changes.toml");
+    std::fs::write(&p, case).unwrap();
+    p
+}
+
+#[test]
+fn step_made_interfaces_load_and_a_misspelled_one_names_those_that_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan::load(&write(dir.path(), CASE), dir.path()).unwrap();
+    assert_eq!(p.captures[1].to_string(), "d/x1");
+    let shown: Vec<String> = p.phases[1].steps.iter().map(|s| s.to_string()).collect();
+    assert_eq!(shown[3], "[host] link add vh0 type veth peer name eth0 netns c (netlink)");
+    assert_eq!(shown[7], "[host] link set dev x1 netns d (netlink)");
+
+    let typo = CASE.replace("links = { \"d/x1\"", "links = { \"d/x2\"");
+    let e = plan::load(&write(dir.path(), &typo), dir.path()).unwrap_err().to_string();
+    assert!(e.contains("changes.toml:") && e.contains("no interface \"x2\" in namespace \"d\" (it has lo, x1)"), "{e}");
+    let typo = CASE.replace("capture = [\"c/eth0\", \"d/x1\"]", "capture = [\"c/eth0\", \"d/x9\"]");
+    let e = plan::load(&write(dir.path(), &typo), dir.path()).unwrap_err();
+    assert_eq!(e.line, Some(7), "{e}");
+    assert!(e.msg.contains("has no interface \"x9\" at any point of any phase (it has lo, x1)"), "{e}");
+    // A step on a link that is gone at that point, at the step's line.
+    let gone = CASE.replace(
+        "{ link-set = { ns = \"d\", dev = \"x1\", up = true } },",
+        "{ link-set = { ns = \"host\", dev = \"x1\", up = true } },",
+    );
+    let e = plan::load(&write(dir.path(), &gone), dir.path()).unwrap_err();
+    assert!(e.msg.contains("namespace \"host\" has no interface \"x1\" at this point"), "{e}");
+    assert_eq!(e.line, Some(gone.lines().position(|l| l.contains("dev = \"x1\", up = true")).unwrap() + 1), "{e}");
+}
+
+#[test]
+fn a_link_moved_recreated_and_flapped_within_a_phase_keeps_its_captures() {
+    if !common::privileged("topology_changes") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan::load(&write(dir.path(), CASE), dir.path()).unwrap();
+    let (release, version) = Version::running().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let (rec, path) = runner::run_case(&p, &release, version, root.path()).unwrap();
+    assert!(rec.passed(), "{}", rec.failure_report(&path));
+    let fault = rec.phases.iter().find(|ph| ph.name == "fault").unwrap();
+    assert!(fault.steps.iter().all(|s| s.ok), "{:?}", fault.steps);
+}
+
+#[test]
+fn link_kinds_this_kernel_lacks_are_found_by_a_probe() {
+    if !common::privileged("topology_changes") {
+        return;
+    }
+    use netrepro::case::object::LinkKind;
+    for k in LinkKind::ALL {
+        let has = netrepro::app::preflight::kernel_has(k);
+        eprintln!("{}: {has} ({})", k.word(), k.config());
+    }
+    // Every kernel netrepro runs on has these.
+    assert!(netrepro::app::preflight::kernel_has(LinkKind::Veth));
+    assert!(netrepro::app::preflight::kernel_has(LinkKind::Macvlan));
+}
