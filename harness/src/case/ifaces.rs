@@ -153,6 +153,7 @@ impl Ifaces {
                 }
                 return Ok(());
             }
+            Step::Redirect { ns, to, .. } => self.dev_ok(ns, to, "redirect to")?,
             _ => {}
         }
         if let (Some(ns), Some(dev)) = (step.ns(), step.dev()) {

@@ -285,6 +285,23 @@ pub enum Step {
         #[serde(skip)]
         text: String,
     },
+    /// A TBF root qdisc, over netlink: `tc qdisc add dev DEV root handle H
+    /// tbf rate R burst B latency L` (burst in tc's sizes: `15k`, `256mb`).
+    Tbf {
+        ns: String,
+        dev: String,
+        #[serde(default = "defaults::htb_handle")]
+        handle: Handle,
+        rate: Rate,
+        burst: crate::case::syntax::Size,
+        #[serde(default = "defaults::tbf_latency_ms")]
+        latency_ms: u32,
+    },
+    /// `tc qdisc add dev DEV handle ffff: ingress`.
+    Ingress { ns: String, dev: String },
+    /// `tc filter add dev DEV parent ffff: protocol all u32 match u32 0 0
+    /// action mirred egress redirect dev TO` (needs `ingress` on DEV first).
+    Redirect { ns: String, dev: String, to: String },
     /// `ip link add`: a link of any kind ([`crate::case::object::LinkSpec`]).
     LinkAdd(crate::case::object::LinkSpec),
     /// `ip link set dev DEV ...`, moves to another namespace included.
@@ -334,7 +351,10 @@ impl Step {
             | Step::Link { ns, .. }
             | Step::Nft { ns, .. }
             | Step::IptablesRestore { ns, .. }
-            | Step::LinkDel { ns, .. } => Some(ns),
+            | Step::LinkDel { ns, .. }
+            | Step::Tbf { ns, .. }
+            | Step::Ingress { ns, .. }
+            | Step::Redirect { ns, .. } => Some(ns),
             Step::LinkAdd(l) => Some(&l.ns),
             Step::LinkSet(l) => Some(&l.ns),
             Step::AddrAdd(a) | Step::AddrDel(a) => Some(&a.ns),
@@ -359,7 +379,10 @@ impl Step {
             | Step::HtbClass { dev, .. }
             | Step::QdiscDel { dev, .. }
             | Step::Link { dev, .. }
-            | Step::LinkDel { dev, .. } => Some(dev),
+            | Step::LinkDel { dev, .. }
+            | Step::Tbf { dev, .. }
+            | Step::Ingress { dev, .. }
+            | Step::Redirect { dev, .. } => Some(dev),
             Step::LinkSet(l) => Some(&l.dev),
             Step::AddrAdd(a) | Step::AddrDel(a) => Some(&a.dev),
             Step::RouteAdd(r) | Step::RouteDel(r) => r.dev.as_deref(),
@@ -412,6 +435,15 @@ impl fmt::Display for Step {
                 Some(r) => write!(f, "[{}] {} < {}", r.ns, r.argv().join(" "), r.origin),
                 None => Ok(()),
             },
+            Step::Tbf { ns, dev, handle, rate, burst, latency_ms } => write!(
+                f,
+                "[{ns}] qdisc add dev {dev} root handle {handle} tbf rate {rate} burst {burst} latency {latency_ms}ms (netlink)"
+            ),
+            Step::Ingress { ns, dev } => write!(f, "[{ns}] qdisc add dev {dev} handle ffff: ingress (netlink)"),
+            Step::Redirect { ns, dev, to } => write!(
+                f,
+                "[{ns}] filter add dev {dev} parent ffff: protocol all u32 match u32 0 0 action mirred egress redirect dev {to} (netlink)"
+            ),
             Step::LinkAdd(l) => l.fmt(f),
             Step::LinkSet(l) => l.fmt(f),
             Step::LinkDel { ns, dev } => write!(f, "[{ns}] link del dev {dev} (netlink)"),
@@ -706,6 +738,9 @@ pub mod defaults {
     }
     pub fn settle_ms() -> u64 {
         300
+    }
+    pub fn tbf_latency_ms() -> u32 {
+        25
     }
     pub fn htb_handle() -> super::Handle {
         super::Handle(netlink_packet_route::tc::TcHandle { major: 1, minor: 0 })

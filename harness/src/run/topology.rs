@@ -194,6 +194,21 @@ impl Topology {
                 })??;
                 Ok(String::new())
             }
+            Step::Tbf { ns, dev, handle, rate, burst, latency_ms } => {
+                let (dev, h, r, b, l) = (dev.clone(), handle.0, rate.bytes_per_s, burst.bytes, *latency_ms);
+                self.ns(ns)?.run(move |ctx| tc::add_tbf(ctx, &dev, h, r, b, l))??;
+                Ok(String::new())
+            }
+            Step::Ingress { ns, dev } => {
+                let dev = dev.clone();
+                self.ns(ns)?.run(move |ctx| tc::add_ingress(ctx, &dev))??;
+                Ok(String::new())
+            }
+            Step::Redirect { ns, dev, to } => {
+                let (dev, to) = (dev.clone(), to.clone());
+                self.ns(ns)?.run(move |ctx| tc::add_redirect(ctx, &dev, &to))??;
+                Ok(String::new())
+            }
             Step::LinkAdd(l) => self.link_add(l).map(|_| String::new()),
             Step::LinkSet(l) => {
                 let fd = l.netns.as_deref().map(|n| self.ns(n).map(|n| n.raw_fd())).transpose()?;
