@@ -226,6 +226,17 @@ impl Feature {
 }
 
 impl Offloads {
+    /// What a `link-set` changes: a table sets the features it lists and
+    /// leaves the others; `"off"` all of them; `"as-shipped"` none (a
+    /// driver's defaults cannot be asked back).
+    pub fn changes(o: &Offloads) -> Vec<(Feature, bool)> {
+        match o {
+            Offloads::Word(OffloadWord::Off) => Feature::ALL.iter().map(|f| (*f, false)).collect(),
+            Offloads::Word(OffloadWord::AsShipped) => Vec::new(),
+            Offloads::Set(m) => m.iter().map(|(f, v)| (*f, *v)).collect(),
+        }
+    }
+
     /// The value of every feature to set; `None`: leave the driver's.
     pub fn settings(o: Option<&Offloads>) -> Option<Vec<(Feature, bool)>> {
         match o {
@@ -643,6 +654,67 @@ impl RouteObj {
             s += &format!(" proto {p}");
         }
         s + " (netlink)"
+    }
+}
+
+// ------------------------------------------------------------ neighbours, fdb
+
+/// A neighbour entry's state, as `ip neigh ... nud STATE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NudState {
+    #[default]
+    Permanent,
+    Reachable,
+    Stale,
+    Noarp,
+}
+
+/// `neigh-add` (as `ip neigh replace ADDR lladdr MAC dev DEV nud STATE`),
+/// `neigh-del`, a fixture's `[[neighbour]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeighSpec {
+    pub ns: String,
+    pub dev: String,
+    pub address: std::net::IpAddr,
+    #[serde(default)]
+    pub lladdr: Option<Mac>,
+    #[serde(default)]
+    pub nud: NudState,
+}
+
+impl NeighSpec {
+    pub fn show(&self, verb: &str) -> String {
+        let ll = self.lladdr.map(|m| format!(" lladdr {m}")).unwrap_or_default();
+        let nud = format!("{:?}", self.nud).to_lowercase();
+        format!("[{}] neigh {verb} {}{ll} dev {} nud {nud} (netlink)", self.ns, self.address, self.dev)
+    }
+}
+
+/// `fdb-add` (as `bridge fdb replace MAC dev DEV [dst IP] self`, the
+/// forwarding entry of a vxlan or a bridge port), `fdb-del`, a fixture's
+/// `[[fdb]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FdbSpec {
+    pub ns: String,
+    pub dev: String,
+    pub lladdr: Mac,
+    /// vxlan: the remote VTEP for this MAC.
+    #[serde(default)]
+    pub dst: Option<std::net::IpAddr>,
+    /// The entry goes to the bridge the port is on (`master`), not the
+    /// device's own table (`self`, the default).
+    #[serde(default)]
+    pub master: bool,
+}
+
+impl FdbSpec {
+    pub fn show(&self, verb: &str) -> String {
+        let dst = self.dst.map(|d| format!(" dst {d}")).unwrap_or_default();
+        let whose = if self.master { "master" } else { "self" };
+        format!("[{}] bridge fdb {verb} {} dev {}{dst} {whose} (netlink)", self.ns, self.lladdr, self.dev)
     }
 }
 

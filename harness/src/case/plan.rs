@@ -346,6 +346,36 @@ fn validate_fixture(src: &Src, f: &FixtureFile) -> Result<(), LoadError> {
             );
         }
     }
+    for n in &f.neighbours {
+        let x = n.get_ref();
+        if !now.has(&x.ns, &x.dev) {
+            return src.at(
+                n,
+                format!(
+                    "neighbour {}: namespace {:?} has no interface {:?} (it has {})",
+                    x.address,
+                    x.ns,
+                    x.dev,
+                    now.list(&x.ns)
+                ),
+            );
+        }
+    }
+    for e in &f.fdb {
+        let x = e.get_ref();
+        if !now.has(&x.ns, &x.dev) {
+            return src.at(
+                e,
+                format!(
+                    "fdb {}: namespace {:?} has no interface {:?} (it has {})",
+                    x.lladdr,
+                    x.ns,
+                    x.dev,
+                    now.list(&x.ns)
+                ),
+            );
+        }
+    }
     for r in &f.routes {
         ns_ok(&r.ns)?;
         r.obj().check().or_else(|e| src.at(&r.to, e))?;

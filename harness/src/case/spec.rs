@@ -55,6 +55,12 @@ pub struct FixtureFile {
     /// Addresses with flags (`nodad`), added after the links.
     #[serde(default, rename = "address")]
     pub addresses: Vec<Spanned<crate::case::object::AddrSpec>>,
+    /// Neighbour entries (`ip neigh replace`), after the addresses.
+    #[serde(default, rename = "neighbour")]
+    pub neighbours: Vec<Spanned<crate::case::object::NeighSpec>>,
+    /// Forwarding entries (`bridge fdb replace`), after the neighbours.
+    #[serde(default, rename = "fdb")]
+    pub fdb: Vec<Spanned<crate::case::object::FdbSpec>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -312,6 +318,14 @@ pub enum Step {
     AddrAdd(crate::case::object::AddrSpec),
     /// `ip addr del ADDR dev DEV`.
     AddrDel(crate::case::object::AddrSpec),
+    /// `ip neigh replace ADDR lladdr MAC dev DEV nud STATE`.
+    NeighAdd(crate::case::object::NeighSpec),
+    /// `ip neigh del ADDR dev DEV`.
+    NeighDel(crate::case::object::NeighSpec),
+    /// `bridge fdb replace MAC dev DEV [dst IP] self|master`.
+    FdbAdd(crate::case::object::FdbSpec),
+    /// `bridge fdb del MAC dev DEV ...`.
+    FdbDel(crate::case::object::FdbSpec),
     /// `ip route add ...`.
     RouteAdd(crate::case::object::RouteObj),
     /// `ip route del ...`.
@@ -359,6 +373,8 @@ impl Step {
             Step::LinkSet(l) => Some(&l.ns),
             Step::AddrAdd(a) | Step::AddrDel(a) => Some(&a.ns),
             Step::RouteAdd(r) | Step::RouteDel(r) => Some(&r.ns),
+            Step::NeighAdd(n) | Step::NeighDel(n) => Some(&n.ns),
+            Step::FdbAdd(x) | Step::FdbDel(x) => Some(&x.ns),
             Step::GlobalSysctl { .. } => None,
         }
     }
@@ -386,6 +402,8 @@ impl Step {
             Step::LinkSet(l) => Some(&l.dev),
             Step::AddrAdd(a) | Step::AddrDel(a) => Some(&a.dev),
             Step::RouteAdd(r) | Step::RouteDel(r) => r.dev.as_deref(),
+            Step::NeighAdd(n) | Step::NeighDel(n) => Some(&n.dev),
+            Step::FdbAdd(x) | Step::FdbDel(x) => Some(&x.dev),
             _ => None,
         }
     }
@@ -450,6 +468,10 @@ impl fmt::Display for Step {
             Step::AddrAdd(a) => f.write_str(&a.show("add")),
             Step::AddrDel(a) => f.write_str(&a.show("del")),
             Step::RouteAdd(r) => f.write_str(&r.show("add")),
+            Step::NeighAdd(n) => f.write_str(&n.show("replace")),
+            Step::NeighDel(n) => f.write_str(&n.show("del")),
+            Step::FdbAdd(x) => f.write_str(&x.show("replace")),
+            Step::FdbDel(x) => f.write_str(&x.show("del")),
             Step::RouteDel(r) => f.write_str(&r.show("del")),
         }
     }

@@ -83,6 +83,14 @@ impl Topology {
             let a = a.get_ref().clone();
             t.ns(&a.ns)?.run(move |ctx| rtnl::addr::add(ctx, &a.dev, a.address, a.nodad))??;
         }
+        for n in &f.neighbours {
+            let n = n.get_ref().clone();
+            t.ns(&n.ns)?.run(move |ctx| rtnl::neigh::add(ctx, &n))??;
+        }
+        for x in &f.fdb {
+            let x = x.get_ref().clone();
+            t.ns(&x.ns)?.run(move |ctx| rtnl::fdb::add(ctx, &x))??;
+        }
         for r in &f.routes {
             let r = r.obj();
             t.ns(&r.ns)?.run(move |ctx| rtnl::route::add(ctx, &r))??;
@@ -236,6 +244,26 @@ impl Topology {
             Step::AddrDel(a) => {
                 let a = a.clone();
                 self.ns(&a.ns)?.run(move |ctx| rtnl::addr::del(ctx, &a.dev, a.address))??;
+                Ok(String::new())
+            }
+            Step::NeighAdd(n) => {
+                let n = n.clone();
+                self.ns(&n.ns)?.run(move |ctx| rtnl::neigh::add(ctx, &n))??;
+                Ok(String::new())
+            }
+            Step::NeighDel(n) => {
+                let n = n.clone();
+                self.ns(&n.ns)?.run(move |ctx| rtnl::neigh::del(ctx, &n))??;
+                Ok(String::new())
+            }
+            Step::FdbAdd(x) => {
+                let x = x.clone();
+                self.ns(&x.ns)?.run(move |ctx| rtnl::fdb::add(ctx, &x))??;
+                Ok(String::new())
+            }
+            Step::FdbDel(x) => {
+                let x = x.clone();
+                self.ns(&x.ns)?.run(move |ctx| rtnl::fdb::del(ctx, &x))??;
                 Ok(String::new())
             }
             Step::RouteAdd(r) => {

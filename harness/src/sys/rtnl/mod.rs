@@ -3,5 +3,7 @@
 //! own thread ([`crate::sys::netns::NsCtx`]).
 
 pub mod addr;
+pub mod fdb;
 pub mod link;
+pub mod neigh;
 pub mod route;
