@@ -682,10 +682,18 @@ pub struct NeighSpec {
     pub lladdr: Option<Mac>,
     #[serde(default)]
     pub nud: NudState,
+    /// A proxy entry (`ip neigh add proxy ADDR dev DEV`): the namespace
+    /// answers neighbour solicitations for ADDR on DEV (IPv6 with
+    /// `proxy_ndp`).
+    #[serde(default)]
+    pub proxy: bool,
 }
 
 impl NeighSpec {
     pub fn show(&self, verb: &str) -> String {
+        if self.proxy {
+            return format!("[{}] neigh {verb} proxy {} dev {} (netlink)", self.ns, self.address, self.dev);
+        }
         let ll = self.lladdr.map(|m| format!(" lladdr {m}")).unwrap_or_default();
         let nud = format!("{:?}", self.nud).to_lowercase();
         format!("[{}] neigh {verb} {}{ll} dev {} nud {nud} (netlink)", self.ns, self.address, self.dev)

@@ -13,7 +13,10 @@ pub fn case_text(id: &str, fixture_name: &str, fixture: &FixtureFile) -> Result<
     // A probe that works on any fixture: ping across its first veth pair
     // from one end's namespace to the other end's IPv4 address, or to the
     // address of the bridge that end is on (and capture it there).
-    let v4 = |c: &[crate::case::spec::Cidr]| c.iter().find(|c| c.addr.is_ipv4()).map(|c| c.addr);
+    // IPv4 first (ping); an IPv6-only fixture gets a TCP connect instead.
+    let v4 = |c: &[crate::case::spec::Cidr]| {
+        c.iter().find(|c| c.addr.is_ipv4()).or_else(|| c.iter().find(|c| c.addr.is_ipv6())).map(|c| c.addr)
+    };
     let direct = |e: &crate::case::spec::VethEnd| Some((v4(&e.addresses)?, e.ns.get_ref().clone(), e.name.clone()));
     let bridged = |e: &crate::case::spec::VethEnd| -> Option<(std::net::IpAddr, String, String)> {
         let m = e.master.as_ref()?;
@@ -31,7 +34,7 @@ pub fn case_text(id: &str, fixture_name: &str, fixture: &FixtureFile) -> Result<
     let (from, to, to_ns, to_dev) = across(&direct, true)
         .or_else(|| across(&direct, false))
         .or_else(|| across(&bridged, true))
-        .ok_or_else(|| anyhow!("fixture {fixture_name} has no veth pair with an IPv4 address to ping across"))?;
+        .ok_or_else(|| anyhow!("fixture {fixture_name} has no veth pair with an address to reach across"))?;
     let nss: Vec<&str> = fixture.namespaces.iter().map(|n| n.name.get_ref().as_str()).collect();
     let mut ifaces = Vec::new();
     for b in &fixture.bridges {
@@ -61,14 +64,13 @@ capture = ["{to_ns}/{to_dev}"]
 
 [probes]
 # What the user would run. Kinds: ping, connect, stream (see docs/cases.md).
-ping = {{ kind = "ping", from = "{from}", to = "{to}", count = 3, interval_ms = 50, wait_ms = 300 }}
+{probe}
 
 [[phase]]
 name = "baseline"
 # The healthy topology. Keep this phase: it proves the fault is the fault.
 [phase.expect.ping]
-replies = 3
-icmp_errors = []
+{healthy}
 
 # TODO: the fault, as steps, and the exact failure the user saw:
 # [[phase]]
@@ -87,6 +89,12 @@ icmp_errors = []
 # replies = 3
 "#,
         nss = nss.join(", "),
+        probe = if to.is_ipv4() {
+            format!("ping = {{ kind = \"ping\", from = \"{from}\", to = \"{to}\", count = 3, interval_ms = 50, wait_ms = 300 }}")
+        } else {
+            format!("ping = {{ kind = \"connect\", from = \"{from}\", to = \"[{to}]:80\", listen_in = \"{to_ns}\", timeout_ms = 800 }}")
+        },
+        healthy = if to.is_ipv4() { "replies = 3\nicmp_errors = []" } else { "result = \"ok\"" },
         ifaces = ifaces.join(", "),
     ))
 }

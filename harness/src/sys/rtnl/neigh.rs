@@ -1,7 +1,9 @@
 //! `ip neigh replace | del` over rtnetlink.
 
 use anyhow::Result;
-use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState};
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
+};
 use netlink_packet_route::AddressFamily;
 
 use crate::case::object::{NeighSpec, NudState};
@@ -21,6 +23,9 @@ fn state(n: NudState) -> NeighbourState {
 pub fn add(ctx: &NsCtx, n: &NeighSpec) -> Result<()> {
     let idx = index_of(ctx, &n.dev)?;
     let mut req = ctx.nl.neighbours().add(idx, n.address).state(state(n.nud)).replace();
+    if n.proxy {
+        req = req.flags(NeighbourFlags::Proxy);
+    }
     if let Some(m) = n.lladdr {
         req = req.link_layer_address(&m.0);
     }
@@ -33,6 +38,9 @@ pub fn del(ctx: &NsCtx, n: &NeighSpec) -> Result<()> {
     let mut m = NeighbourMessage::default();
     m.header.family = if n.address.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
     m.header.ifindex = idx;
+    if n.proxy {
+        m.header.flags = NeighbourFlags::Proxy;
+    }
     m.attributes.push(NeighbourAttribute::Destination(match n.address {
         std::net::IpAddr::V4(a) => NeighbourAddress::Inet(a),
         std::net::IpAddr::V6(a) => NeighbourAddress::Inet6(a),
