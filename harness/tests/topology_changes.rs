@@ -119,6 +119,29 @@ fn a_link_moved_recreated_and_flapped_within_a_phase_keeps_its_captures() {
     assert!(rec.passed(), "{}", rec.failure_report(&path));
     let fault = rec.phases.iter().find(|ph| ph.name == "fault").unwrap();
     assert!(fault.steps.iter().all(|s| s.ok), "{:?}", fault.steps);
+    // The evidence has the links as they were at each probe: in the
+    // baseline eth0 has its first MAC and x1 does not exist; in the fault
+    // eth0 has the new MAC, x1 is in d, and the veth pairs are drawn.
+    let at = |phase: &str, ns: &str, dev: &str| {
+        let ph = rec.phases.iter().find(|p| p.name == phase).unwrap();
+        let t = ph.probes[0].topology.as_ref().unwrap();
+        let n = t.namespaces.iter().find(|n| n.name == ns).unwrap();
+        n.ifaces.iter().find(|i| i.name == dev).cloned()
+    };
+    let before = at("baseline", "c", "eth0").unwrap();
+    let after = at("fault", "c", "eth0").unwrap();
+    assert_eq!(after.mac.as_deref(), Some("02:00:00:00:19:02"));
+    assert_ne!(before.mac, after.mac);
+    assert_eq!(after.addresses, ["10.0.0.2/24"]);
+    assert!(at("baseline", "d", "x1").is_none());
+    let x1 = at("fault", "d", "x1").unwrap();
+    assert_eq!((x1.kind.as_str(), x1.up, x1.addresses.clone()), ("veth", Some(true), vec!["10.0.1.2/24".to_string()]));
+    assert_eq!(at("fault", "host", "vh0").unwrap().master.as_deref(), Some("br0"));
+    let veths = &fault.probes[0].topology.as_ref().unwrap().veths;
+    assert!(veths.contains(&("d/x1".to_string(), "host/x0".to_string())), "{veths:?}");
+    // The report draws each probe's links.
+    let html = netrepro::render::report::render(std::slice::from_ref(&rec));
+    assert!(html.contains("links at this probe") && html.contains("02:00:00:00:19:02"), "report");
 }
 
 #[test]

@@ -164,6 +164,15 @@ impl Ifaces {
         Ok(())
     }
 
+    /// The veth pairs, each once, as `ns/dev` labels.
+    pub fn veth_pairs(&self) -> Vec<(String, String)> {
+        self.peers
+            .iter()
+            .filter(|(a, b)| a < b)
+            .map(|(a, b)| (format!("{}/{}", a.0, a.1), format!("{}/{}", b.0, b.1)))
+            .collect()
+    }
+
     /// Adds every interface of `other` (to know what exists at any point).
     pub fn union(&mut self, other: &Ifaces) {
         for (ns, d) in &other.devs {

@@ -89,6 +89,8 @@ pub struct Phase {
     pub after: Option<String>,
     pub steps: Vec<Step>,
     pub checks: Vec<Check>,
+    /// The interfaces when the phase's probes run (after its steps).
+    pub ifaces: Ifaces,
 }
 
 #[derive(Debug, Clone)]
@@ -648,6 +650,7 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
             after,
             steps,
             checks,
+            ifaces: now,
         });
     }
     check_variants(&src, &case.phases, &phases)?;

@@ -194,7 +194,8 @@ fn run_phase(
         rec.timings.steps_ms = ms(t_steps.elapsed());
         let t_probes = Instant::now();
         for check in &ph.checks {
-            let (probe, leftover, refs) = run_check(plan, &topo, &caps, &watch, check)?;
+            let (mut probe, leftover, refs) = run_check(plan, &topo, &caps, &watch, check)?;
+            probe.topology = Some(topo.view(&ph.ifaces.veth_pairs())?);
             rec.probes.push(probe);
             leftovers.push(leftover);
             frame_refs.push(refs);

@@ -6,6 +6,7 @@ use indexmap::IndexMap;
 
 use crate::case::object::{LinkKind, LinkSpec, Offloads, RulesetKind};
 use crate::case::spec::{limits, FixtureFile, Step};
+use crate::evidence::topo::{IfView, NsView, TopoView};
 use crate::sys::cmd;
 use crate::sys::ethtool;
 use crate::sys::firewall;
@@ -153,6 +154,34 @@ impl Topology {
             self.ns(&l.ns)?.run(move |ctx| link::set_up_by_name(ctx, &dev))??;
         }
         Ok(())
+    }
+
+    /// The links of every namespace as they are now, for the evidence;
+    /// `veths` are the pairs the loader knows, kept where both ends exist.
+    pub fn view(&self, veths: &[(String, String)]) -> Result<TopoView> {
+        let mut namespaces = Vec::new();
+        let mut labels = std::collections::BTreeSet::new();
+        for (name, ns) in &self.namespaces {
+            let links = ns.run(|ctx| rtnl::link::list(ctx))??;
+            let ifaces = links
+                .into_iter()
+                .filter(|l| l.name != "lo")
+                .map(|l| {
+                    labels.insert(format!("{name}/{}", l.name));
+                    IfView {
+                        name: l.name,
+                        kind: l.kind.unwrap_or_default(),
+                        addresses: l.addresses,
+                        master: l.master,
+                        mac: l.mac,
+                        up: Some(l.up),
+                    }
+                })
+                .collect();
+            namespaces.push(NsView { name: name.clone(), ifaces });
+        }
+        let veths = veths.iter().filter(|(a, b)| labels.contains(a) && labels.contains(b)).cloned().collect();
+        Ok(TopoView { namespaces, veths })
     }
 
     /// Applies one step; returns what it printed, for the evidence.

@@ -284,3 +284,81 @@ fn spec(name: &str, kind: LinkKind) -> LinkSpec {
         offloads: None,
     }
 }
+
+/// One link as the kernel has it now (`ip -d addr show`, reduced).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkNow {
+    pub index: u32,
+    pub name: String,
+    /// `IFLA_INFO_KIND` (`veth`, `bridge`, `vxlan` …); `lo` and kindless
+    /// devices have none.
+    pub kind: Option<String>,
+    pub mac: Option<String>,
+    pub up: bool,
+    pub master: Option<String>,
+    pub addresses: Vec<String>,
+}
+
+/// Every link of the namespace with its kind, MAC, state, master and
+/// addresses.
+pub fn list(ctx: &NsCtx) -> Result<Vec<LinkNow>> {
+    use futures::TryStreamExt;
+    use netlink_packet_route::address::AddressAttribute;
+    use netlink_packet_route::link::{LinkFlags, LinkInfo};
+    let links: Vec<LinkMessage> = ctx
+        .block_on(ctx.nl.link().get().execute().try_collect::<Vec<_>>())
+        .map_err(|e| nl_error("dumping links", e))?;
+    let addrs: Vec<_> = ctx
+        .block_on(ctx.nl.address().get().execute().try_collect::<Vec<_>>())
+        .map_err(|e| nl_error("dumping addresses", e))?;
+    let name_of = |i: u32| {
+        links.iter().find(|l| l.header.index == i).and_then(|l| {
+            l.attributes.iter().find_map(|a| match a {
+                LinkAttribute::IfName(n) => Some(n.clone()),
+                _ => None,
+            })
+        })
+    };
+    let mut out = Vec::new();
+    for l in &links {
+        let mut now = LinkNow {
+            index: l.header.index,
+            name: String::new(),
+            kind: None,
+            mac: None,
+            up: l.header.flags.contains(LinkFlags::Up),
+            master: None,
+            addresses: Vec::new(),
+        };
+        for a in &l.attributes {
+            match a {
+                LinkAttribute::IfName(n) => now.name = n.clone(),
+                LinkAttribute::Address(m) if m.len() == 6 => {
+                    now.mac = Some(m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"))
+                }
+                LinkAttribute::Controller(i) => now.master = name_of(*i),
+                LinkAttribute::LinkInfo(infos) => {
+                    for i in infos {
+                        if let LinkInfo::Kind(k) = i {
+                            now.kind = Some(k.to_string());
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for m in addrs.iter().filter(|m| m.header.index == l.header.index) {
+            let a = m.attributes.iter().find_map(|a| match a {
+                AddressAttribute::Address(a) => Some(*a),
+                _ => None,
+            });
+            if let Some(a) = a {
+                if !a.is_loopback() && !matches!(a, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80) {
+                    now.addresses.push(format!("{a}/{}", m.header.prefix_len));
+                }
+            }
+        }
+        out.push(now);
+    }
+    Ok(out)
+}
