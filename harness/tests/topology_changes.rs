@@ -40,6 +40,7 @@ capture = ["c/eth0", "d/x1"]
 [probes]
 ping = { kind = "ping", from = "c", to = "10.0.0.1", count = 3, interval_ms = 20, wait_ms = 200 }
 moved = { kind = "ping", from = "d", to = "10.0.1.1", count = 2, interval_ms = 20, wait_ms = 200 }
+policy = { kind = "connect", from = "c", to = "10.9.0.1:80", timeout_ms = 300 }
 
 [[phase]]
 name = "baseline"
@@ -63,6 +64,10 @@ steps = [
   { link-set = { ns = "host", dev = "x1", netns = "d" } },
   { addr-add = { ns = "d", dev = "x1", address = "10.0.1.2/24" } },
   { link-set = { ns = "d", dev = "x1", up = true } },
+  # Policy routing: 10.9.0.0/16 looked up in table 100, where it is unreachable.
+  { rule-add = { ns = "c", priority = 100, to = "10.9.0.0/16", table = 100 } },
+  { route-add = { ns = "c", to = "10.9.0.0/16", type = "unreachable", table = 100 } },
+  { route-add = { ns = "c", to = "10.9.0.0/16", via = "10.0.0.1" } },
 ]
 [phase.expect.ping]
 replies = 3
@@ -71,6 +76,8 @@ packets = { "c/eth0: icmp echo-request out" = 3 }
 replies = 2
 packets = { "d/x1: icmp echo-request out" = 2 }
 links = { "d/x1" = { mtu = 1500 } }
+[phase.expect.policy]
+result = "EHOSTUNREACH"
 "#;
 
 fn write(dir: &std::path::Path, case: &str) -> std::path::PathBuf {

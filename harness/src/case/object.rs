@@ -726,6 +726,103 @@ impl FdbSpec {
     }
 }
 
+// ------------------------------------------------------------ rules (ip rule)
+
+/// What a rule does: look up a table, or a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleType {
+    #[default]
+    Table,
+    Blackhole,
+    Unreachable,
+    Prohibit,
+}
+
+/// `rule-add` / `rule-del` and a fixture's `[[rule]]`: `ip [-6] rule add
+/// [priority P] [from PREFIX] [to PREFIX] [fwmark M[/MASK]] [iif DEV]
+/// [oif DEV] (table T | blackhole | unreachable | prohibit)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleObj {
+    pub ns: String,
+    #[serde(default)]
+    pub priority: Option<u32>,
+    #[serde(default)]
+    pub from: Option<crate::case::syntax::Cidr>,
+    #[serde(default)]
+    pub to: Option<crate::case::syntax::Cidr>,
+    #[serde(default)]
+    pub fwmark: Option<u32>,
+    #[serde(default)]
+    pub fwmask: Option<u32>,
+    #[serde(default)]
+    pub iif: Option<String>,
+    #[serde(default)]
+    pub oif: Option<String>,
+    /// The table to look up (`type = "table"`, the default): a number
+    /// (254 = main).
+    #[serde(default)]
+    pub table: Option<u32>,
+    #[serde(default, rename = "type")]
+    pub kind: RuleType,
+    /// IPv6 (as `ip -6 rule`); implied by an IPv6 `from` or `to`.
+    #[serde(default)]
+    pub v6: bool,
+}
+
+impl RuleObj {
+    pub fn is_v6(&self) -> bool {
+        self.v6 || self.from.is_some_and(|c| c.addr.is_ipv6()) || self.to.is_some_and(|c| c.addr.is_ipv6())
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        if let (Some(f), Some(t)) = (self.from, self.to) {
+            if f.addr.is_ipv4() != t.addr.is_ipv4() {
+                return Err("rule: from and to are of different families".into());
+            }
+        }
+        if self.v6 && (self.from.is_some_and(|c| c.addr.is_ipv4()) || self.to.is_some_and(|c| c.addr.is_ipv4())) {
+            return Err("rule: v6 = true with an IPv4 prefix".into());
+        }
+        match (self.kind, self.table) {
+            (RuleType::Table, None) => Err("rule: write table = <number> (254 is main) or a type".into()),
+            (RuleType::Table, Some(_)) => Ok(()),
+            (_, Some(_)) => Err("rule: a blackhole, unreachable or prohibit rule has no table".into()),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn show(&self, verb: &str) -> String {
+        let mut s = format!("[{}] {}rule {verb}", self.ns, if self.is_v6() { "-6 " } else { "" });
+        if let Some(p) = self.priority {
+            s += &format!(" priority {p}");
+        }
+        if let Some(c) = self.from {
+            s += &format!(" from {c}");
+        }
+        if let Some(c) = self.to {
+            s += &format!(" to {c}");
+        }
+        match (self.fwmark, self.fwmask) {
+            (Some(m), Some(k)) => s += &format!(" fwmark {m:#x}/{k:#x}"),
+            (Some(m), None) => s += &format!(" fwmark {m:#x}"),
+            _ => {}
+        }
+        if let Some(d) = &self.iif {
+            s += &format!(" iif {d}");
+        }
+        if let Some(d) = &self.oif {
+            s += &format!(" oif {d}");
+        }
+        match (self.kind, self.table) {
+            (RuleType::Table, Some(t)) => s += &format!(" table {t}"),
+            (k, _) => s += &format!(" {k:?}").to_lowercase(),
+        }
+        s + " (netlink)"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -394,6 +394,13 @@ fn validate_fixture(src: &Src, f: &FixtureFile) -> Result<(), LoadError> {
             }
         }
     }
+    for r in &f.rules {
+        let x = r.get_ref();
+        if !names.contains(x.ns.as_str()) {
+            return src.at(r, format!("rule: no namespace {:?}", x.ns));
+        }
+        x.check().or_else(|e| src.at(r, e))?;
+    }
     for fw in &f.firewall {
         ns_ok(&fw.ns)?;
     }
@@ -485,6 +492,21 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
         }
         if let Step::RouteAdd(r) | Step::RouteDel(r) = step {
             r.check().or_else(|e| src.at(s, format!("step `{step}`: {e}")))?;
+        }
+        if let Step::RuleAdd(r) | Step::RuleDel(r) = step {
+            r.check().or_else(|e| src.at(s, format!("step `{step}`: {e}")))?;
+            for d in r.iif.iter().chain(&r.oif) {
+                if !now.has(&r.ns, d) {
+                    return src.at(
+                        s,
+                        format!(
+                            "step `{step}`: namespace {:?} has no interface {d:?} at this point (it has {})",
+                            r.ns,
+                            now.list(&r.ns)
+                        ),
+                    );
+                }
+            }
         }
         now.apply(step).or_else(|e| src.at(s, format!("step `{step}`: {e}")))?;
         match step {

@@ -61,6 +61,9 @@ pub struct FixtureFile {
     /// Forwarding entries (`bridge fdb replace`), after the neighbours.
     #[serde(default, rename = "fdb")]
     pub fdb: Vec<Spanned<crate::case::object::FdbSpec>>,
+    /// Policy-routing rules (`ip rule add`), after the routes.
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<Spanned<crate::case::object::RuleObj>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -326,6 +329,10 @@ pub enum Step {
     FdbAdd(crate::case::object::FdbSpec),
     /// `bridge fdb del MAC dev DEV ...`.
     FdbDel(crate::case::object::FdbSpec),
+    /// `ip rule add ...`.
+    RuleAdd(crate::case::object::RuleObj),
+    /// `ip rule del ...`.
+    RuleDel(crate::case::object::RuleObj),
     /// `ip route add ...`.
     RouteAdd(crate::case::object::RouteObj),
     /// `ip route del ...`.
@@ -374,6 +381,7 @@ impl Step {
             Step::AddrAdd(a) | Step::AddrDel(a) => Some(&a.ns),
             Step::RouteAdd(r) | Step::RouteDel(r) => Some(&r.ns),
             Step::NeighAdd(n) | Step::NeighDel(n) => Some(&n.ns),
+            Step::RuleAdd(r) | Step::RuleDel(r) => Some(&r.ns),
             Step::FdbAdd(x) | Step::FdbDel(x) => Some(&x.ns),
             Step::GlobalSysctl { .. } => None,
         }
@@ -469,6 +477,8 @@ impl fmt::Display for Step {
             Step::AddrDel(a) => f.write_str(&a.show("del")),
             Step::RouteAdd(r) => f.write_str(&r.show("add")),
             Step::NeighAdd(n) => f.write_str(&n.show("replace")),
+            Step::RuleAdd(r) => f.write_str(&r.show("add")),
+            Step::RuleDel(r) => f.write_str(&r.show("del")),
             Step::NeighDel(n) => f.write_str(&n.show("del")),
             Step::FdbAdd(x) => f.write_str(&x.show("replace")),
             Step::FdbDel(x) => f.write_str(&x.show("del")),

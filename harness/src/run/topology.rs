@@ -96,6 +96,10 @@ impl Topology {
             let r = r.obj();
             t.ns(&r.ns)?.run(move |ctx| rtnl::route::add(ctx, &r))??;
         }
+        for r in &f.rules {
+            let r = r.get_ref().clone();
+            t.ns(&r.ns)?.run(move |ctx| rtnl::rule::add(ctx, &r))??;
+        }
         for fw in &f.firewall {
             let ns = t.ns(fw.ns.get_ref())?;
             // iptables-restore first, then the iptables lines, then nft.
@@ -293,6 +297,16 @@ impl Topology {
             Step::FdbDel(x) => {
                 let x = x.clone();
                 self.ns(&x.ns)?.run(move |ctx| rtnl::fdb::del(ctx, &x))??;
+                Ok(String::new())
+            }
+            Step::RuleAdd(r) => {
+                let r = r.clone();
+                self.ns(&r.ns)?.run(move |ctx| rtnl::rule::add(ctx, &r))??;
+                Ok(String::new())
+            }
+            Step::RuleDel(r) => {
+                let r = r.clone();
+                self.ns(&r.ns)?.run(move |ctx| rtnl::rule::del(ctx, &r))??;
                 Ok(String::new())
             }
             Step::RouteAdd(r) => {

@@ -7,3 +7,4 @@ pub mod fdb;
 pub mod link;
 pub mod neigh;
 pub mod route;
+pub mod rule;
