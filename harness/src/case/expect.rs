@@ -101,7 +101,19 @@ pub struct NeighExp {
 #[derive(Debug, Clone)]
 pub struct QdiscExp {
     pub at: Iface,
+    /// The qdisc by its handle as tc prints it (`ffff:`); `None`: the root.
+    pub handle: Option<String>,
     pub want: QdiscExpect,
+}
+
+impl QdiscExp {
+    /// How the evidence names it: `ns/dev` (root) or `ns/dev handle H`.
+    pub fn label(&self) -> String {
+        match &self.handle {
+            None => self.at.to_string(),
+            Some(h) => format!("{} handle {h}", self.at),
+        }
+    }
 }
 
 /// `"ns/dev" = { tx_queue_len, mtu }`: link settings read back.
@@ -279,9 +291,24 @@ pub fn packets(k: &str, count: Count, ctx: &Ctx) -> Result<PacketExp, String> {
 }
 
 pub fn qdisc(k: &str, want: &QdiscExpect, ctx: &Ctx) -> Result<QdiscExp, String> {
-    let at = parse_iface(k)?;
+    let (iface, handle) = match k.split_once(' ') {
+        None => (k, None),
+        Some((i, "ingress")) => (i, Some("ffff:".to_string())),
+        Some((i, rest)) => match rest.trim().strip_prefix("handle ") {
+            Some(h) => {
+                let h = crate::case::syntax::parse_handle(h.trim()).map_err(|e| format!("qdisc {k:?}: {e}"))?;
+                (i, Some(crate::case::syntax::handle_text(h)))
+            }
+            None => {
+                return Err(format!(
+                    "qdisc {k:?}: write \"ns/dev\" (the root qdisc), \"ns/dev handle 1:\" or \"ns/dev ingress\""
+                ))
+            }
+        },
+    };
+    let at = parse_iface(iface)?;
     ctx.iface(&at).map_err(|m| format!("qdisc {k:?}: {m}"))?;
-    Ok(QdiscExp { at, want: want.clone() })
+    Ok(QdiscExp { at, handle, want: want.clone() })
 }
 
 pub fn link(k: &str, want: &LinkExpect, ctx: &Ctx) -> Result<LinkExp, String> {
@@ -380,4 +407,22 @@ pub fn drop(k: &str, count: Count, ctx: &Ctx) -> Result<DropExp, String> {
     }
     .map_err(|m| format!("drops {k:?}: {m}"))?;
     Ok(DropExp { ns: ns.into(), dev, reason: reason.into(), count })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qdiscs_are_named_by_root_handle_or_ingress() {
+        let devices: Devices =
+            [("host".to_string(), ["veth0".to_string()].into_iter().collect())].into_iter().collect();
+        let ctx = Ctx { devices: &devices, captures: &[], kind: "ping" };
+        let w = QdiscExpect::default();
+        assert_eq!(qdisc("host/veth0", &w, &ctx).unwrap().label(), "host/veth0");
+        assert_eq!(qdisc("host/veth0 ingress", &w, &ctx).unwrap().label(), "host/veth0 handle ffff:");
+        assert_eq!(qdisc("host/veth0 handle 1:", &w, &ctx).unwrap().label(), "host/veth0 handle 1:");
+        assert!(qdisc("host/veth0 root", &w, &ctx).unwrap_err().contains("ns/dev handle 1:"));
+        assert!(qdisc("host/veth9", &w, &ctx).unwrap_err().contains("no interface \"veth9\""));
+    }
 }

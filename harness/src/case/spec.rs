@@ -852,6 +852,18 @@ pub struct QdiscExpect {
     /// Drops counted by the qdisc during the probe.
     #[serde(default)]
     pub drops: Option<Count>,
+    /// Overlimits (a shaper held a packet back) and requeues during the probe.
+    #[serde(default)]
+    pub overlimits: Option<Count>,
+    #[serde(default)]
+    pub requeues: Option<Count>,
+    /// Bytes queued after the probe.
+    #[serde(default)]
+    pub backlog: Option<Count>,
+    /// Decoded options after the probe (tbf: `rate` bytes/s, `burst`,
+    /// `limit` bytes).
+    #[serde(default)]
+    pub options: IndexMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -206,6 +206,9 @@ pub struct ProbeRecord {
     pub qdiscs: BTreeMap<String, crate::sys::tc::QdiscInfo>,
     /// Qdisc drops during the probe, same interfaces.
     pub qdisc_drops: BTreeMap<String, i64>,
+    /// Qdisc overlimits and requeues during the probe, same qdiscs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub qdisc_deltas: BTreeMap<String, BTreeMap<String, i64>>,
     /// Link settings read back after the probe, for interfaces the checks name.
     pub links: BTreeMap<String, BTreeMap<String, u64>>,
     /// iptables packet-counter deltas over the probe, in namespaces the
@@ -479,6 +482,7 @@ impl ProbeRecord {
             topology: None,
             qdiscs: BTreeMap::new(),
             qdisc_drops: BTreeMap::new(),
+            qdisc_deltas: BTreeMap::new(),
             links: BTreeMap::new(),
             rules: BTreeMap::new(),
             conntrack: BTreeMap::new(),

@@ -198,6 +198,12 @@ pub struct QdiscInfo {
     pub overlimits: u64,
     pub qlen: u64,
     pub backlog: u64,
+    #[serde(default)]
+    pub requeues: u64,
+    /// Decoded options of kinds netrepro knows (tbf: `rate` bytes/s,
+    /// `burst` bytes, `limit` bytes), as tc shows them.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub options: std::collections::BTreeMap<String, u64>,
     /// HTB only.
     pub direct_qlen: Option<u32>,
     pub default_class: Option<String>,
@@ -227,6 +233,50 @@ pub fn decode_htb(opts: &[TcOption], info: &mut QdiscInfo) {
     }
 }
 
+/// Decodes TBF's `TCA_TBF_PARMS` (and `TCA_TBF_RATE64`) into `options`:
+/// rate in bytes/s, limit in bytes, burst in bytes (the bucket's time at
+/// the rate, as tc prints it).
+pub fn decode_tbf(opts: &[TcOption], info: &mut QdiscInfo) {
+    const TCA_TBF_RATE64: u16 = 4;
+    let mut rate64 = None;
+    let mut parms = None;
+    for o in opts {
+        let TcOption::Other(nest) = o else { continue };
+        let mut v = vec![0u8; nest.value_len()];
+        nest.emit_value(&mut v);
+        for nla in NlasIterator::new(&v[..]).flatten() {
+            let val = nla.value().to_vec();
+            match nla.kind() & NLA_TYPE_MASK {
+                TCA_TBF_PARMS if val.len() >= 36 => parms = Some(val),
+                TCA_TBF_RATE64 if val.len() >= 8 => {
+                    rate64 = Some(u64::from_ne_bytes(val[..8].try_into().unwrap_or_default()))
+                }
+                _ => {}
+            }
+        }
+    }
+    let Some(p) = parms else { return };
+    let u32_at = |i: usize| u32::from_ne_bytes([p[i], p[i + 1], p[i + 2], p[i + 3]]) as u64;
+    let rate = rate64.unwrap_or(u32_at(8));
+    let buffer_ticks = u32_at(28);
+    info.options.insert("rate".into(), rate);
+    info.options.insert("limit".into(), u32_at(24));
+    // Rounded: the ticks were rounded down from the burst's time at the rate.
+    let burst = (buffer_ticks as u128 * PSCHED_TICK_NS as u128 * rate as u128 + 500_000_000) / 1_000_000_000;
+    info.options.insert("burst".into(), burst.min(u64::MAX as u128) as u64);
+}
+
+/// The qdisc of `dev` with `handle` (tc's notation, `ffff:`), or its root.
+pub fn qdisc_of(ctx: &NsCtx, dev: &str, handle: Option<&str>) -> Result<QdiscInfo> {
+    match handle {
+        None => root_qdisc(ctx, dev),
+        Some(h) => qdiscs(ctx, dev)?
+            .into_iter()
+            .find(|q| q.handle == h)
+            .ok_or_else(|| anyhow!("{dev} has no qdisc with handle {h}")),
+    }
+}
+
 /// Every qdisc on `dev`.
 pub fn qdiscs(ctx: &NsCtx, dev: &str) -> Result<Vec<QdiscInfo>> {
     let idx = index_of(ctx, dev)? as i32;
@@ -252,12 +302,21 @@ pub fn qdiscs(ctx: &NsCtx, dev: &str) -> Result<Vec<QdiscInfo>> {
                                 q.overlimits = qs.overlimits as u64;
                                 q.qlen = qs.qlen as u64;
                                 q.backlog = qs.backlog as u64;
+                                q.requeues = qs.requeues as u64;
                             }
                             _ => {}
                         }
                     }
                 }
                 _ => {}
+            }
+        }
+        if q.kind == "tbf" {
+            if let Some(opts) = m.attributes.iter().find_map(|a| match a {
+                TcAttribute::Options(o) => Some(o),
+                _ => None,
+            }) {
+                decode_tbf(opts, &mut q);
             }
         }
         if q.kind == "htb" {
