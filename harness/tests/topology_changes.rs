@@ -68,6 +68,7 @@ steps = [
   { rule-add = { ns = "c", priority = 100, to = "10.9.0.0/16", table = 100 } },
   { route-add = { ns = "c", to = "10.9.0.0/16", type = "unreachable", table = 100 } },
   { route-add = { ns = "c", to = "10.9.0.0/16", via = "10.0.0.1" } },
+  { link-add = { ns = "d", name = "tap0", kind = "tap", address = "02:00:00:00:19:09", addresses = ["10.0.2.1/24"] } },
 ]
 [phase.expect.ping]
 replies = 3
@@ -95,14 +96,18 @@ fn step_made_interfaces_load_and_a_misspelled_one_names_those_that_exist() {
     let shown: Vec<String> = p.phases[1].steps.iter().map(|s| s.to_string()).collect();
     assert_eq!(shown[3], "[host] link add vh0 type veth peer name eth0 netns c (netlink)");
     assert_eq!(shown[7], "[host] link set dev x1 netns d (netlink)");
+    assert_eq!(shown[13], "[d] tuntap add dev tap0 mode tap (ioctl)");
 
     let typo = CASE.replace("links = { \"d/x1\"", "links = { \"d/x2\"");
     let e = plan::load(&write(dir.path(), &typo), dir.path()).unwrap_err().to_string();
-    assert!(e.contains("changes.toml:") && e.contains("no interface \"x2\" in namespace \"d\" (it has lo, x1)"), "{e}");
+    assert!(
+        e.contains("changes.toml:") && e.contains("no interface \"x2\" in namespace \"d\" (it has lo, tap0, x1)"),
+        "{e}"
+    );
     let typo = CASE.replace("capture = [\"c/eth0\", \"d/x1\"]", "capture = [\"c/eth0\", \"d/x9\"]");
     let e = plan::load(&write(dir.path(), &typo), dir.path()).unwrap_err();
     assert_eq!(e.line, Some(7), "{e}");
-    assert!(e.msg.contains("has no interface \"x9\" at any point of any phase (it has lo, x1)"), "{e}");
+    assert!(e.msg.contains("has no interface \"x9\" at any point of any phase (it has lo, tap0, x1)"), "{e}");
     // A step on a link that is gone at that point, at the step's line.
     let gone = CASE.replace(
         "{ link-set = { ns = \"d\", dev = \"x1\", up = true } },",
@@ -144,6 +149,9 @@ fn a_link_moved_recreated_and_flapped_within_a_phase_keeps_its_captures() {
     let x1 = at("fault", "d", "x1").unwrap();
     assert_eq!((x1.kind.as_str(), x1.up, x1.addresses.clone()), ("veth", Some(true), vec!["10.0.1.2/24".to_string()]));
     assert_eq!(at("fault", "host", "vh0").unwrap().master.as_deref(), Some("br0"));
+    let tap = at("fault", "d", "tap0").unwrap();
+    assert_eq!((tap.kind.as_str(), tap.mac.as_deref()), ("tun", Some("02:00:00:00:19:09")));
+    assert_eq!(tap.addresses, ["10.0.2.1/24"]);
     let veths = &fault.probes[0].topology.as_ref().unwrap().veths;
     assert!(veths.contains(&("d/x1".to_string(), "host/x0".to_string())), "{veths:?}");
     // The report draws each probe's links.

@@ -105,10 +105,12 @@ pub enum LinkKind {
     Vxlan,
     Dummy,
     Ifb,
+    Tun,
+    Tap,
 }
 
 impl LinkKind {
-    pub const ALL: [LinkKind; 8] = [
+    pub const ALL: [LinkKind; 10] = [
         LinkKind::Veth,
         LinkKind::Bridge,
         LinkKind::Macvlan,
@@ -117,6 +119,8 @@ impl LinkKind {
         LinkKind::Vxlan,
         LinkKind::Dummy,
         LinkKind::Ifb,
+        LinkKind::Tun,
+        LinkKind::Tap,
     ];
 
     /// As `ip link add ... type <word>` names it.
@@ -130,6 +134,8 @@ impl LinkKind {
             LinkKind::Vxlan => "vxlan",
             LinkKind::Dummy => "dummy",
             LinkKind::Ifb => "ifb",
+            LinkKind::Tun => "tun",
+            LinkKind::Tap => "tap",
         }
     }
 
@@ -144,6 +150,7 @@ impl LinkKind {
             LinkKind::Vxlan => "CONFIG_VXLAN",
             LinkKind::Dummy => "CONFIG_DUMMY",
             LinkKind::Ifb => "CONFIG_IFB",
+            LinkKind::Tun | LinkKind::Tap => "CONFIG_TUN",
         }
     }
 }
@@ -405,6 +412,9 @@ fn mode_in(l: &LinkSpec, modes: &[&str]) -> Result<(), String> {
 impl fmt::Display for LinkSpec {
     /// As `ip link add` would be written.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if matches!(self.kind, LinkKind::Tun | LinkKind::Tap) {
+            return write!(f, "[{}] tuntap add dev {} mode {} (ioctl)", self.ns, self.name, self.kind.word());
+        }
         write!(f, "[{}] link add {}", self.ns, self.name)?;
         if let Some(l) = &self.link {
             if self.kind != LinkKind::Vxlan {

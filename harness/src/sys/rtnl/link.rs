@@ -47,6 +47,7 @@ fn add_message(ctx: &NsCtx, l: &LinkSpec, peer_ns_fd: Option<i32>) -> Result<Lin
         LinkKind::Vxlan => InfoKind::Vxlan,
         LinkKind::Dummy => InfoKind::Dummy,
         LinkKind::Ifb => InfoKind::Ifb,
+        LinkKind::Tun | LinkKind::Tap => InfoKind::Tun,
     };
     let mut b = LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(kind).name(l.name.clone());
     let data = match l.kind {
@@ -106,7 +107,7 @@ fn add_message(ctx: &NsCtx, l: &LinkSpec, peer_ns_fd: Option<i32>) -> Result<Lin
             }
             Some(InfoData::Vxlan(v))
         }
-        LinkKind::Dummy | LinkKind::Ifb => None,
+        LinkKind::Dummy | LinkKind::Ifb | LinkKind::Tun | LinkKind::Tap => None,
     };
     if let Some(d) = data {
         b = b.set_info_data(d);
@@ -126,8 +127,22 @@ fn add_message(ctx: &NsCtx, l: &LinkSpec, peer_ns_fd: Option<i32>) -> Result<Lin
 /// `ip link add`: creates the link (a veth's peer straight in `peer_ns_fd`),
 /// then sets master, port flags, arp, promisc; brings it up unless `up = false`.
 pub fn add(ctx: &NsCtx, l: &LinkSpec, peer_ns_fd: Option<i32>) -> Result<()> {
-    let msg = add_message(ctx, l, peer_ns_fd)?;
-    ctx.block_on(ctx.nl.link().add(msg).execute()).map_err(|e| nl_error(&l.to_string(), e))?;
+    if matches!(l.kind, LinkKind::Tun | LinkKind::Tap) {
+        // The kernel makes tun/tap devices through /dev/net/tun only.
+        add_tuntap(&l.name, l.kind == LinkKind::Tap).map_err(|e| anyhow!("{l}: {e}"))?;
+        let attrs = LinkSet {
+            ns: l.ns.clone(),
+            dev: l.name.clone(),
+            address: l.address,
+            mtu: l.mtu,
+            txqueuelen: l.txqueuelen,
+            ..LinkSet::default()
+        };
+        self::set(ctx, &attrs, None)?;
+    } else {
+        let msg = add_message(ctx, l, peer_ns_fd)?;
+        ctx.block_on(ctx.nl.link().add(msg).execute()).map_err(|e| nl_error(&l.to_string(), e))?;
+    }
     let set = LinkSet {
         ns: l.ns.clone(),
         dev: l.name.clone(),
@@ -196,6 +211,48 @@ pub fn set(ctx: &NsCtx, s: &LinkSet, netns_fd: Option<i32>) -> Result<()> {
     }
 }
 
+/// `ip tuntap add dev NAME mode tun|tap`: a persistent device, no process
+/// attached (its carrier stays off: nothing reads it), in the calling
+/// thread's namespace.
+fn add_tuntap(name: &str, tap: bool) -> Result<()> {
+    const TUNSETIFF: libc::c_ulong = 0x400454ca;
+    const TUNSETPERSIST: libc::c_ulong = 0x400454cb;
+    const IFF_TUN: libc::c_short = 0x0001;
+    const IFF_TAP: libc::c_short = 0x0002;
+    const IFF_NO_PI: libc::c_short = 0x1000;
+    #[repr(C)]
+    struct IfReq {
+        name: [libc::c_char; libc::IFNAMSIZ],
+        flags: libc::c_short,
+        _pad: [u8; 22],
+    }
+    if name.len() >= libc::IFNAMSIZ {
+        return Err(anyhow!("name {name:?} too long"));
+    }
+    // SAFETY: open/ioctl/close on a descriptor we own with a correctly
+    // sized, zeroed ifreq.
+    unsafe {
+        let fd = libc::open(c"/dev/net/tun".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(anyhow!("/dev/net/tun: {}", std::io::Error::last_os_error()));
+        }
+        let mut req =
+            IfReq { name: [0; libc::IFNAMSIZ], flags: if tap { IFF_TAP } else { IFF_TUN } | IFF_NO_PI, _pad: [0; 22] };
+        for (i, b) in name.bytes().enumerate() {
+            req.name[i] = b as libc::c_char;
+        }
+        let r = if libc::ioctl(fd, TUNSETIFF as _, &mut req) != 0
+            || libc::ioctl(fd, TUNSETPERSIST as _, 1 as libc::c_ulong) != 0
+        {
+            Err(anyhow!("TUNSETIFF/TUNSETPERSIST: {}", std::io::Error::last_os_error()))
+        } else {
+            Ok(())
+        };
+        libc::close(fd);
+        r
+    }
+}
+
 /// Bridge-port flags: `bridge link set dev DEV hairpin on learning off isolated on`.
 fn set_port(ctx: &NsCtx, idx: u32, p: &PortFlags) -> Result<()> {
     let mut v = Vec::new();
@@ -230,6 +287,9 @@ pub fn del(ctx: &NsCtx, dev: &str) -> Result<()> {
 pub fn can_create(ctx: &NsCtx, kind: LinkKind) -> Result<bool> {
     if matches!(kind, LinkKind::Veth | LinkKind::Bridge) {
         return Ok(true);
+    }
+    if matches!(kind, LinkKind::Tun | LinkKind::Tap) {
+        return Ok(std::path::Path::new("/dev/net/tun").exists());
     }
     if index_of(ctx, "probe0").is_err() {
         let veth: LinkSpec = LinkSpec { peer: Some("probe1".into()), ..spec("probe0", LinkKind::Veth) };
