@@ -79,6 +79,18 @@ packets = { "d/x1: icmp echo-request out" = 2 }
 links = { "d/x1" = { mtu = 1500 } }
 [phase.expect.policy]
 result = "EHOSTUNREACH"
+
+[[phase]]
+name = "fault-flap"
+steps = [
+  { link-set = { ns = "c", dev = "eth0", up = false } },
+  { link-set = { ns = "host", dev = "vh0", up = false } },
+  { link-set = { ns = "host", dev = "vh0", up = true } },
+  { link-set = { ns = "c", dev = "eth0", up = true } },
+]
+[phase.expect.ping]
+replies = 3
+packets = { "c/eth0: icmp echo-request out" = 3, "c/eth0: icmp echo-reply in" = 3 }
 "#;
 
 fn write(dir: &std::path::Path, case: &str) -> std::path::PathBuf {
@@ -172,4 +184,31 @@ fn link_kinds_this_kernel_lacks_are_found_by_a_probe() {
     // Every kernel netrepro runs on has these.
     assert!(netrepro::app::preflight::kernel_has(LinkKind::Veth));
     assert!(netrepro::app::preflight::kernel_has(LinkKind::Macvlan));
+}
+
+#[test]
+fn a_kind_this_kernel_lacks_is_a_skip_naming_its_option() {
+    if !common::privileged("topology_changes") {
+        return;
+    }
+    use netrepro::case::object::LinkKind;
+    let lacking = LinkKind::ALL.into_iter().find(|k| !netrepro::app::preflight::kernel_has(*k));
+    let Some(kind) = lacking else {
+        eprintln!("this kernel creates every kind: nothing to skip");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let extra = match kind {
+        LinkKind::Vlan => ", link = \"eth0\", id = 5",
+        LinkKind::Ipvlan | LinkKind::Macvlan => ", link = \"eth0\"",
+        LinkKind::Vxlan => ", id = 5",
+        _ => "",
+    };
+    let case = CASE.replace(
+        "[phase.expect.ping]\nreplies = 3\npackets = { \"c/eth0: icmp echo-request out\" = 3 }\n\n[[phase]]\nname = \"fault\"",
+        &format!("steps = [{{ link-add = {{ ns = \"c\", name = \"k0\", kind = \"{}\"{extra} }} }}]\n[phase.expect.ping]\nreplies = 3\n\n[[phase]]\nname = \"fault\"", kind.word()),
+    );
+    let p = plan::load(&write(dir.path(), &case), dir.path()).unwrap();
+    let why = netrepro::app::preflight::skip_reason(&p).expect("a skip");
+    assert!(why.contains(kind.config()) && why.contains(kind.word()), "{why}");
 }
