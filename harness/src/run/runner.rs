@@ -191,6 +191,7 @@ fn run_phase(
                 }
             }
         }
+        topo.settle()?;
         rec.timings.steps_ms = ms(t_steps.elapsed());
         let t_probes = Instant::now();
         for check in &ph.checks {

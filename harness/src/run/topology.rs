@@ -160,6 +160,25 @@ impl Topology {
         Ok(())
     }
 
+    /// Waits (at most 3 s) until no address is tentative in any namespace:
+    /// an IPv6 address cannot be bound or used as a source before its
+    /// duplicate address detection ends, and the kernel ends it from a
+    /// workqueue after the link comes up even where DAD is off. An address
+    /// whose real DAD takes longer is left to the case.
+    pub fn settle(&self) -> Result<()> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        loop {
+            let mut pending = 0;
+            for ns in self.namespaces.values() {
+                pending += ns.run(|ctx| rtnl::addr::tentative(ctx))??.len();
+            }
+            if pending == 0 || std::time::Instant::now() > deadline {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     /// The links of every namespace as they are now, for the evidence;
     /// `veths` are the pairs the loader knows, kept where both ends exist.
     pub fn view(&self, veths: &[(String, String)]) -> Result<TopoView> {

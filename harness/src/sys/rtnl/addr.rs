@@ -37,3 +37,28 @@ pub fn del(ctx: &NsCtx, dev: &str, a: Cidr) -> Result<()> {
     };
     ctx.block_on(ctx.nl.address().del(msg).execute()).map_err(|e| nl_error(&format!("addr del {a} dev {dev}"), e))
 }
+
+/// Addresses of the namespace still tentative (IPv6 duplicate address
+/// detection not finished, even when disabled: the kernel completes it from
+/// a workqueue after the link comes up), as `addr dev`.
+pub fn tentative(ctx: &NsCtx) -> Result<Vec<String>> {
+    use futures::TryStreamExt;
+    let msgs: Vec<_> = ctx
+        .block_on(ctx.nl.address().get().execute().try_collect::<Vec<_>>())
+        .map_err(|e| nl_error("dumping addresses", e))?;
+    let mut out = Vec::new();
+    for m in msgs {
+        let flags = m.attributes.iter().find_map(|a| match a {
+            AddressAttribute::Flags(f) => Some(*f),
+            _ => None,
+        });
+        if flags.is_some_and(|f| f.contains(AddressFlags::Tentative) && !f.contains(AddressFlags::Dadfailed)) {
+            let a = m.attributes.iter().find_map(|a| match a {
+                AddressAttribute::Address(a) => Some(*a),
+                _ => None,
+            });
+            out.push(format!("{} (ifindex {})", a.map(|a| a.to_string()).unwrap_or_default(), m.header.index));
+        }
+    }
+    Ok(out)
+}
