@@ -27,6 +27,9 @@ addresses = ["10.0.0.1/24"]
 [[veth]]
 a = { ns = "host", name = "vh0", master = "br0" }
 b = { ns = "c", name = "eth0", addresses = ["10.0.0.2/24"] }
+[[firewall]]
+ns = "host"
+iptables_restore = "host.rules"
 "#;
 
 const CASE: &str = r#"id = "changes"
@@ -47,6 +50,8 @@ name = "baseline"
 [phase.expect.ping]
 replies = 3
 packets = { "c/eth0: icmp echo-request out" = 3 }
+# The fixture's iptables-restore file, read back.
+rules = { "host: -A INPUT -p icmp -j ACCEPT" = 3 }
 
 [[phase]]
 name = "fault"
@@ -95,6 +100,7 @@ packets = { "c/eth0: icmp echo-request out" = 3, "c/eth0: icmp echo-reply in" = 
 
 fn write(dir: &std::path::Path, case: &str) -> std::path::PathBuf {
     std::fs::write(dir.join("three.toml"), FIXTURE).unwrap();
+    std::fs::write(dir.join("host.rules"), "*filter\n-A INPUT -p icmp -j ACCEPT\nCOMMIT\n").unwrap();
     let p = dir.join("changes.toml");
     std::fs::write(&p, case).unwrap();
     p
@@ -204,9 +210,13 @@ fn a_kind_this_kernel_lacks_is_a_skip_naming_its_option() {
         LinkKind::Vxlan => ", id = 5",
         _ => "",
     };
-    let case = CASE.replace(
-        "[phase.expect.ping]\nreplies = 3\npackets = { \"c/eth0: icmp echo-request out\" = 3 }\n\n[[phase]]\nname = \"fault\"",
-        &format!("steps = [{{ link-add = {{ ns = \"c\", name = \"k0\", kind = \"{}\"{extra} }} }}]\n[phase.expect.ping]\nreplies = 3\n\n[[phase]]\nname = \"fault\"", kind.word()),
+    let case = CASE.replacen(
+        "name = \"baseline\"\n",
+        &format!(
+            "name = \"baseline\"\nsteps = [{{ link-add = {{ ns = \"c\", name = \"k0\", kind = \"{}\"{extra} }} }}]\n",
+            kind.word()
+        ),
+        1,
     );
     let p = plan::load(&write(dir.path(), &case), dir.path()).unwrap();
     let why = netrepro::app::preflight::skip_reason(&p).expect("a skip");
