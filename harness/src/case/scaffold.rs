@@ -45,6 +45,13 @@ pub fn case_text(id: &str, fixture_name: &str, fixture: &FixtureFile) -> Result<
             ifaces.push(format!("{}/{}", e.ns.get_ref(), e.name));
         }
     }
+    for l in &fixture.links {
+        let l = l.get_ref();
+        ifaces.push(format!("{}/{}", l.ns, l.name));
+        if let Some(p) = &l.peer {
+            ifaces.push(format!("{}/{p}", l.peer_ns.as_deref().unwrap_or(&l.ns)));
+        }
+    }
     Ok(format!(
         r#"# A new case. `netrepro check {id}` validates it; `cargo test --test cases -- {id}`
 # (as root) runs it. The format is described in docs/cases.md.
