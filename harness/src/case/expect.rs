@@ -101,7 +101,19 @@ pub struct NeighExp {
 #[derive(Debug, Clone)]
 pub struct QdiscExp {
     pub at: Iface,
+    /// The qdisc by its handle as tc prints it (`ffff:`); `None`: the root.
+    pub handle: Option<String>,
     pub want: QdiscExpect,
+}
+
+impl QdiscExp {
+    /// How the evidence names it: `ns/dev` (root) or `ns/dev handle H`.
+    pub fn label(&self) -> String {
+        match &self.handle {
+            None => self.at.to_string(),
+            Some(h) => format!("{} handle {h}", self.at),
+        }
+    }
 }
 
 /// `"ns/dev" = { tx_queue_len, mtu }`: link settings read back.
@@ -136,8 +148,12 @@ pub struct RuleExp {
     pub ns: String,
     /// `None`: whatever `iptables-save` this system has.
     pub backend: Option<Backend>,
-    /// The rule as `iptables-save` prints it, or `policy <table> <CHAIN>`.
+    /// The rule as `iptables-save` prints it, or `policy <table> <CHAIN>`;
+    /// for an nft rule `<family> <table> <chain> handle <n>` or
+    /// `<family> <table> <chain> comment "<text>"`.
     pub rule: String,
+    /// An nft rule's counter (`nft -j list ruleset`), not iptables'.
+    pub nft: bool,
     pub count: Count,
 }
 
@@ -145,6 +161,7 @@ impl RuleExp {
     /// The source the counters are read from: `ns` or `ns (backend)`.
     pub fn source(&self) -> String {
         match self.backend {
+            _ if self.nft => format!("{} (nft ruleset)", self.ns),
             Some(b) => format!("{} ({})", self.ns, b.word()),
             None => self.ns.clone(),
         }
@@ -274,9 +291,24 @@ pub fn packets(k: &str, count: Count, ctx: &Ctx) -> Result<PacketExp, String> {
 }
 
 pub fn qdisc(k: &str, want: &QdiscExpect, ctx: &Ctx) -> Result<QdiscExp, String> {
-    let at = parse_iface(k)?;
+    let (iface, handle) = match k.split_once(' ') {
+        None => (k, None),
+        Some((i, "ingress")) => (i, Some("ffff:".to_string())),
+        Some((i, rest)) => match rest.trim().strip_prefix("handle ") {
+            Some(h) => {
+                let h = crate::case::syntax::parse_handle(h.trim()).map_err(|e| format!("qdisc {k:?}: {e}"))?;
+                (i, Some(crate::case::syntax::handle_text(h)))
+            }
+            None => {
+                return Err(format!(
+                    "qdisc {k:?}: write \"ns/dev\" (the root qdisc), \"ns/dev handle 1:\" or \"ns/dev ingress\""
+                ))
+            }
+        },
+    };
+    let at = parse_iface(iface)?;
     ctx.iface(&at).map_err(|m| format!("qdisc {k:?}: {m}"))?;
-    Ok(QdiscExp { at, want: want.clone() })
+    Ok(QdiscExp { at, handle, want: want.clone() })
 }
 
 pub fn link(k: &str, want: &LinkExpect, ctx: &Ctx) -> Result<LinkExp, String> {
@@ -297,7 +329,33 @@ pub fn rule(k: &str, count: Count, ctx: &Ctx) -> Result<RuleExp, String> {
         Some("legacy") => Some(Backend::Legacy),
         Some(_) => Some(Backend::Nft),
     };
-    Ok(RuleExp { key: k.into(), ns: ns.into(), backend, rule: rule.trim().into(), count })
+    let rule = rule.trim();
+    let nft = NFT_FAMILIES.contains(&rule.split_whitespace().next().unwrap_or_default());
+    if nft {
+        nft_rule_key(rule).map_err(|e| format!("rules {k:?}: {e}"))?;
+        if backend.is_some() {
+            return Err(format!("rules {k:?}: an nft rule is read from the nft ruleset: write \"{ns}: {rule}\""));
+        }
+    }
+    Ok(RuleExp { key: k.into(), ns: ns.into(), backend, rule: rule.into(), nft, count })
+}
+
+/// The address families of nft tables: a `rules` key whose rule starts with
+/// one names an nft rule.
+pub const NFT_FAMILIES: [&str; 6] = ["ip", "ip6", "inet", "arp", "bridge", "netdev"];
+
+/// Checks `<family> <table> <chain> handle <n>` / `... comment "<text>"`.
+fn nft_rule_key(rule: &str) -> Result<(), String> {
+    let how = "write \"<family> <table> <chain> handle <n>\" (the handle `nft -a list ruleset` prints) or \"<family> <table> <chain> comment \\\"<text>\\\"\"; the rule needs a `counter`";
+    let words: Vec<&str> = rule.splitn(5, ' ').collect();
+    match words.as_slice() {
+        [_, _, _, "handle", n] if n.parse::<u64>().is_ok() => Ok(()),
+        [_, _, _, "comment", c] if c.len() >= 2 && c.starts_with('"') && c.ends_with('"') => Ok(()),
+        [_, _, _, "policy"] => Err(format!(
+            "nft counts no packets for a chain's policy: count the policy's drops with drops = {{ \"ns/dev: NETFILTER_DROP\" = n }}, or {how}"
+        )),
+        _ => Err(how.into()),
+    }
 }
 
 pub fn conntrack(k: &str, count: Count, ctx: &Ctx) -> Result<ConntrackExp, String> {
@@ -349,4 +407,22 @@ pub fn drop(k: &str, count: Count, ctx: &Ctx) -> Result<DropExp, String> {
     }
     .map_err(|m| format!("drops {k:?}: {m}"))?;
     Ok(DropExp { ns: ns.into(), dev, reason: reason.into(), count })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qdiscs_are_named_by_root_handle_or_ingress() {
+        let devices: Devices =
+            [("host".to_string(), ["veth0".to_string()].into_iter().collect())].into_iter().collect();
+        let ctx = Ctx { devices: &devices, captures: &[], kind: "ping" };
+        let w = QdiscExpect::default();
+        assert_eq!(qdisc("host/veth0", &w, &ctx).unwrap().label(), "host/veth0");
+        assert_eq!(qdisc("host/veth0 ingress", &w, &ctx).unwrap().label(), "host/veth0 handle ffff:");
+        assert_eq!(qdisc("host/veth0 handle 1:", &w, &ctx).unwrap().label(), "host/veth0 handle 1:");
+        assert!(qdisc("host/veth0 root", &w, &ctx).unwrap_err().contains("ns/dev handle 1:"));
+        assert!(qdisc("host/veth9", &w, &ctx).unwrap_err().contains("no interface \"veth9\""));
+    }
 }

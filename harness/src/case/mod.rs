@@ -4,7 +4,9 @@
 
 pub mod cmp;
 pub mod expect;
+pub mod ifaces;
 pub mod kernel;
+pub mod object;
 pub mod plan;
 pub mod scaffold;
 pub mod spec;

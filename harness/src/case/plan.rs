@@ -15,7 +15,9 @@ use toml::Spanned;
 use crate::case::expect::{
     self, ConntrackExp, CounterExp, DropExp, LinkExp, NeighExp, OutcomeExp, PacketExp, QdiscExp, RuleExp,
 };
+use crate::case::ifaces::Ifaces;
 use crate::case::kernel::{Range, Version};
+use crate::case::object::{read_relative, Ruleset, RulesetKind};
 use crate::case::spec::limits::CASE_MS_MAX;
 pub use crate::case::spec::Iface;
 use crate::case::spec::{parse_iface, CaseFile, Expect, FixtureFile, PhaseSpec, ProbeSpec, Step};
@@ -87,6 +89,8 @@ pub struct Phase {
     pub after: Option<String>,
     pub steps: Vec<Step>,
     pub checks: Vec<Check>,
+    /// The interfaces when the phase's probes run (after its steps).
+    pub ifaces: Ifaces,
 }
 
 #[derive(Debug, Clone)]
@@ -225,9 +229,41 @@ impl Plan {
 pub fn load_fixture(path: &Path) -> Result<FixtureFile, LoadError> {
     let text = read_text(path)?;
     let src = Src { file: path, text: &text };
-    let f: FixtureFile = src.parse()?;
+    let mut f: FixtureFile = src.parse()?;
     validate_fixture(&src, &f)?;
+    read_rulesets(&src, &mut f)?;
     Ok(f)
+}
+
+/// Reads each `[[firewall]]`'s rulesets (files relative to the fixture) into
+/// typed [`Ruleset`]s, in the order they load.
+fn read_rulesets(src: &Src, f: &mut FixtureFile) -> Result<(), LoadError> {
+    for fw in &mut f.firewall {
+        let ns = fw.ns.get_ref().clone();
+        let mut sets = Vec::new();
+        if fw.backend.is_some() && fw.iptables_restore.is_none() {
+            return src.at(&fw.ns, "firewall: `backend` says where `iptables_restore` goes: write iptables_restore = \"<file>\" or drop backend");
+        }
+        if let Some(file) = &fw.iptables_restore {
+            let text =
+                read_relative(src.file, file.get_ref()).or_else(|e| src.at(file, format!("iptables_restore {e}")))?;
+            sets.push(Ruleset {
+                ns: ns.clone(),
+                kind: RulesetKind::IptablesRestore { backend: fw.backend, noflush: true },
+                origin: file.get_ref().clone(),
+                text,
+            });
+        }
+        if let Some(file) = &fw.nft_file {
+            let text = read_relative(src.file, file.get_ref()).or_else(|e| src.at(file, format!("nft_file {e}")))?;
+            sets.push(Ruleset { ns: ns.clone(), kind: RulesetKind::Nft, origin: file.get_ref().clone(), text });
+        }
+        if let Some(text) = &fw.nft {
+            sets.push(Ruleset { ns: ns.clone(), kind: RulesetKind::Nft, origin: "inline".into(), text: text.clone() });
+        }
+        fw.rulesets = sets;
+    }
+    Ok(())
 }
 
 fn validate_fixture(src: &Src, f: &FixtureFile) -> Result<(), LoadError> {
@@ -292,24 +328,78 @@ fn validate_fixture(src: &Src, f: &FixtureFile) -> Result<(), LoadError> {
             }
         }
     }
+    // [[link]] in order, each checked against what exists before it.
+    let mut now = Ifaces::of_fixture(&FixtureFile { links: Vec::new(), ..f.clone() });
+    for l in &f.links {
+        now.add_link(l.get_ref()).or_else(|e| src.at(l, e))?;
+    }
+    for a in &f.addresses {
+        let x = a.get_ref();
+        if !now.has(&x.ns, &x.dev) {
+            return src.at(
+                a,
+                format!(
+                    "address {}: namespace {:?} has no interface {:?} (it has {})",
+                    x.address,
+                    x.ns,
+                    x.dev,
+                    now.list(&x.ns)
+                ),
+            );
+        }
+    }
+    for n in &f.neighbours {
+        let x = n.get_ref();
+        if !now.has(&x.ns, &x.dev) {
+            return src.at(
+                n,
+                format!(
+                    "neighbour {}: namespace {:?} has no interface {:?} (it has {})",
+                    x.address,
+                    x.ns,
+                    x.dev,
+                    now.list(&x.ns)
+                ),
+            );
+        }
+    }
+    for e in &f.fdb {
+        let x = e.get_ref();
+        if !now.has(&x.ns, &x.dev) {
+            return src.at(
+                e,
+                format!(
+                    "fdb {}: namespace {:?} has no interface {:?} (it has {})",
+                    x.lladdr,
+                    x.ns,
+                    x.dev,
+                    now.list(&x.ns)
+                ),
+            );
+        }
+    }
     for r in &f.routes {
         ns_ok(&r.ns)?;
-        if let crate::case::spec::RouteDst::Net(c) = r.to.get_ref() {
-            if !c.addr.is_ipv4() {
-                return src.at(&r.to, "only IPv4 routes are supported");
-            }
-        }
-        if r.via.is_none() && r.dev.is_none() {
-            return src.at(&r.to, "a route needs `via`, `dev` or both");
-        }
+        r.obj().check().or_else(|e| src.at(&r.to, e))?;
         if let Some(d) = &r.dev {
-            if d != "lo" && !devs.contains(&(r.ns.get_ref().clone(), d.clone())) {
+            if d != "lo" && !now.has(r.ns.get_ref(), d) {
                 return src.at(
                     &r.to,
-                    format!("route dev {d:?}: no interface of that name in namespace {:?}", r.ns.get_ref()),
+                    format!(
+                        "route dev {d:?}: no interface of that name in namespace {:?} (it has {})",
+                        r.ns.get_ref(),
+                        now.list(r.ns.get_ref())
+                    ),
                 );
             }
         }
+    }
+    for r in &f.rules {
+        let x = r.get_ref();
+        if !names.contains(x.ns.as_str()) {
+            return src.at(r, format!("rule: no namespace {:?}", x.ns));
+        }
+        x.check().or_else(|e| src.at(r, e))?;
     }
     for fw in &f.firewall {
         ns_ok(&fw.ns)?;
@@ -331,19 +421,26 @@ fn read_text(path: &Path) -> Result<String, LoadError> {
 
 /// The interfaces a fixture creates, per namespace (plus `lo` everywhere).
 pub fn fixture_devices(f: &FixtureFile) -> BTreeMap<String, BTreeSet<String>> {
-    let mut m: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for n in &f.namespaces {
-        m.entry(n.name.get_ref().clone()).or_default().insert("lo".into());
-    }
-    for b in &f.bridges {
-        m.entry(b.ns.get_ref().clone()).or_default().insert(b.name.clone());
-    }
-    for v in &f.veths {
-        for e in [&v.a, &v.b] {
-            m.entry(e.ns.get_ref().clone()).or_default().insert(e.name.clone());
+    Ifaces::of_fixture(f).devs
+}
+
+/// Every interface that exists at some point of some phase, by a first walk
+/// of the steps (a step that cannot apply is left for the real walk to
+/// refuse at its line).
+fn walk_phases(after_setup: &Ifaces, phases: &[Spanned<PhaseSpec>]) -> Ifaces {
+    let mut ever = after_setup.clone();
+    let mut at_end: BTreeMap<&str, Ifaces> = BTreeMap::new();
+    for ph in phases {
+        let spec = ph.get_ref();
+        let start = spec.after.as_ref().and_then(|a| at_end.get(a.get_ref().as_str()));
+        let mut now = start.cloned().unwrap_or_else(|| after_setup.clone());
+        for s in &spec.steps {
+            let _ = now.apply(s.get_ref());
+            ever.union(&now);
         }
+        at_end.entry(spec.name.as_str()).or_insert_with(|| now.clone()).union(&now);
     }
-    m
+    ever
 }
 
 /// Loads `case_path`, its fixture from `fixtures_dir`, and validates both.
@@ -376,34 +473,42 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
     let mut captures = Vec::new();
     for c in &case.capture {
         let iface = parse_iface(c.get_ref()).or_else(|e| src.at(c, e))?;
-        match devices.get(&iface.ns) {
-            None => {
-                return src
-                    .at(c, format!("capture {:?}: no namespace {:?} (fixture has {ns_list})", c.get_ref(), iface.ns))
-            }
-            Some(d) if !d.contains(&iface.dev) => {
-                return src.at(
-                    c,
-                    format!(
-                        "capture {:?}: namespace {:?} has no interface {:?} (it has {})",
-                        c.get_ref(),
-                        iface.ns,
-                        iface.dev,
-                        d.iter().cloned().collect::<Vec<_>>().join(", ")
-                    ),
-                )
-            }
-            _ => captures.push(iface),
+        if !known_ns(&iface.ns) {
+            return src
+                .at(c, format!("capture {:?}: no namespace {:?} (fixture has {ns_list})", c.get_ref(), iface.ns));
         }
+        captures.push(iface);
     }
+    // Every interface that exists at some point of some phase: a capture
+    // follows its link as it appears, moves away or goes.
+    let mut ever = Ifaces::of_fixture(&fixture);
 
-    let check_step = |s: &Spanned<Step>| -> Result<Step, LoadError> {
+    let check_step = |s: &Spanned<Step>, now: &mut Ifaces| -> Result<Step, LoadError> {
         let step = s.get_ref();
         if let Some(ns) = step.ns() {
             if !known_ns(ns) {
                 return src.at(s, format!("step `{step}`: no namespace {ns:?} (fixture has {ns_list})"));
             }
         }
+        if let Step::RouteAdd(r) | Step::RouteDel(r) = step {
+            r.check().or_else(|e| src.at(s, format!("step `{step}`: {e}")))?;
+        }
+        if let Step::RuleAdd(r) | Step::RuleDel(r) = step {
+            r.check().or_else(|e| src.at(s, format!("step `{step}`: {e}")))?;
+            for d in r.iif.iter().chain(&r.oif) {
+                if !now.has(&r.ns, d) {
+                    return src.at(
+                        s,
+                        format!(
+                            "step `{step}`: namespace {:?} has no interface {d:?} at this point (it has {})",
+                            r.ns,
+                            now.list(&r.ns)
+                        ),
+                    );
+                }
+            }
+        }
+        now.apply(step).or_else(|e| src.at(s, format!("step `{step}`: {e}")))?;
         match step {
             Step::Sysctl { key, .. } if crate::case::syntax::is_global(key) => {
                 return src.at(
@@ -422,16 +527,54 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
             Step::Sysctl { key, .. } => {
                 crate::case::syntax::path_of(key).or_else(|e| src.at(s, format!("step `{step}`: {e}")))?;
             }
-            _ => {}
-        }
-        if let (Some(ns), Some(dev)) = (step.ns(), step.dev()) {
-            if !devices[ns].contains(dev) {
-                return src.at(s, format!("step `{step}`: namespace {ns:?} has no interface {dev:?}"));
+            Step::Nft { ns, ruleset, file } => {
+                let text = match (ruleset, file) {
+                    (Some(t), None) => t.clone(),
+                    (None, Some(f)) => read_relative(case_path, f).or_else(|e| src.at(s, format!("nft file {e}")))?,
+                    _ => {
+                        return src.at(
+                            s,
+                            "nft: write either ruleset = \"\"\"...\"\"\" or file = \"<path relative to the case>\"",
+                        )
+                    }
+                };
+                return Ok(Step::Nft { ns: ns.clone(), ruleset: Some(text), file: file.clone() });
             }
+            Step::IptablesRestore { ns, file, backend, noflush, .. } => {
+                let text =
+                    read_relative(case_path, file).or_else(|e| src.at(s, format!("iptables-restore file {e}")))?;
+                return Ok(Step::IptablesRestore {
+                    ns: ns.clone(),
+                    file: file.clone(),
+                    backend: *backend,
+                    noflush: *noflush,
+                    text,
+                });
+            }
+            _ => {}
         }
         Ok(step.clone())
     };
-    let setup = case.setup.iter().map(check_step).collect::<Result<Vec<_>, _>>()?;
+    let mut after_setup = Ifaces::of_fixture(&fixture);
+    let setup = case.setup.iter().map(|s| check_step(s, &mut after_setup)).collect::<Result<Vec<_>, _>>()?;
+    ever.union(&after_setup);
+    ever.union(&walk_phases(&after_setup, &case.phases));
+    for (c, iface) in case.capture.iter().zip(&captures) {
+        if !ever.has(&iface.ns, &iface.dev) {
+            return src.at(
+                c,
+                format!(
+                    "capture {:?}: namespace {:?} has no interface {:?} at any point of any phase (it has {})",
+                    c.get_ref(),
+                    iface.ns,
+                    iface.dev,
+                    ever.list(&iface.ns)
+                ),
+            );
+        }
+    }
+    // The interfaces at the end of each phase name (all its variants).
+    let mut at_end: BTreeMap<String, Ifaces> = BTreeMap::new();
 
     let mut probes = IndexMap::new();
     for (name, p) in &case.probes {
@@ -504,7 +647,15 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
             }
             None => None,
         };
-        let steps = spec.steps.iter().map(check_step).collect::<Result<Vec<_>, _>>()?;
+        let mut now = match &after {
+            Some(a) => at_end.get(a).cloned().unwrap_or_else(|| after_setup.clone()),
+            None => after_setup.clone(),
+        };
+        let mut steps = Vec::new();
+        for s in &spec.steps {
+            steps.push(check_step(s, &mut now)?);
+        }
+        let devices = &now.devs;
         if spec.expect.is_empty() {
             return src.at(ph, format!("phase {pname:?}: expects nothing; a phase must assert something"));
         }
@@ -519,8 +670,9 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
                     ),
                 );
             };
-            checks.push(check_expect(&src, e, pname, probe, p, &devices, &captures)?);
+            checks.push(check_expect(&src, e, pname, probe, p, devices, &captures)?);
         }
+        at_end.entry(pname.clone()).or_insert_with(|| now.clone()).union(&now);
         if !seen_names.contains(pname) {
             seen_names.push(pname.clone());
         }
@@ -532,6 +684,7 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
             after,
             steps,
             checks,
+            ifaces: now,
         });
     }
     check_variants(&src, &case.phases, &phases)?;
@@ -1151,6 +1304,47 @@ replies = 3
         case_fails_at(&ostype, "steps = ", "write a key under net.");
         let rate = step("htb-class = { ns = \"a\", dev = \"eth0\", parent = \"1:\", classid = \"1:10\", rate = \"99999999999999999999gbit\" }");
         case_fails_at(&rate, "steps = ", "write at most 34gbit");
+    }
+
+    #[test]
+    fn rulesets_are_read_at_load_and_nft_rule_keys_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("u.nft"), "table inet filter {}\n").unwrap();
+        std::fs::write(dir.path().join("rules.v4"), "*filter\nCOMMIT\n").unwrap();
+        let fixture = format!("{FIXTURE}[[firewall]]\nns = \"a\"\nnft_file = \"u.nft\"\nnft = \"add table ip t\"\n");
+        std::fs::write(dir.path().join("pair.toml"), &fixture).unwrap();
+        let write = |case: &str| {
+            let p = dir.path().join("demo.toml");
+            std::fs::write(&p, case).unwrap();
+            load(&p, dir.path())
+        };
+        let steps = "steps = [{ nft = { ns = \"a\", file = \"u.nft\" } }, { iptables-restore = { ns = \"b\", file = \"rules.v4\", backend = \"legacy\", noflush = true } }]";
+        let rules =
+            "rules = { \"a: inet filter forward handle 4\" = 0, \"a: inet filter forward comment \\\"x y\\\"\" = 0 }";
+        let case = CASE.replacen("\n[phase.expect.ping]", &format!("\n{steps}\n[phase.expect.ping]\n{rules}"), 1);
+        let p = write(&case).unwrap();
+        let sets = &p.fixture.firewall[0].rulesets;
+        assert_eq!(sets.iter().map(|r| r.origin.as_str()).collect::<Vec<_>>(), ["u.nft", "inline"]);
+        assert_eq!(sets[0].text, "table inet filter {}\n");
+        let shown: Vec<String> = p.phases[0].steps.iter().map(|s| s.to_string()).collect();
+        assert_eq!(shown, ["[a] nft -f - < u.nft", "[b] iptables-legacy-restore --noflush < rules.v4"]);
+        assert_eq!(p.phases[0].steps[1].ruleset().unwrap().text, "*filter\nCOMMIT\n");
+        assert!(p.phases[0].checks[0].rules.iter().all(|r| r.nft && r.source() == "a (nft ruleset)"));
+        // A missing file, at the step's line; an nft policy, with what to write instead.
+        let missing = case.replace("file = \"u.nft\"", "file = \"v.nft\"");
+        let e = write(&missing).unwrap_err();
+        assert!(e.line == Some(line_of(&missing, "steps = ")) && e.msg.contains("cannot read"), "{e}");
+        let policy = case.replace("forward handle 4", "forward policy");
+        let e = write(&policy).unwrap_err();
+        assert!(
+            e.msg.contains("nft counts no packets for a chain's policy") && e.msg.contains("NETFILTER_DROP"),
+            "{e}"
+        );
+        let e = write(&case.replace("forward handle 4", "forward handle four")).unwrap_err();
+        assert!(e.msg.contains("handle <n>"), "{e}");
+        std::fs::write(dir.path().join("pair.toml"), fixture.replace("u.nft", "/etc/u.nft")).unwrap();
+        let e = write(&case).unwrap_err();
+        assert!(e.file.ends_with("pair.toml") && e.msg.contains("relative"), "{e}");
     }
 
     #[test]

@@ -11,15 +11,30 @@ pub fn case_text(id: &str, fixture_name: &str, fixture: &FixtureFile) -> Result<
         bail!("case {e}");
     }
     // A probe that works on any fixture: ping across its first veth pair
-    // whose far end has an IPv4 address.
-    let (from, to, to_ns, to_dev) = fixture
-        .veths
-        .iter()
-        .find_map(|v| {
-            let a = v.a.addresses.iter().find(|c| c.addr.is_ipv4())?;
-            Some((v.b.ns.get_ref().clone(), a.addr, v.a.ns.get_ref().clone(), v.a.name.clone()))
+    // from one end's namespace to the other end's IPv4 address, or to the
+    // address of the bridge that end is on (and capture it there).
+    // IPv4 first (ping); an IPv6-only fixture gets a TCP connect instead.
+    let v4 = |c: &[crate::case::spec::Cidr]| {
+        c.iter().find(|c| c.addr.is_ipv4()).or_else(|| c.iter().find(|c| c.addr.is_ipv6())).map(|c| c.addr)
+    };
+    let direct = |e: &crate::case::spec::VethEnd| Some((v4(&e.addresses)?, e.ns.get_ref().clone(), e.name.clone()));
+    let bridged = |e: &crate::case::spec::VethEnd| -> Option<(std::net::IpAddr, String, String)> {
+        let m = e.master.as_ref()?;
+        let b = fixture.bridges.iter().find(|b| b.name == *m.get_ref() && b.ns.get_ref() == e.ns.get_ref())?;
+        Some((v4(&b.addresses)?, b.ns.get_ref().clone(), b.name.clone()))
+    };
+    type Target<'a> = &'a dyn Fn(&crate::case::spec::VethEnd) -> Option<(std::net::IpAddr, String, String)>;
+    let across = |target: Target, a_end: bool| {
+        fixture.veths.iter().find_map(|v| {
+            let (there, here) = if a_end { (&v.a, &v.b) } else { (&v.b, &v.a) };
+            let (a, ns, dev) = target(there)?;
+            Some((here.ns.get_ref().clone(), a, ns, dev))
         })
-        .ok_or_else(|| anyhow!("fixture {fixture_name} has no veth pair with an IPv4 address to ping across"))?;
+    };
+    let (from, to, to_ns, to_dev) = across(&direct, true)
+        .or_else(|| across(&direct, false))
+        .or_else(|| across(&bridged, true))
+        .ok_or_else(|| anyhow!("fixture {fixture_name} has no veth pair with an address to reach across"))?;
     let nss: Vec<&str> = fixture.namespaces.iter().map(|n| n.name.get_ref().as_str()).collect();
     let mut ifaces = Vec::new();
     for b in &fixture.bridges {
@@ -28,6 +43,13 @@ pub fn case_text(id: &str, fixture_name: &str, fixture: &FixtureFile) -> Result<
     for v in &fixture.veths {
         for e in [&v.a, &v.b] {
             ifaces.push(format!("{}/{}", e.ns.get_ref(), e.name));
+        }
+    }
+    for l in &fixture.links {
+        let l = l.get_ref();
+        ifaces.push(format!("{}/{}", l.ns, l.name));
+        if let Some(p) = &l.peer {
+            ifaces.push(format!("{}/{p}", l.peer_ns.as_deref().unwrap_or(&l.ns)));
         }
     }
     Ok(format!(
@@ -49,14 +71,13 @@ capture = ["{to_ns}/{to_dev}"]
 
 [probes]
 # What the user would run. Kinds: ping, connect, stream (see docs/cases.md).
-ping = {{ kind = "ping", from = "{from}", to = "{to}", count = 3, interval_ms = 50, wait_ms = 300 }}
+{probe}
 
 [[phase]]
 name = "baseline"
 # The healthy topology. Keep this phase: it proves the fault is the fault.
 [phase.expect.ping]
-replies = 3
-icmp_errors = []
+{healthy}
 
 # TODO: the fault, as steps, and the exact failure the user saw:
 # [[phase]]
@@ -75,6 +96,12 @@ icmp_errors = []
 # replies = 3
 "#,
         nss = nss.join(", "),
+        probe = if to.is_ipv4() {
+            format!("ping = {{ kind = \"ping\", from = \"{from}\", to = \"{to}\", count = 3, interval_ms = 50, wait_ms = 300 }}")
+        } else {
+            format!("ping = {{ kind = \"connect\", from = \"{from}\", to = \"[{to}]:80\", listen_in = \"{to_ns}\", timeout_ms = 800 }}")
+        },
+        healthy = if to.is_ipv4() { "replies = 3\nicmp_errors = []" } else { "result = \"ok\"" },
         ifaces = ifaces.join(", "),
     ))
 }
@@ -96,5 +123,27 @@ mod tests {
         // It pings across the uplink and captures where the echo arrives.
         assert_eq!(plan.captures[0].to_string(), "host/eno1");
         assert!(case_text("Demo", "docker-bridge", &fx).is_err());
+    }
+
+    #[test]
+    fn the_scaffold_loads_on_every_fixture() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let fixtures = root.join("fixtures");
+        let mut n = 0;
+        for e in std::fs::read_dir(&fixtures).unwrap().flatten() {
+            let path = e.path();
+            if path.extension().is_none_or(|x| x != "toml") {
+                continue;
+            }
+            let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+            let fx = crate::case::plan::load_fixture(&path).unwrap();
+            let text = case_text("demo", &name, &fx).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("demo.toml");
+            std::fs::write(&p, text).unwrap();
+            crate::case::plan::load(&p, &fixtures).unwrap_or_else(|e| panic!("{name}: {e}"));
+            n += 1;
+        }
+        assert!(n >= 6, "{n} fixtures");
     }
 }

@@ -12,74 +12,9 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-pub use crate::case::syntax::{Handle, Minor, Rate};
+pub use crate::case::syntax::{Cidr, Handle, Minor, Rate, RouteDst};
 
 use crate::case::cmp::Cmp;
-
-/// `address/prefix`, e.g. `172.17.0.1/16`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Cidr {
-    pub addr: IpAddr,
-    pub prefix: u8,
-}
-
-impl FromStr for Cidr {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (a, p) = s.split_once('/').ok_or_else(|| format!("{s:?} is not address/prefix (e.g. 172.17.0.1/16)"))?;
-        let addr: IpAddr = a.parse().map_err(|_| format!("{a:?} in {s:?} is not an IP address"))?;
-        let prefix: u8 = p.parse().map_err(|_| format!("prefix {p:?} in {s:?} is not a number"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        if prefix > max {
-            return Err(format!("prefix /{prefix} in {s:?} is longer than /{max}"));
-        }
-        Ok(Cidr { addr, prefix })
-    }
-}
-
-impl fmt::Display for Cidr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
-    }
-}
-
-impl<'de> Deserialize<'de> for Cidr {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(de::Error::custom)
-    }
-}
-
-/// A route's destination: `default` or a prefix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteDst {
-    Default,
-    Net(Cidr),
-}
-
-impl FromStr for RouteDst {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s == "default" {
-            return Ok(RouteDst::Default);
-        }
-        s.parse().map(RouteDst::Net).map_err(|e| format!("route `to`: {e}, or \"default\""))
-    }
-}
-
-impl fmt::Display for RouteDst {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RouteDst::Default => f.write_str("default"),
-            RouteDst::Net(c) => c.fmt(f),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for RouteDst {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(de::Error::custom)
-    }
-}
 
 /// A sysctl value as written: `0`, `1` or `"4096 87380 6291456"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,6 +49,21 @@ pub struct FixtureFile {
     pub routes: Vec<RouteSpec>,
     #[serde(default, rename = "firewall")]
     pub firewall: Vec<FirewallSpec>,
+    /// Links of any kind, created in order after the bridges and veths.
+    #[serde(default, rename = "link")]
+    pub links: Vec<Spanned<crate::case::object::LinkSpec>>,
+    /// Addresses with flags (`nodad`), added after the links.
+    #[serde(default, rename = "address")]
+    pub addresses: Vec<Spanned<crate::case::object::AddrSpec>>,
+    /// Neighbour entries (`ip neigh replace`), after the addresses.
+    #[serde(default, rename = "neighbour")]
+    pub neighbours: Vec<Spanned<crate::case::object::NeighSpec>>,
+    /// Forwarding entries (`bridge fdb replace`), after the neighbours.
+    #[serde(default, rename = "fdb")]
+    pub fdb: Vec<Spanned<crate::case::object::FdbSpec>>,
+    /// Policy-routing rules (`ip rule add`), after the routes.
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<Spanned<crate::case::object::RuleObj>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -168,10 +118,39 @@ pub struct RouteSpec {
     pub ns: Spanned<String>,
     /// `default` or a prefix such as `10.0.0.0/8`.
     pub to: Spanned<RouteDst>,
+    /// The gateway, IPv4 or IPv6.
     #[serde(default)]
-    pub via: Option<Ipv4Addr>,
+    pub via: Option<IpAddr>,
     #[serde(default)]
     pub dev: Option<String>,
+    #[serde(default)]
+    pub onlink: bool,
+    /// `unicast` (default), `blackhole`, `unreachable`, `prohibit`.
+    #[serde(default, rename = "type")]
+    pub kind: crate::case::object::RouteType,
+    #[serde(default)]
+    pub table: Option<u32>,
+    #[serde(default)]
+    pub metric: Option<u32>,
+    #[serde(default)]
+    pub proto: Option<String>,
+}
+
+impl RouteSpec {
+    /// The typed route, as a step would add it.
+    pub fn obj(&self) -> crate::case::object::RouteObj {
+        crate::case::object::RouteObj {
+            ns: self.ns.get_ref().clone(),
+            to: *self.to.get_ref(),
+            via: self.via,
+            dev: self.dev.clone(),
+            onlink: self.onlink,
+            kind: self.kind,
+            table: self.table,
+            metric: self.metric,
+            proto: self.proto.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -182,6 +161,24 @@ pub struct FirewallSpec {
     /// white space (no shell quoting).
     #[serde(default)]
     pub iptables: Vec<String>,
+    /// An `iptables-restore` file, relative to the fixture file; loaded
+    /// before the `iptables` lines.
+    #[serde(default)]
+    pub iptables_restore: Option<Spanned<String>>,
+    /// The backend `iptables_restore` goes to (`legacy` or `nft`); default:
+    /// the system's `iptables-restore`.
+    #[serde(default)]
+    pub backend: Option<crate::case::object::RestoreBackend>,
+    /// An nft ruleset file (`nft -f`), relative to the fixture file; loaded
+    /// after the iptables rules.
+    #[serde(default)]
+    pub nft_file: Option<Spanned<String>>,
+    /// An inline nft ruleset, loaded last.
+    #[serde(default)]
+    pub nft: Option<String>,
+    /// The rulesets above, read by the loader, in the order they load.
+    #[serde(skip)]
+    pub rulesets: Vec<crate::case::object::Ruleset>,
 }
 
 // ------------------------------------------------------------ cases
@@ -274,9 +271,96 @@ pub enum Step {
         #[serde(default)]
         mtu: Option<u32>,
     },
+    /// An nft ruleset, `nft -f`: inline (`ruleset`) or a `file` relative to
+    /// the case file (read when the case loads).
+    Nft {
+        ns: String,
+        #[serde(default)]
+        ruleset: Option<String>,
+        #[serde(default)]
+        file: Option<String>,
+    },
+    /// An `iptables-restore` file relative to the case file, into the
+    /// system's backend or the one named (`legacy`, `nft`); `noflush` keeps
+    /// the tables' other rules.
+    IptablesRestore {
+        ns: String,
+        file: String,
+        #[serde(default)]
+        backend: Option<crate::case::object::RestoreBackend>,
+        #[serde(default)]
+        noflush: bool,
+        /// The file's text, read by the loader.
+        #[serde(skip)]
+        text: String,
+    },
+    /// A TBF root qdisc, over netlink: `tc qdisc add dev DEV root handle H
+    /// tbf rate R burst B latency L` (burst in tc's sizes: `15k`, `256mb`).
+    Tbf {
+        ns: String,
+        dev: String,
+        #[serde(default = "defaults::htb_handle")]
+        handle: Handle,
+        rate: Rate,
+        burst: crate::case::syntax::Size,
+        #[serde(default = "defaults::tbf_latency_ms")]
+        latency_ms: u32,
+    },
+    /// `tc qdisc add dev DEV handle ffff: ingress`.
+    Ingress { ns: String, dev: String },
+    /// `tc filter add dev DEV parent ffff: protocol all u32 match u32 0 0
+    /// action mirred egress redirect dev TO` (needs `ingress` on DEV first).
+    Redirect { ns: String, dev: String, to: String },
+    /// `ip link add`: a link of any kind ([`crate::case::object::LinkSpec`]).
+    LinkAdd(crate::case::object::LinkSpec),
+    /// `ip link set dev DEV ...`, moves to another namespace included.
+    LinkSet(crate::case::object::LinkSet),
+    /// `ip link del dev DEV` (a veth's peer goes with it).
+    LinkDel { ns: String, dev: String },
+    /// `ip addr add ADDR dev DEV [nodad]`.
+    AddrAdd(crate::case::object::AddrSpec),
+    /// `ip addr del ADDR dev DEV`.
+    AddrDel(crate::case::object::AddrSpec),
+    /// `ip neigh replace ADDR lladdr MAC dev DEV nud STATE`.
+    NeighAdd(crate::case::object::NeighSpec),
+    /// `ip neigh del ADDR dev DEV`.
+    NeighDel(crate::case::object::NeighSpec),
+    /// `bridge fdb replace MAC dev DEV [dst IP] self|master`.
+    FdbAdd(crate::case::object::FdbSpec),
+    /// `bridge fdb del MAC dev DEV ...`.
+    FdbDel(crate::case::object::FdbSpec),
+    /// `ip rule add ...`.
+    RuleAdd(crate::case::object::RuleObj),
+    /// `ip rule del ...`.
+    RuleDel(crate::case::object::RuleObj),
+    /// `ip route add ...`.
+    RouteAdd(crate::case::object::RouteObj),
+    /// `ip route del ...`.
+    RouteDel(crate::case::object::RouteObj),
 }
 
 impl Step {
+    /// The ruleset a firewall step loads, with its text (the loader has
+    /// read any file by then).
+    pub fn ruleset(&self) -> Option<crate::case::object::Ruleset> {
+        use crate::case::object::{Ruleset, RulesetKind};
+        match self {
+            Step::Nft { ns, ruleset, file } => Some(Ruleset {
+                ns: ns.clone(),
+                kind: RulesetKind::Nft,
+                origin: file.clone().unwrap_or_else(|| "inline".into()),
+                text: ruleset.clone().unwrap_or_default(),
+            }),
+            Step::IptablesRestore { ns, file, backend, noflush, text } => Some(Ruleset {
+                ns: ns.clone(),
+                kind: RulesetKind::IptablesRestore { backend: *backend, noflush: *noflush },
+                origin: file.clone(),
+                text: text.clone(),
+            }),
+            _ => None,
+        }
+    }
+
     /// The namespace the step acts in; none for a global setting.
     pub fn ns(&self) -> Option<&str> {
         match self {
@@ -285,7 +369,20 @@ impl Step {
             | Step::Htb { ns, .. }
             | Step::HtbClass { ns, .. }
             | Step::QdiscDel { ns, .. }
-            | Step::Link { ns, .. } => Some(ns),
+            | Step::Link { ns, .. }
+            | Step::Nft { ns, .. }
+            | Step::IptablesRestore { ns, .. }
+            | Step::LinkDel { ns, .. }
+            | Step::Tbf { ns, .. }
+            | Step::Ingress { ns, .. }
+            | Step::Redirect { ns, .. } => Some(ns),
+            Step::LinkAdd(l) => Some(&l.ns),
+            Step::LinkSet(l) => Some(&l.ns),
+            Step::AddrAdd(a) | Step::AddrDel(a) => Some(&a.ns),
+            Step::RouteAdd(r) | Step::RouteDel(r) => Some(&r.ns),
+            Step::NeighAdd(n) | Step::NeighDel(n) => Some(&n.ns),
+            Step::RuleAdd(r) | Step::RuleDel(r) => Some(&r.ns),
+            Step::FdbAdd(x) | Step::FdbDel(x) => Some(&x.ns),
             Step::GlobalSysctl { .. } => None,
         }
     }
@@ -305,7 +402,16 @@ impl Step {
             Step::Htb { dev, .. }
             | Step::HtbClass { dev, .. }
             | Step::QdiscDel { dev, .. }
-            | Step::Link { dev, .. } => Some(dev),
+            | Step::Link { dev, .. }
+            | Step::LinkDel { dev, .. }
+            | Step::Tbf { dev, .. }
+            | Step::Ingress { dev, .. }
+            | Step::Redirect { dev, .. } => Some(dev),
+            Step::LinkSet(l) => Some(&l.dev),
+            Step::AddrAdd(a) | Step::AddrDel(a) => Some(&a.dev),
+            Step::RouteAdd(r) | Step::RouteDel(r) => r.dev.as_deref(),
+            Step::NeighAdd(n) | Step::NeighDel(n) => Some(&n.dev),
+            Step::FdbAdd(x) | Step::FdbDel(x) => Some(&x.dev),
             _ => None,
         }
     }
@@ -341,6 +447,42 @@ impl fmt::Display for Step {
                 }
                 write!(f, " (netlink)")
             }
+            Step::Nft { .. } | Step::IptablesRestore { .. } => match self.ruleset() {
+                Some(r) if r.origin == "inline" => {
+                    let first = r.text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#'));
+                    write!(
+                        f,
+                        "[{}] nft -f - <<< '{}{}'",
+                        r.ns,
+                        first.unwrap_or_default(),
+                        if r.text.trim().lines().count() > 1 { " ..." } else { "" }
+                    )
+                }
+                Some(r) => write!(f, "[{}] {} < {}", r.ns, r.argv().join(" "), r.origin),
+                None => Ok(()),
+            },
+            Step::Tbf { ns, dev, handle, rate, burst, latency_ms } => write!(
+                f,
+                "[{ns}] qdisc add dev {dev} root handle {handle} tbf rate {rate} burst {burst} latency {latency_ms}ms (netlink)"
+            ),
+            Step::Ingress { ns, dev } => write!(f, "[{ns}] qdisc add dev {dev} handle ffff: ingress (netlink)"),
+            Step::Redirect { ns, dev, to } => write!(
+                f,
+                "[{ns}] filter add dev {dev} parent ffff: protocol all u32 match u32 0 0 action mirred egress redirect dev {to} (netlink)"
+            ),
+            Step::LinkAdd(l) => l.fmt(f),
+            Step::LinkSet(l) => l.fmt(f),
+            Step::LinkDel { ns, dev } => write!(f, "[{ns}] link del dev {dev} (netlink)"),
+            Step::AddrAdd(a) => f.write_str(&a.show("add")),
+            Step::AddrDel(a) => f.write_str(&a.show("del")),
+            Step::RouteAdd(r) => f.write_str(&r.show("add")),
+            Step::NeighAdd(n) => f.write_str(&n.show("replace")),
+            Step::RuleAdd(r) => f.write_str(&r.show("add")),
+            Step::RuleDel(r) => f.write_str(&r.show("del")),
+            Step::NeighDel(n) => f.write_str(&n.show("del")),
+            Step::FdbAdd(x) => f.write_str(&x.show("replace")),
+            Step::FdbDel(x) => f.write_str(&x.show("del")),
+            Step::RouteDel(r) => f.write_str(&r.show("del")),
         }
     }
 }
@@ -629,6 +771,9 @@ pub mod defaults {
     pub fn settle_ms() -> u64 {
         300
     }
+    pub fn tbf_latency_ms() -> u32 {
+        25
+    }
     pub fn htb_handle() -> super::Handle {
         super::Handle(netlink_packet_route::tc::TcHandle { major: 1, minor: 0 })
     }
@@ -707,6 +852,18 @@ pub struct QdiscExpect {
     /// Drops counted by the qdisc during the probe.
     #[serde(default)]
     pub drops: Option<Count>,
+    /// Overlimits (a shaper held a packet back) and requeues during the probe.
+    #[serde(default)]
+    pub overlimits: Option<Count>,
+    #[serde(default)]
+    pub requeues: Option<Count>,
+    /// Bytes queued after the probe.
+    #[serde(default)]
+    pub backlog: Option<Count>,
+    /// Decoded options after the probe (tbf: `rate` bytes/s, `burst`,
+    /// `limit` bytes).
+    #[serde(default)]
+    pub options: IndexMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -281,6 +281,140 @@ pub fn check_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
+// ------------------------------------------------------------ addresses (ip(8))
+
+/// `address/prefix`, e.g. `172.17.0.1/16`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Cidr {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, p) = s.split_once('/').ok_or_else(|| format!("{s:?} is not address/prefix (e.g. 172.17.0.1/16)"))?;
+        let addr: std::net::IpAddr = a.parse().map_err(|_| format!("{a:?} in {s:?} is not an IP address"))?;
+        let prefix: u8 = p.parse().map_err(|_| format!("prefix {p:?} in {s:?} is not a number"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        if prefix > max {
+            return Err(format!("prefix /{prefix} in {s:?} is longer than /{max}"));
+        }
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Cidr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <String as serde::Deserialize>::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A route's destination: `default` or a prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteDst {
+    Default,
+    Net(Cidr),
+}
+
+impl std::str::FromStr for RouteDst {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "default" {
+            return Ok(RouteDst::Default);
+        }
+        s.parse().map(RouteDst::Net).map_err(|e| format!("route `to`: {e}, or \"default\""))
+    }
+}
+
+impl std::fmt::Display for RouteDst {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RouteDst::Default => f.write_str("default"),
+            RouteDst::Net(c) => c.fmt(f),
+        }
+    }
+}
+
+impl serde::Serialize for RouteDst {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RouteDst {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <String as serde::Deserialize>::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+// ------------------------------------------------------------ sizes (tc)
+
+/// A size in bytes as tc reads it (`get_size`, units case-insensitive):
+/// `1500`, `1500b`, `15k`/`15kb` (KiB), `256mb` (MiB: `256Mb` is bytes, not
+/// bits), `1g`, `8kbit`, `10mbit`, `1gbit` (bits: 1024-based, divided by 8).
+/// Written as a number (bytes) or a string.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Size {
+    pub text: String,
+    pub bytes: u32,
+}
+
+impl std::str::FromStr for Size {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Size, String> {
+        let t = s.trim().to_ascii_lowercase();
+        let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: f64 = num.parse().map_err(|_| {
+            format!("size {s:?}: write bytes, or a number with k, m, g, kbit, mbit, gbit as tc reads it")
+        })?;
+        let mult = match unit {
+            "" | "b" => 1.0,
+            "k" | "kb" => 1024.0,
+            "m" | "mb" => 1024.0 * 1024.0,
+            "g" | "gb" => 1024.0 * 1024.0 * 1024.0,
+            "kbit" => 1024.0 / 8.0,
+            "mbit" => 1024.0 * 1024.0 / 8.0,
+            "gbit" => 1024.0 * 1024.0 * 1024.0 / 8.0,
+            _ => return Err(format!("size {s:?}: unit {unit:?}: write b, k, m, g, kbit, mbit or gbit (as tc)")),
+        };
+        let bytes = n * mult;
+        if !(1.0..=u32::MAX as f64).contains(&bytes) {
+            return Err(format!("size {s:?}: write 1 byte to 4 GiB - 1"));
+        }
+        Ok(Size { text: s.trim().to_string(), bytes: bytes as u32 })
+    }
+}
+
+impl std::fmt::Display for Size {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Size {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        let text = match Raw::deserialize(d)? {
+            Raw::N(n) => n.to_string(),
+            Raw::S(s) => s,
+        };
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,5 +488,15 @@ mod tests {
         for bad in ["", "-rf", "Demo", "a/b", "/etc/passwd", "..", ".", "a.b", "a b", "ä", &long] {
             assert!(check_id(bad).is_err(), "{bad:?} passed");
         }
+    }
+
+    #[test]
+    fn sizes_read_like_tc() {
+        let b = |s: &str| s.parse::<Size>().map(|z| z.bytes);
+        assert_eq!(b("15k"), Ok(15 * 1024));
+        assert_eq!(b("256Mb"), Ok(256 << 20), "tc: mb is megabytes, not bits");
+        assert_eq!(b("10mbit"), Ok(1_310_720));
+        assert_eq!(b("1250000"), Ok(1_250_000));
+        assert!(b("5 parsecs").is_err() && b("0").is_err() && b("8g").is_err());
     }
 }

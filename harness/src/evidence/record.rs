@@ -211,10 +211,17 @@ pub struct ProbeRecord {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub packet_counts: BTreeMap<String, i64>,
     pub neighbours: BTreeMap<String, Vec<Neighbour>>,
+    /// The links of every namespace as they were at the probe (after the
+    /// phase's steps): what a step made, moved, deleted or changed shows here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topology: Option<crate::evidence::topo::TopoView>,
     /// Root qdiscs read back after the probe, for interfaces the checks name.
     pub qdiscs: BTreeMap<String, crate::sys::tc::QdiscInfo>,
     /// Qdisc drops during the probe, same interfaces.
     pub qdisc_drops: BTreeMap<String, i64>,
+    /// Qdisc overlimits and requeues during the probe, same qdiscs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub qdisc_deltas: BTreeMap<String, BTreeMap<String, i64>>,
     /// Link settings read back after the probe, for interfaces the checks name.
     pub links: BTreeMap<String, BTreeMap<String, u64>>,
     /// iptables packet-counter deltas over the probe, in namespaces the
@@ -495,8 +502,10 @@ impl ProbeRecord {
             packets: BTreeMap::new(),
             packet_counts: BTreeMap::new(),
             neighbours: BTreeMap::new(),
+            topology: None,
             qdiscs: BTreeMap::new(),
             qdisc_drops: BTreeMap::new(),
+            qdisc_deltas: BTreeMap::new(),
             links: BTreeMap::new(),
             rules: BTreeMap::new(),
             conntrack: BTreeMap::new(),

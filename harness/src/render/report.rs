@@ -324,6 +324,13 @@ fn probe_html(h: &mut String, c: &CaseRecord, ph: &PhaseRecord, p: &ProbeRecord)
         let _ = write!(h, "<div class=\"why\"><b>why:</b> {}</div>", esc(w));
     }
     h.push_str(&timeline_svg(p));
+    if let Some(t) = &p.topology {
+        let _ = write!(
+            h,
+            "<details><summary>links at this probe (after the phase's steps)</summary>{}</details>",
+            topology_svg(t)
+        );
+    }
     h.push_str("<table><tr><th>expectation</th><th>expected</th><th>observed</th><th></th></tr>");
     for (i, k) in p.checks.iter().enumerate() {
         let (cls, word) = match (k.unavailable, k.ok) {
@@ -430,10 +437,10 @@ pub fn topology_svg(t: &TopoView) -> String {
                 x0 + 16.0,
                 y0 + 15.0,
                 esc(&f.name),
-                esc(&f.kind),
+                esc(&format!("{}{}", f.kind, if f.up == Some(false) { " DOWN" } else { "" })),
                 x0 + 16.0,
                 y0 + 30.0,
-                esc(&f.addresses.join(" "))
+                esc(&f.addresses.iter().cloned().chain(f.mac.clone()).collect::<Vec<_>>().join(" "))
             );
             pos.insert(format!("{}/{}", n.name, f.name), (x0 + 10.0, y0 + (if_h - 8.0) / 2.0));
         }

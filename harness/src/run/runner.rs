@@ -171,15 +171,23 @@ fn run_phase(
                 ms: ms(t.elapsed()),
             });
         }
+        // A capture follows its link: one a step makes starts once it
+        // exists; one made again is picked up under its new ifindex.
         for i in &plan.captures {
-            caps.push(Capture::start(topo.ns(&i.ns)?, &i.dev, &i.to_string())?);
+            let mut c = Capture::pending(&i.dev, &i.to_string());
+            c.follow(topo.ns(&i.ns)?)?;
+            caps.push(c);
         }
         rec.timings.setup_ms = ms(t_setup.elapsed());
         let t_steps = Instant::now();
         let own = ph.steps.iter().map(|s| (s, "phase"));
         for (s, origin) in replay.iter().map(|s| (s, "replayed")).chain(own) {
             let t = Instant::now();
-            match apply(s) {
+            let applied = apply(s);
+            for (c, i) in caps.iter_mut().zip(&plan.captures) {
+                c.follow(topo.ns(&i.ns)?)?;
+            }
+            match applied {
                 Ok(out) => rec.steps.push(StepRecord {
                     step: s.to_string(),
                     origin: origin.into(),
@@ -199,10 +207,12 @@ fn run_phase(
                 }
             }
         }
+        topo.settle()?;
         rec.timings.steps_ms = ms(t_steps.elapsed());
         let t_probes = Instant::now();
         for check in &ph.checks {
-            let (probe, leftover, refs) = run_check(plan, &topo, &caps, &watch, check)?;
+            let (mut probe, leftover, refs) = run_check(plan, &topo, &caps, &watch, check)?;
+            probe.topology = Some(topo.view(&ph.ifaces.veth_pairs())?);
             rec.probes.push(probe);
             leftovers.push(leftover);
             frame_refs.push(refs);

@@ -1,15 +1,18 @@
 //! A fixture, built over netlink into fresh namespaces. Dropping the
 //! [`Topology`] ends every namespace thread and so every namespace.
 
-use std::net::{IpAddr, Ipv4Addr};
-
 use anyhow::{anyhow, bail, Context, Result};
 use indexmap::IndexMap;
 
+use crate::case::object::{LinkKind, LinkSpec, Offloads, RulesetKind};
 use crate::case::spec::{FixtureFile, Step};
+use crate::evidence::topo::{IfView, NsView, TopoView};
 use crate::sys::cmd;
+use crate::sys::ethtool;
+use crate::sys::firewall;
 use crate::sys::link;
 use crate::sys::netns::Netns;
+use crate::sys::rtnl;
 use crate::sys::sysctl;
 use crate::sys::tc;
 
@@ -74,25 +77,46 @@ impl Topology {
                 })??;
             }
         }
+        for l in &f.links {
+            t.link_add(l.get_ref())?;
+        }
+        for a in &f.addresses {
+            let a = a.get_ref().clone();
+            t.ns(&a.ns)?.run(move |ctx| rtnl::addr::add(ctx, &a.dev, a.address, a.nodad))??;
+        }
+        for n in &f.neighbours {
+            let n = n.get_ref().clone();
+            t.ns(&n.ns)?.run(move |ctx| rtnl::neigh::add(ctx, &n))??;
+        }
+        for x in &f.fdb {
+            let x = x.get_ref().clone();
+            t.ns(&x.ns)?.run(move |ctx| rtnl::fdb::add(ctx, &x))??;
+        }
         for r in &f.routes {
-            let dst = match *r.to.get_ref() {
-                crate::case::spec::RouteDst::Default => None,
-                crate::case::spec::RouteDst::Net(c) => match c.addr {
-                    IpAddr::V4(a) => Some((a, c.prefix)),
-                    IpAddr::V6(_) => return Err(anyhow!("IPv6 routes are not supported")),
-                },
-            };
-            let (via, dev): (Option<Ipv4Addr>, Option<String>) = (r.via, r.dev.clone());
-            t.ns(r.ns.get_ref())?.run(move |ctx| link::add_route(ctx, dst, via, dev.as_deref()))??;
+            let r = r.obj();
+            t.ns(&r.ns)?.run(move |ctx| rtnl::route::add(ctx, &r))??;
+        }
+        for r in &f.rules {
+            let r = r.get_ref().clone();
+            t.ns(&r.ns)?.run(move |ctx| rtnl::rule::add(ctx, &r))??;
         }
         t.wait_active(f, std::time::Duration::from_secs(3))?;
         for fw in &f.firewall {
             let ns = t.ns(fw.ns.get_ref())?;
+            // iptables-restore first, then the iptables lines, then nft.
+            let (restore, nft): (Vec<_>, Vec<_>) =
+                fw.rulesets.iter().partition(|r| matches!(r.kind, RulesetKind::IptablesRestore { .. }));
+            for r in restore {
+                firewall::load(ns, r).with_context(|| format!("fixture firewall in {}", fw.ns.get_ref()))?;
+            }
             for rule in &fw.iptables {
                 let mut c = ns.command("iptables");
                 c.args(rule.split_whitespace());
                 cmd::run_ok(c, cmd::DEFAULT_DEADLINE)
                     .with_context(|| format!("fixture firewall in {}", fw.ns.get_ref()))?;
+            }
+            for r in nft {
+                firewall::load(ns, r).with_context(|| format!("fixture firewall in {}", fw.ns.get_ref()))?;
             }
         }
         Ok(t)
@@ -134,6 +158,92 @@ impl Topology {
             }
         }
         Ok(())
+    }
+
+    /// `ip link add`, then offloads as the link says (off unless told), on
+    /// both ends of a veth.
+    fn link_add(&self, l: &LinkSpec) -> Result<()> {
+        let peer_fd = match (&l.peer_ns, l.kind) {
+            (Some(p), LinkKind::Veth) => Some(self.ns(p)?.raw_fd()),
+            _ => None,
+        };
+        let spec = l.clone();
+        self.ns(&l.ns)?.run(move |ctx| rtnl::link::add(ctx, &spec, peer_fd))??;
+        let features = match (l.kind, &l.offloads) {
+            (LinkKind::Bridge, None) => None,
+            (_, o) => Offloads::settings(o.as_ref()),
+        };
+        let mut ends = vec![(l.ns.clone(), l.name.clone())];
+        if let (LinkKind::Veth, Some(p)) = (l.kind, &l.peer) {
+            ends.push((l.peer_ns.clone().unwrap_or(l.ns.clone()), p.clone()));
+        }
+        for (ns, dev) in ends.into_iter().filter(|_| features.is_some()) {
+            let fs = features.clone().unwrap_or_default();
+            self.ns(&ns)?.run(move |_| ethtool::set_features(&dev, &fs))??;
+        }
+        // A veth peer comes up with its end.
+        if let (LinkKind::Veth, Some(p)) = (l.kind, &l.peer) {
+            if l.up != Some(false) {
+                let p = p.clone();
+                self.ns(l.peer_ns.as_deref().unwrap_or(&l.ns))?.run(move |ctx| link::set_up_by_name(ctx, &p))??;
+            }
+        }
+        for a in &l.addresses {
+            let (dev, a) = (l.name.clone(), *a);
+            self.ns(&l.ns)?.run(move |ctx| rtnl::addr::add(ctx, &dev, a, a.addr.is_ipv6()))??;
+        }
+        if l.up != Some(false) {
+            let dev = l.name.clone();
+            self.ns(&l.ns)?.run(move |ctx| link::set_up_by_name(ctx, &dev))??;
+        }
+        Ok(())
+    }
+
+    /// Waits (at most 3 s) until no address is tentative in any namespace:
+    /// an IPv6 address cannot be bound or used as a source before its
+    /// duplicate address detection ends, and the kernel ends it from a
+    /// workqueue after the link comes up even where DAD is off. An address
+    /// whose real DAD takes longer is left to the case.
+    pub fn settle(&self) -> Result<()> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        loop {
+            let mut pending = 0;
+            for ns in self.namespaces.values() {
+                pending += ns.run(|ctx| rtnl::addr::tentative(ctx))??.len();
+            }
+            if pending == 0 || std::time::Instant::now() > deadline {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    /// The links of every namespace as they are now, for the evidence;
+    /// `veths` are the pairs the loader knows, kept where both ends exist.
+    pub fn view(&self, veths: &[(String, String)]) -> Result<TopoView> {
+        let mut namespaces = Vec::new();
+        let mut labels = std::collections::BTreeSet::new();
+        for (name, ns) in &self.namespaces {
+            let links = ns.run(|ctx| rtnl::link::list(ctx))??;
+            let ifaces = links
+                .into_iter()
+                .filter(|l| l.name != "lo")
+                .map(|l| {
+                    labels.insert(format!("{name}/{}", l.name));
+                    IfView {
+                        name: l.name,
+                        kind: l.kind.unwrap_or_default(),
+                        addresses: l.addresses,
+                        master: l.master,
+                        mac: l.mac,
+                        up: Some(l.up),
+                    }
+                })
+                .collect();
+            namespaces.push(NsView { name: name.clone(), ifaces });
+        }
+        let veths = veths.iter().filter(|(a, b)| labels.contains(a) && labels.contains(b)).cloned().collect();
+        Ok(TopoView { namespaces, veths })
     }
 
     /// Applies one step; returns what it printed, for the evidence.
@@ -185,6 +295,94 @@ impl Topology {
                     Ok(())
                 })??;
                 Ok(String::new())
+            }
+            Step::Tbf { ns, dev, handle, rate, burst, latency_ms } => {
+                let (dev, h, r, b, l) = (dev.clone(), handle.0, rate.bytes_per_s, burst.bytes, *latency_ms);
+                self.ns(ns)?.run(move |ctx| tc::add_tbf(ctx, &dev, h, r, b, l))??;
+                Ok(String::new())
+            }
+            Step::Ingress { ns, dev } => {
+                let dev = dev.clone();
+                self.ns(ns)?.run(move |ctx| tc::add_ingress(ctx, &dev))??;
+                Ok(String::new())
+            }
+            Step::Redirect { ns, dev, to } => {
+                let (dev, to) = (dev.clone(), to.clone());
+                self.ns(ns)?.run(move |ctx| tc::add_redirect(ctx, &dev, &to))??;
+                Ok(String::new())
+            }
+            Step::LinkAdd(l) => self.link_add(l).map(|_| String::new()),
+            Step::LinkSet(l) => {
+                let fd = l.netns.as_deref().map(|n| self.ns(n).map(|n| n.raw_fd())).transpose()?;
+                let s = l.clone();
+                self.ns(&l.ns)?.run(move |ctx| rtnl::link::set(ctx, &s, fd))??;
+                if let Some(o) = &l.offloads {
+                    let (dev, fs) = (l.dev.clone(), Offloads::settings(Some(o)));
+                    if let Some(fs) = fs {
+                        self.ns(l.netns.as_deref().unwrap_or(&l.ns))?
+                            .run(move |_| ethtool::set_features(&dev, &fs))??;
+                    }
+                }
+                Ok(String::new())
+            }
+            Step::LinkDel { ns, dev } => {
+                let dev = dev.clone();
+                self.ns(ns)?.run(move |ctx| rtnl::link::del(ctx, &dev))??;
+                Ok(String::new())
+            }
+            Step::AddrAdd(a) => {
+                let a = a.clone();
+                self.ns(&a.ns)?.run(move |ctx| rtnl::addr::add(ctx, &a.dev, a.address, a.nodad))??;
+                Ok(String::new())
+            }
+            Step::AddrDel(a) => {
+                let a = a.clone();
+                self.ns(&a.ns)?.run(move |ctx| rtnl::addr::del(ctx, &a.dev, a.address))??;
+                Ok(String::new())
+            }
+            Step::NeighAdd(n) => {
+                let n = n.clone();
+                self.ns(&n.ns)?.run(move |ctx| rtnl::neigh::add(ctx, &n))??;
+                Ok(String::new())
+            }
+            Step::NeighDel(n) => {
+                let n = n.clone();
+                self.ns(&n.ns)?.run(move |ctx| rtnl::neigh::del(ctx, &n))??;
+                Ok(String::new())
+            }
+            Step::FdbAdd(x) => {
+                let x = x.clone();
+                self.ns(&x.ns)?.run(move |ctx| rtnl::fdb::add(ctx, &x))??;
+                Ok(String::new())
+            }
+            Step::FdbDel(x) => {
+                let x = x.clone();
+                self.ns(&x.ns)?.run(move |ctx| rtnl::fdb::del(ctx, &x))??;
+                Ok(String::new())
+            }
+            Step::RuleAdd(r) => {
+                let r = r.clone();
+                self.ns(&r.ns)?.run(move |ctx| rtnl::rule::add(ctx, &r))??;
+                Ok(String::new())
+            }
+            Step::RuleDel(r) => {
+                let r = r.clone();
+                self.ns(&r.ns)?.run(move |ctx| rtnl::rule::del(ctx, &r))??;
+                Ok(String::new())
+            }
+            Step::RouteAdd(r) => {
+                let r = r.clone();
+                self.ns(&r.ns)?.run(move |ctx| rtnl::route::add(ctx, &r))??;
+                Ok(String::new())
+            }
+            Step::RouteDel(r) => {
+                let r = r.clone();
+                self.ns(&r.ns)?.run(move |ctx| rtnl::route::del(ctx, &r))??;
+                Ok(String::new())
+            }
+            Step::Nft { ns, .. } | Step::IptablesRestore { ns, .. } => {
+                let r = step.ruleset().ok_or_else(|| anyhow!("`{step}`: no ruleset"))?;
+                firewall::load(self.ns(ns)?, &r)
             }
         }
     }

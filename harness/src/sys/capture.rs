@@ -21,18 +21,25 @@ const ETH_P_ALL: u16 = 0x0003;
 /// frame (64 KiB of payload plus headers), so frames are kept whole.
 pub const SNAPLEN: usize = 262_144;
 
-/// A running capture; [`Capture::stop`] returns the frames.
+/// A running capture; [`Capture::stop`] returns the frames. It follows its
+/// interface by name: [`Capture::follow`] (after each step) opens a socket on
+/// the link when it appears or is recreated (a new ifindex); a link that goes
+/// down or away leaves its socket silent, never failing (the kernel reports
+/// `ENETDOWN` once, and resumes the socket when the same link comes up).
 pub struct Capture {
     /// `ns/dev`, as evidence and the pcapng name the interface.
     pub label: String,
-    /// The device's link type, from the kernel (`sll_hatype`).
+    /// The device's link type, from the kernel (`sll_hatype`); Ethernet
+    /// until the link first exists.
     pub link: LinkType,
+    dev: String,
+    /// The ifindex of the latest socket's link.
+    ifindex: Option<u32>,
     stop: Arc<AtomicBool>,
-    /// Last time the socket was seen empty: every frame the kernel queued
-    /// before it has been read.
-    drained_ns: Arc<AtomicU64>,
+    /// Per socket: last time it was seen empty.
+    drained_ns: Vec<Arc<AtomicU64>>,
     frames: Arc<Mutex<Vec<Frame>>>,
-    thread: Option<thread::JoinHandle<Result<u64>>>,
+    threads: Vec<thread::JoinHandle<Result<u64>>>,
     /// Frames the kernel could not queue for us: the capture is incomplete.
     dropped: u64,
 }
@@ -52,16 +59,57 @@ impl Capture {
     /// Starts capturing `dev` in `ns`; `label` names it in evidence and in
     /// the pcapng (`host/eno1`). Frames are kept in memory until [`Capture::stop`].
     pub fn start(ns: &Netns, dev: &str, label: &str) -> Result<Capture> {
-        let label = label.to_string();
-        let devname = dev.to_string();
-        let (fd, hatype) = ns.run(move |_| open_packet_socket(&devname))??;
+        let mut c = Capture::pending(dev, label);
+        c.follow(ns)?;
+        if c.ifindex.is_none() {
+            bail!("no interface {dev} to capture on ({label})");
+        }
+        Ok(c)
+    }
+
+    /// A capture of a link that may not exist yet: it starts at the first
+    /// [`Capture::follow`] that finds it.
+    pub fn pending(dev: &str, label: &str) -> Capture {
+        Capture {
+            label: label.to_string(),
+            link: LinkType::Ethernet,
+            dev: dev.to_string(),
+            ifindex: None,
+            stop: Arc::new(AtomicBool::new(false)),
+            drained_ns: Vec::new(),
+            frames: Arc::new(Mutex::new(Vec::new())),
+            threads: Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    /// Opens a socket on the link when it exists in `ns` under another
+    /// ifindex than the one captured (it appeared, moved in, or was deleted
+    /// and made again); otherwise nothing.
+    pub fn follow(&mut self, ns: &Netns) -> Result<()> {
+        let devname = self.dev.clone();
+        let opened = ns.run(move |_| -> Result<Option<(OwnedFd, u16, u32)>> {
+            let cname = std::ffi::CString::new(devname.as_str())?;
+            // SAFETY: a plain libc call on a C string we own.
+            let idx = unsafe { libc::if_nametoindex(cname.as_ptr()) };
+            if idx == 0 {
+                return Ok(None);
+            }
+            let (fd, hatype) = open_packet_socket(&devname)?;
+            Ok(Some((fd, hatype, idx)))
+        })??;
+        let Some((fd, hatype, idx)) = opened else { return Ok(()) };
+        if self.ifindex == Some(idx) {
+            return Ok(());
+        }
+        let label = self.label.clone();
         let link = LinkType::from_arphrd(hatype).ok_or_else(|| {
             anyhow!("cannot capture on {label}: its link type (ARPHRD {hatype}) is not one netrepro parses")
         })?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let drained_ns = Arc::new(AtomicU64::new(0));
-        let frames = Arc::new(Mutex::new(Vec::new()));
-        let (s, d, fr) = (stop.clone(), drained_ns.clone(), frames.clone());
+        self.link = link;
+        self.ifindex = Some(idx);
+        let drained = Arc::new(AtomicU64::new(0));
+        let (s, d, fr) = (self.stop.clone(), drained.clone(), self.frames.clone());
         let thread = thread::Builder::new().name(format!("capture:{label}")).spawn(move || {
             let mut buf = vec![0u8; SNAPLEN];
             loop {
@@ -78,14 +126,19 @@ impl Capture {
             }
             Ok(drops(&fd))
         })?;
-        Ok(Capture { label, link, stop, drained_ns, frames, thread: Some(thread), dropped: 0 })
+        self.drained_ns.push(drained);
+        self.threads.push(thread);
+        Ok(())
     }
 
     /// Waits until every frame queued before `t_ns` has been read (bounded by
     /// `within`), so a probe's window is complete before it is judged.
     pub fn sync(&self, t_ns: u64, within: Duration) -> Result<()> {
         let deadline = Instant::now() + within;
-        while self.drained_ns.load(Ordering::Acquire) <= t_ns {
+        while self.drained_ns.iter().any(|d| d.load(Ordering::Acquire) <= t_ns) {
+            if self.threads.iter().any(|t| t.is_finished()) {
+                bail!("capture {} stopped reading (its socket failed)", self.label);
+            }
             if Instant::now() > deadline {
                 bail!("capture {} did not drain within {:?}", self.label, within);
             }
@@ -120,10 +173,16 @@ impl Capture {
 
     fn finish(&mut self) -> Result<()> {
         self.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            self.dropped = t.join().map_err(|_| anyhow!("capture thread {} panicked", self.label))??;
+        let mut first_err = None;
+        for t in self.threads.drain(..) {
+            match t.join().map_err(|_| anyhow!("capture thread {} panicked", self.label)).and_then(|r| r) {
+                Ok(d) => self.dropped += d,
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
         }
-        Ok(())
+        first_err.map_or(Ok(()), Err)
     }
 }
 
@@ -238,7 +297,9 @@ fn recv_frame(fd: &OwnedFd, buf: &mut [u8], link: LinkType) -> Result<Option<Fra
         if n < 0 {
             let e = std::io::Error::last_os_error();
             return match e.raw_os_error() {
-                Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(None),
+                // ENETDOWN: the link went down or away (reported once);
+                // the socket resumes when the same link comes up again.
+                Some(libc::EAGAIN) | Some(libc::EINTR) | Some(libc::ENETDOWN) => Ok(None),
                 _ => Err(anyhow!("reading capture: {e}")),
             };
         }

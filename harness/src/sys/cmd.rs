@@ -23,10 +23,26 @@ pub struct Output {
 
 /// Runs `cmd` to completion within `deadline`; a command still running then
 /// is killed, reaped, and reported.
-pub fn run(mut cmd: Command, deadline: Duration) -> Result<Output> {
+pub fn run(cmd: Command, deadline: Duration) -> Result<Output> {
+    run_input(cmd, None, deadline)
+}
+
+/// [`run`], with `input` written to the child's stdin (then closed).
+pub fn run_input(mut cmd: Command, input: Option<&[u8]>, deadline: Duration) -> Result<Output> {
     let shown = format!("{cmd:?}");
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().with_context(|| format!("starting {shown}"))?;
+    let t_in = match (input, child.stdin.take()) {
+        (Some(bytes), Some(mut w)) => {
+            let bytes = bytes.to_vec();
+            Some(std::thread::spawn(move || {
+                use std::io::Write;
+                let _ = w.write_all(&bytes);
+            }))
+        }
+        _ => None,
+    };
     // Drain the pipes on threads so a chatty child cannot block on a full pipe.
     let mut so = child.stdout.take().expect("piped");
     let mut se = child.stderr.take().expect("piped");
@@ -52,6 +68,9 @@ pub fn run(mut cmd: Command, deadline: Duration) -> Result<Output> {
         }
         std::thread::sleep(Duration::from_millis(1));
     };
+    if let Some(t) = t_in {
+        t.join().map_err(|_| anyhow!("stdin writer panicked"))?;
+    }
     let stdout = t_out.join().map_err(|_| anyhow!("stdout reader panicked"))?;
     let stderr = t_err.join().map_err(|_| anyhow!("stderr reader panicked"))?;
     Ok(Output { status: status.code().unwrap_or(-1), stdout, stderr })
@@ -59,8 +78,13 @@ pub fn run(mut cmd: Command, deadline: Duration) -> Result<Output> {
 
 /// Like [`run`], and a non-zero exit is an error carrying stderr.
 pub fn run_ok(cmd: Command, deadline: Duration) -> Result<Output> {
+    run_ok_input(cmd, None, deadline)
+}
+
+/// [`run_ok`] with `input` on stdin.
+pub fn run_ok_input(cmd: Command, input: Option<&[u8]>, deadline: Duration) -> Result<Output> {
     let shown = format!("{cmd:?}");
-    let out = run(cmd, deadline)?;
+    let out = run_input(cmd, input, deadline)?;
     if out.status != 0 {
         bail!("{shown} exited {}: {}", out.status, out.stderr.trim());
     }

@@ -4,6 +4,8 @@
 
 use anyhow::{anyhow, Result};
 
+use crate::case::object::Feature;
+
 const SIOCETHTOOL: libc::c_ulong = 0x8946;
 const ETHTOOL_SRXCSUM: u32 = 0x15;
 const ETHTOOL_STXCSUM: u32 = 0x17;
@@ -28,6 +30,23 @@ struct IfReq {
 /// Switches rx/tx checksum offload, scatter-gather, TSO, GSO and GRO off on
 /// `dev` in the calling thread's namespace.
 pub fn offloads_off(dev: &str) -> Result<()> {
+    set_features(dev, &Feature::ALL.map(|f| (f, false)))
+}
+
+fn cmd_of(f: Feature) -> u32 {
+    match f {
+        Feature::GenericReceiveOffload => ETHTOOL_SGRO,
+        Feature::GenericSegmentationOffload => ETHTOOL_SGSO,
+        Feature::TcpSegmentationOffload => ETHTOOL_STSO,
+        Feature::ScatterGather => ETHTOOL_SSG,
+        Feature::TxChecksumming => ETHTOOL_STXCSUM,
+        Feature::RxChecksumming => ETHTOOL_SRXCSUM,
+    }
+}
+
+/// Sets each feature on `dev` in the calling thread's namespace, in order
+/// (a device that lacks one is left as it is).
+pub fn set_features(dev: &str, features: &[(Feature, bool)]) -> Result<()> {
     if dev.len() >= libc::IFNAMSIZ {
         return Err(anyhow!("interface name {dev:?} too long"));
     }
@@ -38,8 +57,9 @@ pub fn offloads_off(dev: &str) -> Result<()> {
             return Err(anyhow!("socket for ethtool: {}", std::io::Error::last_os_error()));
         }
         let mut result = Ok(());
-        for cmd in [ETHTOOL_SGRO, ETHTOOL_SGSO, ETHTOOL_STSO, ETHTOOL_SSG, ETHTOOL_STXCSUM, ETHTOOL_SRXCSUM] {
-            let mut val = EthtoolValue { cmd, data: 0 };
+        for &(feature, on) in features {
+            let cmd = cmd_of(feature);
+            let mut val = EthtoolValue { cmd, data: u32::from(on) };
             let mut ifr = IfReq { name: [0; libc::IFNAMSIZ], data: &mut val, _pad: [0; 16] };
             for (i, b) in dev.bytes().enumerate() {
                 ifr.name[i] = b as libc::c_char;

@@ -1,13 +1,59 @@
-//! iptables rule and policy packet counters of a namespace, from
-//! `iptables-save -c`, keyed the way `iptables-save` prints them:
-//! `-A INPUT -m conntrack --ctstate INVALID -j DROP`, or `policy filter FORWARD`.
+//! Firewall rulesets loaded into a namespace (`nft -f`, `iptables-restore`)
+//! and their packet counters: iptables rules and policies from
+//! `iptables-save -c`, keyed the way `iptables-save` prints them
+//! (`-A INPUT -m conntrack --ctstate INVALID -j DROP`, `policy filter
+//! FORWARD`); nft rules with a `counter` from `nft -j list ruleset`, keyed
+//! `<family> <table> <chain> handle <n>` and, when the rule has a comment,
+//! `<family> <table> <chain> comment "<text>"`.
 
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 
+use crate::case::object::Ruleset;
 use crate::sys::cmd;
 use crate::sys::netns::Netns;
+
+/// Loads `r` into its namespace `ns`, its text on the tool's stdin; returns
+/// what the tool printed.
+pub fn load(ns: &Netns, r: &Ruleset) -> Result<String> {
+    let argv = r.argv();
+    let mut c = ns.command(argv[0]);
+    c.args(&argv[1..]);
+    let out = cmd::run_ok_input(c, Some(r.text.as_bytes()), cmd::DEFAULT_DEADLINE)
+        .map_err(|e| anyhow::anyhow!("loading {} into {}: {e}", r.origin, r.ns))?;
+    Ok(format!("{}{}", out.stdout, out.stderr).trim().to_string())
+}
+
+/// The counters of every nft rule that has an anonymous `counter`, from
+/// `nft -j list ruleset` in `ns`.
+pub fn read_nft(ns: &Netns) -> Result<RuleCounters> {
+    let mut c = ns.command("nft");
+    c.args(["-j", "list", "ruleset"]);
+    parse_nft_json(&cmd::run_ok(c, cmd::DEFAULT_DEADLINE)?.stdout)
+}
+
+/// Parses `nft -j list ruleset` into counters by handle and by comment.
+pub fn parse_nft_json(text: &str) -> Result<RuleCounters> {
+    let v: serde_json::Value = serde_json::from_str(text)?;
+    let mut out = RuleCounters::new();
+    let items = v.get("nftables").and_then(|n| n.as_array()).cloned().unwrap_or_default();
+    for item in items {
+        let Some(rule) = item.get("rule") else { continue };
+        let s = |k: &str| rule.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_string();
+        let (family, table, chain) = (s("family"), s("table"), s("chain"));
+        let Some(handle) = rule.get("handle").and_then(|h| h.as_u64()) else { continue };
+        let exprs = rule.get("expr").and_then(|e| e.as_array()).cloned().unwrap_or_default();
+        let packets = exprs.iter().find_map(|e| e.get("counter")?.get("packets")?.as_u64());
+        let Some(n) = packets else { continue };
+        let at = format!("{family} {table} {chain}");
+        out.insert(format!("{at} handle {handle}"), n);
+        if let Some(c) = rule.get("comment").and_then(|c| c.as_str()) {
+            out.insert(format!("{at} comment \"{c}\""), n);
+        }
+    }
+    Ok(out)
+}
 
 pub type RuleCounters = BTreeMap<String, u64>;
 
@@ -75,6 +121,23 @@ COMMIT\n\
 [5:300] -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE\n\
 [1:1] -A FORWARD -j ACCEPT\n\
 COMMIT\n";
+
+    #[test]
+    fn nft_rules_are_keyed_by_handle_and_comment() {
+        let j = r#"{"nftables": [{"metainfo": {"json_schema_version": 1}},
+ {"table": {"family": "inet", "name": "filter", "handle": 2}},
+ {"rule": {"family": "inet", "table": "filter", "chain": "forward", "handle": 4, "comment": "podman out",
+   "expr": [{"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "podman0"}},
+            {"counter": {"packets": 3, "bytes": 252}}, {"accept": null}]}},
+ {"rule": {"family": "inet", "table": "filter", "chain": "forward", "handle": 5, "expr": [{"accept": null}]}},
+ {"rule": {"family": "ip", "table": "nat", "chain": "POSTROUTING", "handle": 7, "expr": [{"counter": {"packets": 0, "bytes": 0}}]}}]}"#;
+        let c = parse_nft_json(j).unwrap();
+        assert_eq!(c["inet filter forward handle 4"], 3);
+        assert_eq!(c["inet filter forward comment \"podman out\""], 3);
+        assert_eq!(c["ip nat POSTROUTING handle 7"], 0);
+        assert!(!c.contains_key("inet filter forward handle 5"), "no counter, no key");
+        assert!(parse_nft_json("not json").is_err());
+    }
 
     #[test]
     fn rules_and_policies_are_keyed_as_printed() {

@@ -1,13 +1,15 @@
-//! rtnetlink operations on links, addresses, routes and neighbours, run on a
-//! namespace's own thread (see [`crate::sys::netns`]).
+//! rtnetlink operations the fixture's bridges and veths use, lookups by
+//! name and index, the neighbour table and link counters, run on a
+//! namespace's own thread (see [`crate::sys::netns`]). Typed objects of
+//! every kind go through [`crate::sys::rtnl`].
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use anyhow::{anyhow, Result};
 use futures::TryStreamExt;
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
 use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourState};
-use rtnetlink::{LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::{LinkBridge, LinkUnspec, LinkVeth};
 use serde::Serialize;
 
 use crate::sys::netns::NsCtx;
@@ -125,27 +127,6 @@ pub fn add_address(ctx: &NsCtx, name: &str, ip: IpAddr, prefix: u8) -> Result<()
     let idx = index_of(ctx, name)?;
     ctx.block_on(ctx.nl.address().add(idx, ip, prefix).execute())
         .map_err(|e| nl_error(&format!("adding {ip}/{prefix} to {name}"), e))
-}
-
-/// Adds an IPv4 route: `dst` None is the default route.
-pub fn add_route(ctx: &NsCtx, dst: Option<(Ipv4Addr, u8)>, via: Option<Ipv4Addr>, dev: Option<&str>) -> Result<()> {
-    let mut b = RouteMessageBuilder::<Ipv4Addr>::new();
-    if let Some((net, len)) = dst {
-        b = b.destination_prefix(net, len);
-    }
-    if let Some(gw) = via {
-        b = b.gateway(gw);
-    }
-    if let Some(d) = dev {
-        b = b.output_interface(index_of(ctx, d)?);
-    }
-    let what = format!(
-        "adding route {} via {:?} dev {:?}",
-        dst.map(|(n, l)| format!("{n}/{l}")).unwrap_or("default".into()),
-        via,
-        dev
-    );
-    ctx.block_on(ctx.nl.route().add(b.build()).execute()).map_err(|e| nl_error(&what, e))
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema)]

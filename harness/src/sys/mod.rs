@@ -16,6 +16,7 @@ pub mod firewall;
 pub mod link;
 pub mod netns;
 pub mod pidfd;
+pub mod rtnl;
 pub mod signals;
 pub mod sysctl;
 pub mod tc;

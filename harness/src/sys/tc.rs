@@ -119,6 +119,65 @@ pub fn add_htb_class(ctx: &NsCtx, dev: &str, parent: TcHandle, classid: TcHandle
     create(ctx, RouteNetlinkMessage::NewTrafficClass(m), &what)
 }
 
+const TCA_TBF_PARMS: u16 = 1;
+const TCA_TBF_BURST: u16 = 6;
+
+/// `struct tc_tbf_qopt` (`TCA_TBF_PARMS`) and `TCA_TBF_BURST` for a TBF at
+/// `rate` bytes/s with a bucket of `burst` bytes and a queue of `limit`
+/// bytes, as tc computes them (buffer: the bucket's transmit time in 64 ns
+/// ticks, capped at 32 bits).
+pub fn tbf_options(rate: u64, burst: u32, limit: u32) -> Vec<TcOption> {
+    let ticks = (burst as u128 * 1_000_000_000 / rate.max(1) as u128 / PSCHED_TICK_NS as u128).min(u32::MAX as u128);
+    let mut p = ratespec(rate);
+    p.extend_from_slice(&[0u8; 12]); // no peak rate
+    for v in [limit, ticks as u32, 0 /* mtu */] {
+        p.extend_from_slice(&v.to_ne_bytes());
+    }
+    vec![
+        TcOption::Other(DefaultNla::new(TCA_TBF_PARMS, p)),
+        TcOption::Other(DefaultNla::new(TCA_TBF_BURST, burst.to_ne_bytes().to_vec())),
+    ]
+}
+
+/// `tc qdisc add dev DEV root handle H tbf rate R burst B latency L`: the
+/// queue holds what arrives in `latency_ms` at the rate, plus the bucket.
+pub fn add_tbf(ctx: &NsCtx, dev: &str, handle: TcHandle, rate: u64, burst: u32, latency_ms: u32) -> Result<()> {
+    let idx = index_of(ctx, dev)?;
+    let limit = (rate as u128 * latency_ms as u128 / 1000 + burst as u128).min(u32::MAX as u128) as u32;
+    let mut m = TcMessage::with_index(idx as i32);
+    m.header.handle = handle;
+    m.header.parent = TcHandle::ROOT;
+    m.attributes.push(TcAttribute::Kind("tbf".into()));
+    m.attributes.push(TcAttribute::Options(tbf_options(rate, burst, limit)));
+    let what = format!("adding tbf qdisc {} on {dev}", handle_text(handle));
+    create(ctx, RouteNetlinkMessage::NewQueueDiscipline(m), &what)
+}
+
+/// `tc qdisc add dev DEV handle ffff: ingress`.
+pub fn add_ingress(ctx: &NsCtx, dev: &str) -> Result<()> {
+    let idx = index_of(ctx, dev)?;
+    ctx.block_on(ctx.nl.qdisc().add(idx as i32).ingress().execute())
+        .map_err(|e| nl_error(&format!("adding ingress qdisc on {dev}"), e))
+}
+
+/// `tc filter add dev DEV parent ffff: protocol all u32 match u32 0 0
+/// action mirred egress redirect dev TO`: all DEV receives goes out of TO
+/// (an ifb, as CNI's bandwidth plugin shapes a pod's egress).
+pub fn add_redirect(ctx: &NsCtx, dev: &str, to: &str) -> Result<()> {
+    let idx = index_of(ctx, dev)?;
+    let dst = index_of(ctx, to)?;
+    let what = format!("redirecting ingress of {dev} to {to}");
+    let req = ctx
+        .nl
+        .traffic_filter(idx as i32)
+        .add()
+        .parent(0xffff_0000)
+        .protocol(0x0003u16.to_be()) // ETH_P_ALL, in network order as tc sends it
+        .redirect(dst)
+        .map_err(|e| nl_error(&what, e))?;
+    ctx.block_on(req.execute()).map_err(|e| nl_error(&what, e))
+}
+
 /// `tc qdisc del dev DEV root`.
 pub fn del_root(ctx: &NsCtx, dev: &str) -> Result<()> {
     let idx = index_of(ctx, dev)?;
@@ -139,6 +198,12 @@ pub struct QdiscInfo {
     pub overlimits: u64,
     pub qlen: u64,
     pub backlog: u64,
+    #[serde(default)]
+    pub requeues: u64,
+    /// Decoded options of kinds netrepro knows (tbf: `rate` bytes/s,
+    /// `burst` bytes, `limit` bytes), as tc shows them.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub options: std::collections::BTreeMap<String, u64>,
     /// HTB only.
     pub direct_qlen: Option<u32>,
     pub default_class: Option<String>,
@@ -168,6 +233,50 @@ pub fn decode_htb(opts: &[TcOption], info: &mut QdiscInfo) {
     }
 }
 
+/// Decodes TBF's `TCA_TBF_PARMS` (and `TCA_TBF_RATE64`) into `options`:
+/// rate in bytes/s, limit in bytes, burst in bytes (the bucket's time at
+/// the rate, as tc prints it).
+pub fn decode_tbf(opts: &[TcOption], info: &mut QdiscInfo) {
+    const TCA_TBF_RATE64: u16 = 4;
+    let mut rate64 = None;
+    let mut parms = None;
+    for o in opts {
+        let TcOption::Other(nest) = o else { continue };
+        let mut v = vec![0u8; nest.value_len()];
+        nest.emit_value(&mut v);
+        for nla in NlasIterator::new(&v[..]).flatten() {
+            let val = nla.value().to_vec();
+            match nla.kind() & NLA_TYPE_MASK {
+                TCA_TBF_PARMS if val.len() >= 36 => parms = Some(val),
+                TCA_TBF_RATE64 if val.len() >= 8 => {
+                    rate64 = Some(u64::from_ne_bytes(val[..8].try_into().unwrap_or_default()))
+                }
+                _ => {}
+            }
+        }
+    }
+    let Some(p) = parms else { return };
+    let u32_at = |i: usize| u32::from_ne_bytes([p[i], p[i + 1], p[i + 2], p[i + 3]]) as u64;
+    let rate = rate64.unwrap_or(u32_at(8));
+    let buffer_ticks = u32_at(28);
+    info.options.insert("rate".into(), rate);
+    info.options.insert("limit".into(), u32_at(24));
+    // Rounded: the ticks were rounded down from the burst's time at the rate.
+    let burst = (buffer_ticks as u128 * PSCHED_TICK_NS as u128 * rate as u128 + 500_000_000) / 1_000_000_000;
+    info.options.insert("burst".into(), burst.min(u64::MAX as u128) as u64);
+}
+
+/// The qdisc of `dev` with `handle` (tc's notation, `ffff:`), or its root.
+pub fn qdisc_of(ctx: &NsCtx, dev: &str, handle: Option<&str>) -> Result<QdiscInfo> {
+    match handle {
+        None => root_qdisc(ctx, dev),
+        Some(h) => qdiscs(ctx, dev)?
+            .into_iter()
+            .find(|q| q.handle == h)
+            .ok_or_else(|| anyhow!("{dev} has no qdisc with handle {h}")),
+    }
+}
+
 /// Every qdisc on `dev`.
 pub fn qdiscs(ctx: &NsCtx, dev: &str) -> Result<Vec<QdiscInfo>> {
     let idx = index_of(ctx, dev)? as i32;
@@ -193,12 +302,21 @@ pub fn qdiscs(ctx: &NsCtx, dev: &str) -> Result<Vec<QdiscInfo>> {
                                 q.overlimits = qs.overlimits as u64;
                                 q.qlen = qs.qlen as u64;
                                 q.backlog = qs.backlog as u64;
+                                q.requeues = qs.requeues as u64;
                             }
                             _ => {}
                         }
                     }
                 }
                 _ => {}
+            }
+        }
+        if q.kind == "tbf" {
+            if let Some(opts) = m.attributes.iter().find_map(|a| match a {
+                TcAttribute::Options(o) => Some(o),
+                _ => None,
+            }) {
+                decode_tbf(opts, &mut q);
             }
         }
         if q.kind == "htb" {
@@ -305,5 +423,19 @@ mod tests {
         // Extremes saturate instead of overflowing (issue 18).
         assert_eq!(default_buffer_ticks(u64::MAX, u32::MAX), 0);
         assert_eq!(default_buffer_ticks(1, 1500), u32::MAX);
+    }
+
+    #[test]
+    fn tbf_parms_carry_the_bucket_as_tc_computes_it() {
+        // tc qdisc add ... tbf rate 10mbit burst 268435455 latency 25ms:
+        // 1250000 B/s, buffer 214.748 s = 3355443187 ticks, limit 268466705.
+        let opts = tbf_options(1_250_000, 268_435_455, 268_466_705);
+        let TcOption::Other(p) = &opts[0] else { panic!() };
+        let mut v = vec![0u8; p.value_len()];
+        p.emit_value(&mut v);
+        assert_eq!(v.len(), 36);
+        assert_eq!(u32::from_ne_bytes(v[8..12].try_into().unwrap()), 1_250_000);
+        assert_eq!(u32::from_ne_bytes(v[24..28].try_into().unwrap()), 268_466_705);
+        assert_eq!(u32::from_ne_bytes(v[28..32].try_into().unwrap()), 3_355_443_187);
     }
 }

@@ -6,9 +6,9 @@ use crate::evidence::record::{Expected, Observed, ProbeRecord};
 
 pub fn judge(exps: &[QdiscExp], rec: &ProbeRecord, j: &mut Judged) {
     for q in exps {
-        let k = q.at.to_string();
+        let k = q.label();
         let Some(got) = rec.qdiscs.get(&k) else {
-            j.add(format!("qdisc {k}"), Expected::word("a root qdisc"), Observed::missing("none read"), false);
+            j.add(format!("qdisc {k}"), Expected::word("a qdisc"), Observed::missing("none read"), false);
             continue;
         };
         let w = &q.want;
@@ -38,6 +38,24 @@ pub fn judge(exps: &[QdiscExp], rec: &ProbeRecord, j: &mut Judged) {
         if let Some(c) = w.drops {
             let got = rec.qdisc_drops.get(&k).copied().unwrap_or(0);
             j.add(format!("qdisc {k}: drops"), Expected::delta(c), Observed::Delta { n: got }, c.holds(got));
+        }
+        for (name, want) in [("overlimits", w.overlimits), ("requeues", w.requeues)] {
+            if let Some(c) = want {
+                let got = rec.qdisc_deltas.get(&k).and_then(|d| d.get(name)).copied().unwrap_or(0);
+                j.add(format!("qdisc {k}: {name}"), Expected::delta(c), Observed::Delta { n: got }, c.holds(got));
+            }
+        }
+        if let Some(c) = w.backlog {
+            let v = got.backlog as i64;
+            j.add(format!("qdisc {k}: backlog"), Expected::count(c), Observed::Count { n: v }, c.holds(v));
+        }
+        for (name, want) in &w.options {
+            let obs = match got.options.get(name) {
+                Some(v) => Observed::Exact { value: *v },
+                None => Observed::missing(format!("no option {name} decoded for kind {}", got.kind)),
+            };
+            let ok = got.options.get(name) == Some(want);
+            j.add(format!("qdisc {k}: {name}"), Expected::Exact { value: *want }, obs, ok);
         }
     }
 }
