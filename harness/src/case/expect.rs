@@ -53,6 +53,8 @@ pub struct OutcomeExp {
     pub replies: Option<Count>,
     /// ping: the distinct ICMP errors received, `(name, sender)`; empty = none.
     pub icmp_errors: Option<Vec<(String, IpAddr)>>,
+    /// ping: the distinct errnos sending met; empty = none.
+    pub send_errors: Option<Vec<String>>,
     /// connect: `ok`, an errno name or `timeout`.
     pub result: Option<String>,
     /// connect/stream: how long the probe took, ms.
@@ -175,6 +177,7 @@ pub fn outcome(x: &crate::case::spec::Expect, ctx: &Ctx) -> Result<OutcomeExp, S
     let misplaced = [
         ("replies", x.replies.is_some(), "ping"),
         ("icmp_errors", x.icmp_errors.is_some(), "ping"),
+        ("send_errors", x.send_errors.is_some(), "ping"),
         ("result", x.result.is_some(), "connect"),
         ("bytes_received", x.bytes_received.is_some(), "stream"),
         ("client_error", x.client_error.is_some(), "stream"),
@@ -188,11 +191,13 @@ pub fn outcome(x: &crate::case::spec::Expect, ctx: &Ctx) -> Result<OutcomeExp, S
     if x.elapsed_ms.is_some() && kind == "ping" {
         return Err("`elapsed_ms` applies to connect and stream probes".into());
     }
+    for e in x.send_errors.iter().flatten() {
+        if !is_errno(e) {
+            return Err(format!("send_errors entry {e:?} is not an errno name such as ENETUNREACH"));
+        }
+    }
     for r in [&x.result, &x.client_error, &x.server_error].into_iter().flatten() {
-        let ok = r == "ok"
-            || r == "none"
-            || r == "timeout"
-            || (r.len() > 1 && r.starts_with('E') && r.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+        let ok = r == "ok" || r == "none" || r == "timeout" || is_errno(r);
         if !ok {
             return Err(format!(
                 "{r:?} is not an outcome: write ok, none, timeout or an errno name such as ECONNREFUSED"
@@ -217,6 +222,7 @@ pub fn outcome(x: &crate::case::spec::Expect, ctx: &Ctx) -> Result<OutcomeExp, S
     Ok(OutcomeExp {
         replies: x.replies,
         icmp_errors,
+        send_errors: x.send_errors.clone(),
         result: x.result.clone(),
         elapsed_ms: x.elapsed_ms.clone(),
         bytes_received: x.bytes_received,
@@ -225,8 +231,13 @@ pub fn outcome(x: &crate::case::spec::Expect, ctx: &Ctx) -> Result<OutcomeExp, S
     })
 }
 
-/// `host-unreachable from 172.17.0.2` → its name (from the one ICMP
-/// vocabulary) and sender.
+/// `EHOSTUNREACH`, `ENETUNREACH`: upper case, `E` first.
+pub fn is_errno(r: &str) -> bool {
+    r.len() > 1 && r.starts_with('E') && r.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+/// `host-unreachable from 172.17.0.2`, `no-route from fd00::1` → its name
+/// (from the one ICMP vocabulary, either family) and sender.
 fn icmp_error(s: &str) -> Result<(String, IpAddr), String> {
     let parts: Vec<&str> = s.split_whitespace().collect();
     let [name, "from", addr] = parts.as_slice() else {
@@ -235,7 +246,11 @@ fn icmp_error(s: &str) -> Result<(String, IpAddr), String> {
         ));
     };
     let addr: IpAddr = addr.parse().map_err(|_| format!("icmp_errors entry {s:?}: {addr:?} is not an address"))?;
-    if crate::wire::icmp::parse(name).is_none() {
+    let family_has = match addr {
+        IpAddr::V4(_) => crate::wire::icmp::parse(name).is_some(),
+        IpAddr::V6(_) => crate::wire::icmp::parse6(name).is_some(),
+    };
+    if !family_has {
         return Err(format!(
             "icmp_errors entry {s:?}: {name:?} is not an ICMP error name (known: {})",
             crate::wire::icmp::words()

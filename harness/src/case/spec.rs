@@ -404,10 +404,10 @@ impl schemars::JsonSchema for Iface {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum ProbeSpec {
-    /// ICMP echo.
+    /// ICMP echo (ICMPv6 echo to an IPv6 address).
     Ping {
         from: String,
-        to: Ipv4Addr,
+        to: IpAddr,
         #[serde(default = "defaults::count")]
         count: u32,
         #[serde(default = "defaults::interval_ms")]
@@ -647,6 +647,10 @@ pub struct Expect {
     /// means none at all.
     #[serde(default)]
     pub icmp_errors: Option<Vec<String>>,
+    /// ping: the set of distinct errnos `sendto(2)` met (`ENETUNREACH`);
+    /// `[]` means every request went out.
+    #[serde(default)]
+    pub send_errors: Option<Vec<String>>,
     /// connect: `ok`, an errno name, or `timeout`.
     #[serde(default)]
     pub result: Option<String>,

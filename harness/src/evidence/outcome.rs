@@ -2,7 +2,8 @@
 //! Probes (`run::probe`) produce them; checks, why-lines and the report read
 //! their fields by name in code, never from JSON.
 
-use std::net::Ipv4Addr;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -41,17 +42,18 @@ impl Outcome {
 /// An ICMP error a probe received about its own traffic.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct IcmpError {
-    /// A name of the one ICMP vocabulary ([`crate::wire::icmp::NAMES`]),
-    /// e.g. `host-unreachable`, `admin-prohibited`.
+    /// A name of the one ICMP vocabulary ([`crate::wire::icmp::NAMES`],
+    /// [`crate::wire::icmp::NAMES6`] for IPv6), e.g. `host-unreachable`,
+    /// `admin-prohibited`, `no-route`.
     pub kind: String,
-    /// The address that sent the error.
-    pub from: Ipv4Addr,
+    /// The address that sent the error (IPv4 or IPv6).
+    pub from: IpAddr,
     /// The echo sequence number it quotes.
     pub seq: u16,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
-/// `ping`: echo requests over a raw ICMP socket.
+/// `ping`: echo requests over a raw ICMP (IPv4) or ICMPv6 (IPv6) socket.
 pub struct PingOutcome {
     /// Echo requests sent (packets).
     pub sent: u32,
@@ -62,6 +64,10 @@ pub struct PingOutcome {
     pub rtt_ms: Vec<f64>,
     /// From the first request to the end of the wait after the last, ms.
     pub elapsed_ms: f64,
+    /// Requests whose `sendto(2)` failed, by errno name (`ENETUNREACH`:
+    /// no route, refused at once); empty when every send went out.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub send_errors: BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]

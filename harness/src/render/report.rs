@@ -89,6 +89,8 @@ fn colour(k: FrameKind) -> &'static str {
     match k {
         FrameKind::ArpRequest => "#1f6feb",
         FrameKind::ArpReply => "#1a7f37",
+        FrameKind::NeighSolicit => "#1f6feb",
+        FrameKind::NeighAdvert => "#1a7f37",
         FrameKind::EchoRequest => "#8250df",
         FrameKind::EchoReply => "#0a8f8f",
         FrameKind::IcmpError => "#d4731c",

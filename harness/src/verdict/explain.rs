@@ -19,10 +19,13 @@ pub fn symptom(p: &ProbeRecord) -> Option<String> {
                 return None;
             }
             let errors: Vec<String> = o.errors.iter().map(|e| format!("{} from {}", e.kind, e.from)).collect();
-            let heard = match dedup_counted(&errors) {
+            let mut heard = match dedup_counted(&errors) {
                 d if d.is_empty() => "no ICMP error".to_string(),
                 d => d.join(", "),
             };
+            for (errno, n) in &o.send_errors {
+                heard.push_str(&format!("; {n} × {errno} sending"));
+            }
             Some(format!("ping {to} from {from}: {}/{count} replies, {heard}", o.replies))
         }
         (ProbeSpec::Connect { from, to, .. }, Outcome::Connect(o)) => match o.result.as_str() {

@@ -229,6 +229,16 @@ impl Headers {
         self.icmp.filter(|_| self.ip.as_ref().is_some_and(|ip| ip.version == 4))
     }
 
+    /// ICMPv6 type and code, when the frame is IPv6.
+    pub fn icmpv6(&self) -> Option<Icmp> {
+        self.icmp.filter(|_| self.ip.as_ref().is_some_and(|ip| ip.version == 6))
+    }
+
+    /// The IP addresses, either family.
+    pub fn addrs(&self) -> Option<(IpAddr, IpAddr)> {
+        self.ip.as_ref().map(|ip| (ip.src, ip.dst))
+    }
+
     /// One line in tcpdump's spirit, e.g.
     /// `IP 10.2.19.80 > 10.2.19.78: ICMP echo-reply`; `len` is the frame's
     /// length in bytes, said when nothing else is known. For people only.
@@ -251,7 +261,7 @@ impl Headers {
         if let Some(i) = self.icmp {
             return match ip.version {
                 4 => format!("{word} {s} > {d}: ICMP {}", crate::wire::icmp::name(i.kind, i.code)),
-                _ => format!("{word} {s} > {d}: ICMP6 type {} code {}", i.kind, i.code),
+                _ => format!("{word} {s} > {d}: ICMP6 {}", crate::wire::icmp::name6(i.kind, i.code)),
             };
         }
         if let Some(t) = &self.tcp {

@@ -119,6 +119,7 @@ mod tests {
             errors: vec![],
             rtt_ms: vec![],
             elapsed_ms: 3000.0,
+            send_errors: Default::default(),
         })
     }
 

@@ -39,6 +39,14 @@ pub fn judge(x: &OutcomeExp, window: Option<&Window>, rec: &ProbeRecord, j: &mut
         let ok = ping.is_some() && got == w;
         j.add("icmp_errors".into(), Expected::Set { items: w }, Observed::Set { items: got }, ok);
     }
+    if let Some(want) = &x.send_errors {
+        let got: Vec<String> = ping.into_iter().flat_map(|p| p.send_errors.keys().cloned()).collect();
+        let mut w = want.clone();
+        w.sort();
+        w.dedup();
+        let ok = ping.is_some() && got == w;
+        j.add("send_errors".into(), Expected::Set { items: w }, Observed::Set { items: got }, ok);
+    }
     if let Some(r) = &x.result {
         match connect {
             Some(c) => {
