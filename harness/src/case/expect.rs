@@ -55,8 +55,14 @@ pub struct OutcomeExp {
     pub icmp_errors: Option<Vec<(String, IpAddr)>>,
     /// ping: the distinct errnos sending met; empty = none.
     pub send_errors: Option<Vec<String>>,
-    /// connect: `ok`, an errno name or `timeout`.
+    /// connect, bind: `ok`, an errno name or `timeout`.
     pub result: Option<String>,
+    /// udp: datagrams the listener read.
+    pub received: Option<Count>,
+    /// burst: connects by result word.
+    pub results: Vec<(String, Count)>,
+    /// burst: `TcpExt.ListenOverflows` delta in the listener's namespace.
+    pub listen_overflows: Option<Count>,
     /// connect/stream: how long the probe took, ms.
     pub elapsed_ms: Option<Window>,
     /// stream: bytes the receiver read.
@@ -174,22 +180,30 @@ pub struct DropExp {
 
 pub fn outcome(x: &crate::case::spec::Expect, ctx: &Ctx) -> Result<OutcomeExp, String> {
     let kind = ctx.kind;
-    let misplaced = [
-        ("replies", x.replies.is_some(), "ping"),
-        ("icmp_errors", x.icmp_errors.is_some(), "ping"),
-        ("send_errors", x.send_errors.is_some(), "ping"),
-        ("result", x.result.is_some(), "connect"),
-        ("bytes_received", x.bytes_received.is_some(), "stream"),
-        ("client_error", x.client_error.is_some(), "stream"),
-        ("server_error", x.server_error.is_some(), "stream"),
+    let misplaced: [(&str, bool, &[&str]); 10] = [
+        ("replies", x.replies.is_some(), &["ping", "udp"]),
+        ("icmp_errors", x.icmp_errors.is_some(), &["ping", "udp"]),
+        ("send_errors", x.send_errors.is_some(), &["ping", "udp"]),
+        ("result", x.result.is_some(), &["connect", "bind"]),
+        ("bytes_received", x.bytes_received.is_some(), &["stream"]),
+        ("client_error", x.client_error.is_some(), &["stream"]),
+        ("server_error", x.server_error.is_some(), &["stream"]),
+        ("received", x.received.is_some(), &["udp"]),
+        ("results", !x.results.is_empty(), &["burst"]),
+        ("listen_overflows", x.listen_overflows.is_some(), &["burst"]),
     ];
-    for (key, given, for_kind) in misplaced {
-        if given && for_kind != kind {
-            return Err(format!("`{key}` applies to {for_kind} probes; this is a {kind} probe"));
+    for (key, given, for_kinds) in misplaced {
+        if given && !for_kinds.contains(&kind) {
+            return Err(format!("`{key}` applies to {} probes; this is a {kind} probe", for_kinds.join(" and ")));
+        }
+    }
+    for w in x.results.keys() {
+        if !(w == "ok" || w == "timeout" || is_errno(w)) {
+            return Err(format!("results key {w:?}: write ok, timeout or an errno name such as ECONNREFUSED"));
         }
     }
     if x.elapsed_ms.is_some() && kind == "ping" {
-        return Err("`elapsed_ms` applies to connect and stream probes".into());
+        return Err("`elapsed_ms` applies to every probe but ping".into());
     }
     for e in x.send_errors.iter().flatten() {
         if !is_errno(e) {
@@ -224,6 +238,9 @@ pub fn outcome(x: &crate::case::spec::Expect, ctx: &Ctx) -> Result<OutcomeExp, S
         icmp_errors,
         send_errors: x.send_errors.clone(),
         result: x.result.clone(),
+        received: x.received,
+        results: x.results.iter().map(|(k, c)| (k.clone(), *c)).collect(),
+        listen_overflows: x.listen_overflows,
         elapsed_ms: x.elapsed_ms.clone(),
         bytes_received: x.bytes_received,
         client_error: x.client_error.clone(),

@@ -815,7 +815,7 @@ packets = { "b/eth0: icmp echo-request" = 3 }
     #[test]
     fn expectation_of_the_wrong_kind_or_type() {
         let e = err(&CASE.replace("replies = 3", "result = \"ok\""));
-        assert!(e.contains("`result` applies to connect probes"), "{e}");
+        assert!(e.contains("`result` applies to connect and bind probes"), "{e}");
         let e = err(&CASE.replace("replies = 3", "replies = \"many\""));
         assert!(e.contains("demo.toml:15:") && e.contains("not a count"), "{e}");
         let e = err(&CASE.replace("icmp echo-request", "icmp echo-requests"));

@@ -433,6 +433,68 @@ pub enum ProbeSpec {
         /// as conntrack entries); the probe's own connect comes after them.
         #[serde(default)]
         hold: u32,
+        /// The source the probe's own connect binds first (`addr:port`, port
+        /// 0 = any): a client pinned to one address or port.
+        #[serde(default)]
+        src: Option<SocketAddr>,
+    },
+    /// `bind(2)` of a TCP or UDP socket: the errno is the outcome.
+    Bind {
+        from: String,
+        addr: SocketAddr,
+        #[serde(default)]
+        proto: Proto,
+        /// `IP_FREEBIND`/`IPV6_FREEBIND`: bind an address the namespace does not (yet) have.
+        #[serde(default)]
+        freebind: bool,
+        /// `IP_TRANSPARENT` (needs CAP_NET_ADMIN).
+        #[serde(default)]
+        transparent: bool,
+        /// TCP only: `listen(2)` after a successful bind.
+        #[serde(default)]
+        listen: bool,
+    },
+    /// UDP datagrams from `from` to `to`, `count` of them `interval_ms`
+    /// apart; a harness listener in `listen_in` counts them (and echoes them
+    /// when `echo`), and ICMP errors come back through `IP_RECVERR`.
+    Udp {
+        from: String,
+        to: SocketAddr,
+        /// The sender's source `addr:port` (port 0 = any).
+        #[serde(default)]
+        src: Option<SocketAddr>,
+        #[serde(default)]
+        listen_in: Option<String>,
+        #[serde(default)]
+        listen_on: Option<SocketAddr>,
+        #[serde(default)]
+        echo: bool,
+        #[serde(default = "defaults::count")]
+        count: u32,
+        /// Payload bytes per datagram (at least 2: the sequence number).
+        #[serde(default = "defaults::udp_size")]
+        size: u32,
+        #[serde(default = "defaults::interval_ms")]
+        interval_ms: u64,
+        #[serde(default = "defaults::wait_ms")]
+        wait_ms: u64,
+    },
+    /// `count` concurrent TCP connects to a listener with backlog `backlog`
+    /// that accepts (`accept = true`) or never does.
+    Burst {
+        from: String,
+        to: SocketAddr,
+        listen_in: String,
+        #[serde(default)]
+        listen_on: Option<SocketAddr>,
+        #[serde(default = "defaults::one")]
+        backlog: u32,
+        #[serde(default)]
+        accept: bool,
+        #[serde(default = "defaults::burst_count")]
+        count: u32,
+        #[serde(default = "defaults::timeout_ms")]
+        timeout_ms: u64,
     },
     /// A TCP transfer between a client and a server.
     Stream {
@@ -453,6 +515,14 @@ pub enum ProbeSpec {
         #[serde(default)]
         inject: Option<InjectSpec>,
     },
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Proto {
+    #[default]
+    Tcp,
+    Udp,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
@@ -501,6 +571,9 @@ impl ProbeSpec {
             ProbeSpec::Ping { .. } => "ping",
             ProbeSpec::Connect { .. } => "connect",
             ProbeSpec::Stream { .. } => "stream",
+            ProbeSpec::Bind { .. } => "bind",
+            ProbeSpec::Udp { .. } => "udp",
+            ProbeSpec::Burst { .. } => "burst",
         }
     }
 
@@ -522,6 +595,11 @@ impl ProbeSpec {
             ProbeSpec::Stream { timeout_ms, inject: Some(i), .. } => {
                 timeout_ms.saturating_mul(2).saturating_add(i.settle_ms).saturating_add(3_000)
             }
+            ProbeSpec::Bind { .. } => 0,
+            ProbeSpec::Udp { count, interval_ms, wait_ms, .. } => {
+                (*count as u64).saturating_mul(*interval_ms).saturating_add(*wait_ms)
+            }
+            ProbeSpec::Burst { timeout_ms, .. } => *timeout_ms,
         }
     }
 
@@ -560,6 +638,33 @@ impl ProbeSpec {
                 }
                 "2 × timeout_ms + inject.settle_ms + 3000"
             }
+            ProbeSpec::Bind { proto, listen, .. } => {
+                if *listen && *proto == Proto::Udp {
+                    return Err("listen applies to proto = \"tcp\"".into());
+                }
+                "0"
+            }
+            ProbeSpec::Udp { count: n, size, interval_ms, wait_ms, echo, listen_in, listen_on, .. } => {
+                if listen_in.is_none() && (*echo || listen_on.is_some()) {
+                    return Err("echo and listen_on need listen_in (the namespace the harness listens in)".into());
+                }
+                count("count", *n, 1)?;
+                if !(2..=65_000).contains(size) {
+                    return Err(format!("size = {size}: write 2 to 65000 (bytes of payload)"));
+                }
+                ms("interval_ms", *interval_ms, 0)?;
+                ms("wait_ms", *wait_ms, 0)?;
+                "count × interval_ms + wait_ms"
+            }
+            ProbeSpec::Burst { count: n, backlog, timeout_ms, .. } => {
+                count("count", *n, 1)?;
+                if *n > limits::BURST_MAX {
+                    return Err(format!("count = {n}: write 1 to {} (concurrent connects)", limits::BURST_MAX));
+                }
+                count("backlog", *backlog, 0)?;
+                ms("timeout_ms", *timeout_ms, 1)?;
+                "timeout_ms"
+            }
         };
         match self.worst_case_ms() {
             w if w <= PROBE_MS_MAX => Ok(()),
@@ -571,7 +676,13 @@ impl ProbeSpec {
 
     pub fn namespaces(&self) -> Vec<&str> {
         match self {
-            ProbeSpec::Ping { from, .. } => vec![from],
+            ProbeSpec::Ping { from, .. } | ProbeSpec::Bind { from, .. } => vec![from],
+            ProbeSpec::Udp { from, listen_in, .. } => {
+                let mut v = vec![from.as_str()];
+                v.extend(listen_in.as_deref());
+                v
+            }
+            ProbeSpec::Burst { from, listen_in, .. } => vec![from.as_str(), listen_in.as_str()],
             ProbeSpec::Connect { from, listen_in, .. } => {
                 let mut v = vec![from.as_str()];
                 v.extend(listen_in.as_deref());
@@ -603,6 +714,8 @@ pub mod limits {
     /// How long an `sh` step runs before it is killed; the runner uses it.
     /// A first iptables in a TCG guest loads modules over 9p for 20 s and more.
     pub const SH_STEP_MS: u64 = 60_000;
+    /// Concurrent connects of one burst probe (each an fd).
+    pub const BURST_MAX: u32 = 1_000;
     /// A whole case's worst case ([`crate::case::plan::Plan::worst_case_ms`]).
     pub const CASE_MS_MAX: u64 = 3_600_000;
 }
@@ -626,6 +739,12 @@ pub mod defaults {
     pub fn one() -> u32 {
         1
     }
+    pub fn udp_size() -> u32 {
+        64
+    }
+    pub fn burst_count() -> u32 {
+        8
+    }
     pub fn settle_ms() -> u64 {
         300
     }
@@ -639,7 +758,7 @@ pub mod defaults {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
-    /// ping: echo replies received.
+    /// ping: echo replies received; udp: echoes received.
     #[serde(default)]
     pub replies: Option<Count>,
     /// ping: the set of distinct ICMP errors received about our requests,
@@ -651,9 +770,18 @@ pub struct Expect {
     /// `[]` means every request went out.
     #[serde(default)]
     pub send_errors: Option<Vec<String>>,
-    /// connect: `ok`, an errno name, or `timeout`.
+    /// connect, bind: `ok`, an errno name, or `timeout`.
     #[serde(default)]
     pub result: Option<String>,
+    /// udp: datagrams the harness listener read.
+    #[serde(default)]
+    pub received: Option<Count>,
+    /// burst: connects by result, `{ ok = 2, ECONNREFUSED = 0, timeout = ">=1" }`.
+    #[serde(default)]
+    pub results: IndexMap<String, Count>,
+    /// burst: the listener namespace's `TcpExt.ListenOverflows` delta.
+    #[serde(default)]
+    pub listen_overflows: Option<Count>,
     /// connect/stream: elapsed time window.
     #[serde(default)]
     pub elapsed_ms: Option<Window>,

@@ -17,6 +17,9 @@ pub enum Outcome {
     Ping(PingOutcome),
     Connect(ConnectOutcome),
     Stream(StreamOutcome),
+    Bind(BindOutcome),
+    Udp(UdpOutcome),
+    Burst(BurstOutcome),
 }
 
 impl Outcome {
@@ -26,6 +29,9 @@ impl Outcome {
             Outcome::Ping(_) => "ping",
             Outcome::Connect(_) => "connect",
             Outcome::Stream(_) => "stream",
+            Outcome::Bind(_) => "bind",
+            Outcome::Udp(_) => "udp",
+            Outcome::Burst(_) => "burst",
         }
     }
 
@@ -35,6 +41,9 @@ impl Outcome {
             Outcome::Ping(o) => o.elapsed_ms,
             Outcome::Connect(o) => o.elapsed_ms,
             Outcome::Stream(o) => o.elapsed_ms,
+            Outcome::Bind(o) => o.elapsed_ms,
+            Outcome::Udp(o) => o.elapsed_ms,
+            Outcome::Burst(o) => o.elapsed_ms,
         }
     }
 }
@@ -48,7 +57,8 @@ pub struct IcmpError {
     pub kind: String,
     /// The address that sent the error (IPv4 or IPv6).
     pub from: IpAddr,
-    /// The echo sequence number it quotes.
+    /// The echo sequence number it quotes (udp: the datagram's number,
+    /// from 1, which the payload carries).
     pub seq: u16,
 }
 
@@ -80,6 +90,53 @@ pub struct ConnectOutcome {
     /// Connections held open (established and accepted) during the connect.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub held: u32,
+    /// The source the connect was bound to, when the probe gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub src: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+/// `bind`: one `bind(2)` (and `listen(2)` when asked).
+pub struct BindOutcome {
+    /// `ok` or the errno name (`EADDRNOTAVAIL`, `EADDRINUSE`, `EACCES`).
+    pub result: String,
+    /// The call that failed: `socket`, `setsockopt`, `bind` or `listen`; `none` when ok.
+    pub failed: String,
+    pub elapsed_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+/// `udp`: datagrams sent, what the listener read, echoes, ICMP errors.
+pub struct UdpOutcome {
+    /// Datagrams `sendto(2)` accepted.
+    pub sent: u32,
+    /// Datagrams the harness listener read; `None` without a listener.
+    pub received: Option<u32>,
+    /// Echoes the sender read back (packets).
+    pub replies: u32,
+    /// ICMP errors about our datagrams (`IP_RECVERR`), kind and sender.
+    pub errors: Vec<IcmpError>,
+    /// Datagrams whose `sendto(2)` failed, by errno name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub send_errors: BTreeMap<String, u32>,
+    /// The sender's local address and port.
+    pub local: Option<std::net::SocketAddr>,
+    /// From the first datagram to the end of the wait, ms.
+    pub elapsed_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+/// `burst`: concurrent connects against a listener's backlog.
+pub struct BurstOutcome {
+    /// Connects by result: `ok`, an errno name or `timeout` → how many.
+    pub results: BTreeMap<String, u32>,
+    /// The listener namespace's `TcpExt.ListenOverflows` delta (the accept
+    /// queue was full), and `TcpExt.ListenDrops`.
+    pub listen_overflows: i64,
+    pub listen_drops: i64,
+    /// Connections the listener accepted (0 when `accept = false`).
+    pub accepted: u32,
+    pub elapsed_ms: f64,
 }
 
 fn is_zero(n: &u32) -> bool {

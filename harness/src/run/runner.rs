@@ -374,13 +374,43 @@ fn run_probe(spec: &ProbeSpec, topo: &Topology) -> Result<(Outcome, probe::Lefto
             )?;
             (Outcome::Ping(o), probe::Leftover::default())
         }
-        ProbeSpec::Connect { from, to, listen_in, listen_on, timeout_ms, hold } => {
+        ProbeSpec::Connect { from, to, listen_in, listen_on, timeout_ms, hold, src } => {
             let l = match listen_in {
                 Some(n) => Some((topo.ns(n)?, listen_on.unwrap_or(*to))),
                 None => None,
             };
-            let (o, keep) = probe::connect(topo.ns(from)?, *to, l, Duration::from_millis(*timeout_ms), *hold)?;
+            let (o, keep) = probe::connect(topo.ns(from)?, *to, l, Duration::from_millis(*timeout_ms), *hold, *src)?;
             (Outcome::Connect(o), keep)
+        }
+        ProbeSpec::Bind { from, addr, proto, freebind, transparent, listen } => {
+            let o = probe::BindOpts { proto: *proto, freebind: *freebind, transparent: *transparent, listen: *listen };
+            (Outcome::Bind(probe::bind(topo.ns(from)?, *addr, o)?), probe::Leftover::default())
+        }
+        ProbeSpec::Udp { from, to, src, listen_in, listen_on, echo, count, size, interval_ms, wait_ms } => {
+            let l = match listen_in {
+                Some(n) => Some((topo.ns(n)?, listen_on.unwrap_or(*to))),
+                None => None,
+            };
+            let o = probe::UdpOpts {
+                src: *src,
+                count: *count,
+                size: *size,
+                interval: Duration::from_millis(*interval_ms),
+                wait: Duration::from_millis(*wait_ms),
+                echo: *echo,
+            };
+            (Outcome::Udp(probe::udp(topo.ns(from)?, *to, l, o)?), probe::Leftover::default())
+        }
+        ProbeSpec::Burst { from, to, listen_in, listen_on, backlog, accept, count, timeout_ms } => {
+            let o = probe::BurstOpts {
+                backlog: *backlog,
+                accept: *accept,
+                count: *count,
+                timeout: Duration::from_millis(*timeout_ms),
+            };
+            let at = listen_on.unwrap_or(*to);
+            let (o, keep) = probe::burst(topo.ns(from)?, *to, topo.ns(listen_in)?, at, o)?;
+            (Outcome::Burst(o), keep)
         }
         ProbeSpec::Stream { from, to, server_in, bytes, timeout_ms, direction, rcvbuf, inject } => {
             let inject = match inject {

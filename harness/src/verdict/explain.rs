@@ -39,6 +39,45 @@ pub fn symptom(p: &ProbeRecord) -> Option<String> {
             }
             Some(format!("stream {from} ⇄ {to}: {} of {bytes} bytes; client {c}, server {sv}", o.bytes_received))
         }
+        (ProbeSpec::Bind { from, addr, .. }, Outcome::Bind(o)) => match o.result.as_str() {
+            "ok" => None,
+            r => Some(format!("bind {addr} in {from}: {r} from {}", o.failed)),
+        },
+        (ProbeSpec::Udp { from, to, count, listen_in, echo, .. }, Outcome::Udp(o)) => {
+            let heard_back = !*echo || o.replies >= *count;
+            let all_in = listen_in.is_none() || o.received.is_some_and(|r| r >= *count);
+            if heard_back && all_in && o.errors.is_empty() && o.send_errors.is_empty() {
+                return None;
+            }
+            let errors: Vec<String> = o.errors.iter().map(|e| format!("{} from {}", e.kind, e.from)).collect();
+            let mut line = format!("udp {to} from {from}: {}/{count} sent", o.sent);
+            if let Some(r) = o.received {
+                line.push_str(&format!(", {r} received"));
+            }
+            if *echo {
+                line.push_str(&format!(", {} echoed back", o.replies));
+            }
+            match dedup_counted(&errors) {
+                d if d.is_empty() => line.push_str(", no ICMP error"),
+                d => line.push_str(&format!(", {}", d.join(", "))),
+            }
+            for (errno, n) in &o.send_errors {
+                line.push_str(&format!("; {n} × {errno} sending"));
+            }
+            Some(line)
+        }
+        (ProbeSpec::Burst { from, to, count, backlog, .. }, Outcome::Burst(o)) => {
+            if o.results.get("ok").copied().unwrap_or(0) >= *count && o.listen_overflows == 0 {
+                return None;
+            }
+            let by: Vec<String> = o.results.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            Some(format!(
+                "burst of {count} connects {from} → {to} (backlog {backlog}): {}; listen overflows +{}, listen drops +{}",
+                by.join(", "),
+                o.listen_overflows,
+                o.listen_drops
+            ))
+        }
         // A record whose outcome is not of its spec's kind is not one the
         // runner writes; nothing to say about it.
         _ => None,

@@ -19,6 +19,7 @@ pub fn connect(
     listen: Option<(&Netns, SocketAddr)>,
     timeout: Duration,
     hold: u32,
+    src: Option<SocketAddr>,
 ) -> Result<(ConnectOutcome, Leftover)> {
     let listener = match listen {
         Some((ns, at)) => Some(ns.run(move |_| TcpListener::bind(at))?.map_err(|e| anyhow!("listening on {at}: {e}"))?),
@@ -32,8 +33,11 @@ pub fn connect(
     // connect_timeout creates the socket, so it runs on the namespace's thread.
     let (res, took) = from.run(move |_| {
         let t0 = Instant::now();
-        let r = TcpStream::connect_timeout(&to, timeout);
-        (r.map(drop), t0.elapsed())
+        let r = match src {
+            None => TcpStream::connect_timeout(&to, timeout).map(drop),
+            Some(src) => connect_from(src, to, timeout),
+        };
+        (r, t0.elapsed())
     })?;
     let outcome = ConnectOutcome {
         result: match res {
@@ -42,6 +46,7 @@ pub fn connect(
         },
         elapsed_ms: ms(took),
         held: hold,
+        src,
     };
     Ok((outcome, Leftover::new(held)))
 }
@@ -75,4 +80,12 @@ fn hold_open(from: &Netns, to: SocketAddr, l: &TcpListener, n: u32, timeout: Dur
         }
     }
     Ok(held)
+}
+
+/// A connect bound to `src` first; a bind error (`EADDRNOTAVAIL`,
+/// `EADDRINUSE`) is the connect's result too, as a client sees it.
+fn connect_from(src: SocketAddr, to: SocketAddr, timeout: Duration) -> std::io::Result<()> {
+    let s = socket2::Socket::new(socket2::Domain::for_address(to), socket2::Type::STREAM, None)?;
+    s.bind(&src.into())?;
+    s.connect_timeout(&to.into(), timeout)
 }

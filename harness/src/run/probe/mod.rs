@@ -3,13 +3,19 @@
 //! and then used from the caller's thread (a socket keeps the namespace it was
 //! born in). One file per probe kind; every address may be IPv4 or IPv6.
 
+mod bind;
+mod burst;
 mod connect;
 mod ping;
 mod stream;
+mod udp;
 
+pub use bind::{bind, BindOpts};
+pub use burst::{burst, BurstOpts};
 pub use connect::connect;
 pub use ping::{classify_icmp, classify_icmp6, ping, IcmpSeen};
 pub use stream::{stream, Injection, StreamOpts};
+pub use udp::{udp, UdpOpts};
 
 use std::net::TcpStream;
 use std::time::Duration;
