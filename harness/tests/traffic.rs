@@ -45,6 +45,7 @@ closed6 = { kind = "udp", from = "a", to = "[fd00::2]:5354", count = 1, wait_ms 
 sink6 = { kind = "udp", from = "a", to = "[fd00::2]:5355", listen_in = "b", count = 4, interval_ms = 5, wait_ms = 100 }
 from-port = { kind = "connect", from = "a", to = "10.0.0.2:8080", listen_in = "b", src = "10.0.0.1:40000" }
 from-absent = { kind = "connect", from = "a", to = "10.0.0.2:8080", listen_in = "b", src = "10.0.0.77:0" }
+dns-refused = { kind = "dns", from = "a", server = "10.0.0.2:5399", name = "x.local", timeout_ms = 300, attempts = 2 }
 burst = { kind = "burst", from = "a", to = "10.0.0.2:9000", listen_in = "b", backlog = 1, count = 8, timeout_ms = 600 }
 burst-accepting = { kind = "burst", from = "a", to = "[fd00::2]:9001", listen_in = "b", backlog = 16, accept = true, count = 8, timeout_ms = 1000 }
 
@@ -77,6 +78,10 @@ result = "ok"
 packets = { "a/eth0: tcp syn src 10.0.0.1 port 40000 out" = 1 }
 [phase.expect.from-absent]
 result = "EADDRNOTAVAIL"
+[phase.expect.dns-refused]
+queries = { A = "ECONNREFUSED", AAAA = "ECONNREFUSED" }
+answers = { A = [] }
+elapsed_ms = { max = 250 }
 [phase.expect.burst]
 results = { ok = ">=2", timeout = ">=1", ECONNREFUSED = 0 }
 listen_overflows = ">=1"
@@ -131,6 +136,9 @@ fn new_probe_keys_are_checked_against_the_probe_kind_at_load() {
             "`result` applies to connect and bind probes",
         ),
         ("results = { ok = 8 }", "results = { okay = 8 }", "results key \"okay\""),
+        ("answers = { A = [] }", "answers = { MX = [] }", "answers key \"MX\": write A or AAAA"),
+        ("AAAA = \"ECONNREFUSED\" }", "AAAA = \"lost\" }", "queries.AAAA = \"lost\""),
+        ("name = \"x.local\"", "name = \"x..local\"", "not a domain name"),
         ("echo = true, count = 3", "echo = true, listen_in = \"b\", count = 3", "duplicate key"),
     ] {
         let text = CASE.replacen(from, to, 1);
@@ -143,4 +151,82 @@ fn new_probe_keys_are_checked_against_the_probe_kind_at_load() {
     std::fs::write(&case, text).unwrap();
     let e = plan::load(&case, &fixtures).unwrap_err().to_string();
     assert!(e.contains("echo and listen_on need listen_in"), "{e}");
+}
+
+/// A responder thread in `ns` that answers A and AAAA from `addrs`, drops
+/// the first `drop_aaaa` AAAA queries for `name` (the lost reply of the
+/// conntrack insert race) and answers NXDOMAIN for any name but `name`.
+fn responder(
+    ns: &netrepro::sys::netns::Netns,
+    at: std::net::SocketAddr,
+    name: &'static str,
+    addrs: Vec<std::net::IpAddr>,
+    drop_aaaa: u32,
+) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use netrepro::wire::dns;
+    let sock = ns.run(move |_| std::net::UdpSocket::bind(at)).unwrap().unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_millis(20))).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s2 = stop.clone();
+    std::thread::spawn(move || {
+        let mut dropped = 0;
+        let mut buf = [0u8; 1500];
+        while !s2.load(std::sync::atomic::Ordering::Acquire) {
+            let Ok((n, peer)) = sock.recv_from(&mut buf) else { continue };
+            let Some((_, qname, qtype)) = dns::parse_query(&buf[..n]) else { continue };
+            if qtype == 28 && qname == name && dropped < drop_aaaa {
+                dropped += 1;
+                continue;
+            }
+            let (rcode, a) = if qname == name { (0, addrs.as_slice()) } else { (3, &[][..]) };
+            let _ = sock.send_to(&dns::answer(&buf[..n], rcode, a).unwrap(), peer);
+        }
+    });
+    stop
+}
+
+#[test]
+fn dns_probe_resolves_the_glibc_way() {
+    use netrepro::run::probe::{dns, DnsOpts};
+    use netrepro::wire::dns::QType;
+    use std::time::Duration;
+    if !common::privileged("dns") {
+        return;
+    }
+    let f: netrepro::case::spec::FixtureFile = toml::from_str(FIXTURE).unwrap();
+    let topo = netrepro::run::topology::Topology::build(&f, "dnstest").unwrap();
+    let (a, b) = (topo.ns("a").unwrap(), topo.ns("b").unwrap());
+    let server: std::net::SocketAddr = "10.0.0.2:53".parse().unwrap();
+    let addrs = vec!["10.0.0.2".parse().unwrap(), "fd00::2".parse().unwrap()];
+    let stop = responder(b, server, "svc.cluster.local", addrs.clone(), 1);
+    let opts = |name: &str, timeout_ms: u64, attempts: u32| DnsOpts {
+        name: name.into(),
+        types: vec![QType::A, QType::Aaaa],
+        timeout: Duration::from_millis(timeout_ms),
+        attempts,
+        src: None,
+    };
+    // The veth's carrier comes through linkwatch, a moment after the
+    // topology is up: wait for the first answer (NXDOMAIN) before measuring.
+    let t0 = std::time::Instant::now();
+    while dns(a, server, opts("ready.local", 50, 1)).unwrap().queries[0].result != "NXDOMAIN" {
+        assert!(t0.elapsed() < Duration::from_secs(3), "no answer from the responder within 3 s");
+    }
+    // The first AAAA is lost: A answers at once, AAAA after one timeout.
+    let o = dns(a, server, opts("svc.cluster.local", 300, 2)).unwrap();
+    let (qa, qaaaa) = (&o.queries[0], &o.queries[1]);
+    assert_eq!((qa.result.as_str(), qa.sent, qa.answers.clone()), ("ok", 1, vec![addrs[0]]), "{o:?}");
+    assert_eq!((qaaaa.result.as_str(), qaaaa.sent, qaaaa.answers.clone()), ("ok", 2, vec![addrs[1]]), "{o:?}");
+    assert!(qaaaa.latency_ms.unwrap() >= 300.0 && qa.latency_ms.unwrap() < 100.0, "{o:?}");
+    let o = dns(a, server, opts("nope.local", 300, 2)).unwrap();
+    assert!(o.queries.iter().all(|q| q.result == "NXDOMAIN" && q.sent == 1), "{o:?}");
+    // Nothing listens: the port-unreachable ends each attempt at once.
+    let o = dns(a, "10.0.0.2:5399".parse().unwrap(), opts("svc.cluster.local", 300, 2)).unwrap();
+    assert!(o.queries.iter().all(|q| q.result == "ECONNREFUSED"), "{o:?}");
+    assert!(o.elapsed_ms < 250.0, "{o:?}");
+    // Nothing answers: timeout × attempts.
+    let o = dns(a, "10.0.0.9:53".parse().unwrap(), opts("svc.cluster.local", 100, 3)).unwrap();
+    assert!(o.queries.iter().all(|q| q.result == "timeout" && q.sent == 3), "{o:?}");
+    assert!(o.elapsed_ms >= 300.0, "{o:?}");
+    stop.store(true, std::sync::atomic::Ordering::Release);
 }

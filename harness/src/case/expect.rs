@@ -63,6 +63,10 @@ pub struct OutcomeExp {
     pub results: Vec<(String, Count)>,
     /// burst: `TcpExt.ListenOverflows` delta in the listener's namespace.
     pub listen_overflows: Option<Count>,
+    /// dns: query type → result word.
+    pub queries: Vec<(String, String)>,
+    /// dns: query type → answer addresses (a set).
+    pub answers: Vec<(String, Vec<IpAddr>)>,
     /// connect/stream: how long the probe took, ms.
     pub elapsed_ms: Option<Window>,
     /// stream: bytes the receiver read.
@@ -180,7 +184,9 @@ pub struct DropExp {
 
 pub fn outcome(x: &crate::case::spec::Expect, ctx: &Ctx) -> Result<OutcomeExp, String> {
     let kind = ctx.kind;
-    let misplaced: [(&str, bool, &[&str]); 10] = [
+    let misplaced: [(&str, bool, &[&str]); 12] = [
+        ("queries", !x.queries.is_empty(), &["dns"]),
+        ("answers", !x.answers.is_empty(), &["dns"]),
         ("replies", x.replies.is_some(), &["ping", "udp"]),
         ("icmp_errors", x.icmp_errors.is_some(), &["ping", "udp"]),
         ("send_errors", x.send_errors.is_some(), &["ping", "udp"]),
@@ -195,6 +201,21 @@ pub fn outcome(x: &crate::case::spec::Expect, ctx: &Ctx) -> Result<OutcomeExp, S
     for (key, given, for_kinds) in misplaced {
         if given && !for_kinds.contains(&kind) {
             return Err(format!("`{key}` applies to {} probes; this is a {kind} probe", for_kinds.join(" and ")));
+        }
+    }
+    for (t, r) in &x.queries {
+        if crate::wire::dns::QType::parse(t).is_none() {
+            return Err(format!("queries key {t:?}: write A or AAAA"));
+        }
+        if !(r == "ok" || r == "timeout" || is_errno(r) || crate::wire::dns::rcode_of(r).is_some()) {
+            return Err(format!(
+                "queries.{t} = {r:?}: write ok, timeout, an errno name or an rcode (NXDOMAIN, SERVFAIL, REFUSED …)"
+            ));
+        }
+    }
+    for t in x.answers.keys() {
+        if crate::wire::dns::QType::parse(t).is_none() {
+            return Err(format!("answers key {t:?}: write A or AAAA"));
         }
     }
     for w in x.results.keys() {
@@ -241,6 +262,8 @@ pub fn outcome(x: &crate::case::spec::Expect, ctx: &Ctx) -> Result<OutcomeExp, S
         received: x.received,
         results: x.results.iter().map(|(k, c)| (k.clone(), *c)).collect(),
         listen_overflows: x.listen_overflows,
+        queries: x.queries.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        answers: x.answers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         elapsed_ms: x.elapsed_ms.clone(),
         bytes_received: x.bytes_received,
         client_error: x.client_error.clone(),

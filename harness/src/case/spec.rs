@@ -479,6 +479,23 @@ pub enum ProbeSpec {
         #[serde(default = "defaults::wait_ms")]
         wait_ms: u64,
     },
+    /// A name resolved through `server` as glibc does: A and AAAA in
+    /// parallel from one socket, `timeout_ms` per attempt, `attempts` tries.
+    Dns {
+        from: String,
+        server: SocketAddr,
+        name: String,
+        #[serde(default = "defaults::dns_types")]
+        types: Vec<DnsType>,
+        /// glibc `options timeout:N`, in ms (glibc's default 5 s).
+        #[serde(default = "defaults::dns_timeout_ms")]
+        timeout_ms: u64,
+        /// glibc `options attempts:M` (default 2).
+        #[serde(default = "defaults::dns_attempts")]
+        attempts: u32,
+        #[serde(default)]
+        src: Option<SocketAddr>,
+    },
     /// `count` concurrent TCP connects to a listener with backlog `backlog`
     /// that accepts (`accept = true`) or never does.
     Burst {
@@ -515,6 +532,14 @@ pub enum ProbeSpec {
         #[serde(default)]
         inject: Option<InjectSpec>,
     },
+}
+
+/// A DNS query type the `dns` probe asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+pub enum DnsType {
+    A,
+    #[serde(rename = "AAAA")]
+    Aaaa,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
@@ -574,6 +599,7 @@ impl ProbeSpec {
             ProbeSpec::Bind { .. } => "bind",
             ProbeSpec::Udp { .. } => "udp",
             ProbeSpec::Burst { .. } => "burst",
+            ProbeSpec::Dns { .. } => "dns",
         }
     }
 
@@ -600,6 +626,7 @@ impl ProbeSpec {
                 (*count as u64).saturating_mul(*interval_ms).saturating_add(*wait_ms)
             }
             ProbeSpec::Burst { timeout_ms, .. } => *timeout_ms,
+            ProbeSpec::Dns { timeout_ms, attempts, .. } => timeout_ms.saturating_mul(*attempts as u64),
         }
     }
 
@@ -665,6 +692,17 @@ impl ProbeSpec {
                 ms("timeout_ms", *timeout_ms, 1)?;
                 "timeout_ms"
             }
+            ProbeSpec::Dns { name, types, timeout_ms, attempts, .. } => {
+                if !crate::wire::dns::valid_name(name) {
+                    return Err(format!("name = {name:?}: not a domain name (labels of 1 to 63 ASCII bytes)"));
+                }
+                if types.is_empty() {
+                    return Err("types = []: ask for \"A\", \"AAAA\" or both".into());
+                }
+                ms("timeout_ms", *timeout_ms, 1)?;
+                count("attempts", *attempts, 1)?;
+                "timeout_ms × attempts"
+            }
         };
         match self.worst_case_ms() {
             w if w <= PROBE_MS_MAX => Ok(()),
@@ -676,7 +714,7 @@ impl ProbeSpec {
 
     pub fn namespaces(&self) -> Vec<&str> {
         match self {
-            ProbeSpec::Ping { from, .. } | ProbeSpec::Bind { from, .. } => vec![from],
+            ProbeSpec::Ping { from, .. } | ProbeSpec::Bind { from, .. } | ProbeSpec::Dns { from, .. } => vec![from],
             ProbeSpec::Udp { from, listen_in, .. } => {
                 let mut v = vec![from.as_str()];
                 v.extend(listen_in.as_deref());
@@ -745,6 +783,15 @@ pub mod defaults {
     pub fn burst_count() -> u32 {
         8
     }
+    pub fn dns_types() -> Vec<super::DnsType> {
+        vec![super::DnsType::A, super::DnsType::Aaaa]
+    }
+    pub fn dns_timeout_ms() -> u64 {
+        5000
+    }
+    pub fn dns_attempts() -> u32 {
+        2
+    }
     pub fn settle_ms() -> u64 {
         300
     }
@@ -782,6 +829,12 @@ pub struct Expect {
     /// burst: the listener namespace's `TcpExt.ListenOverflows` delta.
     #[serde(default)]
     pub listen_overflows: Option<Count>,
+    /// dns: each query type's result, `{ A = "ok", AAAA = "timeout" }`.
+    #[serde(default)]
+    pub queries: IndexMap<String, String>,
+    /// dns: each query type's answer addresses, as a set; `[]` = none.
+    #[serde(default)]
+    pub answers: IndexMap<String, Vec<IpAddr>>,
     /// connect/stream: elapsed time window.
     #[serde(default)]
     pub elapsed_ms: Option<Window>,

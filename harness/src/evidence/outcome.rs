@@ -20,6 +20,7 @@ pub enum Outcome {
     Bind(BindOutcome),
     Udp(UdpOutcome),
     Burst(BurstOutcome),
+    Dns(DnsOutcome),
 }
 
 impl Outcome {
@@ -32,6 +33,7 @@ impl Outcome {
             Outcome::Bind(_) => "bind",
             Outcome::Udp(_) => "udp",
             Outcome::Burst(_) => "burst",
+            Outcome::Dns(_) => "dns",
         }
     }
 
@@ -44,6 +46,7 @@ impl Outcome {
             Outcome::Bind(o) => o.elapsed_ms,
             Outcome::Udp(o) => o.elapsed_ms,
             Outcome::Burst(o) => o.elapsed_ms,
+            Outcome::Dns(o) => o.elapsed_ms,
         }
     }
 }
@@ -174,4 +177,31 @@ pub struct Injected {
     pub max_window: Option<u32>,
     /// For display only; never parsed.
     pub summary: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+/// `dns`: one lookup, glibc's way; one entry per query type.
+pub struct DnsOutcome {
+    pub queries: Vec<DnsQuery>,
+    /// The resolver socket's address and port (both queries leave from it).
+    pub local: Option<std::net::SocketAddr>,
+    /// From the first query to the last answer or the last timeout, ms.
+    pub elapsed_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct DnsQuery {
+    /// `A` or `AAAA`.
+    pub qtype: String,
+    /// `ok` (NOERROR), an rcode name (`NXDOMAIN`, `SERVFAIL`), `timeout`
+    /// after every attempt, or an errno name (`ECONNREFUSED`).
+    pub result: String,
+    /// The response's rcode, when one came.
+    pub rcode: Option<String>,
+    /// Addresses in the answer section.
+    pub answers: Vec<std::net::IpAddr>,
+    /// Times the query was sent (1 + retries).
+    pub sent: u32,
+    /// From the query's first send to its answer, ms.
+    pub latency_ms: Option<f64>,
 }

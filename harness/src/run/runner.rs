@@ -401,6 +401,23 @@ fn run_probe(spec: &ProbeSpec, topo: &Topology) -> Result<(Outcome, probe::Lefto
             };
             (Outcome::Udp(probe::udp(topo.ns(from)?, *to, l, o)?), probe::Leftover::default())
         }
+        ProbeSpec::Dns { from, server, name, types, timeout_ms, attempts, src } => {
+            let types = types
+                .iter()
+                .map(|t| match t {
+                    crate::case::spec::DnsType::A => crate::wire::dns::QType::A,
+                    crate::case::spec::DnsType::Aaaa => crate::wire::dns::QType::Aaaa,
+                })
+                .collect();
+            let o = probe::DnsOpts {
+                name: name.clone(),
+                types,
+                timeout: Duration::from_millis(*timeout_ms),
+                attempts: *attempts,
+                src: *src,
+            };
+            (Outcome::Dns(probe::dns(topo.ns(from)?, *server, o)?), probe::Leftover::default())
+        }
         ProbeSpec::Burst { from, to, listen_in, listen_on, backlog, accept, count, timeout_ms } => {
             let o = probe::BurstOpts {
                 backlog: *backlog,

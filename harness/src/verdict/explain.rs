@@ -78,6 +78,20 @@ pub fn symptom(p: &ProbeRecord) -> Option<String> {
                 o.listen_drops
             ))
         }
+        (ProbeSpec::Dns { from, server, name, .. }, Outcome::Dns(o)) => {
+            if o.queries.iter().all(|q| q.result == "ok") {
+                return None;
+            }
+            let each: Vec<String> = o
+                .queries
+                .iter()
+                .map(|q| match q.latency_ms {
+                    Some(l) => format!("{} {} after {l} ms ({} sent)", q.qtype, q.result, q.sent),
+                    None => format!("{} {} ({} sent)", q.qtype, q.result, q.sent),
+                })
+                .collect();
+            Some(format!("dns {name} via {server} from {from}: {} in {} ms", each.join(", "), o.elapsed_ms))
+        }
         // A record whose outcome is not of its spec's kind is not one the
         // runner writes; nothing to say about it.
         _ => None,

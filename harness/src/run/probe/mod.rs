@@ -6,6 +6,7 @@
 mod bind;
 mod burst;
 mod connect;
+mod dns;
 mod ping;
 mod stream;
 mod udp;
@@ -13,6 +14,7 @@ mod udp;
 pub use bind::{bind, BindOpts};
 pub use burst::{burst, BurstOpts};
 pub use connect::connect;
+pub use dns::{dns, DnsOpts};
 pub use ping::{classify_icmp, classify_icmp6, ping, IcmpSeen};
 pub use stream::{stream, Injection, StreamOpts};
 pub use udp::{udp, UdpOpts};

@@ -77,6 +77,40 @@ pub fn judge(x: &OutcomeExp, window: Option<&Window>, rec: &ProbeRecord, j: &mut
         let got = burst.map(|b| b.results.get(word).copied().unwrap_or(0).into());
         count(j, &format!("results.{word}"), *c, got);
     }
+    let dns = match &rec.outcome {
+        Outcome::Dns(d) => Some(d),
+        _ => None,
+    };
+    let query = |t: &str| dns.and_then(|d| d.queries.iter().find(|q| q.qtype == t));
+    for (t, want) in &x.queries {
+        let key = format!("queries.{t}");
+        match query(t) {
+            Some(q) => {
+                let observed = match q.latency_ms {
+                    Some(ms) => Observed::Result { word: q.result.clone(), after_ms: ms },
+                    None => Observed::word(&q.result),
+                };
+                j.add(key, Expected::word(want), observed, &q.result == want)
+            }
+            None => j.add(key.clone(), Expected::word(want), absent(&key), false),
+        }
+    }
+    for (t, want) in &x.answers {
+        let key = format!("answers.{t}");
+        let mut w: Vec<String> = want.iter().map(|a| a.to_string()).collect();
+        w.sort();
+        w.dedup();
+        match query(t) {
+            Some(q) => {
+                let mut got: Vec<String> = q.answers.iter().map(|a| a.to_string()).collect();
+                got.sort();
+                got.dedup();
+                let ok = got == w;
+                j.add(key, Expected::Set { items: w }, Observed::Set { items: got }, ok)
+            }
+            None => j.add(key.clone(), Expected::Set { items: w }, absent(&key), false),
+        }
+    }
     if let Some(c) = x.listen_overflows {
         count(j, "listen_overflows", c, burst.map(|b| b.listen_overflows));
     }
