@@ -405,3 +405,98 @@ pub fn drop(k: &str, count: Count, ctx: &Ctx) -> Result<DropExp, String> {
     .map_err(|m| format!("drops {k:?}: {m}"))?;
     Ok(DropExp { ns: ns.into(), dev, reason: reason.into(), count })
 }
+
+/// `"name: counter" = count`: what an actor counted by the phase's end.
+#[derive(Debug, Clone)]
+pub struct ActorExp {
+    pub actor: String,
+    pub counter: String,
+    pub count: Count,
+}
+
+impl ActorExp {
+    pub fn key(&self) -> String {
+        format!("{}: {}", self.actor, self.counter)
+    }
+}
+
+/// An actor's namespace, interface and settings make sense in this fixture.
+pub fn actor(name: &str, a: &crate::case::spec::ActorSpec, devices: &Devices) -> Result<(), String> {
+    use crate::case::spec::ActorSpec;
+    let ok_name = !name.is_empty()
+        && name.len() <= 32
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !ok_name {
+        return Err("actor names are 1-32 letters, digits, - or _".into());
+    }
+    let ns = a.ns();
+    let Some(devs) = devices.get(ns) else {
+        return Err(format!(
+            "no namespace {ns:?} (the fixture has {})",
+            devices.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    };
+    match a {
+        ActorSpec::Ra { dev, prefix, interval_ms, .. } => {
+            if !devs.contains(dev) {
+                return Err(format!("no interface {dev:?} in namespace {ns:?}"));
+            }
+            if prefix.is_some_and(|p| !p.addr.is_ipv6() || p.prefix > 128) {
+                return Err("prefix: an IPv6 prefix such as \"2001:db8:1::/64\"".into());
+            }
+            if !(10..=600_000).contains(interval_ms) {
+                return Err(format!("interval_ms = {interval_ms}: write 10 to 600000"));
+            }
+        }
+        ActorSpec::Dns { answers, .. } => {
+            for n in answers.keys() {
+                if !crate::wire::dns::valid_name(n) {
+                    return Err(format!("answers: {n:?} is not a domain name"));
+                }
+            }
+        }
+        ActorSpec::Command { run, ready_listening, ready_timeout_ms, .. } => {
+            if run.trim().is_empty() {
+                return Err("run is empty".into());
+            }
+            if let Some(r) = ready_listening {
+                parse_listening(r)?;
+            }
+            if !(1..=60_000).contains(ready_timeout_ms) {
+                return Err(format!("ready_timeout_ms = {ready_timeout_ms}: write 1 to 60000"));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `tcp:53` / `udp:5353` → (is tcp, port).
+pub fn parse_listening(r: &str) -> Result<(bool, u16), String> {
+    let bad = || format!("ready_listening {r:?}: write tcp:PORT or udp:PORT");
+    let (proto, port) = r.split_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    match proto {
+        "tcp" => Ok((true, port)),
+        "udp" => Ok((false, port)),
+        _ => Err(bad()),
+    }
+}
+
+pub fn actor_count(
+    k: &str,
+    count: Count,
+    actors: &[(String, crate::case::spec::ActorSpec)],
+) -> Result<ActorExp, String> {
+    let Some((name, counter)) = k.split_once(':').map(|(a, c)| (a.trim(), c.trim())) else {
+        return Err(format!("{k:?}: write \"actor: counter\", e.g. \"ra: sent\""));
+    };
+    let Some((_, a)) = actors.iter().find(|(n, _)| n == name) else {
+        let names: Vec<&str> = actors.iter().map(|(n, _)| n.as_str()).collect();
+        return Err(format!("{k:?}: no actor {name:?} in this phase (actors: {})", names.join(", ")));
+    };
+    if !a.counters().contains(&counter) {
+        return Err(format!("{k:?}: a {} actor counts {}", a.kind(), a.counters().join(", ")));
+    }
+    Ok(ActorExp { actor: name.into(), counter: counter.into(), count })
+}

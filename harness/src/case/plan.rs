@@ -87,6 +87,10 @@ pub struct Phase {
     pub after: Option<String>,
     pub steps: Vec<Step>,
     pub checks: Vec<Check>,
+    /// Actors by name, in file order.
+    pub actors: Vec<(String, crate::case::spec::ActorSpec)>,
+    /// `"name: counter" = count` over the phase.
+    pub actor_checks: Vec<crate::case::expect::ActorExp>,
 }
 
 #[derive(Debug, Clone)]
@@ -493,8 +497,20 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
             None => None,
         };
         let steps = spec.steps.iter().map(check_step).collect::<Result<Vec<_>, _>>()?;
-        if spec.expect.is_empty() {
+        if spec.expect.is_empty() && spec.expect_actors.is_empty() {
             return src.at(ph, format!("phase {pname:?}: expects nothing; a phase must assert something"));
+        }
+        let mut actors = Vec::new();
+        for (name, a) in &spec.actors {
+            crate::case::expect::actor(name, a.get_ref(), &devices)
+                .or_else(|m| src.at(a, format!("phase {pname:?}: actor {name:?}: {m}")))?;
+            actors.push((name.clone(), a.get_ref().clone()));
+        }
+        let mut actor_checks = Vec::new();
+        for (k, c) in &spec.expect_actors {
+            let x = crate::case::expect::actor_count(k, *c, &actors)
+                .or_else(|m| src.at(ph, format!("phase {pname:?}: expect_actors: {m}")))?;
+            actor_checks.push(x);
         }
         let mut checks = Vec::new();
         for (probe, e) in &spec.expect {
@@ -520,6 +536,8 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
             after,
             steps,
             checks,
+            actors,
+            actor_checks,
         });
     }
     check_variants(&src, &case.phases, &phases)?;

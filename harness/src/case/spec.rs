@@ -232,7 +232,123 @@ pub struct PhaseSpec {
     pub after: Option<Spanned<String>>,
     #[serde(default)]
     pub steps: Vec<Spanned<Step>>,
+    /// Processes that run through the phase, by name: started after the
+    /// setup steps (before the phase's steps), ended when the phase ends.
+    #[serde(default)]
+    pub actors: IndexMap<String, Spanned<ActorSpec>>,
+    /// What the actors must have counted by the phase's end:
+    /// `"name: counter" = count`.
+    #[serde(default)]
+    pub expect_actors: IndexMap<String, Count>,
+    #[serde(default)]
     pub expect: IndexMap<String, Spanned<Expect>>,
+}
+
+/// A process that runs through a phase in a namespace: a built-in (a
+/// thread of the harness) or a literal command line.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ActorSpec {
+    /// Reads datagrams on `listen` and sends each back. Counters: `received`, `echoed`.
+    UdpEcho { ns: String, listen: SocketAddr },
+    /// Reads datagrams on `listen`. Counter: `received`.
+    UdpSink { ns: String, listen: SocketAddr },
+    /// A DNS server on `listen` answering A/AAAA from `answers` (name →
+    /// addresses; any other name NXDOMAIN), losing the first `drop_a` A and
+    /// `drop_aaaa` AAAA queries. Counters: `received`, `answered`, `dropped`.
+    Dns {
+        ns: String,
+        listen: SocketAddr,
+        #[serde(default)]
+        answers: IndexMap<String, Vec<IpAddr>>,
+        #[serde(default)]
+        drop_a: u32,
+        #[serde(default)]
+        drop_aaaa: u32,
+    },
+    /// A TCP listener on `listen` with `backlog`; `on_accept`: `hold` (keep
+    /// the connection), `close` (FIN), `reset` (RST, SO_LINGER 0) or `never`
+    /// (do not accept). Counters: `accepted`.
+    TcpServer {
+        ns: String,
+        listen: SocketAddr,
+        #[serde(default = "defaults::backlog")]
+        backlog: u32,
+        #[serde(default)]
+        on_accept: AcceptPolicy,
+    },
+    /// IPv6 router advertisements out of `dev` to ff02::1 every
+    /// `interval_ms`: `router_lifetime` s (0: not a default router) and, if
+    /// given, a prefix (on-link, autonomous). Counter: `sent`.
+    Ra {
+        ns: String,
+        dev: String,
+        #[serde(default)]
+        prefix: Option<Cidr>,
+        #[serde(default = "defaults::router_lifetime")]
+        router_lifetime: u16,
+        #[serde(default = "defaults::ra_interval_ms")]
+        interval_ms: u64,
+    },
+    /// A literal command line (`dnsmasq -k …`, `socat …`), through `sh -c
+    /// "exec …"` in the namespace, in its own process group; ready when
+    /// `ready_listening` (`tcp:53`, `udp:5353`) has a socket in the
+    /// namespace, killed with its group when the phase ends. Counters:
+    /// `exited` (1 if it ended by itself), `exit_code`.
+    Command {
+        ns: String,
+        run: String,
+        #[serde(default)]
+        ready_listening: Option<String>,
+        #[serde(default = "defaults::ready_timeout_ms")]
+        ready_timeout_ms: u64,
+    },
+}
+
+impl ActorSpec {
+    pub fn ns(&self) -> &str {
+        match self {
+            ActorSpec::UdpEcho { ns, .. }
+            | ActorSpec::UdpSink { ns, .. }
+            | ActorSpec::Dns { ns, .. }
+            | ActorSpec::TcpServer { ns, .. }
+            | ActorSpec::Ra { ns, .. }
+            | ActorSpec::Command { ns, .. } => ns,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ActorSpec::UdpEcho { .. } => "udp-echo",
+            ActorSpec::UdpSink { .. } => "udp-sink",
+            ActorSpec::Dns { .. } => "dns",
+            ActorSpec::TcpServer { .. } => "tcp-server",
+            ActorSpec::Ra { .. } => "ra",
+            ActorSpec::Command { .. } => "command",
+        }
+    }
+
+    /// The counters this kind of actor keeps.
+    pub fn counters(&self) -> &'static [&'static str] {
+        match self {
+            ActorSpec::UdpEcho { .. } => &["received", "echoed"],
+            ActorSpec::UdpSink { .. } => &["received"],
+            ActorSpec::Dns { .. } => &["received", "answered", "dropped"],
+            ActorSpec::TcpServer { .. } => &["accepted"],
+            ActorSpec::Ra { .. } => &["sent"],
+            ActorSpec::Command { .. } => &["exited", "exit_code"],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AcceptPolicy {
+    #[default]
+    Hold,
+    Close,
+    Reset,
+    Never,
 }
 
 /// A change applied to the topology.
@@ -782,6 +898,18 @@ pub mod defaults {
     }
     pub fn burst_count() -> u32 {
         8
+    }
+    pub fn backlog() -> u32 {
+        128
+    }
+    pub fn router_lifetime() -> u16 {
+        1800
+    }
+    pub fn ra_interval_ms() -> u64 {
+        1000
+    }
+    pub fn ready_timeout_ms() -> u64 {
+        5000
     }
     pub fn dns_types() -> Vec<super::DnsType> {
         vec![super::DnsType::A, super::DnsType::Aaaa]

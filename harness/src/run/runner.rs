@@ -143,6 +143,7 @@ fn run_phase(
     let mut caps: Vec<Capture> = Vec::new();
     let mut leftovers = Vec::new();
     let mut frame_refs = Vec::new();
+    let mut actors = crate::run::actor::Actors::default();
     let result = (|| -> Result<()> {
         for s in &plan.setup {
             let t = Instant::now();
@@ -158,6 +159,11 @@ fn run_phase(
         for i in &plan.captures {
             caps.push(Capture::start(topo.ns(&i.ns)?, &i.dev, &i.to_string())?);
         }
+        // Actors start once the setup is done and the captures run, and are
+        // ready before the phase's steps.
+        let (started, ready) = crate::run::actor::Actors::start(&ph.actors, &topo);
+        actors = started;
+        ready?;
         rec.timings.setup_ms = ms(t_setup.elapsed());
         let t_steps = Instant::now();
         let own = ph.steps.iter().map(|s| (s, "phase"));
@@ -194,6 +200,10 @@ fn run_phase(
         rec.timings.probes_ms = ms(t_probes.elapsed());
         Ok(())
     })();
+    // The phase ends for its actors before the captures stop, so that what
+    // their ending sends is in the pcapng too.
+    rec.actors = actors.stop();
+    rec.actor_checks = crate::verdict::check::actors(&ph.actor_checks, &rec.actors);
     let captured = stop_captures(caps, plan, ph, root, &mut rec, &frame_refs);
     // Closed only now, so that no probe's window or capture holds their
     // closing handshakes.
@@ -223,7 +233,9 @@ fn run_phase(
             ms: took,
         });
     }
-    rec.passed = rec.error.is_none() && rec.probes.iter().all(|p| p.checks.iter().all(|c| c.ok));
+    rec.passed = rec.error.is_none()
+        && rec.probes.iter().all(|p| p.checks.iter().all(|c| c.ok))
+        && rec.actor_checks.iter().all(|c| c.ok);
     if keep {
         return (rec, Some(Kept { phase: ph.name.clone(), topology: topo, _watch: watch, _globals: globals }));
     }

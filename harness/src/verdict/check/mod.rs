@@ -4,6 +4,7 @@
 //! check's wording and verdict is testable without a kernel and can be
 //! re-judged from `evidence.json` alone.
 
+mod actors;
 mod conntrack;
 mod counters;
 mod drops;
@@ -18,6 +19,14 @@ use crate::case::plan::Check;
 use crate::case::spec::Window;
 use crate::evidence::record::{CheckRecord, Expected, Observed, ProbeRecord};
 use crate::sys::drops::Support;
+
+/// `expect_actors` of a phase against its actors' records.
+pub fn actors(
+    want: &[crate::case::expect::ActorExp],
+    got: &[crate::evidence::record::ActorRecord],
+) -> Vec<CheckRecord> {
+    actors::judge(want, got)
+}
 
 /// Collects a check's records: `pass`/`fail` ones in order, then the ones
 /// the kernel cannot show (not available), so failures come first in reports.
