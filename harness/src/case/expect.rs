@@ -500,3 +500,69 @@ pub fn actor_count(
     }
     Ok(ActorExp { actor: name.into(), counter: counter.into(), count })
 }
+
+/// `"ns: DST [via A] [dev D] [proto P] [metric M] [table T]" = "present" |
+/// "absent"`: a route after the probe; the fields given must all match.
+#[derive(Debug, Clone)]
+pub struct RouteExp {
+    pub key: String,
+    pub ns: String,
+    pub dst: String,
+    pub via: Option<IpAddr>,
+    pub dev: Option<String>,
+    pub proto: Option<String>,
+    pub metric: Option<u32>,
+    pub table: Option<u32>,
+    pub present: bool,
+}
+
+pub fn route(k: &str, want: &str, ctx: &Ctx) -> Result<RouteExp, String> {
+    let how = "write \"namespace: default|PREFIX [via ADDR] [dev IF] [proto ra|kernel|static|…] [metric N] [table N]\" = \"present\" or \"absent\"";
+    let Some((ns, spec)) = k.split_once(':').map(|(n, s)| (n.trim(), s.trim())) else {
+        return Err(format!("routes {k:?}: {how}"));
+    };
+    ctx.ns(ns).map_err(|m| format!("routes {k:?}: {m}"))?;
+    let present = match want {
+        "present" => true,
+        "absent" => false,
+        _ => return Err(format!("routes {k:?} = {want:?}: {how}")),
+    };
+    let mut words = spec.split_whitespace();
+    let dst = match words.next() {
+        Some("default") => "default".to_string(),
+        Some(p) => {
+            let c: crate::case::spec::Cidr = p.parse().map_err(|e| format!("routes {k:?}: {e}"))?;
+            format!("{}/{}", c.addr, c.prefix)
+        }
+        None => return Err(format!("routes {k:?}: {how}")),
+    };
+    let mut r = RouteExp {
+        key: k.into(),
+        ns: ns.into(),
+        dst,
+        via: None,
+        dev: None,
+        proto: None,
+        metric: None,
+        table: None,
+        present,
+    };
+    while let Some(w) = words.next() {
+        let v = words.next().ok_or_else(|| format!("routes {k:?}: `{w}` needs a value"))?;
+        let bad = |what: &str| format!("routes {k:?}: `{w} {v}`: not {what}");
+        match w {
+            "via" => r.via = Some(v.parse().map_err(|_| bad("an address"))?),
+            "dev" => {
+                if !ctx.devices[ns].contains(v) {
+                    return Err(format!("routes {k:?}: no interface {v:?} in namespace {ns:?}"));
+                }
+                r.dev = Some(v.into())
+            }
+            "proto" => r.proto = Some(v.into()),
+            "metric" => r.metric = Some(v.parse().map_err(|_| bad("a number"))?),
+            "table" => r.table = Some(v.parse().map_err(|_| bad("a table number"))?),
+            _ => return Err(format!("routes {k:?}: unknown word `{w}`; {how}")),
+        }
+    }
+    Ok(r)
+}

@@ -983,6 +983,10 @@ pub struct Expect {
     /// Neighbour states after the probe, `"ns: address" = "FAILED"`.
     #[serde(default)]
     pub neighbours: IndexMap<String, String>,
+    /// Route table entries after the probe, as `ip route` writes them:
+    /// `"ns: default via fe80::1 dev eno1 proto ra" = "present"` (or `"absent"`).
+    #[serde(default)]
+    pub routes: IndexMap<String, String>,
     /// The root qdisc of an interface after the probe, `"ns/dev" = { ... }`.
     #[serde(default)]
     pub qdisc: IndexMap<String, QdiscExpect>,

@@ -198,6 +198,9 @@ pub struct ProbeRecord {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub packet_counts: BTreeMap<String, i64>,
     pub neighbours: BTreeMap<String, Vec<Neighbour>>,
+    /// Route tables after the probe (not `local`), in namespaces `routes` names.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub routes: BTreeMap<String, Vec<crate::sys::routes::Route>>,
     /// Root qdiscs read back after the probe, for interfaces the checks name.
     pub qdiscs: BTreeMap<String, crate::sys::tc::QdiscInfo>,
     /// Qdisc drops during the probe, same interfaces.
@@ -522,6 +525,7 @@ impl ProbeRecord {
             packets: BTreeMap::new(),
             packet_counts: BTreeMap::new(),
             neighbours: BTreeMap::new(),
+            routes: BTreeMap::new(),
             qdiscs: BTreeMap::new(),
             qdisc_drops: BTreeMap::new(),
             links: BTreeMap::new(),

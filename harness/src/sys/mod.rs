@@ -13,5 +13,6 @@ pub mod firewall;
 pub mod link;
 pub mod netns;
 pub mod pidfd;
+pub mod routes;
 pub mod sysctl;
 pub mod tc;

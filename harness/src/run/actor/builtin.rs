@@ -128,9 +128,13 @@ pub fn start(ns: &Netns, spec: &ActorSpec, stop: Arc<AtomicBool>, tally: Tally) 
             let d = dev.clone();
             let (sock, ifindex) = ns.run(move |_| ra_socket(&d))??;
             let interval = Duration::from_millis(interval_ms);
+            // Ready once the first RA is out: a step that follows (forwarding
+            // on, accept_ra) acts on a host that has heard it.
+            let to = std::net::SocketAddrV6::new("ff02::1".parse().expect("static"), 0, 0, ifindex);
+            sock.send_to(&msg, &to.into()).map_err(|e| anyhow!("sending the first RA out of {dev}: {e}"))?;
+            bump(&tally, "sent");
             std::thread::spawn(move || {
-                let to = std::net::SocketAddrV6::new("ff02::1".parse().expect("static"), 0, 0, ifindex);
-                let mut next = Instant::now();
+                let mut next = Instant::now() + interval;
                 while running() {
                     if Instant::now() >= next {
                         if sock.send_to(&msg, &to.into()).is_ok() {

@@ -13,6 +13,7 @@ mod neighbours;
 mod outcome;
 mod packets;
 mod qdisc;
+mod routes;
 mod rules;
 
 use crate::case::plan::Check;
@@ -63,6 +64,7 @@ pub fn evaluate(check: &Check, rec: &ProbeRecord, window: Option<&Window>, suppo
     rules::judge(&check.rules, rec, &mut j);
     conntrack::judge(&check.conntrack, rec, &mut j);
     neighbours::judge(&check.neighbours, rec, &mut j);
+    routes::judge(&check.routes, rec, &mut j);
     drops::judge(&check.drops, rec, support, &mut j);
     j.checks.extend(j.unavailable);
     j.checks
