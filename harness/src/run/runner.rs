@@ -185,7 +185,8 @@ fn run_phase(
                         output: format!("{e:#}"),
                         ms: ms(t.elapsed()),
                     });
-                    return Err(anyhow!("step `{s}` failed: {e:#}"));
+                    // The step's record says what and how; the error only points at it.
+                    return Err(anyhow!("a {origin} step failed (below)"));
                 }
             }
         }

@@ -18,6 +18,12 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// Every namespace's fixture name and fd, for literal commands that
+    /// name them (`ip netns exec container …`).
+    pub fn names(&self) -> Vec<(String, std::os::fd::RawFd)> {
+        self.namespaces.iter().map(|(n, ns)| (n.clone(), ns.raw_fd())).collect()
+    }
+
     pub fn ns(&self, name: &str) -> Result<&Netns> {
         self.namespaces.get(name).ok_or_else(|| anyhow!("no namespace {name:?} in this topology"))
     }
@@ -111,7 +117,26 @@ impl Topology {
             Step::Sh { ns, run } => {
                 let mut c = self.ns(ns)?.command("sh");
                 c.arg("-c").arg(run);
-                let out = cmd::run_ok(c, std::time::Duration::from_millis(limits::SH_STEP_MS))?;
+                crate::sys::mountns::name_namespaces(&mut c, &self.names())?;
+                let out = cmd::run(c, std::time::Duration::from_millis(limits::SH_STEP_MS)).map_err(|e| {
+                    anyhow!(
+                        "{}",
+                        e.to_string()
+                            .split(" still running")
+                            .nth(1)
+                            .map_or_else(|| e.to_string(), |r| format!("still running{r}"))
+                    )
+                })?;
+                if out.status != 0 {
+                    // The command is the step's own line: say only what it did.
+                    let mut said = format!("exited {}", out.status);
+                    for (name, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+                        if !text.trim().is_empty() {
+                            said += &format!("; {name}: {}", text.trim());
+                        }
+                    }
+                    return Err(anyhow!(said));
+                }
                 Ok(format!("{}{}", out.stdout, out.stderr).trim().to_string())
             }
             Step::Htb { ns, dev, handle, default, direct_qlen } => {

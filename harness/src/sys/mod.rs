@@ -11,6 +11,7 @@ pub mod drops;
 pub mod ethtool;
 pub mod firewall;
 pub mod link;
+pub mod mountns;
 pub mod netns;
 pub mod pidfd;
 pub mod routes;

@@ -64,9 +64,16 @@ fn listening(ns: &Netns, tcp: bool, port: u16) -> Result<bool> {
 }
 
 impl Child {
-    pub fn start(ns: &Netns, run: &str, ready: Option<&str>, ready_timeout_ms: u64) -> Result<Child> {
+    pub fn start(
+        ns: &Netns,
+        names: &[(String, std::os::fd::RawFd)],
+        run: &str,
+        ready: Option<&str>,
+        ready_timeout_ms: u64,
+    ) -> Result<Child> {
         let mut cmd = ns.command("sh");
         cmd.arg("-c").arg(format!("exec {run}"));
+        crate::sys::mountns::name_namespaces(&mut cmd, names)?;
         cmd.process_group(0).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().with_context(|| format!("starting `{run}`"))?;
         let (out, err) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));

@@ -72,7 +72,8 @@ impl Actors {
             let t0 = Instant::now();
             let started = topo.ns(spec.ns()).and_then(|ns| match spec {
                 ActorSpec::Command { run, ready_listening, ready_timeout_ms, .. } => {
-                    command::Child::start(ns, run, ready_listening.as_deref(), *ready_timeout_ms).map(Running::Command)
+                    command::Child::start(ns, &topo.names(), run, ready_listening.as_deref(), *ready_timeout_ms)
+                        .map(Running::Command)
                 }
                 _ => {
                     let stop = Arc::new(AtomicBool::new(false));
