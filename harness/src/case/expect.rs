@@ -100,13 +100,16 @@ impl PacketExp {
     }
 }
 
-/// `"ns: address" = "STATE"`: a neighbour entry after the probe.
+/// `"ns: address" = "STATE"` or `{ state, lladdr }`: a neighbour entry
+/// after the probe.
 #[derive(Debug, Clone)]
 pub struct NeighExp {
     pub ns: String,
     pub ip: IpAddr,
-    /// A kernel NUD state name, or `ABSENT`.
-    pub state: String,
+    /// A kernel NUD state name, or `ABSENT`; `None`: any state.
+    pub state: Option<String>,
+    /// The link-layer address the entry must hold (lower case).
+    pub lladdr: Option<String>,
 }
 
 /// `"ns/dev" = { kind, direct_qlen, default_class, drops }`: the root qdisc.
@@ -375,7 +378,34 @@ pub fn conntrack(k: &str, count: Count, ctx: &Ctx) -> Result<ConntrackExp, Strin
 pub const NEIGH_STATES: &[&str] =
     &["INCOMPLETE", "REACHABLE", "STALE", "DELAY", "PROBE", "FAILED", "NOARP", "PERMANENT", "NONE", "ABSENT"];
 
-pub fn neighbour(k: &str, state: &str, ctx: &Ctx) -> Result<NeighExp, String> {
+pub fn neighbour(k: &str, want: &crate::case::spec::NeighWant, ctx: &Ctx) -> Result<NeighExp, String> {
+    use crate::case::spec::NeighWant;
+    let (state, lladdr) = match want {
+        NeighWant::State(s) => (Some(s.as_str()), None),
+        NeighWant::Entry(e) => (e.state.as_deref(), e.lladdr.as_deref()),
+    };
+    if state.is_none() && lladdr.is_none() {
+        return Err(format!("neighbours {k:?}: give state, lladdr or both"));
+    }
+    let lladdr = match lladdr {
+        None => None,
+        Some(m) => {
+            let parts: Vec<&str> = m.split(':').collect();
+            if parts.is_empty() || !parts.iter().all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit())) {
+                return Err(format!("neighbours {k:?}: lladdr {m:?} is not a link-layer address (02:42:ac:11:00:02)"));
+            }
+            Some(m.to_ascii_lowercase())
+        }
+    };
+    let mut x = neighbour_state(k, state.unwrap_or("REACHABLE"), ctx)?;
+    if state.is_none() {
+        x.state = None;
+    }
+    x.lladdr = lladdr;
+    Ok(x)
+}
+
+fn neighbour_state(k: &str, state: &str, ctx: &Ctx) -> Result<NeighExp, String> {
     let parsed = k.split_once(':').and_then(|(ns, ip)| Some((ns.trim(), ip.trim().parse::<IpAddr>().ok()?)));
     let Some((ns, ip)) = parsed else {
         return Err(format!("neighbours {k:?}: write \"namespace: address\""));
@@ -384,7 +414,7 @@ pub fn neighbour(k: &str, state: &str, ctx: &Ctx) -> Result<NeighExp, String> {
     if !NEIGH_STATES.contains(&state) {
         return Err(format!("neighbours {k:?}: state {state:?} is not one of {}", NEIGH_STATES.join(", ")));
     }
-    Ok(NeighExp { ns: ns.into(), ip, state: state.into() })
+    Ok(NeighExp { ns: ns.into(), ip, state: Some(state.into()), lladdr: None })
 }
 
 pub fn drop(k: &str, count: Count, ctx: &Ctx) -> Result<DropExp, String> {

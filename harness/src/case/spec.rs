@@ -244,6 +244,23 @@ pub struct PhaseSpec {
     pub expect: IndexMap<String, Spanned<Expect>>,
 }
 
+/// A neighbour expectation: a state alone, or a state and/or a link-layer address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum NeighWant {
+    State(String),
+    Entry(NeighEntry),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeighEntry {
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub lladdr: Option<String>,
+}
+
 /// A process that runs through a phase in a namespace: a built-in (a
 /// thread of the harness) or a literal command line.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -980,9 +997,10 @@ pub struct Expect {
     /// Captured frames in the probe's window, `"ns/dev: matcher" = count`.
     #[serde(default)]
     pub packets: IndexMap<String, Count>,
-    /// Neighbour states after the probe, `"ns: address" = "FAILED"`.
+    /// Neighbour entries after the probe, `"ns: address" = "FAILED"` or
+    /// `{ state = "REACHABLE", lladdr = "02:42:ac:11:00:02" }`.
     #[serde(default)]
-    pub neighbours: IndexMap<String, String>,
+    pub neighbours: IndexMap<String, NeighWant>,
     /// Route table entries after the probe, as `ip route` writes them:
     /// `"ns: default via fe80::1 dev eno1 proto ra" = "present"` (or `"absent"`).
     #[serde(default)]

@@ -269,6 +269,7 @@ mod tests {
                 ip: "172.17.0.1".parse().unwrap(),
                 dev: "eth0".into(),
                 state: "FAILED".into(),
+                lladdr: None,
             }],
         );
         assert_eq!(

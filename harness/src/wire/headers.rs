@@ -58,6 +58,11 @@ pub struct Arp {
     pub sender: Ipv4Addr,
     /// Target protocol address.
     pub target: Ipv4Addr,
+    /// Sender and target hardware addresses (`02:42:ac:11:00:02`).
+    #[serde(default)]
+    pub sha: String,
+    #[serde(default)]
+    pub tha: String,
 }
 
 /// The IP header.
@@ -123,6 +128,35 @@ pub struct Udp {
     pub dport: u16,
     /// Payload, bytes.
     pub len: u32,
+    /// Whether the checksum verifies over the pseudo-header; `None` when
+    /// there is none (0 over IPv4) or the capture cut the datagram short.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csum_ok: Option<bool>,
+}
+
+/// Verifies a UDP checksum (RFC 768, RFC 8200 §8.1) over the pseudo-header.
+fn udp_csum_ok(ip: &Ip, seg: &[u8], len: u16, csum: u16) -> Option<bool> {
+    if (csum == 0 && ip.version == 4) || seg.len() < len as usize || len < 8 {
+        return None;
+    }
+    let mut p = Vec::with_capacity(40 + len as usize);
+    match (ip.src, ip.dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            p.extend_from_slice(&s.octets());
+            p.extend_from_slice(&d.octets());
+            p.extend_from_slice(&[0, 17]);
+            p.extend_from_slice(&len.to_be_bytes());
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            p.extend_from_slice(&s.octets());
+            p.extend_from_slice(&d.octets());
+            p.extend_from_slice(&(len as u32).to_be_bytes());
+            p.extend_from_slice(&[0, 0, 0, 17]);
+        }
+        _ => return None,
+    }
+    p.extend_from_slice(&seg[..len as usize]);
+    Some(crate::wire::checksum::inet_checksum(&p) == 0)
 }
 
 fn v4(b: &[u8]) -> Option<Ipv4Addr> {
@@ -164,7 +198,8 @@ impl Headers {
                         ArpOperation::REPLY => ArpOp::Reply,
                         o => ArpOp::Other(o.0),
                     };
-                    h.arp = Some(Arp { op, sender, target });
+                    let hw = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":");
+                    h.arp = Some(Arp { op, sender, target, sha: hw(a.sender_hw_addr()), tha: hw(a.target_hw_addr()) });
                 }
             }
             Some(NetSlice::Ipv4(ip)) => {
@@ -209,7 +244,13 @@ impl Headers {
                 })
             }
             Some(TransportSlice::Udp(u)) => {
-                h.udp = Some(Udp { sport: u.source_port(), dport: u.destination_port(), len: u.payload().len() as u32 })
+                let csum_ok = h.ip.as_ref().and_then(|ip| udp_csum_ok(ip, u.slice(), u.length(), u.checksum()));
+                h.udp = Some(Udp {
+                    sport: u.source_port(),
+                    dport: u.destination_port(),
+                    len: u.payload().len() as u32,
+                    csum_ok,
+                })
             }
             _ => {}
         }

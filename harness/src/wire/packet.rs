@@ -11,6 +11,11 @@
 //! (IPv4 or IPv6; IPv4 also the ARP sender/target), `port N`,
 //! `seq N` (TCP sequence number; `N` may be a probe variable such as
 //! `$injected_ack`), `in | out` (direction on the capturing interface).
+//! `src-mac M`, `dst-mac M` (Ethernet), `arp-sha M`, `arp-tha M` (ARP
+//! hardware addresses), `good-csum | bad-csum` (UDP checksum over the
+//! pseudo-header), `vxlan` (UDP 4789 or 8472 carrying a VXLAN header) and
+//! `inner …`: every word after it applies to the frame a VXLAN datagram
+//! carries (`vxlan inner tcp syn`).
 //! `ip` and `icmp` speak of IPv4, `ip6` and `icmp6` of IPv6, as tcpdump's
 //! words do; an ICMP word alone matches whichever family has it
 //! (`port-unreachable` is 3/3 in IPv4 and 1/4 in IPv6).
@@ -92,6 +97,43 @@ enum Term {
     Seq(SeqRef),
     In,
     Out,
+    SrcMac(String),
+    DstMac(String),
+    ArpSha(String),
+    ArpTha(String),
+    GoodCsum,
+    BadCsum,
+    Vxlan,
+    /// The rest of the matcher, over the frame a VXLAN datagram carries.
+    Inner(Box<Matcher>),
+}
+
+/// UDP ports VXLAN is sent to: IANA's 4789, and 8472 (Linux's default, flannel).
+const VXLAN_PORTS: [u16; 2] = [4789, 8472];
+
+/// The Ethernet frame a VXLAN datagram in `f` carries (RFC 7348: 8 bytes of
+/// VXLAN header, its I flag set), as a frame of its own.
+fn vxlan_inner(f: &Frame) -> Option<Frame> {
+    let sliced = match f.link {
+        LinkType::Ethernet => etherparse::SlicedPacket::from_ethernet(&f.data),
+        LinkType::RawIp => etherparse::SlicedPacket::from_ip(&f.data),
+    }
+    .ok()?;
+    let Some(etherparse::TransportSlice::Udp(u)) = sliced.transport else { return None };
+    if !VXLAN_PORTS.contains(&u.destination_port()) {
+        return None;
+    }
+    let p = u.payload();
+    if p.len() < 8 + 14 || p[0] & 0x08 == 0 {
+        return None;
+    }
+    Some(Frame::ethernet(f.ts_ns, f.direction, p[8..].to_vec()))
+}
+
+fn mac_word(w: &str) -> Option<String> {
+    let parts: Vec<&str> = w.split(':').collect();
+    (parts.len() == 6 && parts.iter().all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit())))
+        .then(|| w.to_ascii_lowercase())
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -156,12 +198,30 @@ impl Matcher {
                 }
                 "in" => Term::In,
                 "out" => Term::Out,
+                "src-mac" | "dst-mac" | "arp-sha" | "arp-tha" => {
+                    let m = words.next().ok_or_else(|| anyhow!("`{w}` needs a MAC address"))?;
+                    let m = mac_word(m).ok_or_else(|| anyhow!("`{w} {m}`: not a MAC address (02:42:ac:11:00:02)"))?;
+                    match w {
+                        "src-mac" => Term::SrcMac(m),
+                        "dst-mac" => Term::DstMac(m),
+                        "arp-sha" => Term::ArpSha(m),
+                        _ => Term::ArpTha(m),
+                    }
+                }
+                "good-csum" => Term::GoodCsum,
+                "bad-csum" => Term::BadCsum,
+                "vxlan" => Term::Vxlan,
+                "inner" => {
+                    let rest: Vec<&str> = words.by_ref().collect();
+                    Term::Inner(Box::new(Matcher::parse(&rest.join(" ")).map_err(|e| anyhow!("after `inner`: {e}"))?))
+                }
                 other if crate::wire::icmp::known(other) => {
                     Term::IcmpType(crate::wire::icmp::parse(other), crate::wire::icmp::parse6(other))
                 }
                 other => bail!(
                     "unknown word `{other}` (known: arp ip ip6 icmp icmp6 ndp tcp udp request reply {} \
-                     syn syn-ack rst fin ack-only src A dst A port N seq N in out)",
+                     syn syn-ack rst fin ack-only src A dst A port N seq N in out src-mac M dst-mac M arp-sha M arp-tha M \
+                     good-csum bad-csum vxlan inner …)",
                     crate::wire::icmp::words()
                 ),
             });
@@ -228,6 +288,14 @@ impl Matcher {
             }
             Term::In => f.direction == Direction::In,
             Term::Out => f.direction == Direction::Out,
+            Term::SrcMac(m) => h.eth.as_ref().is_some_and(|e| &e.src == m),
+            Term::DstMac(m) => h.eth.as_ref().is_some_and(|e| &e.dst == m),
+            Term::ArpSha(m) => h.arp.as_ref().is_some_and(|a| &a.sha == m),
+            Term::ArpTha(m) => h.arp.as_ref().is_some_and(|a| &a.tha == m),
+            Term::GoodCsum => h.udp.as_ref().is_some_and(|u| u.csum_ok == Some(true)),
+            Term::BadCsum => h.udp.as_ref().is_some_and(|u| u.csum_ok == Some(false)),
+            Term::Vxlan => vxlan_inner(f).is_some(),
+            Term::Inner(m) => vxlan_inner(f).is_some_and(|inner| m.matches_with(&inner, vars)),
         })
     }
 }
@@ -328,6 +396,44 @@ pub(crate) mod tests {
         assert!(e.contains("not an IPv4 or IPv6 address"), "{e}");
         assert!(Matcher::parse("  ").is_err());
         assert!(Matcher::parse("port").is_err());
+    }
+
+    #[test]
+    fn mac_arp_hardware_checksum_and_vxlan_words() {
+        let arp = frame(arp_request([172, 17, 0, 2], [172, 17, 0, 1]));
+        assert!(Matcher::parse("arp src-mac 02:02:02:02:02:02 dst-mac ff:ff:ff:ff:ff:ff").unwrap().matches(&arp));
+        assert!(Matcher::parse("arp-sha 02:02:02:02:02:02 arp-tha 00:00:00:00:00:00").unwrap().matches(&arp));
+        assert!(!Matcher::parse("arp-sha 02:42:AC:11:00:02").unwrap().matches(&arp));
+        assert!(Matcher::parse("src-mac 02:42").unwrap_err().to_string().contains("not a MAC address"));
+        // UDP with a good and a broken checksum.
+        let mut good = Vec::new();
+        PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .udp(68, 67)
+            .write(&mut good, &[1, 2, 3, 4])
+            .unwrap();
+        let mut bad = good.clone();
+        let at = bad.len() - 4 - 2; // the checksum is the UDP header's last 2 bytes
+        bad[at] ^= 0xff;
+        assert!(Matcher::parse("udp good-csum").unwrap().matches(&frame(good.clone())));
+        assert!(Matcher::parse("udp bad-csum port 67").unwrap().matches(&frame(bad.clone())));
+        assert!(!Matcher::parse("bad-csum").unwrap().matches(&frame(good)));
+        // A VXLAN datagram carrying a SYN.
+        let inner = tcp_segment([10, 244, 1, 2], 40000, [10, 244, 2, 3], 80, "S");
+        let mut payload = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
+        payload.extend_from_slice(&inner);
+        let mut outer = Vec::new();
+        PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4([192, 168, 0, 1], [192, 168, 0, 2], 64)
+            .udp(50000, 8472)
+            .write(&mut outer, &payload)
+            .unwrap();
+        let f = frame(outer);
+        assert!(Matcher::parse("vxlan inner tcp syn dst 10.244.2.3 port 80").unwrap().matches(&f));
+        assert!(Matcher::parse("udp src 192.168.0.1 vxlan").unwrap().matches(&f));
+        assert!(!Matcher::parse("vxlan inner tcp rst").unwrap().matches(&f));
+        assert!(!Matcher::parse("inner tcp").unwrap().matches(&frame(inner)));
+        assert!(Matcher::parse("vxlan inner").unwrap_err().to_string().contains("after `inner`"));
     }
 
     #[test]
