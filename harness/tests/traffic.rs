@@ -46,6 +46,9 @@ sink6 = { kind = "udp", from = "a", to = "[fd00::2]:5355", listen_in = "b", coun
 from-port = { kind = "connect", from = "a", to = "10.0.0.2:8080", listen_in = "b", src = "10.0.0.1:40000" }
 from-absent = { kind = "connect", from = "a", to = "10.0.0.2:8080", listen_in = "b", src = "10.0.0.77:0" }
 dns-refused = { kind = "dns", from = "a", server = "10.0.0.2:5399", name = "x.local", timeout_ms = 300, attempts = 2 }
+garp = { kind = "frame", at = "b/eth0", src_mac = "02:42:ac:11:00:02", arp = { op = "request", sender = "10.0.0.2", target = "10.0.0.2" } }
+forged = { kind = "frame", at = "b/eth0", count = 2, dst_mac = "ff:ff:ff:ff:ff:ff", ip = { src = "10.0.0.2", dst = "10.96.0.10" }, tcp = { sport = 40000, dport = 80, flags = "S", seq = 7 } }
+udp-frame = { kind = "frame", at = "b/eth0", ip = { src = "fd00::2", dst = "fd00::1" }, udp = { sport = 9, dport = 9, len = 4 } }
 burst = { kind = "burst", from = "a", to = "10.0.0.2:9000", listen_in = "b", backlog = 1, count = 8, timeout_ms = 600 }
 burst-accepting = { kind = "burst", from = "a", to = "[fd00::2]:9001", listen_in = "b", backlog = 16, accept = true, count = 8, timeout_ms = 1000 }
 
@@ -88,6 +91,15 @@ listen_overflows = ">=1"
 [phase.expect.burst-accepting]
 results = { ok = 8 }
 listen_overflows = 0
+# The frames last: the gratuitous ARP moves a's entry for 10.0.0.2 to a
+# MAC nobody has (what an ARP spoofer does), and a's traffic to b is lost.
+[phase.expect.forged]
+packets = { "a/eth0: tcp syn src 10.0.0.2 dst 10.96.0.10 port 80 seq 7 in" = 2 }
+[phase.expect.udp-frame]
+packets = { "a/eth0: ip6 udp port 9 good-csum in" = 1, "a/eth0: bad-csum" = 0 }
+[phase.expect.garp]
+packets = { "a/eth0: arp request src 10.0.0.2 dst 10.0.0.2 arp-sha 02:42:ac:11:00:02 src-mac 02:42:ac:11:00:02 dst-mac ff:ff:ff:ff:ff:ff in" = 1 }
+neighbours = { "a: 10.0.0.2" = { lladdr = "02:42:ac:11:00:02" } }
 "#;
 
 #[test]
@@ -139,6 +151,9 @@ fn new_probe_keys_are_checked_against_the_probe_kind_at_load() {
         ("answers = { A = [] }", "answers = { MX = [] }", "answers key \"MX\": write A or AAAA"),
         ("AAAA = \"ECONNREFUSED\" }", "AAAA = \"lost\" }", "queries.AAAA = \"lost\""),
         ("name = \"x.local\"", "name = \"x..local\"", "not a domain name"),
+        ("at = \"b/eth0\", src_mac", "at = \"b/eth9\", src_mac", "no such interface"),
+        ("flags = \"S\", seq = 7", "flags = \"SYN\", seq = 7", "letters S F R P and ."),
+        ("src_mac = \"02:42:ac:11:00:02\"", "src_mac = \"02:42\"", "not a MAC address"),
         ("echo = true, count = 3", "echo = true, listen_in = \"b\", count = 3", "duplicate key"),
     ] {
         let text = CASE.replacen(from, to, 1);

@@ -458,6 +458,11 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
                 return src.at(p, format!("probe {name:?}: inject.at_bytes must be between 1 and bytes - 1"));
             }
         }
+        if let ProbeSpec::Frame { at, .. } = p.get_ref() {
+            if !devices.get(&at.ns).is_some_and(|d| d.contains(&at.dev)) {
+                return src.at(p, format!("probe {name:?}: at \"{at}\": no such interface in the fixture"));
+            }
+        }
         if let ProbeSpec::Connect { hold, listen_in: None, .. } = p.get_ref() {
             if *hold > 0 {
                 return src.at(p, format!("probe {name:?}: hold needs listen_in (held connections count only once the listener has accepted them)"));

@@ -629,6 +629,28 @@ pub enum ProbeSpec {
         #[serde(default)]
         src: Option<SocketAddr>,
     },
+    /// A crafted frame sent `count` times out of `at` (an `AF_PACKET` send,
+    /// as if that host sent it): Ethernet, then ARP, or IPv4/IPv6 with TCP
+    /// or UDP, every field from the case.
+    Frame {
+        at: Iface,
+        #[serde(default = "defaults::one")]
+        count: u32,
+        /// Ethernet source; default the interface's own address.
+        #[serde(default)]
+        src_mac: Option<String>,
+        /// Ethernet destination; default broadcast.
+        #[serde(default)]
+        dst_mac: Option<String>,
+        #[serde(default)]
+        arp: Option<FrameArp>,
+        #[serde(default)]
+        ip: Option<FrameIp>,
+        #[serde(default)]
+        tcp: Option<FrameTcp>,
+        #[serde(default)]
+        udp: Option<FrameUdp>,
+    },
     /// `count` concurrent TCP connects to a listener with backlog `backlog`
     /// that accepts (`accept = true`) or never does.
     Burst {
@@ -665,6 +687,58 @@ pub enum ProbeSpec {
         #[serde(default)]
         inject: Option<InjectSpec>,
     },
+}
+
+/// `arp = { op = "request", sender = "172.17.0.2", target = "172.17.0.2" }`:
+/// a gratuitous ARP when sender = target. `sha` defaults to the frame's
+/// source MAC, `tha` to zeros (request) or the destination MAC (reply).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FrameArp {
+    #[serde(default = "defaults::arp_op")]
+    pub op: String,
+    pub sender: Ipv4Addr,
+    pub target: Ipv4Addr,
+    #[serde(default)]
+    pub sha: Option<String>,
+    #[serde(default)]
+    pub tha: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FrameIp {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    #[serde(default = "defaults::ttl")]
+    pub ttl: u8,
+}
+
+/// `tcp = { sport = 40000, dport = 80, flags = "S", seq = 1 }`: flags in
+/// tcpdump's letters (`S`, `S.`, `R`, `F.`, `P.`), `.` being ACK.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FrameTcp {
+    pub sport: u16,
+    pub dport: u16,
+    #[serde(default = "defaults::syn")]
+    pub flags: String,
+    #[serde(default)]
+    pub seq: u32,
+    #[serde(default)]
+    pub ack: u32,
+    #[serde(default = "defaults::window")]
+    pub window: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FrameUdp {
+    pub sport: u16,
+    pub dport: u16,
+    /// Payload bytes (zeros).
+    #[serde(default)]
+    pub len: u16,
 }
 
 /// A DNS query type the `dns` probe asks.
@@ -733,6 +807,7 @@ impl ProbeSpec {
             ProbeSpec::Udp { .. } => "udp",
             ProbeSpec::Burst { .. } => "burst",
             ProbeSpec::Dns { .. } => "dns",
+            ProbeSpec::Frame { .. } => "frame",
         }
     }
 
@@ -760,6 +835,7 @@ impl ProbeSpec {
             }
             ProbeSpec::Burst { timeout_ms, .. } => *timeout_ms,
             ProbeSpec::Dns { timeout_ms, attempts, .. } => timeout_ms.saturating_mul(*attempts as u64),
+            ProbeSpec::Frame { .. } => 0,
         }
     }
 
@@ -836,6 +912,43 @@ impl ProbeSpec {
                 count("attempts", *attempts, 1)?;
                 "timeout_ms × attempts"
             }
+            ProbeSpec::Frame { count: n, src_mac, dst_mac, arp, ip, tcp, udp, .. } => {
+                count("count", *n, 1)?;
+                let mac = |k: &str, m: &Option<String>| match m {
+                    Some(m) if crate::wire::frame::mac(m).is_none() => {
+                        Err(format!("{k} = {m:?}: not a MAC address (02:42:ac:11:00:02)"))
+                    }
+                    _ => Ok(()),
+                };
+                mac("src_mac", src_mac)?;
+                mac("dst_mac", dst_mac)?;
+                match (arp, ip) {
+                    (Some(_), Some(_)) => return Err("give arp or ip, not both".into()),
+                    (None, None) => return Err("give arp = { … } or ip = { … }".into()),
+                    (Some(a), None) => {
+                        if tcp.is_some() || udp.is_some() {
+                            return Err("tcp and udp go with ip, not arp".into());
+                        }
+                        if a.op != "request" && a.op != "reply" {
+                            return Err(format!("arp.op = {:?}: write request or reply", a.op));
+                        }
+                        mac("arp.sha", &a.sha)?;
+                        mac("arp.tha", &a.tha)?;
+                    }
+                    (None, Some(i)) => {
+                        if i.src.is_ipv4() != i.dst.is_ipv4() {
+                            return Err("ip.src and ip.dst must be of one family".into());
+                        }
+                        if tcp.is_some() && udp.is_some() {
+                            return Err("give tcp or udp, not both".into());
+                        }
+                        if let Some(t) = tcp {
+                            crate::wire::frame::tcp_flags(&t.flags)?;
+                        }
+                    }
+                }
+                "0"
+            }
         };
         match self.worst_case_ms() {
             w if w <= PROBE_MS_MAX => Ok(()),
@@ -848,6 +961,7 @@ impl ProbeSpec {
     pub fn namespaces(&self) -> Vec<&str> {
         match self {
             ProbeSpec::Ping { from, .. } | ProbeSpec::Bind { from, .. } | ProbeSpec::Dns { from, .. } => vec![from],
+            ProbeSpec::Frame { at, .. } => vec![at.ns.as_str()],
             ProbeSpec::Udp { from, listen_in, .. } => {
                 let mut v = vec![from.as_str()];
                 v.extend(listen_in.as_deref());
@@ -915,6 +1029,18 @@ pub mod defaults {
     }
     pub fn burst_count() -> u32 {
         8
+    }
+    pub fn arp_op() -> String {
+        "request".into()
+    }
+    pub fn ttl() -> u8 {
+        64
+    }
+    pub fn syn() -> String {
+        "S".into()
+    }
+    pub fn window() -> u16 {
+        64240
     }
     pub fn backlog() -> u32 {
         128

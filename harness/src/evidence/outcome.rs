@@ -21,6 +21,7 @@ pub enum Outcome {
     Udp(UdpOutcome),
     Burst(BurstOutcome),
     Dns(DnsOutcome),
+    Frame(FrameOutcome),
 }
 
 impl Outcome {
@@ -34,6 +35,7 @@ impl Outcome {
             Outcome::Udp(_) => "udp",
             Outcome::Burst(_) => "burst",
             Outcome::Dns(_) => "dns",
+            Outcome::Frame(_) => "frame",
         }
     }
 
@@ -47,6 +49,7 @@ impl Outcome {
             Outcome::Udp(o) => o.elapsed_ms,
             Outcome::Burst(o) => o.elapsed_ms,
             Outcome::Dns(o) => o.elapsed_ms,
+            Outcome::Frame(o) => o.elapsed_ms,
         }
     }
 }
@@ -204,4 +207,16 @@ pub struct DnsQuery {
     pub sent: u32,
     /// From the query's first send to its answer, ms.
     pub latency_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+/// `frame`: a crafted frame sent out of an interface.
+pub struct FrameOutcome {
+    /// Times it was sent.
+    pub sent: u32,
+    /// Its length, bytes.
+    pub len: u32,
+    /// What it was, for people (never parsed).
+    pub summary: String,
+    pub elapsed_ms: f64,
 }

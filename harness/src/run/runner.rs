@@ -431,6 +431,18 @@ fn run_probe(spec: &ProbeSpec, topo: &Topology) -> Result<(Outcome, probe::Lefto
             };
             (Outcome::Dns(probe::dns(topo.ns(from)?, *server, o)?), probe::Leftover::default())
         }
+        ProbeSpec::Frame { at, count, src_mac, dst_mac, arp, ip, tcp, udp } => {
+            let o = probe::FrameOpts {
+                count: *count,
+                src_mac: src_mac.as_deref(),
+                dst_mac: dst_mac.as_deref(),
+                arp: arp.as_ref(),
+                ip: ip.as_ref(),
+                tcp: tcp.as_ref(),
+                udp: udp.as_ref(),
+            };
+            (Outcome::Frame(probe::frame(topo.ns(&at.ns)?, &at.dev, o)?), probe::Leftover::default())
+        }
         ProbeSpec::Burst { from, to, listen_in, listen_on, backlog, accept, count, timeout_ms } => {
             let o = probe::BurstOpts {
                 backlog: *backlog,

@@ -3,6 +3,7 @@
 
 pub mod checksum;
 pub mod dns;
+pub mod frame;
 pub mod headers;
 pub mod icmp;
 pub mod kind;
