@@ -94,6 +94,18 @@ note = "no RA: b has no default route"
 [phase.expect.offlink]
 send_errors = ["ENETUNREACH"]
 counters = {{ "b: Ip6.OutNoRoutes" = 1 }}
+
+[[phase]]
+name = "fix"
+note = "no probe: the phase's own window, actors and steps included"
+steps = [{{ sh = {{ ns = "a", run = "sleep 0.25" }} }}]
+[phase.actors]
+ra = {{ kind = "ra", ns = "a", dev = "eth0", router_lifetime = 600, interval_ms = 100 }}
+[phase.expect_actors]
+"ra: sent" = ">=3"
+[phase.expect_phase]
+counters = {{ "b: Icmp6.InRouterAdvertisements" = ">=3" }}
+packets = {{ "b/eth0: icmp6 router-advertisement in" = ">=3", "b/eth0: tcp" = 0 }}
 "#,
         py = py.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
     )
@@ -163,6 +175,8 @@ fn every_actor_runs_is_asserted_and_ends_with_the_phase() {
     assert!(py.stdout.contains("up"), "{py:?}");
     assert!(py.end.contains("killed at phase end"), "{py:?}");
     assert!(base.actors.iter().all(|a| a.error.is_none()), "{:?}", base.actors);
+    let fix = rec.phases.iter().find(|p| p.name == "fix").unwrap();
+    assert!(fix.probes.is_empty() && fix.phase_checks.len() == 3 && fix.phase_window_ns.is_some(), "{fix:?}");
     // Nothing of the run outlives it (other tests of this binary run their
     // own `netrepro` children meanwhile: look for this run's actor).
     assert!(actor_processes().is_empty(), "processes left: {:?}", actor_processes());
@@ -252,6 +266,8 @@ fn actors_and_their_counters_are_checked_at_load() {
         ("dev = \"eth0\", prefix", "dev = \"eth9\", prefix", "no interface \"eth9\""),
         ("ready_listening = \"udp:7001\"", "ready_listening = \"sctp:7001\"", "write tcp:PORT or udp:PORT"),
         ("kind = \"udp-sink\", ns = \"a\"", "kind = \"udp-sink\", ns = \"z\"", "no namespace \"z\""),
+        ("\"b/eth0: tcp\" = 0", "\"a/eth0: tcp\" = 0", "expect_phase: packets \"a/eth0: tcp\": a/eth0 is not captured"),
+        ("\"b: Icmp6.InRouterAdvertisements\" = \">=3\"", "\"q: Icmp6.X\" = 1", "expect_phase: counter \"q: Icmp6.X\""),
     ] {
         let text = good.replacen(from, to, 1);
         assert_ne!(text, good, "{from}");

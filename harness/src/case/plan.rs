@@ -92,6 +92,9 @@ pub struct Phase {
     pub actors: Vec<(String, crate::case::spec::ActorSpec)>,
     /// `"name: counter" = count` over the phase.
     pub actor_checks: Vec<crate::case::expect::ActorExp>,
+    /// `[phase.expect_phase]`: counter deltas and packets over the whole phase.
+    pub phase_counters: Vec<CounterExp>,
+    pub phase_packets: Vec<PacketExp>,
 }
 
 #[derive(Debug, Clone)]
@@ -503,7 +506,7 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
             None => None,
         };
         let steps = spec.steps.iter().map(check_step).collect::<Result<Vec<_>, _>>()?;
-        if spec.expect.is_empty() && spec.expect_actors.is_empty() {
+        if spec.expect.is_empty() && spec.expect_actors.is_empty() && spec.expect_phase.is_none() {
             return src.at(ph, format!("phase {pname:?}: expects nothing; a phase must assert something"));
         }
         let mut actors = Vec::new();
@@ -511,6 +514,22 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
             crate::case::expect::actor(name, a.get_ref(), &devices)
                 .or_else(|m| src.at(a, format!("phase {pname:?}: actor {name:?}: {m}")))?;
             actors.push((name.clone(), a.get_ref().clone()));
+        }
+        let (mut phase_counters, mut phase_packets) = (Vec::new(), Vec::new());
+        if let Some(pe) = &spec.expect_phase {
+            let ctx = expect::Ctx { devices: &devices, captures: &captures, kind: "phase" };
+            for (k, c) in &pe.get_ref().counters {
+                phase_counters.push(
+                    expect::counter(k, *c, &ctx)
+                        .or_else(|m| src.at(pe, format!("phase {pname:?}: expect_phase: {m}")))?,
+                );
+            }
+            for (k, c) in &pe.get_ref().packets {
+                phase_packets.push(
+                    expect::packets(k, *c, &ctx)
+                        .or_else(|m| src.at(pe, format!("phase {pname:?}: expect_phase: {m}")))?,
+                );
+            }
         }
         let mut actor_checks = Vec::new();
         for (k, c) in &spec.expect_actors {
@@ -544,6 +563,8 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
             checks,
             actors,
             actor_checks,
+            phase_counters,
+            phase_packets,
         });
     }
     check_variants(&src, &case.phases, &phases)?;

@@ -240,6 +240,10 @@ pub struct PhaseSpec {
     /// `"name: counter" = count`.
     #[serde(default)]
     pub expect_actors: IndexMap<String, Count>,
+    /// Expectations over the whole phase: from before its actors start and
+    /// its steps run to after its last probe and its actors' end.
+    #[serde(default)]
+    pub expect_phase: Option<Spanned<PhaseExpect>>,
     #[serde(default)]
     pub expect: IndexMap<String, Spanned<Expect>>,
 }
@@ -259,6 +263,16 @@ pub struct NeighEntry {
     pub state: Option<String>,
     #[serde(default)]
     pub lladdr: Option<String>,
+}
+
+/// `[phase.expect_phase]`: counters and packets over the whole phase.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseExpect {
+    #[serde(default)]
+    pub counters: IndexMap<String, Count>,
+    #[serde(default)]
+    pub packets: IndexMap<String, Count>,
 }
 
 /// A process that runs through a phase in a namespace: a built-in (a

@@ -285,6 +285,12 @@ pub struct PhaseRecord {
     /// `expect_actors`: each actor counter against its expectation.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actor_checks: Vec<CheckRecord>,
+    /// `expect_phase`: counters and packets over the whole phase, and its
+    /// window (ns since the epoch).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phase_checks: Vec<CheckRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase_window_ns: Option<(u64, u64)>,
     /// The phase's capture, every interface in one file
     /// ([`crate::evidence::frames::pcapng_path`]), relative to the artifacts
     /// root; none without captures.
@@ -307,6 +313,8 @@ impl PhaseRecord {
             probes: vec![],
             actors: vec![],
             actor_checks: vec![],
+            phase_checks: vec![],
+            phase_window_ns: None,
             pcapng: None,
             timings: Timings::default(),
             passed: false,
@@ -439,7 +447,7 @@ impl CaseRecord {
             for st in ph.steps.iter().filter(|s| !s.ok) {
                 s += &format!("  step failed: {}: {}\n", st.step, st.output);
             }
-            for c in ph.actor_checks.iter().filter(|c| !c.ok) {
+            for c in ph.phase_checks.iter().chain(&ph.actor_checks).filter(|c| !c.ok) {
                 s += &format!("  {}: expected {}, observed {}\n", c.what, c.expected, c.observed);
             }
             for a in ph.actors.iter().filter(|a| a.error.is_some() || ph.actor_checks.iter().any(|c| !c.ok)) {
