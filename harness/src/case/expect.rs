@@ -53,8 +53,20 @@ pub struct OutcomeExp {
     pub replies: Option<Count>,
     /// ping: the distinct ICMP errors received, `(name, sender)`; empty = none.
     pub icmp_errors: Option<Vec<(String, IpAddr)>>,
-    /// connect: `ok`, an errno name or `timeout`.
+    /// ping: the distinct errnos sending met; empty = none.
+    pub send_errors: Option<Vec<String>>,
+    /// connect, bind: `ok`, an errno name or `timeout`.
     pub result: Option<String>,
+    /// udp: datagrams the listener read.
+    pub received: Option<Count>,
+    /// burst: connects by result word.
+    pub results: Vec<(String, Count)>,
+    /// burst: `TcpExt.ListenOverflows` delta in the listener's namespace.
+    pub listen_overflows: Option<Count>,
+    /// dns: query type → result word.
+    pub queries: Vec<(String, String)>,
+    /// dns: query type → answer addresses (a set).
+    pub answers: Vec<(String, Vec<IpAddr>)>,
     /// connect/stream: how long the probe took, ms.
     pub elapsed_ms: Option<Window>,
     /// stream: bytes the receiver read.
@@ -88,13 +100,16 @@ impl PacketExp {
     }
 }
 
-/// `"ns: address" = "STATE"`: a neighbour entry after the probe.
+/// `"ns: address" = "STATE"` or `{ state, lladdr }`: a neighbour entry
+/// after the probe.
 #[derive(Debug, Clone)]
 pub struct NeighExp {
     pub ns: String,
     pub ip: IpAddr,
-    /// A kernel NUD state name, or `ABSENT`.
-    pub state: String,
+    /// A kernel NUD state name, or `ABSENT`; `None`: any state.
+    pub state: Option<String>,
+    /// The link-layer address the entry must hold (lower case).
+    pub lladdr: Option<String>,
 }
 
 /// `"ns/dev" = { kind, direct_qlen, default_class, drops }`: the root qdisc.
@@ -189,27 +204,55 @@ pub struct DropExp {
 
 pub fn outcome(x: &crate::case::spec::Expect, ctx: &Ctx) -> Result<OutcomeExp, String> {
     let kind = ctx.kind;
-    let misplaced = [
-        ("replies", x.replies.is_some(), "ping"),
-        ("icmp_errors", x.icmp_errors.is_some(), "ping"),
-        ("result", x.result.is_some(), "connect"),
-        ("bytes_received", x.bytes_received.is_some(), "stream"),
-        ("client_error", x.client_error.is_some(), "stream"),
-        ("server_error", x.server_error.is_some(), "stream"),
+    let misplaced: [(&str, bool, &[&str]); 12] = [
+        ("queries", !x.queries.is_empty(), &["dns"]),
+        ("answers", !x.answers.is_empty(), &["dns"]),
+        ("replies", x.replies.is_some(), &["ping", "udp"]),
+        ("icmp_errors", x.icmp_errors.is_some(), &["ping", "udp"]),
+        ("send_errors", x.send_errors.is_some(), &["ping", "udp"]),
+        ("result", x.result.is_some(), &["connect", "bind"]),
+        ("bytes_received", x.bytes_received.is_some(), &["stream"]),
+        ("client_error", x.client_error.is_some(), &["stream"]),
+        ("server_error", x.server_error.is_some(), &["stream"]),
+        ("received", x.received.is_some(), &["udp"]),
+        ("results", !x.results.is_empty(), &["burst"]),
+        ("listen_overflows", x.listen_overflows.is_some(), &["burst"]),
     ];
-    for (key, given, for_kind) in misplaced {
-        if given && for_kind != kind {
-            return Err(format!("`{key}` applies to {for_kind} probes; this is a {kind} probe"));
+    for (key, given, for_kinds) in misplaced {
+        if given && !for_kinds.contains(&kind) {
+            return Err(format!("`{key}` applies to {} probes; this is a {kind} probe", for_kinds.join(" and ")));
+        }
+    }
+    for (t, r) in &x.queries {
+        if crate::wire::dns::QType::parse(t).is_none() {
+            return Err(format!("queries key {t:?}: write A or AAAA"));
+        }
+        if !(r == "ok" || r == "timeout" || is_errno(r) || crate::wire::dns::rcode_of(r).is_some()) {
+            return Err(format!(
+                "queries.{t} = {r:?}: write ok, timeout, an errno name or an rcode (NXDOMAIN, SERVFAIL, REFUSED …)"
+            ));
+        }
+    }
+    for t in x.answers.keys() {
+        if crate::wire::dns::QType::parse(t).is_none() {
+            return Err(format!("answers key {t:?}: write A or AAAA"));
+        }
+    }
+    for w in x.results.keys() {
+        if !(w == "ok" || w == "timeout" || is_errno(w)) {
+            return Err(format!("results key {w:?}: write ok, timeout or an errno name such as ECONNREFUSED"));
         }
     }
     if x.elapsed_ms.is_some() && kind == "ping" {
-        return Err("`elapsed_ms` applies to connect and stream probes".into());
+        return Err("`elapsed_ms` applies to every probe but ping".into());
+    }
+    for e in x.send_errors.iter().flatten() {
+        if !is_errno(e) {
+            return Err(format!("send_errors entry {e:?} is not an errno name such as ENETUNREACH"));
+        }
     }
     for r in [&x.result, &x.client_error, &x.server_error].into_iter().flatten() {
-        let ok = r == "ok"
-            || r == "none"
-            || r == "timeout"
-            || (r.len() > 1 && r.starts_with('E') && r.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+        let ok = r == "ok" || r == "none" || r == "timeout" || is_errno(r);
         if !ok {
             return Err(format!(
                 "{r:?} is not an outcome: write ok, none, timeout or an errno name such as ECONNREFUSED"
@@ -234,7 +277,13 @@ pub fn outcome(x: &crate::case::spec::Expect, ctx: &Ctx) -> Result<OutcomeExp, S
     Ok(OutcomeExp {
         replies: x.replies,
         icmp_errors,
+        send_errors: x.send_errors.clone(),
         result: x.result.clone(),
+        received: x.received,
+        results: x.results.iter().map(|(k, c)| (k.clone(), *c)).collect(),
+        listen_overflows: x.listen_overflows,
+        queries: x.queries.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        answers: x.answers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         elapsed_ms: x.elapsed_ms.clone(),
         bytes_received: x.bytes_received,
         client_error: x.client_error.clone(),
@@ -242,8 +291,13 @@ pub fn outcome(x: &crate::case::spec::Expect, ctx: &Ctx) -> Result<OutcomeExp, S
     })
 }
 
-/// `host-unreachable from 172.17.0.2` → its name (from the one ICMP
-/// vocabulary) and sender.
+/// `EHOSTUNREACH`, `ENETUNREACH`: upper case, `E` first.
+pub fn is_errno(r: &str) -> bool {
+    r.len() > 1 && r.starts_with('E') && r.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+/// `host-unreachable from 172.17.0.2`, `no-route from fd00::1` → its name
+/// (from the one ICMP vocabulary, either family) and sender.
 fn icmp_error(s: &str) -> Result<(String, IpAddr), String> {
     let parts: Vec<&str> = s.split_whitespace().collect();
     let [name, "from", addr] = parts.as_slice() else {
@@ -252,7 +306,11 @@ fn icmp_error(s: &str) -> Result<(String, IpAddr), String> {
         ));
     };
     let addr: IpAddr = addr.parse().map_err(|_| format!("icmp_errors entry {s:?}: {addr:?} is not an address"))?;
-    if crate::wire::icmp::parse(name).is_none() {
+    let family_has = match addr {
+        IpAddr::V4(_) => crate::wire::icmp::parse(name).is_some(),
+        IpAddr::V6(_) => crate::wire::icmp::parse6(name).is_some(),
+    };
+    if !family_has {
         return Err(format!(
             "icmp_errors entry {s:?}: {name:?} is not an ICMP error name (known: {})",
             crate::wire::icmp::words()
@@ -378,7 +436,34 @@ pub fn conntrack(k: &str, count: Count, ctx: &Ctx) -> Result<ConntrackExp, Strin
 pub const NEIGH_STATES: &[&str] =
     &["INCOMPLETE", "REACHABLE", "STALE", "DELAY", "PROBE", "FAILED", "NOARP", "PERMANENT", "NONE", "ABSENT"];
 
-pub fn neighbour(k: &str, state: &str, ctx: &Ctx) -> Result<NeighExp, String> {
+pub fn neighbour(k: &str, want: &crate::case::spec::NeighWant, ctx: &Ctx) -> Result<NeighExp, String> {
+    use crate::case::spec::NeighWant;
+    let (state, lladdr) = match want {
+        NeighWant::State(s) => (Some(s.as_str()), None),
+        NeighWant::Entry(e) => (e.state.as_deref(), e.lladdr.as_deref()),
+    };
+    if state.is_none() && lladdr.is_none() {
+        return Err(format!("neighbours {k:?}: give state, lladdr or both"));
+    }
+    let lladdr = match lladdr {
+        None => None,
+        Some(m) => {
+            let parts: Vec<&str> = m.split(':').collect();
+            if parts.is_empty() || !parts.iter().all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit())) {
+                return Err(format!("neighbours {k:?}: lladdr {m:?} is not a link-layer address (02:42:ac:11:00:02)"));
+            }
+            Some(m.to_ascii_lowercase())
+        }
+    };
+    let mut x = neighbour_state(k, state.unwrap_or("REACHABLE"), ctx)?;
+    if state.is_none() {
+        x.state = None;
+    }
+    x.lladdr = lladdr;
+    Ok(x)
+}
+
+fn neighbour_state(k: &str, state: &str, ctx: &Ctx) -> Result<NeighExp, String> {
     let parsed = k.split_once(':').and_then(|(ns, ip)| Some((ns.trim(), ip.trim().parse::<IpAddr>().ok()?)));
     let Some((ns, ip)) = parsed else {
         return Err(format!("neighbours {k:?}: write \"namespace: address\""));
@@ -387,7 +472,7 @@ pub fn neighbour(k: &str, state: &str, ctx: &Ctx) -> Result<NeighExp, String> {
     if !NEIGH_STATES.contains(&state) {
         return Err(format!("neighbours {k:?}: state {state:?} is not one of {}", NEIGH_STATES.join(", ")));
     }
-    Ok(NeighExp { ns: ns.into(), ip, state: state.into() })
+    Ok(NeighExp { ns: ns.into(), ip, state: Some(state.into()), lladdr: None })
 }
 
 pub fn drop(k: &str, count: Count, ctx: &Ctx) -> Result<DropExp, String> {
@@ -407,6 +492,167 @@ pub fn drop(k: &str, count: Count, ctx: &Ctx) -> Result<DropExp, String> {
     }
     .map_err(|m| format!("drops {k:?}: {m}"))?;
     Ok(DropExp { ns: ns.into(), dev, reason: reason.into(), count })
+}
+
+/// `"name: counter" = count`: what an actor counted by the phase's end.
+#[derive(Debug, Clone)]
+pub struct ActorExp {
+    pub actor: String,
+    pub counter: String,
+    pub count: Count,
+}
+
+impl ActorExp {
+    pub fn key(&self) -> String {
+        format!("{}: {}", self.actor, self.counter)
+    }
+}
+
+/// An actor's namespace, interface and settings make sense in this fixture.
+pub fn actor(name: &str, a: &crate::case::spec::ActorSpec, devices: &Devices) -> Result<(), String> {
+    use crate::case::spec::ActorSpec;
+    let ok_name = !name.is_empty()
+        && name.len() <= 32
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !ok_name {
+        return Err("actor names are 1-32 letters, digits, - or _".into());
+    }
+    let ns = a.ns();
+    let Some(devs) = devices.get(ns) else {
+        return Err(format!(
+            "no namespace {ns:?} (the fixture has {})",
+            devices.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    };
+    match a {
+        ActorSpec::Ra { dev, prefix, interval_ms, .. } => {
+            if !devs.contains(dev) {
+                return Err(format!("no interface {dev:?} in namespace {ns:?}"));
+            }
+            if prefix.is_some_and(|p| !p.addr.is_ipv6() || p.prefix > 128) {
+                return Err("prefix: an IPv6 prefix such as \"2001:db8:1::/64\"".into());
+            }
+            if !(10..=600_000).contains(interval_ms) {
+                return Err(format!("interval_ms = {interval_ms}: write 10 to 600000"));
+            }
+        }
+        ActorSpec::Dns { answers, .. } => {
+            for n in answers.keys() {
+                if !crate::wire::dns::valid_name(n) {
+                    return Err(format!("answers: {n:?} is not a domain name"));
+                }
+            }
+        }
+        ActorSpec::Command { run, ready_listening, ready_timeout_ms, .. } => {
+            if run.trim().is_empty() {
+                return Err("run is empty".into());
+            }
+            if let Some(r) = ready_listening {
+                parse_listening(r)?;
+            }
+            if !(1..=60_000).contains(ready_timeout_ms) {
+                return Err(format!("ready_timeout_ms = {ready_timeout_ms}: write 1 to 60000"));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `tcp:53` / `udp:5353` → (is tcp, port).
+pub fn parse_listening(r: &str) -> Result<(bool, u16), String> {
+    let bad = || format!("ready_listening {r:?}: write tcp:PORT or udp:PORT");
+    let (proto, port) = r.split_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    match proto {
+        "tcp" => Ok((true, port)),
+        "udp" => Ok((false, port)),
+        _ => Err(bad()),
+    }
+}
+
+pub fn actor_count(
+    k: &str,
+    count: Count,
+    actors: &[(String, crate::case::spec::ActorSpec)],
+) -> Result<ActorExp, String> {
+    let Some((name, counter)) = k.split_once(':').map(|(a, c)| (a.trim(), c.trim())) else {
+        return Err(format!("{k:?}: write \"actor: counter\", e.g. \"ra: sent\""));
+    };
+    let Some((_, a)) = actors.iter().find(|(n, _)| n == name) else {
+        let names: Vec<&str> = actors.iter().map(|(n, _)| n.as_str()).collect();
+        return Err(format!("{k:?}: no actor {name:?} in this phase (actors: {})", names.join(", ")));
+    };
+    if !a.counters().contains(&counter) {
+        return Err(format!("{k:?}: a {} actor counts {}", a.kind(), a.counters().join(", ")));
+    }
+    Ok(ActorExp { actor: name.into(), counter: counter.into(), count })
+}
+
+/// `"ns: DST [via A] [dev D] [proto P] [metric M] [table T]" = "present" |
+/// "absent"`: a route after the probe; the fields given must all match.
+#[derive(Debug, Clone)]
+pub struct RouteExp {
+    pub key: String,
+    pub ns: String,
+    pub dst: String,
+    pub via: Option<IpAddr>,
+    pub dev: Option<String>,
+    pub proto: Option<String>,
+    pub metric: Option<u32>,
+    pub table: Option<u32>,
+    pub present: bool,
+}
+
+pub fn route(k: &str, want: &str, ctx: &Ctx) -> Result<RouteExp, String> {
+    let how = "write \"namespace: default|PREFIX [via ADDR] [dev IF] [proto ra|kernel|static|…] [metric N] [table N]\" = \"present\" or \"absent\"";
+    let Some((ns, spec)) = k.split_once(':').map(|(n, s)| (n.trim(), s.trim())) else {
+        return Err(format!("routes {k:?}: {how}"));
+    };
+    ctx.ns(ns).map_err(|m| format!("routes {k:?}: {m}"))?;
+    let present = match want {
+        "present" => true,
+        "absent" => false,
+        _ => return Err(format!("routes {k:?} = {want:?}: {how}")),
+    };
+    let mut words = spec.split_whitespace();
+    let dst = match words.next() {
+        Some("default") => "default".to_string(),
+        Some(p) => {
+            let c: crate::case::spec::Cidr = p.parse().map_err(|e| format!("routes {k:?}: {e}"))?;
+            format!("{}/{}", c.addr, c.prefix)
+        }
+        None => return Err(format!("routes {k:?}: {how}")),
+    };
+    let mut r = RouteExp {
+        key: k.into(),
+        ns: ns.into(),
+        dst,
+        via: None,
+        dev: None,
+        proto: None,
+        metric: None,
+        table: None,
+        present,
+    };
+    while let Some(w) = words.next() {
+        let v = words.next().ok_or_else(|| format!("routes {k:?}: `{w}` needs a value"))?;
+        let bad = |what: &str| format!("routes {k:?}: `{w} {v}`: not {what}");
+        match w {
+            "via" => r.via = Some(v.parse().map_err(|_| bad("an address"))?),
+            "dev" => {
+                if !ctx.devices[ns].contains(v) {
+                    return Err(format!("routes {k:?}: no interface {v:?} in namespace {ns:?}"));
+                }
+                r.dev = Some(v.into())
+            }
+            "proto" => r.proto = Some(v.into()),
+            "metric" => r.metric = Some(v.parse().map_err(|_| bad("a number"))?),
+            "table" => r.table = Some(v.parse().map_err(|_| bad("a table number"))?),
+            _ => return Err(format!("routes {k:?}: unknown word `{w}`; {how}")),
+        }
+    }
+    Ok(r)
 }
 
 #[cfg(test)]

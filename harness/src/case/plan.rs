@@ -73,6 +73,7 @@ pub struct Check {
     pub counters: Vec<CounterExp>,
     pub packets: Vec<PacketExp>,
     pub neighbours: Vec<NeighExp>,
+    pub routes: Vec<expect::RouteExp>,
     pub qdiscs: Vec<QdiscExp>,
     pub links: Vec<LinkExp>,
     pub rules: Vec<RuleExp>,
@@ -91,6 +92,13 @@ pub struct Phase {
     pub checks: Vec<Check>,
     /// The interfaces when the phase's probes run (after its steps).
     pub ifaces: Ifaces,
+    /// Actors by name, in file order.
+    pub actors: Vec<(String, crate::case::spec::ActorSpec)>,
+    /// `"name: counter" = count` over the phase.
+    pub actor_checks: Vec<crate::case::expect::ActorExp>,
+    /// `[phase.expect_phase]`: counter deltas and packets over the whole phase.
+    pub phase_counters: Vec<CounterExp>,
+    pub phase_packets: Vec<PacketExp>,
 }
 
 #[derive(Debug, Clone)]
@@ -596,6 +604,11 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
                 return src.at(p, format!("probe {name:?}: inject.at_bytes must be between 1 and bytes - 1"));
             }
         }
+        if let ProbeSpec::Frame { at, .. } = p.get_ref() {
+            if !devices.get(&at.ns).is_some_and(|d| d.contains(&at.dev)) {
+                return src.at(p, format!("probe {name:?}: at \"{at}\": no such interface in the fixture"));
+            }
+        }
         if let ProbeSpec::Connect { hold, listen_in: None, .. } = p.get_ref() {
             if *hold > 0 {
                 return src.at(p, format!("probe {name:?}: hold needs listen_in (held connections count only once the listener has accepted them)"));
@@ -656,8 +669,36 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
             steps.push(check_step(s, &mut now)?);
         }
         let devices = &now.devs;
-        if spec.expect.is_empty() {
+        if spec.expect.is_empty() && spec.expect_actors.is_empty() && spec.expect_phase.is_none() {
             return src.at(ph, format!("phase {pname:?}: expects nothing; a phase must assert something"));
+        }
+        let mut actors = Vec::new();
+        for (name, a) in &spec.actors {
+            crate::case::expect::actor(name, a.get_ref(), devices)
+                .or_else(|m| src.at(a, format!("phase {pname:?}: actor {name:?}: {m}")))?;
+            actors.push((name.clone(), a.get_ref().clone()));
+        }
+        let (mut phase_counters, mut phase_packets) = (Vec::new(), Vec::new());
+        if let Some(pe) = &spec.expect_phase {
+            let ctx = expect::Ctx { devices, captures: &captures, kind: "phase" };
+            for (k, c) in &pe.get_ref().counters {
+                phase_counters.push(
+                    expect::counter(k, *c, &ctx)
+                        .or_else(|m| src.at(pe, format!("phase {pname:?}: expect_phase: {m}")))?,
+                );
+            }
+            for (k, c) in &pe.get_ref().packets {
+                phase_packets.push(
+                    expect::packets(k, *c, &ctx)
+                        .or_else(|m| src.at(pe, format!("phase {pname:?}: expect_phase: {m}")))?,
+                );
+            }
+        }
+        let mut actor_checks = Vec::new();
+        for (k, c) in &spec.expect_actors {
+            let x = crate::case::expect::actor_count(k, *c, &actors)
+                .or_else(|m| src.at(ph, format!("phase {pname:?}: expect_actors: {m}")))?;
+            actor_checks.push(x);
         }
         let mut checks = Vec::new();
         for (probe, e) in &spec.expect {
@@ -685,6 +726,10 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
             steps,
             checks,
             ifaces: now,
+            actors,
+            actor_checks,
+            phase_counters,
+            phase_packets,
         });
     }
     check_variants(&src, &case.phases, &phases)?;
@@ -867,6 +912,7 @@ fn check_expect(
         counters: all(&x.counters, |k, c| expect::counter(k, *c, &ctx), &at)?,
         packets: all(&x.packets, |k, c| expect::packets(k, *c, &ctx), &at)?,
         neighbours: all(&x.neighbours, |k, s| expect::neighbour(k, s, &ctx), &at)?,
+        routes: all(&x.routes, |k, s| expect::route(k, s, &ctx), &at)?,
         qdiscs: all(&x.qdisc, |k, q| expect::qdisc(k, q, &ctx), &at)?,
         links: all(&x.links, |k, l| expect::link(k, l, &ctx), &at)?,
         rules: all(&x.rules, |k, c| expect::rule(k, *c, &ctx), &at)?,
@@ -980,7 +1026,7 @@ packets = { "b/eth0: icmp echo-request" = 3 }
     #[test]
     fn expectation_of_the_wrong_kind_or_type() {
         let e = err(&CASE.replace("replies = 3", "result = \"ok\""));
-        assert!(e.contains("`result` applies to connect probes"), "{e}");
+        assert!(e.contains("`result` applies to connect and bind probes"), "{e}");
         let e = err(&CASE.replace("replies = 3", "replies = \"many\""));
         assert!(e.contains("demo.toml:15:") && e.contains("not a count"), "{e}");
         let e = err(&CASE.replace("icmp echo-request", "icmp echo-requests"));

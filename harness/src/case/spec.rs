@@ -229,7 +229,154 @@ pub struct PhaseSpec {
     pub after: Option<Spanned<String>>,
     #[serde(default)]
     pub steps: Vec<Spanned<Step>>,
+    /// Processes that run through the phase, by name: started after the
+    /// setup steps (before the phase's steps), ended when the phase ends.
+    #[serde(default)]
+    pub actors: IndexMap<String, Spanned<ActorSpec>>,
+    /// What the actors must have counted by the phase's end:
+    /// `"name: counter" = count`.
+    #[serde(default)]
+    pub expect_actors: IndexMap<String, Count>,
+    /// Expectations over the whole phase: from before its actors start and
+    /// its steps run to after its last probe and its actors' end.
+    #[serde(default)]
+    pub expect_phase: Option<Spanned<PhaseExpect>>,
+    #[serde(default)]
     pub expect: IndexMap<String, Spanned<Expect>>,
+}
+
+/// A neighbour expectation: a state alone, or a state and/or a link-layer address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum NeighWant {
+    State(String),
+    Entry(NeighEntry),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeighEntry {
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub lladdr: Option<String>,
+}
+
+/// `[phase.expect_phase]`: counters and packets over the whole phase.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseExpect {
+    #[serde(default)]
+    pub counters: IndexMap<String, Count>,
+    #[serde(default)]
+    pub packets: IndexMap<String, Count>,
+}
+
+/// A process that runs through a phase in a namespace: a built-in (a
+/// thread of the harness) or a literal command line.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ActorSpec {
+    /// Reads datagrams on `listen` and sends each back. Counters: `received`, `echoed`.
+    UdpEcho { ns: String, listen: SocketAddr },
+    /// Reads datagrams on `listen`. Counter: `received`.
+    UdpSink { ns: String, listen: SocketAddr },
+    /// A DNS server on `listen` answering A/AAAA from `answers` (name →
+    /// addresses; any other name NXDOMAIN), losing the first `drop_a` A and
+    /// `drop_aaaa` AAAA queries. Counters: `received`, `answered`, `dropped`.
+    Dns {
+        ns: String,
+        listen: SocketAddr,
+        #[serde(default)]
+        answers: IndexMap<String, Vec<IpAddr>>,
+        #[serde(default)]
+        drop_a: u32,
+        #[serde(default)]
+        drop_aaaa: u32,
+    },
+    /// A TCP listener on `listen` with `backlog`; `on_accept`: `hold` (keep
+    /// the connection), `close` (FIN), `reset` (RST, SO_LINGER 0) or `never`
+    /// (do not accept). Counters: `accepted`.
+    TcpServer {
+        ns: String,
+        listen: SocketAddr,
+        #[serde(default = "defaults::backlog")]
+        backlog: u32,
+        #[serde(default)]
+        on_accept: AcceptPolicy,
+    },
+    /// IPv6 router advertisements out of `dev` to ff02::1 every
+    /// `interval_ms`: `router_lifetime` s (0: not a default router) and, if
+    /// given, a prefix (on-link, autonomous). Counter: `sent`.
+    Ra {
+        ns: String,
+        dev: String,
+        #[serde(default)]
+        prefix: Option<Cidr>,
+        #[serde(default = "defaults::router_lifetime")]
+        router_lifetime: u16,
+        #[serde(default = "defaults::ra_interval_ms")]
+        interval_ms: u64,
+    },
+    /// A literal command line (`dnsmasq -k …`, `socat …`), through `sh -c
+    /// "exec …"` in the namespace, in its own process group; ready when
+    /// `ready_listening` (`tcp:53`, `udp:5353`) has a socket in the
+    /// namespace, killed with its group when the phase ends. Counters:
+    /// `exited` (1 if it ended by itself), `exit_code`.
+    Command {
+        ns: String,
+        run: String,
+        #[serde(default)]
+        ready_listening: Option<String>,
+        #[serde(default = "defaults::ready_timeout_ms")]
+        ready_timeout_ms: u64,
+    },
+}
+
+impl ActorSpec {
+    pub fn ns(&self) -> &str {
+        match self {
+            ActorSpec::UdpEcho { ns, .. }
+            | ActorSpec::UdpSink { ns, .. }
+            | ActorSpec::Dns { ns, .. }
+            | ActorSpec::TcpServer { ns, .. }
+            | ActorSpec::Ra { ns, .. }
+            | ActorSpec::Command { ns, .. } => ns,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ActorSpec::UdpEcho { .. } => "udp-echo",
+            ActorSpec::UdpSink { .. } => "udp-sink",
+            ActorSpec::Dns { .. } => "dns",
+            ActorSpec::TcpServer { .. } => "tcp-server",
+            ActorSpec::Ra { .. } => "ra",
+            ActorSpec::Command { .. } => "command",
+        }
+    }
+
+    /// The counters this kind of actor keeps.
+    pub fn counters(&self) -> &'static [&'static str] {
+        match self {
+            ActorSpec::UdpEcho { .. } => &["received", "echoed"],
+            ActorSpec::UdpSink { .. } => &["received"],
+            ActorSpec::Dns { .. } => &["received", "answered", "dropped"],
+            ActorSpec::TcpServer { .. } => &["accepted"],
+            ActorSpec::Ra { .. } => &["sent"],
+            ActorSpec::Command { .. } => &["exited", "exit_code"],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AcceptPolicy {
+    #[default]
+    Hold,
+    Close,
+    Reset,
+    Never,
 }
 
 /// A change applied to the topology.
@@ -546,10 +693,10 @@ impl schemars::JsonSchema for Iface {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum ProbeSpec {
-    /// ICMP echo.
+    /// ICMP echo (ICMPv6 echo to an IPv6 address).
     Ping {
         from: String,
-        to: Ipv4Addr,
+        to: IpAddr,
         #[serde(default = "defaults::count")]
         count: u32,
         #[serde(default = "defaults::interval_ms")]
@@ -575,6 +722,107 @@ pub enum ProbeSpec {
         /// as conntrack entries); the probe's own connect comes after them.
         #[serde(default)]
         hold: u32,
+        /// The source the probe's own connect binds first (`addr:port`, port
+        /// 0 = any): a client pinned to one address or port.
+        #[serde(default)]
+        src: Option<SocketAddr>,
+    },
+    /// `bind(2)` of a TCP or UDP socket: the errno is the outcome.
+    Bind {
+        from: String,
+        addr: SocketAddr,
+        #[serde(default)]
+        proto: Proto,
+        /// `IP_FREEBIND`/`IPV6_FREEBIND`: bind an address the namespace does not (yet) have.
+        #[serde(default)]
+        freebind: bool,
+        /// `IP_TRANSPARENT` (needs CAP_NET_ADMIN).
+        #[serde(default)]
+        transparent: bool,
+        /// TCP only: `listen(2)` after a successful bind.
+        #[serde(default)]
+        listen: bool,
+    },
+    /// UDP datagrams from `from` to `to`, `count` of them `interval_ms`
+    /// apart; a harness listener in `listen_in` counts them (and echoes them
+    /// when `echo`), and ICMP errors come back through `IP_RECVERR`.
+    Udp {
+        from: String,
+        to: SocketAddr,
+        /// The sender's source `addr:port` (port 0 = any).
+        #[serde(default)]
+        src: Option<SocketAddr>,
+        #[serde(default)]
+        listen_in: Option<String>,
+        #[serde(default)]
+        listen_on: Option<SocketAddr>,
+        #[serde(default)]
+        echo: bool,
+        #[serde(default = "defaults::count")]
+        count: u32,
+        /// Payload bytes per datagram (at least 2: the sequence number).
+        #[serde(default = "defaults::udp_size")]
+        size: u32,
+        #[serde(default = "defaults::interval_ms")]
+        interval_ms: u64,
+        #[serde(default = "defaults::wait_ms")]
+        wait_ms: u64,
+    },
+    /// A name resolved through `server` as glibc does: A and AAAA in
+    /// parallel from one socket, `timeout_ms` per attempt, `attempts` tries.
+    Dns {
+        from: String,
+        server: SocketAddr,
+        name: String,
+        #[serde(default = "defaults::dns_types")]
+        types: Vec<DnsType>,
+        /// glibc `options timeout:N`, in ms (glibc's default 5 s).
+        #[serde(default = "defaults::dns_timeout_ms")]
+        timeout_ms: u64,
+        /// glibc `options attempts:M` (default 2).
+        #[serde(default = "defaults::dns_attempts")]
+        attempts: u32,
+        #[serde(default)]
+        src: Option<SocketAddr>,
+    },
+    /// A crafted frame sent `count` times out of `at` (an `AF_PACKET` send,
+    /// as if that host sent it): Ethernet, then ARP, or IPv4/IPv6 with TCP
+    /// or UDP, every field from the case.
+    Frame {
+        at: Iface,
+        #[serde(default = "defaults::one")]
+        count: u32,
+        /// Ethernet source; default the interface's own address.
+        #[serde(default)]
+        src_mac: Option<String>,
+        /// Ethernet destination; default broadcast.
+        #[serde(default)]
+        dst_mac: Option<String>,
+        #[serde(default)]
+        arp: Option<FrameArp>,
+        #[serde(default)]
+        ip: Option<FrameIp>,
+        #[serde(default)]
+        tcp: Option<FrameTcp>,
+        #[serde(default)]
+        udp: Option<FrameUdp>,
+    },
+    /// `count` concurrent TCP connects to a listener with backlog `backlog`
+    /// that accepts (`accept = true`) or never does.
+    Burst {
+        from: String,
+        to: SocketAddr,
+        listen_in: String,
+        #[serde(default)]
+        listen_on: Option<SocketAddr>,
+        #[serde(default = "defaults::one")]
+        backlog: u32,
+        #[serde(default)]
+        accept: bool,
+        #[serde(default = "defaults::burst_count")]
+        count: u32,
+        #[serde(default = "defaults::timeout_ms")]
+        timeout_ms: u64,
     },
     /// A TCP transfer between a client and a server.
     Stream {
@@ -595,6 +843,74 @@ pub enum ProbeSpec {
         #[serde(default)]
         inject: Option<InjectSpec>,
     },
+}
+
+/// `arp = { op = "request", sender = "172.17.0.2", target = "172.17.0.2" }`:
+/// a gratuitous ARP when sender = target. `sha` defaults to the frame's
+/// source MAC, `tha` to zeros (request) or the destination MAC (reply).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FrameArp {
+    #[serde(default = "defaults::arp_op")]
+    pub op: String,
+    pub sender: Ipv4Addr,
+    pub target: Ipv4Addr,
+    #[serde(default)]
+    pub sha: Option<String>,
+    #[serde(default)]
+    pub tha: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FrameIp {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    #[serde(default = "defaults::ttl")]
+    pub ttl: u8,
+}
+
+/// `tcp = { sport = 40000, dport = 80, flags = "S", seq = 1 }`: flags in
+/// tcpdump's letters (`S`, `S.`, `R`, `F.`, `P.`), `.` being ACK.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FrameTcp {
+    pub sport: u16,
+    pub dport: u16,
+    #[serde(default = "defaults::syn")]
+    pub flags: String,
+    #[serde(default)]
+    pub seq: u32,
+    #[serde(default)]
+    pub ack: u32,
+    #[serde(default = "defaults::window")]
+    pub window: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FrameUdp {
+    pub sport: u16,
+    pub dport: u16,
+    /// Payload bytes (zeros).
+    #[serde(default)]
+    pub len: u16,
+}
+
+/// A DNS query type the `dns` probe asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+pub enum DnsType {
+    A,
+    #[serde(rename = "AAAA")]
+    Aaaa,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Proto {
+    #[default]
+    Tcp,
+    Udp,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
@@ -643,6 +959,11 @@ impl ProbeSpec {
             ProbeSpec::Ping { .. } => "ping",
             ProbeSpec::Connect { .. } => "connect",
             ProbeSpec::Stream { .. } => "stream",
+            ProbeSpec::Bind { .. } => "bind",
+            ProbeSpec::Udp { .. } => "udp",
+            ProbeSpec::Burst { .. } => "burst",
+            ProbeSpec::Dns { .. } => "dns",
+            ProbeSpec::Frame { .. } => "frame",
         }
     }
 
@@ -664,6 +985,13 @@ impl ProbeSpec {
             ProbeSpec::Stream { timeout_ms, inject: Some(i), .. } => {
                 timeout_ms.saturating_mul(2).saturating_add(i.settle_ms).saturating_add(3_000)
             }
+            ProbeSpec::Bind { .. } => 0,
+            ProbeSpec::Udp { count, interval_ms, wait_ms, .. } => {
+                (*count as u64).saturating_mul(*interval_ms).saturating_add(*wait_ms)
+            }
+            ProbeSpec::Burst { timeout_ms, .. } => *timeout_ms,
+            ProbeSpec::Dns { timeout_ms, attempts, .. } => timeout_ms.saturating_mul(*attempts as u64),
+            ProbeSpec::Frame { .. } => 0,
         }
     }
 
@@ -702,6 +1030,81 @@ impl ProbeSpec {
                 }
                 "2 × timeout_ms + inject.settle_ms + 3000"
             }
+            ProbeSpec::Bind { proto, listen, .. } => {
+                if *listen && *proto == Proto::Udp {
+                    return Err("listen applies to proto = \"tcp\"".into());
+                }
+                "0"
+            }
+            ProbeSpec::Udp { count: n, size, interval_ms, wait_ms, echo, listen_in, listen_on, .. } => {
+                if listen_in.is_none() && (*echo || listen_on.is_some()) {
+                    return Err("echo and listen_on need listen_in (the namespace the harness listens in)".into());
+                }
+                count("count", *n, 1)?;
+                if !(2..=65_000).contains(size) {
+                    return Err(format!("size = {size}: write 2 to 65000 (bytes of payload)"));
+                }
+                ms("interval_ms", *interval_ms, 0)?;
+                ms("wait_ms", *wait_ms, 0)?;
+                "count × interval_ms + wait_ms"
+            }
+            ProbeSpec::Burst { count: n, backlog, timeout_ms, .. } => {
+                count("count", *n, 1)?;
+                if *n > limits::BURST_MAX {
+                    return Err(format!("count = {n}: write 1 to {} (concurrent connects)", limits::BURST_MAX));
+                }
+                count("backlog", *backlog, 0)?;
+                ms("timeout_ms", *timeout_ms, 1)?;
+                "timeout_ms"
+            }
+            ProbeSpec::Dns { name, types, timeout_ms, attempts, .. } => {
+                if !crate::wire::dns::valid_name(name) {
+                    return Err(format!("name = {name:?}: not a domain name (labels of 1 to 63 ASCII bytes)"));
+                }
+                if types.is_empty() {
+                    return Err("types = []: ask for \"A\", \"AAAA\" or both".into());
+                }
+                ms("timeout_ms", *timeout_ms, 1)?;
+                count("attempts", *attempts, 1)?;
+                "timeout_ms × attempts"
+            }
+            ProbeSpec::Frame { count: n, src_mac, dst_mac, arp, ip, tcp, udp, .. } => {
+                count("count", *n, 1)?;
+                let mac = |k: &str, m: &Option<String>| match m {
+                    Some(m) if crate::wire::frame::mac(m).is_none() => {
+                        Err(format!("{k} = {m:?}: not a MAC address (02:42:ac:11:00:02)"))
+                    }
+                    _ => Ok(()),
+                };
+                mac("src_mac", src_mac)?;
+                mac("dst_mac", dst_mac)?;
+                match (arp, ip) {
+                    (Some(_), Some(_)) => return Err("give arp or ip, not both".into()),
+                    (None, None) => return Err("give arp = { … } or ip = { … }".into()),
+                    (Some(a), None) => {
+                        if tcp.is_some() || udp.is_some() {
+                            return Err("tcp and udp go with ip, not arp".into());
+                        }
+                        if a.op != "request" && a.op != "reply" {
+                            return Err(format!("arp.op = {:?}: write request or reply", a.op));
+                        }
+                        mac("arp.sha", &a.sha)?;
+                        mac("arp.tha", &a.tha)?;
+                    }
+                    (None, Some(i)) => {
+                        if i.src.is_ipv4() != i.dst.is_ipv4() {
+                            return Err("ip.src and ip.dst must be of one family".into());
+                        }
+                        if tcp.is_some() && udp.is_some() {
+                            return Err("give tcp or udp, not both".into());
+                        }
+                        if let Some(t) = tcp {
+                            crate::wire::frame::tcp_flags(&t.flags)?;
+                        }
+                    }
+                }
+                "0"
+            }
         };
         match self.worst_case_ms() {
             w if w <= PROBE_MS_MAX => Ok(()),
@@ -713,7 +1116,14 @@ impl ProbeSpec {
 
     pub fn namespaces(&self) -> Vec<&str> {
         match self {
-            ProbeSpec::Ping { from, .. } => vec![from],
+            ProbeSpec::Ping { from, .. } | ProbeSpec::Bind { from, .. } | ProbeSpec::Dns { from, .. } => vec![from],
+            ProbeSpec::Frame { at, .. } => vec![at.ns.as_str()],
+            ProbeSpec::Udp { from, listen_in, .. } => {
+                let mut v = vec![from.as_str()];
+                v.extend(listen_in.as_deref());
+                v
+            }
+            ProbeSpec::Burst { from, listen_in, .. } => vec![from.as_str(), listen_in.as_str()],
             ProbeSpec::Connect { from, listen_in, .. } => {
                 let mut v = vec![from.as_str()];
                 v.extend(listen_in.as_deref());
@@ -745,6 +1155,8 @@ pub mod limits {
     /// How long an `sh` step runs before it is killed; the runner uses it.
     /// A first iptables in a TCG guest loads modules over 9p for 20 s and more.
     pub const SH_STEP_MS: u64 = 60_000;
+    /// Concurrent connects of one burst probe (each an fd).
+    pub const BURST_MAX: u32 = 1_000;
     /// A whole case's worst case ([`crate::case::plan::Plan::worst_case_ms`]).
     pub const CASE_MS_MAX: u64 = 3_600_000;
 }
@@ -768,6 +1180,45 @@ pub mod defaults {
     pub fn one() -> u32 {
         1
     }
+    pub fn udp_size() -> u32 {
+        64
+    }
+    pub fn burst_count() -> u32 {
+        8
+    }
+    pub fn arp_op() -> String {
+        "request".into()
+    }
+    pub fn ttl() -> u8 {
+        64
+    }
+    pub fn syn() -> String {
+        "S".into()
+    }
+    pub fn window() -> u16 {
+        64240
+    }
+    pub fn backlog() -> u32 {
+        128
+    }
+    pub fn router_lifetime() -> u16 {
+        1800
+    }
+    pub fn ra_interval_ms() -> u64 {
+        1000
+    }
+    pub fn ready_timeout_ms() -> u64 {
+        5000
+    }
+    pub fn dns_types() -> Vec<super::DnsType> {
+        vec![super::DnsType::A, super::DnsType::Aaaa]
+    }
+    pub fn dns_timeout_ms() -> u64 {
+        5000
+    }
+    pub fn dns_attempts() -> u32 {
+        2
+    }
     pub fn settle_ms() -> u64 {
         300
     }
@@ -784,7 +1235,7 @@ pub mod defaults {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
-    /// ping: echo replies received.
+    /// ping: echo replies received; udp: echoes received.
     #[serde(default)]
     pub replies: Option<Count>,
     /// ping: the set of distinct ICMP errors received about our requests,
@@ -792,9 +1243,28 @@ pub struct Expect {
     /// means none at all.
     #[serde(default)]
     pub icmp_errors: Option<Vec<String>>,
-    /// connect: `ok`, an errno name, or `timeout`.
+    /// ping: the set of distinct errnos `sendto(2)` met (`ENETUNREACH`);
+    /// `[]` means every request went out.
+    #[serde(default)]
+    pub send_errors: Option<Vec<String>>,
+    /// connect, bind: `ok`, an errno name, or `timeout`.
     #[serde(default)]
     pub result: Option<String>,
+    /// udp: datagrams the harness listener read.
+    #[serde(default)]
+    pub received: Option<Count>,
+    /// burst: connects by result, `{ ok = 2, ECONNREFUSED = 0, timeout = ">=1" }`.
+    #[serde(default)]
+    pub results: IndexMap<String, Count>,
+    /// burst: the listener namespace's `TcpExt.ListenOverflows` delta.
+    #[serde(default)]
+    pub listen_overflows: Option<Count>,
+    /// dns: each query type's result, `{ A = "ok", AAAA = "timeout" }`.
+    #[serde(default)]
+    pub queries: IndexMap<String, String>,
+    /// dns: each query type's answer addresses, as a set; `[]` = none.
+    #[serde(default)]
+    pub answers: IndexMap<String, Vec<IpAddr>>,
     /// connect/stream: elapsed time window.
     #[serde(default)]
     pub elapsed_ms: Option<Window>,
@@ -812,9 +1282,14 @@ pub struct Expect {
     /// Captured frames in the probe's window, `"ns/dev: matcher" = count`.
     #[serde(default)]
     pub packets: IndexMap<String, Count>,
-    /// Neighbour states after the probe, `"ns: address" = "FAILED"`.
+    /// Neighbour entries after the probe, `"ns: address" = "FAILED"` or
+    /// `{ state = "REACHABLE", lladdr = "02:42:ac:11:00:02" }`.
     #[serde(default)]
-    pub neighbours: IndexMap<String, String>,
+    pub neighbours: IndexMap<String, NeighWant>,
+    /// Route table entries after the probe, as `ip route` writes them:
+    /// `"ns: default via fe80::1 dev eno1 proto ra" = "present"` (or `"absent"`).
+    #[serde(default)]
+    pub routes: IndexMap<String, String>,
     /// The root qdisc of an interface after the probe, `"ns/dev" = { ... }`.
     #[serde(default)]
     pub qdisc: IndexMap<String, QdiscExpect>,

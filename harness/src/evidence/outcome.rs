@@ -2,7 +2,8 @@
 //! Probes (`run::probe`) produce them; checks, why-lines and the report read
 //! their fields by name in code, never from JSON.
 
-use std::net::Ipv4Addr;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,11 @@ pub enum Outcome {
     Ping(PingOutcome),
     Connect(ConnectOutcome),
     Stream(StreamOutcome),
+    Bind(BindOutcome),
+    Udp(UdpOutcome),
+    Burst(BurstOutcome),
+    Dns(DnsOutcome),
+    Frame(FrameOutcome),
 }
 
 impl Outcome {
@@ -25,6 +31,11 @@ impl Outcome {
             Outcome::Ping(_) => "ping",
             Outcome::Connect(_) => "connect",
             Outcome::Stream(_) => "stream",
+            Outcome::Bind(_) => "bind",
+            Outcome::Udp(_) => "udp",
+            Outcome::Burst(_) => "burst",
+            Outcome::Dns(_) => "dns",
+            Outcome::Frame(_) => "frame",
         }
     }
 
@@ -34,6 +45,11 @@ impl Outcome {
             Outcome::Ping(o) => o.elapsed_ms,
             Outcome::Connect(o) => o.elapsed_ms,
             Outcome::Stream(o) => o.elapsed_ms,
+            Outcome::Bind(o) => o.elapsed_ms,
+            Outcome::Udp(o) => o.elapsed_ms,
+            Outcome::Burst(o) => o.elapsed_ms,
+            Outcome::Dns(o) => o.elapsed_ms,
+            Outcome::Frame(o) => o.elapsed_ms,
         }
     }
 }
@@ -41,17 +57,19 @@ impl Outcome {
 /// An ICMP error a probe received about its own traffic.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct IcmpError {
-    /// A name of the one ICMP vocabulary ([`crate::wire::icmp::NAMES`]),
-    /// e.g. `host-unreachable`, `admin-prohibited`.
+    /// A name of the one ICMP vocabulary ([`crate::wire::icmp::NAMES`],
+    /// [`crate::wire::icmp::NAMES6`] for IPv6), e.g. `host-unreachable`,
+    /// `admin-prohibited`, `no-route`.
     pub kind: String,
-    /// The address that sent the error.
-    pub from: Ipv4Addr,
-    /// The echo sequence number it quotes.
+    /// The address that sent the error (IPv4 or IPv6).
+    pub from: IpAddr,
+    /// The echo sequence number it quotes (udp: the datagram's number,
+    /// from 1, which the payload carries).
     pub seq: u16,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
-/// `ping`: echo requests over a raw ICMP socket.
+/// `ping`: echo requests over a raw ICMP (IPv4) or ICMPv6 (IPv6) socket.
 pub struct PingOutcome {
     /// Echo requests sent (packets).
     pub sent: u32,
@@ -66,6 +84,10 @@ pub struct PingOutcome {
     /// drops of their copies, are told by it.
     #[serde(default)]
     pub id: u16,
+    /// Requests whose `sendto(2)` failed, by errno name (`ENETUNREACH`:
+    /// no route, refused at once); empty when every send went out.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub send_errors: BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
@@ -78,6 +100,53 @@ pub struct ConnectOutcome {
     /// Connections held open (established and accepted) during the connect.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub held: u32,
+    /// The source the connect was bound to, when the probe gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub src: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+/// `bind`: one `bind(2)` (and `listen(2)` when asked).
+pub struct BindOutcome {
+    /// `ok` or the errno name (`EADDRNOTAVAIL`, `EADDRINUSE`, `EACCES`).
+    pub result: String,
+    /// The call that failed: `socket`, `setsockopt`, `bind` or `listen`; `none` when ok.
+    pub failed: String,
+    pub elapsed_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+/// `udp`: datagrams sent, what the listener read, echoes, ICMP errors.
+pub struct UdpOutcome {
+    /// Datagrams `sendto(2)` accepted.
+    pub sent: u32,
+    /// Datagrams the harness listener read; `None` without a listener.
+    pub received: Option<u32>,
+    /// Echoes the sender read back (packets).
+    pub replies: u32,
+    /// ICMP errors about our datagrams (`IP_RECVERR`), kind and sender.
+    pub errors: Vec<IcmpError>,
+    /// Datagrams whose `sendto(2)` failed, by errno name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub send_errors: BTreeMap<String, u32>,
+    /// The sender's local address and port.
+    pub local: Option<std::net::SocketAddr>,
+    /// From the first datagram to the end of the wait, ms.
+    pub elapsed_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+/// `burst`: concurrent connects against a listener's backlog.
+pub struct BurstOutcome {
+    /// Connects by result: `ok`, an errno name or `timeout` → how many.
+    pub results: BTreeMap<String, u32>,
+    /// The listener namespace's `TcpExt.ListenOverflows` delta (the accept
+    /// queue was full), and `TcpExt.ListenDrops`.
+    pub listen_overflows: i64,
+    pub listen_drops: i64,
+    /// Connections the listener accepted (0 when `accept = false`).
+    pub accepted: u32,
+    pub elapsed_ms: f64,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -115,4 +184,43 @@ pub struct Injected {
     pub max_window: Option<u32>,
     /// For display only; never parsed.
     pub summary: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+/// `dns`: one lookup, glibc's way; one entry per query type.
+pub struct DnsOutcome {
+    pub queries: Vec<DnsQuery>,
+    /// The resolver socket's address and port (both queries leave from it).
+    pub local: Option<std::net::SocketAddr>,
+    /// From the first query to the last answer or the last timeout, ms.
+    pub elapsed_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct DnsQuery {
+    /// `A` or `AAAA`.
+    pub qtype: String,
+    /// `ok` (NOERROR), an rcode name (`NXDOMAIN`, `SERVFAIL`), `timeout`
+    /// after every attempt, or an errno name (`ECONNREFUSED`).
+    pub result: String,
+    /// The response's rcode, when one came.
+    pub rcode: Option<String>,
+    /// Addresses in the answer section.
+    pub answers: Vec<std::net::IpAddr>,
+    /// Times the query was sent (1 + retries).
+    pub sent: u32,
+    /// From the query's first send to its answer, ms.
+    pub latency_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+/// `frame`: a crafted frame sent out of an interface.
+pub struct FrameOutcome {
+    /// Times it was sent.
+    pub sent: u32,
+    /// Its length, bytes.
+    pub len: u32,
+    /// What it was, for people (never parsed).
+    pub summary: String,
+    pub elapsed_ms: f64,
 }

@@ -215,6 +215,9 @@ pub struct ProbeRecord {
     /// phase's steps): what a step made, moved, deleted or changed shows here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topology: Option<crate::evidence::topo::TopoView>,
+    /// Route tables after the probe (not `local`), in namespaces `routes` names.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub routes: BTreeMap<String, Vec<crate::sys::routes::Route>>,
     /// Root qdiscs read back after the probe, for interfaces the checks name.
     pub qdiscs: BTreeMap<String, crate::sys::tc::QdiscInfo>,
     /// Qdisc drops during the probe, same interfaces.
@@ -298,6 +301,18 @@ pub struct PhaseRecord {
     pub note: Option<String>,
     pub steps: Vec<StepRecord>,
     pub probes: Vec<ProbeRecord>,
+    /// The phase's actors: what each did, how it ended.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actors: Vec<ActorRecord>,
+    /// `expect_actors`: each actor counter against its expectation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actor_checks: Vec<CheckRecord>,
+    /// `expect_phase`: counters and packets over the whole phase, and its
+    /// window (ns since the epoch).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phase_checks: Vec<CheckRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase_window_ns: Option<(u64, u64)>,
     /// The phase's capture, every interface in one file
     /// ([`crate::evidence::frames::pcapng_path`]), relative to the artifacts
     /// root; none without captures.
@@ -318,12 +333,43 @@ impl PhaseRecord {
             note: None,
             steps: vec![],
             probes: vec![],
+            actors: vec![],
+            actor_checks: vec![],
+            phase_checks: vec![],
+            phase_window_ns: None,
             pcapng: None,
             timings: Timings::default(),
             passed: false,
             error: None,
         }
     }
+}
+
+/// One actor of a phase: what it is, when it was ready, what it counted,
+/// how it ended, what it printed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct ActorRecord {
+    pub name: String,
+    pub ns: String,
+    /// `udp-echo`, `udp-sink`, `dns`, `tcp-server`, `ra` or `command`.
+    pub kind: String,
+    /// The command line, for `command` actors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    /// From start to ready, ms.
+    pub ready_ms: Option<f64>,
+    pub counters: BTreeMap<String, i64>,
+    /// How it ended: `stopped at phase end`, `killed at phase end (signal 9)`,
+    /// `exited 0`, `exited 1`.
+    pub end: String,
+    /// The last 4 KiB a command printed on each stream.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stdout: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stderr: String,
+    /// Why it never got ready, or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The version of the `evidence.json` format this build writes and reads.
@@ -424,6 +470,21 @@ impl CaseRecord {
             for st in ph.steps.iter().filter(|s| !s.ok) {
                 s += &format!("  step failed: {}: {}\n", st.step, st.output);
             }
+            for c in ph.phase_checks.iter().chain(&ph.actor_checks).filter(|c| !c.ok) {
+                s += &format!("  {}: expected {}, observed {}\n", c.what, c.expected, c.observed);
+            }
+            for a in ph.actors.iter().filter(|a| a.error.is_some() || ph.actor_checks.iter().any(|c| !c.ok)) {
+                s += &format!("    actor {} ({} in {}): {}; counters {:?}", a.name, a.kind, a.ns, a.end, a.counters);
+                if let Some(e) = &a.error {
+                    s += &format!("; error: {e}");
+                }
+                s += "\n";
+                for (stream, text) in [("stdout", &a.stdout), ("stderr", &a.stderr)] {
+                    if !text.trim().is_empty() {
+                        s += &format!("      {stream}: {}\n", text.trim().replace('\n', "\n        "));
+                    }
+                }
+            }
             for p in &ph.probes {
                 for c in p.checks.iter().filter(|c| !c.ok) {
                     s += &format!("  {} {}: expected {}, observed {}\n", p.name, c.what, c.expected, c.observed);
@@ -503,6 +564,7 @@ impl ProbeRecord {
             packet_counts: BTreeMap::new(),
             neighbours: BTreeMap::new(),
             topology: None,
+            routes: BTreeMap::new(),
             qdiscs: BTreeMap::new(),
             qdisc_drops: BTreeMap::new(),
             qdisc_deltas: BTreeMap::new(),

@@ -309,6 +309,18 @@ fn outcome_table(o: &Outcome) -> String {
                 rows.push(("injected", i.summary.clone()));
             }
         }
+        // The other probes: their fields as they are recorded.
+        o => {
+            if let Ok(serde_json::Value::Object(m)) = serde_json::to_value(o) {
+                for (k, v) in m.into_iter().filter(|(k, _)| k != "kind") {
+                    let shown = match v {
+                        serde_json::Value::String(s) => s,
+                        v => v.to_string(),
+                    };
+                    rows.push((Box::leak(k.into_boxed_str()), shown));
+                }
+            }
+        }
     }
     let mut t = format!("<table class=\"outcome\"><tr><th colspan=\"2\">outcome ({})</th></tr>", o.kind());
     for (k, v) in rows {

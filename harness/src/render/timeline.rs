@@ -27,6 +27,8 @@ pub fn colour(k: FrameKind) -> &'static str {
     match k {
         FrameKind::ArpRequest => "#1f6feb",
         FrameKind::ArpReply => "#1a7f37",
+        FrameKind::NeighSolicit => "#1f6feb",
+        FrameKind::NeighAdvert => "#1a7f37",
         FrameKind::EchoRequest => "#8250df",
         FrameKind::EchoReply => "#0a8f8f",
         FrameKind::IcmpError => "#d4731c",
@@ -44,6 +46,8 @@ pub fn code(k: FrameKind) -> &'static str {
     match k {
         FrameKind::ArpRequest => "A?",
         FrameKind::ArpReply => "A!",
+        FrameKind::NeighSolicit => "N?",
+        FrameKind::NeighAdvert => "N!",
         FrameKind::EchoRequest => "E?",
         FrameKind::EchoReply => "E!",
         FrameKind::IcmpError => "I!",

@@ -159,6 +159,8 @@ fn run_phase(
     let mut caps: Vec<Capture> = Vec::new();
     let mut leftovers = Vec::new();
     let mut frame_refs = Vec::new();
+    let mut actors = crate::run::actor::Actors::default();
+    let (mut phase_t0, mut phase_before) = (0u64, std::collections::BTreeMap::new());
     let result = (|| -> Result<()> {
         for s in &plan.setup {
             let t = Instant::now();
@@ -178,6 +180,14 @@ fn run_phase(
             c.follow(topo.ns(&i.ns)?)?;
             caps.push(c);
         }
+        // The phase's own window opens here: before its actors and steps.
+        phase_t0 = now_ns();
+        phase_before = phase_counters(&topo, ph)?;
+        // Actors start once the setup is done and the captures run, and are
+        // ready before the phase's steps.
+        let (started, ready) = crate::run::actor::Actors::start(&ph.actors, &topo);
+        actors = started;
+        ready?;
         rec.timings.setup_ms = ms(t_setup.elapsed());
         let t_steps = Instant::now();
         let own = ph.steps.iter().map(|s| (s, "phase"));
@@ -203,7 +213,8 @@ fn run_phase(
                         output: format!("{e:#}"),
                         ms: ms(t.elapsed()),
                     });
-                    return Err(anyhow!("step `{s}` failed: {e:#}"));
+                    // The step's record says what and how; the error only points at it.
+                    return Err(anyhow!("a {origin} step failed (below)"));
                 }
             }
         }
@@ -220,6 +231,14 @@ fn run_phase(
         rec.timings.probes_ms = ms(t_probes.elapsed());
         Ok(())
     })();
+    // The phase ends for its actors before the captures stop, so that what
+    // their ending sends is in the pcapng too.
+    rec.actors = actors.stop();
+    rec.actor_checks = crate::verdict::check::actors(&ph.actor_checks, &rec.actors);
+    let result = match result {
+        Ok(()) if phase_t0 > 0 => judge_phase(&topo, ph, &caps, phase_t0, &phase_before, &mut rec),
+        r => r,
+    };
     let captured = stop_captures(caps, plan, ph, dir, &mut rec, &frame_refs);
     // Closed only now, so that no probe's window or capture holds their
     // closing handshakes.
@@ -249,7 +268,10 @@ fn run_phase(
             ms: took,
         });
     }
-    rec.passed = rec.error.is_none() && rec.probes.iter().all(|p| p.checks.iter().all(|c| c.ok));
+    rec.passed = rec.error.is_none()
+        && rec.probes.iter().all(|p| p.checks.iter().all(|c| c.ok))
+        && rec.actor_checks.iter().all(|c| c.ok)
+        && rec.phase_checks.iter().all(|c| c.ok);
     if keep {
         return (rec, Some(Kept { phase: ph.name.clone(), topology: topo, _watch: watch, _globals: globals }));
     }
@@ -258,6 +280,72 @@ fn run_phase(
     drop(topo);
     rec.timings.teardown_ms = ms(t_down.elapsed());
     (rec, None)
+}
+
+/// The counters `expect_phase` names, per namespace, now.
+fn phase_counters(
+    topo: &Topology,
+    ph: &Phase,
+) -> Result<std::collections::BTreeMap<String, crate::sys::counters::Counters>> {
+    let mut out = std::collections::BTreeMap::new();
+    for c in &ph.phase_counters {
+        if !out.contains_key(&c.ns) {
+            out.insert(c.ns.clone(), topo.ns(&c.ns)?.run(|_| crate::sys::counters::read_thread_ns())??);
+        }
+    }
+    Ok(out)
+}
+
+/// `expect_phase`: counter deltas and frames from the phase's start (before
+/// actors and steps) to now (its probes and actors done).
+fn judge_phase(
+    topo: &Topology,
+    ph: &Phase,
+    caps: &[Capture],
+    t0: u64,
+    before: &std::collections::BTreeMap<String, crate::sys::counters::Counters>,
+    rec: &mut PhaseRecord,
+) -> Result<()> {
+    use crate::evidence::record::{CheckRecord, Expected, Observed};
+    if ph.phase_counters.is_empty() && ph.phase_packets.is_empty() {
+        return Ok(());
+    }
+    let t1 = now_ns();
+    rec.phase_window_ns = Some((t0, t1));
+    let after = phase_counters(topo, ph)?;
+    for c in &ph.phase_counters {
+        let (b, a) = (before.get(&c.ns), after.get(&c.ns));
+        let got = a.and_then(|a| a.get(&c.key)).map(|v| v - b.and_then(|b| b.get(&c.key)).copied().unwrap_or(0));
+        let (observed, ok) = match got {
+            Some(n) => (Observed::Delta { n }, c.count.holds(n)),
+            None => (Observed::missing(format!("{} has no counter {}", c.ns, c.key)), false),
+        };
+        let what = format!("phase counter {}: {}", c.ns, c.key);
+        rec.phase_checks.push(CheckRecord {
+            what,
+            expected: Expected::delta(c.count),
+            observed,
+            ok,
+            unavailable: false,
+        });
+    }
+    for c in caps {
+        c.sync(t1, Duration::from_secs(2))?;
+        let frames = c.window(t0, t1);
+        for (key, n) in witness::frames::count(&ph.phase_packets, &c.label, &frames, &Default::default()) {
+            let x = ph.phase_packets.iter().find(|p| p.key() == key).expect("counted from these");
+            let what = format!("phase packets {key}");
+            let (expected, ok) = (Expected::count(x.count), x.count.holds(n));
+            rec.phase_checks.push(CheckRecord {
+                what,
+                expected,
+                observed: Observed::Count { n },
+                ok,
+                unavailable: false,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Which captured frame each recorded frame is: per probe, per interface,
@@ -413,13 +501,72 @@ fn run_probe(spec: &ProbeSpec, topo: &Topology) -> Result<(Outcome, probe::Lefto
             )?;
             (Outcome::Ping(o), probe::Leftover::default())
         }
-        ProbeSpec::Connect { from, to, listen_in, listen_on, timeout_ms, hold } => {
+        ProbeSpec::Connect { from, to, listen_in, listen_on, timeout_ms, hold, src } => {
             let l = match listen_in {
                 Some(n) => Some((topo.ns(n)?, listen_on.unwrap_or(*to))),
                 None => None,
             };
-            let (o, keep) = probe::connect(topo.ns(from)?, *to, l, Duration::from_millis(*timeout_ms), *hold)?;
+            let (o, keep) = probe::connect(topo.ns(from)?, *to, l, Duration::from_millis(*timeout_ms), *hold, *src)?;
             (Outcome::Connect(o), keep)
+        }
+        ProbeSpec::Bind { from, addr, proto, freebind, transparent, listen } => {
+            let o = probe::BindOpts { proto: *proto, freebind: *freebind, transparent: *transparent, listen: *listen };
+            (Outcome::Bind(probe::bind(topo.ns(from)?, *addr, o)?), probe::Leftover::default())
+        }
+        ProbeSpec::Udp { from, to, src, listen_in, listen_on, echo, count, size, interval_ms, wait_ms } => {
+            let l = match listen_in {
+                Some(n) => Some((topo.ns(n)?, listen_on.unwrap_or(*to))),
+                None => None,
+            };
+            let o = probe::UdpOpts {
+                src: *src,
+                count: *count,
+                size: *size,
+                interval: Duration::from_millis(*interval_ms),
+                wait: Duration::from_millis(*wait_ms),
+                echo: *echo,
+            };
+            (Outcome::Udp(probe::udp(topo.ns(from)?, *to, l, o)?), probe::Leftover::default())
+        }
+        ProbeSpec::Dns { from, server, name, types, timeout_ms, attempts, src } => {
+            let types = types
+                .iter()
+                .map(|t| match t {
+                    crate::case::spec::DnsType::A => crate::wire::dns::QType::A,
+                    crate::case::spec::DnsType::Aaaa => crate::wire::dns::QType::Aaaa,
+                })
+                .collect();
+            let o = probe::DnsOpts {
+                name: name.clone(),
+                types,
+                timeout: Duration::from_millis(*timeout_ms),
+                attempts: *attempts,
+                src: *src,
+            };
+            (Outcome::Dns(probe::dns(topo.ns(from)?, *server, o)?), probe::Leftover::default())
+        }
+        ProbeSpec::Frame { at, count, src_mac, dst_mac, arp, ip, tcp, udp } => {
+            let o = probe::FrameOpts {
+                count: *count,
+                src_mac: src_mac.as_deref(),
+                dst_mac: dst_mac.as_deref(),
+                arp: arp.as_ref(),
+                ip: ip.as_ref(),
+                tcp: tcp.as_ref(),
+                udp: udp.as_ref(),
+            };
+            (Outcome::Frame(probe::frame(topo.ns(&at.ns)?, &at.dev, o)?), probe::Leftover::default())
+        }
+        ProbeSpec::Burst { from, to, listen_in, listen_on, backlog, accept, count, timeout_ms } => {
+            let o = probe::BurstOpts {
+                backlog: *backlog,
+                accept: *accept,
+                count: *count,
+                timeout: Duration::from_millis(*timeout_ms),
+            };
+            let at = listen_on.unwrap_or(*to);
+            let (o, keep) = probe::burst(topo.ns(from)?, *to, topo.ns(listen_in)?, at, o)?;
+            (Outcome::Burst(o), keep)
         }
         ProbeSpec::Stream { from, to, server_in, bytes, timeout_ms, direction, rcvbuf, inject } => {
             let inject = match inject {

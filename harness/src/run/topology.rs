@@ -21,6 +21,12 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// Every namespace's fixture name and fd, for literal commands that
+    /// name them (`ip netns exec container …`).
+    pub fn names(&self) -> Vec<(String, std::os::fd::RawFd)> {
+        self.namespaces.iter().map(|(n, ns)| (n.clone(), ns.raw_fd())).collect()
+    }
+
     pub fn ns(&self, name: &str) -> Result<&Netns> {
         self.namespaces.get(name).ok_or_else(|| anyhow!("no namespace {name:?} in this topology"))
     }
@@ -258,13 +264,27 @@ impl Topology {
                 Err(anyhow!("`{step}`: global settings are the runner's (crate::safety::globals)"))
             }
             Step::Sh { ns, run } => {
-                // Contained: every process the step starts ends with it.
-                let out = crate::sys::contain::sh(self.ns(ns)?, run, crate::sys::contain::step_deadline())?;
-                let said = format!("{}{}", out.stdout, out.stderr).trim().to_string();
+                // Contained (every process the step starts ends with it), and
+                // the case's namespaces by name under /run/netns, so a
+                // customer's `ip netns exec container …` pastes in unchanged.
+                let names = crate::sys::mountns::Names::new(&self.names())?;
+                let out = crate::sys::contain::sh_named(
+                    self.ns(ns)?,
+                    run,
+                    crate::sys::contain::step_deadline(),
+                    Some(names),
+                )?;
                 if out.status != 0 {
-                    bail!("exited {}: {said}", out.status);
+                    // The command is the step's own line: say only what it did.
+                    let mut said = format!("exited {}", out.status);
+                    for (name, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+                        if !text.trim().is_empty() {
+                            said += &format!("; {name}: {}", text.trim());
+                        }
+                    }
+                    bail!(said);
                 }
-                Ok(said)
+                Ok(format!("{}{}", out.stdout, out.stderr).trim().to_string())
             }
             Step::Htb { ns, dev, handle, default, direct_qlen } => {
                 let (handle, defcls) = (handle.0, default.map_or(0, |d| d.0));

@@ -78,6 +78,7 @@ const STAGE_SIGNALS: u8 = 1;
 const STAGE_NETNS: u8 = 2;
 const STAGE_FORK: u8 = 3;
 const STAGE_EXEC: u8 = 4;
+const STAGE_MOUNTNS: u8 = 5;
 
 /// The first bytes of a stream and how many more there were.
 struct Bounded {
@@ -163,6 +164,11 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
 /// only make raw system calls on memory that exists already.
 struct InitArgs {
     netns: RawFd,
+    /// The case's namespaces by name under `/run/netns`, for literal lines.
+    names: Option<crate::sys::mountns::Names>,
+    /// The descriptors the init keeps, made before the clone (no
+    /// allocation after it).
+    keep: Vec<RawFd>,
     life: RawFd,
     status: RawFd,
     out: RawFd,
@@ -182,6 +188,18 @@ struct InitArgs {
 /// (no `sh`, the namespace could not be entered); it was killed by a signal
 /// from outside.
 pub fn sh(ns: &Netns, script: &str, deadline: Duration) -> Result<Output> {
+    sh_named(ns, script, deadline, None)
+}
+
+/// As [`sh`], with the case's namespaces under `/run/netns` by their names
+/// in a private mount namespace ([`crate::sys::mountns`]), so a customer's
+/// `ip netns exec container …` pastes in unchanged.
+pub fn sh_named(
+    ns: &Netns,
+    script: &str,
+    deadline: Duration,
+    names: Option<crate::sys::mountns::Names>,
+) -> Result<Output> {
     let shown = format!("`sh -c {script:?}` in {}", ns.name());
     let sh = crate::sys::cmd::which("sh").unwrap_or_else(|| "/bin/sh".into());
     let sh = CString::new(sh.as_os_str().as_bytes()).context("the path of sh")?;
@@ -193,8 +211,15 @@ pub fn sh(ns: &Netns, script: &str, deadline: Duration) -> Result<Output> {
     let (err_r, err_w) = pipe()?;
     let (life_r, life_w) = pipe()?;
     let (status_r, status_w) = pipe()?;
+    let mut keep = vec![ns.raw_fd(), life_r.as_raw_fd(), status_w.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()];
+    keep.push(null.as_raw_fd());
+    keep.extend(names.iter().flat_map(|n| n.fds.iter().copied()));
+    keep.sort_unstable();
+    keep.dedup();
     let a = InitArgs {
         netns: ns.raw_fd(),
+        names,
+        keep,
         life: life_r.as_raw_fd(),
         status: status_w.as_raw_fd(),
         out: out_w.as_raw_fd(),
@@ -301,6 +326,7 @@ pub fn sh(ns: &Netns, script: &str, deadline: Duration) -> Result<Output> {
             STAGE_NETNS => format!("entering namespace {}", ns.name()),
             STAGE_FORK => "forking the shell".to_string(),
             STAGE_EXEC => format!("executing {}", a.sh.to_string_lossy()),
+            STAGE_MOUNTNS => "naming the case's namespaces under /run/netns (a private mount namespace)".to_string(),
             _ => "starting".to_string(),
         };
         bail!("{shown}: {what}: {errno}");
@@ -343,15 +369,8 @@ unsafe fn fail(fd: RawFd, stage: u8) -> ! {
 ///
 /// # Safety
 /// Raw system calls only; for the child of a clone.
-unsafe fn close_all_but(keep: &mut [RawFd]) {
-    // Insertion sort: no allocation here.
-    for i in 1..keep.len() {
-        let mut j = i;
-        while j > 0 && keep[j - 1] > keep[j] {
-            keep.swap(j - 1, j);
-            j -= 1;
-        }
-    }
+/// `keep` must be sorted (it is made before the clone: no allocation here).
+unsafe fn close_all_but(keep: &[RawFd]) {
     let mut first: u32 = 3;
     for k in keep.iter().map(|&k| k as u32).chain([u32::MAX]) {
         if k < first {
@@ -384,8 +403,7 @@ fn init(a: &InitArgs) -> ! {
         }
         // Only what the step needs: not the other threads' pipes, sockets,
         // namespace fds or locks.
-        let mut keep = [a.netns, a.life, a.status, a.out, a.err, a.null];
-        close_all_but(&mut keep);
+        close_all_but(&a.keep);
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGCHLD);
@@ -399,6 +417,16 @@ fn init(a: &InitArgs) -> ! {
         }
         if libc::setns(a.netns, libc::CLONE_NEWNET) != 0 {
             fail(a.status, STAGE_NETNS);
+        }
+        // The names bind /proc/self/fd/N of the namespace fds, the step's
+        // own among them: closed only after.
+        if let Some(n) = &a.names {
+            if n.enter().is_err() {
+                fail(a.status, STAGE_MOUNTNS);
+            }
+            for fd in &n.fds {
+                libc::close(*fd);
+            }
         }
         libc::close(a.netns);
         let shell = libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0usize, 0usize, 0usize, 0usize);
@@ -414,7 +442,7 @@ fn init(a: &InitArgs) -> ! {
             libc::dup2(a.err, 2);
             libc::dup2(a.status, 3);
             libc::fcntl(3, libc::F_SETFD, libc::FD_CLOEXEC);
-            close_all_but(&mut [3]);
+            close_all_but(&[3]);
             libc::execv(a.sh.as_ptr(), a.argv.as_ptr());
             fail(3, STAGE_EXEC);
         }

@@ -1,7 +1,8 @@
-//! Kernel counters of one namespace: `/proc/net/snmp` and `/proc/net/netstat`
-//! (read through `/proc/thread-self`, so on the namespace's thread), keyed
-//! `Group.Field` as `nstat` names them without the prefix join: `Ip.InAddrErrors`,
-//! `TcpExt.TCPTimeouts`.
+//! Kernel counters of one namespace: `/proc/net/snmp`, `/proc/net/netstat`
+//! and `/proc/net/snmp6` (read through `/proc/thread-self`, so on the
+//! namespace's thread), keyed `Group.Field` as `nstat` names them without the
+//! prefix join: `Ip.InAddrErrors`, `TcpExt.TCPTimeouts`, `Ip6.InNoRoutes`,
+//! `Icmp6.OutDestUnreachs`.
 
 use std::collections::BTreeMap;
 
@@ -36,6 +37,25 @@ pub fn parse_snmp(text: &str) -> Result<Counters> {
     Ok(out)
 }
 
+/// Parses `/proc/net/snmp6` (one `Ip6InNoRoutes  3` per line) into
+/// `Ip6.InNoRoutes`: the group is the name up to its first `6` (`Ip6`,
+/// `Icmp6`, `Udp6`, `UdpLite6`), as nstat's `Ip6InNoRoutes` reads.
+pub fn parse_snmp6(text: &str) -> Result<Counters> {
+    let mut out = Counters::new();
+    for l in text.lines().filter(|l| !l.trim().is_empty()) {
+        let mut it = l.split_whitespace();
+        let (Some(name), Some(v), None) = (it.next(), it.next(), it.next()) else {
+            bail!("snmp6 line {l:?}: `Name value` expected");
+        };
+        let Some(i) = name.find('6').filter(|i| *i > 0 && *i + 1 < name.len()) else {
+            bail!("snmp6 name {name:?} has no Group6 prefix");
+        };
+        let v: i64 = v.parse().with_context(|| format!("{name}: value {v:?} is not a number"))?;
+        out.insert(format!("{}.{}", &name[..=i], &name[i + 1..]), v);
+    }
+    Ok(out)
+}
+
 /// Parses `/proc/net/stat/nf_conntrack`-style tables (hex columns, one row per
 /// CPU) into sums, keyed `Conntrack.<column>`.
 pub fn parse_conntrack_stat(text: &str) -> Result<Counters> {
@@ -58,6 +78,10 @@ pub fn read_thread_ns() -> Result<Counters> {
     let read = |p: &str| std::fs::read_to_string(p).with_context(|| format!("reading {p}"));
     let mut all = parse_snmp(&read("/proc/thread-self/net/snmp")?)?;
     all.extend(parse_snmp(&read("/proc/thread-self/net/netstat")?)?);
+    // Absent when IPv6 is disabled at boot (ipv6.disable=1).
+    if let Ok(t) = std::fs::read_to_string("/proc/thread-self/net/snmp6") {
+        all.extend(parse_snmp6(&t)?);
+    }
     // Present only once nf_conntrack is loaded.
     if let Ok(t) = std::fs::read_to_string("/proc/thread-self/net/stat/nf_conntrack") {
         all.extend(parse_conntrack_stat(&t)?);
@@ -102,6 +126,17 @@ Icmp: 3 0\n";
         assert!(e.contains("followed by value group"), "{e}");
         assert!(parse_snmp("Ip: A\n").is_err());
         assert!(parse_snmp("Ip: A\nIp: x\n").is_err());
+    }
+
+    #[test]
+    fn snmp6_names_split_at_the_family_digit() {
+        let c = parse_snmp6("Ip6InReceives                   \t12\nIp6InNoRoutes 3\nIcmp6OutDestUnreachs 2\nIcmp6InType135 4\nUdpLite6InErrors 0\n").unwrap();
+        assert_eq!(c["Ip6.InNoRoutes"], 3);
+        assert_eq!(c["Icmp6.OutDestUnreachs"], 2);
+        assert_eq!(c["Icmp6.InType135"], 4);
+        assert_eq!(c["UdpLite6.InErrors"], 0);
+        assert!(parse_snmp6("Ip6InReceives\n").is_err());
+        assert!(parse_snmp6("Foo 1\n").is_err());
     }
 
     #[test]

@@ -134,6 +134,9 @@ pub struct Neighbour {
     pub ip: IpAddr,
     pub dev: String,
     pub state: String,
+    /// The link-layer address (`02:42:ac:11:00:02`), when the entry has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lladdr: Option<String>,
 }
 
 /// The namespace's IPv4/IPv6 neighbour table.
@@ -150,7 +153,13 @@ pub fn neighbours(ctx: &NsCtx) -> Result<Vec<Neighbour>> {
         });
         let Some(ip) = ip else { continue };
         let dev = link_name(ctx, m.header.ifindex).unwrap_or_else(|_| m.header.ifindex.to_string());
-        out.push(Neighbour { ip, dev, state: neigh_state_name(m.header.state) });
+        let lladdr = m.attributes.iter().find_map(|a| match a {
+            NeighbourAttribute::LinkLayerAddress(b) if !b.is_empty() => {
+                Some(b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":"))
+            }
+            _ => None,
+        });
+        out.push(Neighbour { ip, dev, state: neigh_state_name(m.header.state), lladdr });
     }
     Ok(out)
 }

@@ -68,6 +68,8 @@ impl<'a> Probe<'a> {
         let (from, v4) = match spec {
             ProbeSpec::Ping { from, .. } => (from.as_str(), true),
             ProbeSpec::Connect { from, to, .. } | ProbeSpec::Stream { from, to, .. } => (from.as_str(), to.is_ipv4()),
+            // The other probes: their first namespace; v4 unless they say v6.
+            other => (other.namespaces().first().copied().unwrap_or(""), true),
         };
         let echo_id = match outcome {
             Outcome::Ping(o) => Some(o.id),

@@ -35,10 +35,13 @@ pub fn symptom(p: &ProbeRecord) -> Option<String> {
                 return None;
             }
             let errors: Vec<String> = o.errors.iter().map(|e| format!("{} from {}", e.kind, e.from)).collect();
-            let heard = match dedup_counted(&errors) {
+            let mut heard = match dedup_counted(&errors) {
                 d if d.is_empty() => "no ICMP error".to_string(),
                 d => d.join(", "),
             };
+            for (errno, n) in &o.send_errors {
+                heard.push_str(&format!("; {n} × {errno} sending"));
+            }
             Some(format!("ping {to} from {from}: {}/{count} replies, {heard}", o.replies))
         }
         (ProbeSpec::Connect { from, to, .. }, Outcome::Connect(o)) => match o.result.as_str() {
@@ -51,6 +54,59 @@ pub fn symptom(p: &ProbeRecord) -> Option<String> {
                 return None;
             }
             Some(format!("stream {from} ⇄ {to}: {} of {bytes} bytes; client {c}, server {sv}", o.bytes_received))
+        }
+        (ProbeSpec::Bind { from, addr, .. }, Outcome::Bind(o)) => match o.result.as_str() {
+            "ok" => None,
+            r => Some(format!("bind {addr} in {from}: {r} from {}", o.failed)),
+        },
+        (ProbeSpec::Udp { from, to, count, listen_in, echo, .. }, Outcome::Udp(o)) => {
+            let heard_back = !*echo || o.replies >= *count;
+            let all_in = listen_in.is_none() || o.received.is_some_and(|r| r >= *count);
+            if heard_back && all_in && o.errors.is_empty() && o.send_errors.is_empty() {
+                return None;
+            }
+            let errors: Vec<String> = o.errors.iter().map(|e| format!("{} from {}", e.kind, e.from)).collect();
+            let mut line = format!("udp {to} from {from}: {}/{count} sent", o.sent);
+            if let Some(r) = o.received {
+                line.push_str(&format!(", {r} received"));
+            }
+            if *echo {
+                line.push_str(&format!(", {} echoed back", o.replies));
+            }
+            match dedup_counted(&errors) {
+                d if d.is_empty() => line.push_str(", no ICMP error"),
+                d => line.push_str(&format!(", {}", d.join(", "))),
+            }
+            for (errno, n) in &o.send_errors {
+                line.push_str(&format!("; {n} × {errno} sending"));
+            }
+            Some(line)
+        }
+        (ProbeSpec::Burst { from, to, count, backlog, .. }, Outcome::Burst(o)) => {
+            if o.results.get("ok").copied().unwrap_or(0) >= *count && o.listen_overflows == 0 {
+                return None;
+            }
+            let by: Vec<String> = o.results.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            Some(format!(
+                "burst of {count} connects {from} → {to} (backlog {backlog}): {}; listen overflows +{}, listen drops +{}",
+                by.join(", "),
+                o.listen_overflows,
+                o.listen_drops
+            ))
+        }
+        (ProbeSpec::Dns { from, server, name, .. }, Outcome::Dns(o)) => {
+            if o.queries.iter().all(|q| q.result == "ok") {
+                return None;
+            }
+            let each: Vec<String> = o
+                .queries
+                .iter()
+                .map(|q| match q.latency_ms {
+                    Some(l) => format!("{} {} after {l} ms ({} sent)", q.qtype, q.result, q.sent),
+                    None => format!("{} {} ({} sent)", q.qtype, q.result, q.sent),
+                })
+                .collect();
+            Some(format!("dns {name} via {server} from {from}: {} in {} ms", each.join(", "), o.elapsed_ms))
         }
         // A record whose outcome is not of its spec's kind is not one the
         // runner writes; nothing to say about it.
@@ -94,6 +150,14 @@ fn result(p: &ProbeRecord) -> String {
             "{} of {} bytes, client {}, server {}",
             o.bytes_received, o.bytes_sent, o.client_error, o.server_error
         ),
+        // The other probes: every field but the timings.
+        o => {
+            let mut v = serde_json::to_value(o).unwrap_or_default();
+            if let Some(m) = v.as_object_mut() {
+                m.retain(|k, _| !k.ends_with("_ms"));
+            }
+            v.to_string()
+        }
     }
 }
 
@@ -471,6 +535,7 @@ mod tests {
                 ip: "172.17.0.1".parse().unwrap(),
                 dev: "eth0".into(),
                 state: "FAILED".into(),
+                lladdr: None,
             }],
         );
         assert_eq!(
@@ -550,6 +615,7 @@ mod tests {
                 ip: "172.17.0.9".parse().unwrap(),
                 dev: "eth0".into(),
                 state: "FAILED".into(),
+                lladdr: None,
             }],
         );
         assert!(!why(&p, &[]).unwrap().contains("neighbour"), "left over from an earlier probe");

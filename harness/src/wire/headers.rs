@@ -175,6 +175,35 @@ pub struct Udp {
     pub dport: u16,
     /// Payload, bytes.
     pub len: u32,
+    /// Whether the checksum verifies over the pseudo-header; `None` when
+    /// there is none (0 over IPv4) or the capture cut the datagram short.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csum_ok: Option<bool>,
+}
+
+/// Verifies a UDP checksum (RFC 768, RFC 8200 §8.1) over the pseudo-header.
+fn udp_csum_ok(ip: &Ip, seg: &[u8], len: u16, csum: u16) -> Option<bool> {
+    if (csum == 0 && ip.version == 4) || seg.len() < len as usize || len < 8 {
+        return None;
+    }
+    let mut p = Vec::with_capacity(40 + len as usize);
+    match (ip.src, ip.dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            p.extend_from_slice(&s.octets());
+            p.extend_from_slice(&d.octets());
+            p.extend_from_slice(&[0, 17]);
+            p.extend_from_slice(&len.to_be_bytes());
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            p.extend_from_slice(&s.octets());
+            p.extend_from_slice(&d.octets());
+            p.extend_from_slice(&(len as u32).to_be_bytes());
+            p.extend_from_slice(&[0, 0, 0, 17]);
+        }
+        _ => return None,
+    }
+    p.extend_from_slice(&seg[..len as usize]);
+    Some(crate::wire::checksum::inet_checksum(&p) == 0)
 }
 
 fn v4(b: &[u8]) -> Option<Ipv4Addr> {
@@ -332,7 +361,13 @@ impl Headers {
                 })
             }
             Some(TransportSlice::Udp(u)) => {
-                h.udp = Some(Udp { sport: u.source_port(), dport: u.destination_port(), len: u.payload().len() as u32 })
+                let csum_ok = h.ip.as_ref().and_then(|ip| udp_csum_ok(ip, u.slice(), u.length(), u.checksum()));
+                h.udp = Some(Udp {
+                    sport: u.source_port(),
+                    dport: u.destination_port(),
+                    len: u.payload().len() as u32,
+                    csum_ok,
+                })
             }
             _ => {}
         }
@@ -349,6 +384,16 @@ impl Headers {
     /// ICMP (for IPv4) type and code, the ones matchers and names speak of.
     pub fn icmpv4(&self) -> Option<Icmp> {
         self.icmp.filter(|_| self.ip.as_ref().is_some_and(|ip| ip.version == 4))
+    }
+
+    /// ICMPv6 type and code, when the frame is IPv6.
+    pub fn icmpv6(&self) -> Option<Icmp> {
+        self.icmp.filter(|_| self.ip.as_ref().is_some_and(|ip| ip.version == 6))
+    }
+
+    /// The IP addresses, either family.
+    pub fn addrs(&self) -> Option<(IpAddr, IpAddr)> {
+        self.ip.as_ref().map(|ip| (ip.src, ip.dst))
     }
 
     /// One line in tcpdump's spirit, e.g.
@@ -533,7 +578,7 @@ mod tests {
         let h = v6(ns, [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0, 0, 2]);
         assert_eq!(
             h.summary(86),
-            "IP6 fe80::1 > ff02::1:ff00:2: ICMP6 neighbour-solicitation who-has fe80::2 (02:42:ac:11:00:01)"
+            "IP6 fe80::1 > ff02::1:ff00:2: ICMP6 neighbor-solicitation who-has fe80::2 (02:42:ac:11:00:01)"
         );
         let mut na = vec![136, 0, 0, 0, 0x60, 0, 0, 0];
         na.extend(target);
@@ -541,14 +586,14 @@ mod tests {
         let h = v6(na, [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
         assert_eq!(
             h.summary(86),
-            "IP6 fe80::1 > fe80::1: ICMP6 neighbour-advertisement fe80::2 is-at 02:42:ac:11:00:02"
+            "IP6 fe80::1 > fe80::1: ICMP6 neighbor-advertisement fe80::2 is-at 02:42:ac:11:00:02"
         );
         let rs = vec![133, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 0, 0, 0, 0, 9];
         let h = v6(rs, [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
         assert_eq!(h.summary(70), "IP6 fe80::1 > ff02::2: ICMP6 router-solicitation (02:00:00:00:00:09)");
         let mld = vec![143, 0, 0, 0, 0, 0, 0, 1, 4, 0, 0, 0, 0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0, 0, 2];
         let h = v6(mld, [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x16]);
-        assert_eq!(h.summary(90), "IP6 fe80::1 > ff02::16: ICMP6 mld2-listener-report");
+        assert_eq!(h.summary(90), "IP6 fe80::1 > ff02::16: ICMP6 mldv2-report");
         let echo = vec![128, 0, 0, 0, 0x12, 0x34, 0, 7];
         let h = v6(echo, target);
         assert_eq!(h.summary(62), "IP6 fe80::1 > fe80::2: ICMP6 echo-request");

@@ -11,8 +11,12 @@ pub enum FrameKind {
     EchoRequest,
     EchoReply,
     /// ICMP (IPv4) destination unreachable, redirect, time exceeded,
-    /// parameter problem.
+    /// parameter problem; ICMPv6 errors (types below 128).
     IcmpError,
+    /// NDP neighbor solicitation (ICMPv6 135): IPv6's ARP request.
+    NeighSolicit,
+    /// NDP neighbor advertisement (ICMPv6 136).
+    NeighAdvert,
     /// SYN without ACK: a connection asked for.
     TcpSyn,
     TcpSynAck,
@@ -39,6 +43,16 @@ impl FrameKind {
                 _ => FrameKind::Other,
             };
         }
+        if let Some(i) = h.icmpv6() {
+            return match i.kind {
+                128 => FrameKind::EchoRequest,
+                129 => FrameKind::EchoReply,
+                135 => FrameKind::NeighSolicit,
+                136 => FrameKind::NeighAdvert,
+                t if crate::wire::icmp::is_error6(t) => FrameKind::IcmpError,
+                _ => FrameKind::Other,
+            };
+        }
         if let Some(t) = &h.tcp {
             let f = t.flags;
             return match () {
@@ -59,6 +73,8 @@ impl FrameKind {
             FrameKind::EchoRequest => "ICMP echo-request",
             FrameKind::EchoReply => "ICMP echo-reply",
             FrameKind::IcmpError => "ICMP error",
+            FrameKind::NeighSolicit => "NDP neighbor-solicitation",
+            FrameKind::NeighAdvert => "NDP neighbor-advertisement",
             FrameKind::TcpSyn => "TCP SYN",
             FrameKind::TcpSynAck => "TCP SYN-ACK",
             FrameKind::TcpRst => "TCP RST",
@@ -71,6 +87,7 @@ impl FrameKind {
     pub fn answer(self) -> Option<FrameKind> {
         match self {
             FrameKind::ArpRequest => Some(FrameKind::ArpReply),
+            FrameKind::NeighSolicit => Some(FrameKind::NeighAdvert),
             FrameKind::EchoRequest => Some(FrameKind::EchoReply),
             FrameKind::TcpSyn => Some(FrameKind::TcpSynAck),
             _ => None,

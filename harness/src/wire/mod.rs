@@ -2,6 +2,8 @@
 //! types/codes, matchers, summaries, checksums, pcapng. Pure: no syscalls.
 
 pub mod checksum;
+pub mod dns;
+pub mod frame;
 pub mod headers;
 pub mod icmp;
 pub mod kind;

@@ -10,6 +10,7 @@ pub mod frames;
 pub mod links;
 pub mod neighbours;
 pub mod qdisc;
+pub mod routes;
 pub mod rules;
 
 use anyhow::Result;
@@ -41,6 +42,9 @@ pub fn for_check<'a>(
         // Every namespace's table: why-lines name neighbours the case did not ask about.
         Box::new(neighbours::Neighbours),
     ];
+    if !check.routes.is_empty() {
+        w.push(Box::new(routes::Routes(&check.routes)));
+    }
     if !check.qdiscs.is_empty() {
         w.push(Box::new(qdisc::Qdiscs::new(&check.qdiscs)));
     }

@@ -4,6 +4,7 @@
 //! check's wording and verdict is testable without a kernel and can be
 //! re-judged from `evidence.json` alone.
 
+mod actors;
 mod conntrack;
 mod counters;
 mod drops;
@@ -12,12 +13,21 @@ mod neighbours;
 mod outcome;
 mod packets;
 mod qdisc;
+mod routes;
 mod rules;
 
 use crate::case::plan::Check;
 use crate::case::spec::Window;
 use crate::evidence::record::{CheckRecord, Expected, Observed, ProbeRecord};
 use crate::sys::drops::Support;
+
+/// `expect_actors` of a phase against its actors' records.
+pub fn actors(
+    want: &[crate::case::expect::ActorExp],
+    got: &[crate::evidence::record::ActorRecord],
+) -> Vec<CheckRecord> {
+    actors::judge(want, got)
+}
 
 /// Collects a check's records: `pass`/`fail` ones in order, then the ones
 /// the kernel cannot show (not available), so failures come first in reports.
@@ -54,6 +64,7 @@ pub fn evaluate(check: &Check, rec: &ProbeRecord, window: Option<&Window>, suppo
     rules::judge(&check.rules, rec, &mut j);
     conntrack::judge(&check.conntrack, rec, &mut j);
     neighbours::judge(&check.neighbours, rec, &mut j);
+    routes::judge(&check.routes, rec, &mut j);
     drops::judge(&check.drops, rec, support, &mut j);
     j.checks.extend(j.unavailable);
     j.checks
@@ -120,6 +131,7 @@ mod tests {
             rtt_ms: vec![],
             elapsed_ms: 3000.0,
             id: 7,
+            send_errors: Default::default(),
         })
     }
 
