@@ -3,6 +3,7 @@
 //! drop monitor (BPF), firewall read-back, ethtool, subprocesses, processes
 //! held by pidfd, the clock.
 
+pub mod btf;
 pub mod capture;
 pub mod clock;
 pub mod cmd;
