@@ -14,5 +14,6 @@ pub mod firewall;
 pub mod link;
 pub mod netns;
 pub mod pidfd;
+pub mod rlimit;
 pub mod sysctl;
 pub mod tc;
