@@ -1,20 +1,76 @@
 //! A fixture, built over netlink into fresh namespaces. Dropping the
 //! [`Topology`] ends every namespace thread and so every namespace.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use indexmap::IndexMap;
 
-use crate::case::spec::{limits, FixtureFile, Step};
+use crate::case::spec::{limits, FixtureFile, RouteDst, Step, VethEnd};
 use crate::sys::cmd;
-use crate::sys::link;
-use crate::sys::netns::Netns;
+use crate::sys::link::{self, LinkOpts, Req};
+use crate::sys::netns::{Netns, NsCtx};
 use crate::sys::sysctl;
 use crate::sys::tc;
 
+/// How long a built topology may take to get carrier on every link: the
+/// kernel's link watch runs at once for these events, but under load it is
+/// a worker thread like any other.
+pub const CARRIER_WITHIN: Duration = Duration::from_secs(10);
+
+/// The first ifindex the build gives a fixture's links in each namespace:
+/// above the few a new namespace may already hold (lo is 1; fallback
+/// tunnels such as `tunl0`, `sit0`, `gre0` appear in every new namespace
+/// once their module is loaded).
+pub const FIRST_INDEX: u32 = 100;
+
 pub struct Topology {
     pub namespaces: IndexMap<String, Netns>,
+    /// The ifindex of every link the fixture made, by (namespace, name).
+    indexes: BTreeMap<(String, String), u32>,
+}
+
+/// What one namespace does in each round of a build.
+#[derive(Default, Clone)]
+struct NsWork {
+    sysctls: Vec<(String, String)>,
+    /// Round 1: bridges, their addresses.
+    bridges: Vec<Req0>,
+    /// Round 2: veths created (down) from this side, this end's addresses.
+    veths: Vec<Req0>,
+    /// Round 3: the peer ends born here: master and up, addresses.
+    peers: Vec<Req0>,
+    /// Round 4: the first ends up, then routes; then the wait for carrier.
+    ups: Vec<Req0>,
+    routes: Vec<Req0>,
+    /// Devices whose offloads go off (`ethtool -K`), in rounds 2 and 3.
+    offloads: [Vec<String>; 2],
+    /// Links to wait for carrier on: index → name.
+    carrier: BTreeMap<u32, String>,
+}
+
+/// A request not yet built (requests are made on the namespace's thread).
+#[derive(Clone)]
+enum Req0 {
+    Bridge(String, LinkOpts),
+    Veth(String, LinkOpts, String, LinkOpts, u32),
+    Set(String, LinkOpts),
+    Addr(u32, String, IpAddr, u8),
+    Route(Option<(Ipv4Addr, u8)>, Option<Ipv4Addr>, Option<(u32, String)>),
+}
+
+impl Req0 {
+    fn build(&self) -> Req {
+        match self {
+            Req0::Bridge(n, o) => link::new_bridge(n, o),
+            Req0::Veth(n, o, p, po, tid) => link::new_veth(n, o, p, po, *tid),
+            Req0::Set(n, o) => link::set_link(n, o),
+            Req0::Addr(i, d, ip, len) => link::new_address(*i, d, *ip, *len),
+            Req0::Route(dst, via, oif) => link::new_route(*dst, *via, oif.as_ref().map(|(i, d)| (*i, d.as_str()))),
+        }
+    }
 }
 
 impl Topology {
@@ -22,71 +78,203 @@ impl Topology {
         self.namespaces.get(name).ok_or_else(|| anyhow!("no namespace {name:?} in this topology"))
     }
 
-    /// Creates the namespaces and everything the fixture declares in them.
+    /// The ifindex the build gave `dev` in `ns`, if the fixture made it.
+    pub fn index(&self, ns: &str, dev: &str) -> Option<u32> {
+        self.indexes.get(&(ns.to_string(), dev.to_string())).copied()
+    }
+
+    /// Creates the namespaces and everything the fixture declares in them,
+    /// and returns once a probe can use it: every link up with carrier and
+    /// its qdiscs attached ([`link::wait_oper_up`]).
+    ///
+    /// In as few netlink round trips as the kernel allows: links are created
+    /// with their ifindex, master, MTU and queue length in one message (a
+    /// veth with both ends), so nothing is looked up; each namespace's
+    /// requests go as one batch ([`link::batch`]); the namespaces work at
+    /// the same time, in four rounds, and the fixture's `iptables` commands
+    /// run beside them:
+    ///
+    /// 1. sysctls, bridges (up) and their addresses;
+    /// 2. each veth from its first end, both ends down; that end's addresses;
+    /// 3. the peer end: master and up, its addresses;
+    /// 4. the first end up, routes; the wait for carrier.
+    ///
+    /// A veth's ends go up one after the other, the peer first: the second
+    /// open gives both ends carrier while both run, which the kernel's link
+    /// watch handles at once (a carrier that comes while a device is down is
+    /// handled up to a second later, and so would be the build).
     pub fn build(f: &FixtureFile, tag: &str) -> Result<Topology> {
         let names: Vec<String> = f.namespaces.iter().map(|n| format!("{}@{tag}", n.name.get_ref())).collect();
         let mut namespaces = IndexMap::new();
         for (n, ns) in f.namespaces.iter().zip(Netns::new_many(&names)?) {
-            let sysctls: Vec<(String, String)> = n.sysctls.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
-            ns.run(move |_| sysctls.iter().try_for_each(|(k, v)| sysctl::write(k, v)))??;
             namespaces.insert(n.name.get_ref().clone(), ns);
         }
-        let t = Topology { namespaces };
+        let mut t = Topology { namespaces, indexes: BTreeMap::new() };
+        let work = t.plan(f)?;
+        std::thread::scope(|s| {
+            // The fixture's iptables (the incident's own command lines) need
+            // no link: they run while the links are made.
+            let fw = s.spawn(|| t.firewall(f));
+            let built = t.rounds(&work);
+            let fw = fw.join().unwrap_or_else(|_| Err(anyhow!("the fixture's firewall thread panicked")));
+            built.and(fw)
+        })?;
+        Ok(t)
+    }
+
+    /// Gives every link its index and sorts the fixture into rounds.
+    fn plan(&mut self, f: &FixtureFile) -> Result<IndexMap<String, NsWork>> {
+        let mut work: IndexMap<String, NsWork> =
+            self.namespaces.keys().map(|n| (n.clone(), NsWork::default())).collect();
+        let mut next: BTreeMap<String, u32> = BTreeMap::new();
+        let mut give = |ns: &str, dev: &str, idx: &mut BTreeMap<(String, String), u32>| -> u32 {
+            let n = next.entry(ns.to_string()).or_insert(FIRST_INDEX);
+            let i = *n;
+            *n += 1;
+            idx.insert((ns.to_string(), dev.to_string()), i);
+            i
+        };
+        for n in &f.namespaces {
+            let w = work.get_mut(n.name.get_ref()).ok_or_else(|| anyhow!("namespace {}", n.name.get_ref()))?;
+            w.sysctls = n.sysctls.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+        }
         for b in &f.bridges {
-            let (name, q, mtu, addrs) = (b.name.clone(), b.tx_queue_len, b.mtu, b.addresses.clone());
-            t.ns(b.ns.get_ref())?.run(move |ctx| -> Result<()> {
-                link::add_bridge(ctx, &name, q)?;
-                if let Some(m) = mtu {
-                    link::set_mtu(ctx, &name, m)?;
-                }
-                for a in &addrs {
-                    link::add_address(ctx, &name, a.addr, a.prefix)?;
-                }
-                link::set_up_by_name(ctx, &name)
-            })??;
+            give(b.ns.get_ref(), &b.name, &mut self.indexes);
         }
         for v in &f.veths {
-            let peer_fd = t.ns(v.b.ns.get_ref())?.raw_fd();
-            let (a, b) = (v.a.name.clone(), v.b.name.clone());
-            t.ns(v.a.ns.get_ref())?.run(move |ctx| link::add_veth(ctx, &a, &b, peer_fd))??;
-            // One end after the other: bringing both ends of a veth up at
-            // the same moment from two namespaces can leave the pair without
-            // carrier (each end's open sees its peer still down; seen on
-            // 6.18 under load as a topology that passes no packet).
-            for end in [&v.a, &v.b] {
-                let e = end.clone();
-                t.ns(end.ns.get_ref())?.run(move |ctx| -> Result<()> {
-                    let name = &e.name;
-                    if let Some(m) = &e.master {
-                        link::set_master(ctx, name, m.get_ref())?;
-                    }
-                    if let Some(m) = e.mtu {
-                        link::set_mtu(ctx, name, m)?;
-                    }
-                    if let Some(q) = e.tx_queue_len {
-                        link::set_tx_queue_len(ctx, name, q)?;
-                    }
-                    crate::sys::ethtool::offloads_off(name)?;
-                    for a in &e.addresses {
-                        link::add_address(ctx, name, a.addr, a.prefix)?;
-                    }
-                    link::set_up_by_name(ctx, name)
-                })??;
+            give(v.a.ns.get_ref(), &v.a.name, &mut self.indexes);
+            give(v.b.ns.get_ref(), &v.b.name, &mut self.indexes);
+        }
+        let idx = |ns: &str, dev: &str| self.index(ns, dev).ok_or_else(|| anyhow!("no link {dev} in {ns}"));
+        let mut ported: BTreeMap<(String, String), bool> = BTreeMap::new();
+        for b in &f.bridges {
+            let ns = b.ns.get_ref();
+            let index = idx(ns, &b.name)?;
+            let w = &mut work[ns.as_str()];
+            let o = LinkOpts { index, tx_queue_len: b.tx_queue_len, up: true, ..Default::default() };
+            w.bridges.push(Req0::Bridge(b.name.clone(), o));
+            if let Some(m) = b.mtu {
+                w.bridges.push(Req0::Set(b.name.clone(), LinkOpts { index, mtu: Some(m), ..Default::default() }));
+            }
+            for a in &b.addresses {
+                w.bridges.push(Req0::Addr(index, b.name.clone(), a.addr, a.prefix));
+            }
+            ported.insert((ns.clone(), b.name.clone()), false);
+        }
+        let opts = |e: &VethEnd, index: u32| -> Result<LinkOpts> {
+            let master = match &e.master {
+                Some(m) => Some(idx(e.ns.get_ref(), m.get_ref())?),
+                None => None,
+            };
+            Ok(LinkOpts { index, mtu: e.mtu, tx_queue_len: e.tx_queue_len, master, up: true })
+        };
+        for v in &f.veths {
+            let (ia, ib) = (idx(v.a.ns.get_ref(), &v.a.name)?, idx(v.b.ns.get_ref(), &v.b.name)?);
+            let peer_tid = self.ns(v.b.ns.get_ref())?.tid();
+            let (oa, ob) = (opts(&v.a, ia)?, opts(&v.b, ib)?);
+            let wa = &mut work[v.a.ns.get_ref().as_str()];
+            wa.veths.push(Req0::Veth(
+                v.a.name.clone(),
+                LinkOpts { up: false, ..oa },
+                v.b.name.clone(),
+                ob.clone(),
+                peer_tid,
+            ));
+            wa.ups.push(Req0::Set(v.a.name.clone(), LinkOpts { index: ia, up: true, ..Default::default() }));
+            wa.veths.extend(v.a.addresses.iter().map(|a| Req0::Addr(ia, v.a.name.clone(), a.addr, a.prefix)));
+            wa.offloads[0].push(v.a.name.clone());
+            wa.carrier.insert(ia, v.a.name.clone());
+            let wb = &mut work[v.b.ns.get_ref().as_str()];
+            // Master and up in one message (MTU and queue length came with
+            // the creation).
+            wb.peers.push(Req0::Set(
+                v.b.name.clone(),
+                LinkOpts { index: ib, master: ob.master, up: true, ..Default::default() },
+            ));
+            wb.peers.extend(v.b.addresses.iter().map(|a| Req0::Addr(ib, v.b.name.clone(), a.addr, a.prefix)));
+            wb.offloads[1].push(v.b.name.clone());
+            wb.carrier.insert(ib, v.b.name.clone());
+            for e in [&v.a, &v.b] {
+                if let Some(m) = &e.master {
+                    ported.insert((e.ns.get_ref().clone(), m.get_ref().clone()), true);
+                }
+            }
+        }
+        // A bridge has carrier once a port has: wait only for those with one.
+        for ((ns, name), has_port) in ported {
+            if has_port {
+                let i = idx(&ns, &name)?;
+                work[ns.as_str()].carrier.insert(i, name);
             }
         }
         for r in &f.routes {
             let dst = match *r.to.get_ref() {
-                crate::case::spec::RouteDst::Default => None,
-                crate::case::spec::RouteDst::Net(c) => match c.addr {
+                RouteDst::Default => None,
+                RouteDst::Net(c) => match c.addr {
                     IpAddr::V4(a) => Some((a, c.prefix)),
                     IpAddr::V6(_) => return Err(anyhow!("IPv6 routes are not supported")),
                 },
             };
-            let (via, dev): (Option<Ipv4Addr>, Option<String>) = (r.via, r.dev.clone());
-            t.ns(r.ns.get_ref())?.run(move |ctx| link::add_route(ctx, dst, via, dev.as_deref()))??;
+            let ns = r.ns.get_ref();
+            let oif = match &r.dev {
+                Some(d) => Some((idx(ns, d).or_else(|_| self.ns(ns).and_then(|n| lookup(n, d)))?, d.clone())),
+                None => None,
+            };
+            work[ns.as_str()].routes.push(Req0::Route(dst, r.via, oif));
         }
+        Ok(work)
+    }
+
+    /// The build's rounds, each in every namespace at once.
+    fn rounds(&self, work: &IndexMap<String, NsWork>) -> Result<()> {
+        self.each(work, |w, ctx| {
+            for (k, v) in &w.sysctls {
+                sysctl::write(k, v)?;
+            }
+            ctx.join_links(true)?;
+            link::batch(ctx, w.bridges.iter().map(Req0::build).collect())
+        })?;
+        self.each(work, |w, ctx| {
+            link::batch(ctx, w.veths.iter().map(Req0::build).collect())?;
+            w.offloads[0].iter().try_for_each(|d| crate::sys::ethtool::offloads_off(d))
+        })?;
+        self.each(work, |w, ctx| {
+            link::batch(ctx, w.peers.iter().map(Req0::build).collect())?;
+            w.offloads[1].iter().try_for_each(|d| crate::sys::ethtool::offloads_off(d))
+        })?;
+        self.each(work, |w, ctx| {
+            link::batch(ctx, w.ups.iter().chain(&w.routes).map(Req0::build).collect())?;
+            let waited = link::wait_oper_up(ctx, &w.carrier, CARRIER_WITHIN);
+            ctx.join_links(false)?;
+            waited
+        })
+    }
+
+    /// Runs `f` with each namespace's work on its thread, all at once, and
+    /// waits for all; the first error (by namespace order) is the result.
+    fn each(
+        &self,
+        work: &IndexMap<String, NsWork>,
+        f: impl Fn(&NsWork, &mut NsCtx) -> Result<()> + Clone + Send + 'static,
+    ) -> Result<()> {
+        let mut jobs = Vec::new();
+        for (name, w) in work {
+            let (w, f) = (w.clone(), f.clone());
+            jobs.push((name, self.ns(name)?.submit(move |ctx| f(&w, ctx))?));
+        }
+        let mut first = None;
+        for (name, j) in jobs {
+            if let Err(e) = j.wait().and_then(|r| r) {
+                first.get_or_insert(e.context(format!("in namespace {name}")));
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// The fixture's `iptables` calls, in order.
+    fn firewall(&self, f: &FixtureFile) -> Result<()> {
         for fw in &f.firewall {
-            let ns = t.ns(fw.ns.get_ref())?;
+            let ns = self.ns(fw.ns.get_ref())?;
             for rule in &fw.iptables {
                 let mut c = ns.command("iptables");
                 c.args(rule.split_whitespace());
@@ -94,7 +282,16 @@ impl Topology {
                     .with_context(|| format!("fixture firewall in {}", fw.ns.get_ref()))?;
             }
         }
-        Ok(t)
+        Ok(())
+    }
+
+    /// The index of `dev` in `ns`: the build's, else asked of the kernel
+    /// (a link a step made).
+    fn index_or_lookup(&self, ns: &str, dev: &str) -> Result<u32> {
+        match self.index(ns, dev) {
+            Some(i) => Ok(i),
+            None => lookup(self.ns(ns)?, dev),
+        }
     }
 
     /// Applies one step; returns what it printed, for the evidence.
@@ -132,18 +329,18 @@ impl Topology {
                 Ok(String::new())
             }
             Step::Link { ns, dev, tx_queue_len, mtu } => {
-                let (dev, q, m) = (dev.clone(), *tx_queue_len, *mtu);
-                self.ns(ns)?.run(move |ctx| -> Result<()> {
-                    if let Some(q) = q {
-                        link::set_tx_queue_len(ctx, &dev, q)?;
-                    }
-                    if let Some(m) = m {
-                        link::set_mtu(ctx, &dev, m)?;
-                    }
-                    Ok(())
-                })??;
+                let index = self.index_or_lookup(ns, dev)?;
+                let o = LinkOpts { index, mtu: *mtu, tx_queue_len: *tx_queue_len, ..Default::default() };
+                let dev = dev.clone();
+                self.ns(ns)?.run(move |ctx| link::batch(ctx, vec![link::set_link(&dev, &o)]))??;
                 Ok(String::new())
             }
         }
     }
+}
+
+/// A link's index asked of the kernel.
+fn lookup(ns: &Netns, dev: &str) -> Result<u32> {
+    let dev = dev.to_string();
+    ns.run(move |ctx| link::index_of(ctx, &dev))?
 }
