@@ -2,10 +2,14 @@
 //! created on the namespace's thread, read by a capture thread that keeps the
 //! frames in memory, in arrival order, for assertions and for the phase's
 //! pcapng (written by the runner once every capture has stopped).
+//!
+//! The capture thread sleeps in `poll` on the socket and an eventfd: the
+//! kernel wakes it for frames, [`Capture::sync`] and [`Capture::stop`] for
+//! everything else. Nothing polls on a timer.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -21,17 +25,39 @@ const ETH_P_ALL: u16 = 0x0003;
 /// frame (64 KiB of payload plus headers), so frames are kept whole.
 pub const SNAPLEN: usize = 262_144;
 
+/// What the capture thread shares: the frames so far and the last time the
+/// socket was seen empty (every frame the kernel queued before it has been
+/// read), changed together under one lock and announced on `changed`.
+#[derive(Default)]
+struct Seen {
+    frames: Vec<Frame>,
+    drained_ns: u64,
+}
+
+struct Shared {
+    seen: Mutex<Seen>,
+    changed: Condvar,
+    stop: AtomicBool,
+    /// An eventfd the capture thread polls beside its socket.
+    wake: OwnedFd,
+}
+
+impl Shared {
+    fn kick(&self) {
+        let one: u64 = 1;
+        // SAFETY: an 8-byte write to our eventfd; a full counter only means
+        // the thread has a wake-up pending already.
+        unsafe { libc::write(self.wake.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
+    }
+}
+
 /// A running capture; [`Capture::stop`] returns the frames.
 pub struct Capture {
     /// `ns/dev`, as evidence and the pcapng name the interface.
     pub label: String,
     /// The device's link type, from the kernel (`sll_hatype`).
     pub link: LinkType,
-    stop: Arc<AtomicBool>,
-    /// Last time the socket was seen empty: every frame the kernel queued
-    /// before it has been read.
-    drained_ns: Arc<AtomicU64>,
-    frames: Arc<Mutex<Vec<Frame>>>,
+    shared: Arc<Shared>,
     thread: Option<thread::JoinHandle<Result<u64>>>,
     /// Frames the kernel could not queue for us: the capture is incomplete.
     dropped: u64,
@@ -58,40 +84,61 @@ impl Capture {
         let link = LinkType::from_arphrd(hatype).ok_or_else(|| {
             anyhow!("cannot capture on {label}: its link type (ARPHRD {hatype}) is not one netrepro parses")
         })?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let drained_ns = Arc::new(AtomicU64::new(0));
-        let frames = Arc::new(Mutex::new(Vec::new()));
-        let (s, d, fr) = (stop.clone(), drained_ns.clone(), frames.clone());
-        let thread = thread::Builder::new().name(format!("capture:{label}")).spawn(move || {
-            let mut buf = vec![0u8; SNAPLEN];
-            loop {
-                match recv_frame(&fd, &mut buf, link)? {
-                    Some(frame) => fr.lock().unwrap().push(frame),
-                    None => {
-                        d.store(now_ns(), Ordering::Release);
-                        if s.load(Ordering::Acquire) {
-                            break;
-                        }
-                        wait_readable(&fd, 5);
-                    }
-                }
-            }
-            Ok(drops(&fd))
-        })?;
-        Ok(Capture { label, link, stop, drained_ns, frames, thread: Some(thread), dropped: 0 })
+        // SAFETY: eventfd with flags; the fd is owned below.
+        let wake = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if wake < 0 {
+            bail!("eventfd for the capture of {label}: {}", std::io::Error::last_os_error());
+        }
+        // SAFETY: the kernel just returned this fd.
+        let wake = unsafe { OwnedFd::from_raw_fd(wake) };
+        let shared = Arc::new(Shared {
+            seen: Mutex::new(Seen::default()),
+            changed: Condvar::new(),
+            stop: AtomicBool::new(false),
+            wake,
+        });
+        let sh = shared.clone();
+        let thread = thread::Builder::new()
+            .name(format!("capture:{label}"))
+            .spawn(move || read_until_stopped(&fd, &sh, link))?;
+        Ok(Capture { label, link, shared, thread: Some(thread), dropped: 0 })
     }
 
     /// Waits until every frame queued before `t_ns` has been read (bounded by
     /// `within`), so a probe's window is complete before it is judged.
     pub fn sync(&self, t_ns: u64, within: Duration) -> Result<()> {
         let deadline = Instant::now() + within;
-        while self.drained_ns.load(Ordering::Acquire) <= t_ns {
-            if Instant::now() > deadline {
+        let mut seen = self.shared.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.drained_ns > t_ns {
+            return Ok(());
+        }
+        // The thread sleeps until the kernel or we wake it: ask for a pass
+        // over the socket, which ends with the socket seen empty after now.
+        self.shared.kick();
+        while seen.drained_ns <= t_ns {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
                 bail!("capture {} did not drain within {:?}", self.label, within);
             }
-            thread::sleep(Duration::from_millis(1));
+            seen = self.shared.changed.wait_timeout(seen, left).unwrap_or_else(|e| e.into_inner()).0;
         }
         Ok(())
+    }
+
+    /// Waits until `until` for the frames seen so far to satisfy `done`
+    /// (checked now and whenever frames arrive); whether they did.
+    pub fn wait_for(&self, until: Instant, mut done: impl FnMut(&[Frame]) -> bool) -> bool {
+        let mut seen = self.shared.seen.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if done(&seen.frames) {
+                return true;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            seen = self.shared.changed.wait_timeout(seen, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
     }
 
     /// Frames seen so far with timestamps in `[from_ns, to_ns]`.
@@ -102,8 +149,8 @@ impl Capture {
     /// As [`Capture::window`], each frame with its index in arrival order
     /// (stable: frames are only ever appended).
     pub fn window_indexed(&self, from_ns: u64, to_ns: u64) -> Vec<(usize, Frame)> {
-        let frames = self.frames.lock().unwrap();
-        frames
+        let seen = self.shared.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.frames
             .iter()
             .enumerate()
             .filter(|(_, f)| f.ts_ns >= from_ns && f.ts_ns <= to_ns)
@@ -111,15 +158,24 @@ impl Capture {
             .collect()
     }
 
+    /// Tells the capture thread to finish (read what is queued, close the
+    /// socket, exit) without waiting for it: stopping several captures,
+    /// signal them all first, then [`Capture::stop`] each, so the kernel's
+    /// socket teardowns (an RCU grace period each) overlap.
+    pub fn signal_stop(&self) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.kick();
+    }
+
     /// Stops and returns every frame, and how many the kernel dropped.
     pub fn stop(mut self) -> Result<Captured> {
         self.finish()?;
-        let frames = std::mem::take(&mut *self.frames.lock().unwrap());
+        let frames = std::mem::take(&mut self.shared.seen.lock().unwrap_or_else(|e| e.into_inner()).frames);
         Ok(Captured { label: self.label.clone(), link: self.link, frames, dropped: self.dropped })
     }
 
     fn finish(&mut self) -> Result<()> {
-        self.stop.store(true, Ordering::Release);
+        self.signal_stop();
         if let Some(t) = self.thread.take() {
             self.dropped = t.join().map_err(|_| anyhow!("capture thread {} panicked", self.label))??;
         }
@@ -127,9 +183,55 @@ impl Capture {
     }
 }
 
+/// Stops every capture, all at once, and returns what each saw.
+pub fn stop_all(caps: Vec<Capture>) -> Vec<Result<Captured>> {
+    for c in &caps {
+        c.signal_stop();
+    }
+    caps.into_iter().map(Capture::stop).collect()
+}
+
 impl Drop for Capture {
     fn drop(&mut self) {
         let _ = self.finish();
+    }
+}
+
+/// The capture thread: read everything queued, publish it with the time
+/// the socket was seen empty, sleep until the kernel or a kick wakes it.
+fn read_until_stopped(fd: &OwnedFd, sh: &Shared, link: LinkType) -> Result<u64> {
+    let mut buf = vec![0u8; SNAPLEN];
+    loop {
+        let mut got = Vec::new();
+        let empty_at = loop {
+            // Taken before the read that finds the socket empty: every frame
+            // queued before it has been read by then.
+            let t = now_ns();
+            match recv_frame(fd, &mut buf, link)? {
+                Some(frame) => got.push(frame),
+                None => break t,
+            }
+        };
+        {
+            let mut seen = sh.seen.lock().unwrap_or_else(|e| e.into_inner());
+            seen.frames.append(&mut got);
+            seen.drained_ns = empty_at;
+        }
+        sh.changed.notify_all();
+        if sh.stop.load(Ordering::Acquire) {
+            return Ok(drops(fd));
+        }
+        let mut p = [
+            libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: sh.wake.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+        ];
+        // SAFETY: two pollfds we own; no timeout: the kernel or a kick wakes us.
+        unsafe { libc::poll(p.as_mut_ptr(), 2, -1) };
+        if p[1].revents != 0 {
+            let mut n = 0u64;
+            // SAFETY: an 8-byte read from our eventfd resets it.
+            unsafe { libc::read(sh.wake.as_raw_fd(), &mut n as *mut u64 as *mut libc::c_void, 8) };
+        }
     }
 }
 
@@ -254,13 +356,5 @@ fn recv_frame(fd: &OwnedFd, buf: &mut [u8], link: LinkType) -> Result<Option<Fra
         let direction = if addr.sll_pkttype == libc::PACKET_OUTGOING { Direction::Out } else { Direction::In };
         let kept = (n as usize).min(buf.len());
         Ok(Some(Frame { ts_ns, direction, link, data: buf[..kept].to_vec(), wire_len: n as u32 }))
-    }
-}
-
-fn wait_readable(fd: &OwnedFd, ms: i32) {
-    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-    // SAFETY: one pollfd we own.
-    unsafe {
-        libc::poll(&mut p, 1, ms);
     }
 }
