@@ -15,6 +15,7 @@ use anyhow::{Context, Result};
 use crate::evidence::frames::{FrameRecord, MAX_FRAMES_PER_WINDOW};
 use crate::evidence::record::{CaseRecord, PhaseRecord, ProbeRecord};
 use crate::evidence::topo::TopoView;
+use crate::render::fragments::Part;
 use crate::wire::kind::FrameKind;
 use crate::wire::packet::Direction;
 
@@ -45,8 +46,9 @@ pub fn write(root: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
     let _lock = crate::evidence::record::lock_case(root, "report")
         .with_context(|| format!("locking {}", root.join(".report.lock").display()))?;
-    let (cases, unreadable) = collect(root);
-    let mut html = render(&cases);
+    // Each case's part comes from its cache unless its evidence changed.
+    let (parts, unreadable) = crate::render::fragments::collect(root, part);
+    let mut html = page(&parts);
     if !unreadable.is_empty() {
         let list: String = unreadable.iter().map(|u| format!("<li>{}</li>", esc(u))).collect();
         let at = html.find("<h1>").unwrap_or(0);
@@ -102,37 +104,56 @@ fn colour(k: FrameKind) -> &'static str {
 const DROP_COLOUR: &str = "#e5132e";
 
 pub fn render(cases: &[CaseRecord]) -> String {
+    page(&cases.iter().map(part).collect::<Vec<_>>())
+}
+
+/// A case's row in the summary table and its section of the page.
+pub fn part(c: &CaseRecord) -> Part {
+    let phases: Vec<String> = c
+        .phases
+        .iter()
+        .map(|p| format!("<span class=\"{}\">{}</span>", if p.passed { "pass" } else { "fail" }, esc(&p.name)))
+        .collect();
+    let row = format!(
+        "<tr><td><a href=\"#{id}\">{id}</a></td><td class=\"{v}\">{v}</td><td>{}</td><td>{}</td><td>{:.0}</td></tr>",
+        phases.join(" "),
+        utc(c.started_unix_ms),
+        c.duration_ms,
+        id = esc(&c.id),
+        v = esc(&c.verdict),
+    );
+    let mut section = String::new();
+    case_html(&mut section, c);
+    Part {
+        id: c.id.clone(),
+        passed: c.passed(),
+        kernel_release: c.kernel_release.clone(),
+        drop_monitor: c.drop_monitor.clone(),
+        row,
+        section,
+    }
+}
+
+/// The page from its parts.
+pub fn page(parts: &[Part]) -> String {
     let mut h = String::new();
-    let passed = cases.iter().filter(|c| c.passed()).count();
-    let kernels: std::collections::BTreeSet<&str> = cases.iter().map(|c| c.kernel_release.as_str()).collect();
+    let passed = parts.iter().filter(|c| c.passed).count();
+    let kernels: std::collections::BTreeSet<&str> = parts.iter().map(|c| c.kernel_release.as_str()).collect();
     let _ = write!(
         h,
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>netrepro report</title><style>{STYLE}</style></head><body>\
          <h1>netrepro: {passed} of {} cases passed</h1><p class=\"note\">kernel {}; drop monitor: {}</p>",
-        cases.len(),
+        parts.len(),
         esc(&kernels.into_iter().collect::<Vec<_>>().join(", ")),
-        esc(cases.iter().map(|c| c.drop_monitor.as_str()).find(|d| !d.is_empty()).unwrap_or("not recorded")),
+        esc(parts.iter().map(|c| c.drop_monitor.as_str()).find(|d| !d.is_empty()).unwrap_or("not recorded")),
     );
     h += "<table><tr><th>case</th><th>verdict</th><th>phases</th><th>run at (UTC)</th><th>ms</th></tr>";
-    for c in cases {
-        let phases: Vec<String> = c
-            .phases
-            .iter()
-            .map(|p| format!("<span class=\"{}\">{}</span>", if p.passed { "pass" } else { "fail" }, esc(&p.name)))
-            .collect();
-        let _ = write!(
-            h,
-            "<tr><td><a href=\"#{id}\">{id}</a></td><td class=\"{v}\">{v}</td><td>{}</td><td>{}</td><td>{:.0}</td></tr>",
-            phases.join(" "),
-            utc(c.started_unix_ms),
-            c.duration_ms,
-            id = esc(&c.id),
-            v = esc(&c.verdict),
-        );
+    for c in parts {
+        h += &c.row;
     }
     h += "</table>";
-    for c in cases {
-        case_html(&mut h, c);
+    for c in parts {
+        h += &c.section;
     }
     h += "</body></html>\n";
     h
