@@ -41,6 +41,8 @@ fn main() -> ExitCode {
     // do, instead of panicking on the closed pipe.
     // SAFETY: setting a signal disposition before any thread exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    // A namespace holds an fd while it lives: allow as many as the system does.
+    netrepro::sys::rlimit::raise_nofile();
     let args: Vec<String> = std::env::args().skip(1).collect();
     // `status`, `down` and `shell` act on keepers as the caller: inside a
     // private user namespace another user's process and files would show
