@@ -22,8 +22,10 @@ usage:
   netrepro report [DIR]         rebuild DIR/report.html (default: the artifacts root) from the evidence there
   netrepro matrix DIR           the kernel x case table of a ci/kernel-matrix run (DIR/<release>/...),
                                 also written as DIR/matrix.html, linking into each kernel's report
-  netrepro bench [N]            build + ping + teardown of docker-bridge N times (default 30), harness vs
-                                ci/bench/docker-bridge.sh; medians, ratio, peak memory
+  netrepro bench [N]            build + ping + teardown of docker-bridge N times (default 30): the harness,
+                                the floor (raw netlink) and ci/bench/docker-bridge.sh; medians, ratios, memory
+  netrepro bench --containers N docker-bridge with N containers (up to 500): per-container build and teardown,
+                                harness vs floor vs shell (shell up to 100); peak fds, threads, RSS
 
 environment:
   NETREPRO_CASES, NETREPRO_FIXTURES   case and fixture directories (default: the repository's)
@@ -173,7 +175,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Some("bench") => bench(args.get(1).map(String::as_str)),
+        Some("bench") => bench(&args[1..]),
         Some("report") if args.len() <= 2 => {
             let root =
                 args.get(1).map(std::path::PathBuf::from).unwrap_or_else(netrepro::evidence::record::artifacts_root);
@@ -240,30 +242,29 @@ fn finish(guard: Guard, ok: bool) -> ExitCode {
     }
 }
 
-fn bench(n: Option<&str>) -> ExitCode {
-    let Ok(n) = n.unwrap_or("30").parse::<usize>() else {
-        eprintln!("bench: the number of rounds must be a number");
-        return ExitCode::from(2);
+fn bench(args: &[String]) -> ExitCode {
+    let what = match netrepro::app::bench::Args::parse(args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
     };
     let guard = match prepare() {
         Ok(g) => g,
         Err(code) => return code,
     };
     let script = suite::fixtures_dir().join("../ci/bench/docker-bridge.sh");
-    let r = match netrepro::app::bench::run(&suite::fixtures_dir(), &script, n) {
-        Ok(r) => r,
+    match netrepro::app::bench::command(what, &suite::fixtures_dir(), &script) {
+        Ok(out) => {
+            print!("{out}");
+            finish(guard, true)
+        }
         Err(e) => {
             eprintln!("bench: {e:#}");
-            return finish(guard, false);
+            finish(guard, false)
         }
-    };
-    let (h, s) = (netrepro::app::bench::median(&r.harness_ms), netrepro::app::bench::median(&r.shell_ms));
-    println!("docker-bridge build + 1 ping + teardown, {n} rounds each, alternated:");
-    println!("  harness (netlink, fd-held namespaces): median {h:.2} ms");
-    println!("  shell   (ip netns + iproute2 + iptables): median {s:.2} ms");
-    println!("  ratio harness/shell: {:.3}", h / s);
-    println!("  harness peak RSS: {} KiB", r.peak_rss_kib);
-    finish(guard, true)
+    }
 }
 
 /// The loaded plans of the wanted cases (all when none is named).

@@ -2,6 +2,7 @@
 //! topologies (`--keep`, `shell`, `down`), the benchmark.
 
 pub mod bench;
+pub mod floor;
 pub mod keep;
 pub mod preflight;
 pub mod suite;

@@ -14,6 +14,7 @@ pub mod firewall;
 pub mod link;
 pub mod netns;
 pub mod pidfd;
+pub mod rawnl;
 pub mod rlimit;
 pub mod sysctl;
 pub mod tc;
