@@ -84,6 +84,10 @@ fn key_of(evidence: &Path) -> Option<Key> {
 pub fn collect(root: &Path, render: impl Fn(&CaseRecord) -> Part) -> (Vec<Part>, Vec<String>) {
     let (mut out, mut unreadable) = (Vec::new(), Vec::new());
     for e in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        // A run's staging directory (`.<id>.<pid>.new`) is not a case yet.
+        if e.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
         let dir = e.path();
         let ev = dir.join("evidence.json");
         let Some(key) = key_of(&ev) else { continue };

@@ -53,9 +53,13 @@ pub fn run_case_until(
     // leaves a consistent set of artifacts; the lock dies with the process.
     std::fs::create_dir_all(root)?;
     let _lock = evidence::lock_case(root, plan.id())?;
-    // Old artifacts of this case would mislead; the directory is ours.
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
+    // This run's artifacts go to a directory of their own, which replaces
+    // the case's in one step when the run is over: a reader of the case's
+    // evidence (the other `cargo test`'s schema check, a report) finds the
+    // last complete run's, never a directory emptied for this one. Old
+    // artifacts never mix with new ones.
+    let staging = staging_dir(root, plan.id());
+    std::fs::create_dir_all(&staging)?;
     let mut phases = Vec::new();
     let mut kept = None;
     match plan.phases_for(kernel) {
@@ -70,7 +74,7 @@ pub fn run_case_until(
             for ph in chosen {
                 let replay = plan.replay_for(ph, kernel).map_err(|e| anyhow!(e))?;
                 let stop = keep == Some(ph.name.as_str());
-                let (rec, topo) = run_phase(plan, ph, &replay, root, stop);
+                let (rec, topo) = run_phase(plan, ph, &replay, root, &staging, stop);
                 phases.push(rec);
                 if stop {
                     kept = topo;
@@ -95,11 +99,45 @@ pub fn run_case_until(
         topology: crate::evidence::topo::TopoView::of(&plan.fixture),
         phases,
     };
-    let path = dir.join("evidence.json");
     // Compact: a stream probe records every frame (conntrack-invalid-rst: 3.6 MB
     // compact, 9 MB pretty); `jq .` shows it indented.
-    std::fs::write(&path, serde_json::to_string(&rec)?)?;
-    Ok((rec, path, kept))
+    std::fs::write(staging.join("evidence.json"), serde_json::to_string(&rec)?)?;
+    replace_dir(&staging, &dir)?;
+    Ok((rec, dir.join("evidence.json"), kept))
+}
+
+/// Where a run of case `id` writes its artifacts until it is over
+/// (`<root>/.<id>.<pid>.new`); any other left under the case's lock is a
+/// dead run's, and goes.
+fn staging_dir(root: &Path, id: &str) -> PathBuf {
+    let prefix = format!(".{id}.");
+    for e in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix) && name.ends_with(".new") {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+    root.join(format!("{prefix}{}.new", std::process::id()))
+}
+
+/// Puts `new` in place of `dir` in one step (`RENAME_EXCHANGE`), then
+/// removes what was there.
+fn replace_dir(new: &Path, dir: &Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    if !dir.exists() {
+        return Ok(std::fs::rename(new, dir)?);
+    }
+    let (a, b) =
+        (std::ffi::CString::new(new.as_os_str().as_bytes())?, std::ffi::CString::new(dir.as_os_str().as_bytes())?);
+    // SAFETY: renameat2 with two NUL-terminated paths.
+    if unsafe { libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), libc::RENAME_EXCHANGE) } != 0 {
+        // No exchange here (an old kernel or file system): out, then in.
+        let e = std::io::Error::last_os_error();
+        std::fs::remove_dir_all(dir).with_context(|| format!("replacing {} ({e})", dir.display()))?;
+        return Ok(std::fs::rename(new, dir)?);
+    }
+    let _ = std::fs::remove_dir_all(new);
+    Ok(())
 }
 
 /// Loads the drop monitor (BTF, the BPF program) on a thread of its own,
@@ -123,6 +161,7 @@ fn run_phase(
     ph: &Phase,
     replay: &[crate::case::spec::Step],
     root: &Path,
+    staging: &Path,
     keep: bool,
 ) -> (PhaseRecord, Option<Kept>) {
     let mut rec = PhaseRecord::new(&ph.name);
@@ -204,7 +243,7 @@ fn run_phase(
         rec.timings.probes_ms = ms(t_probes.elapsed());
         Ok(())
     })();
-    let captured = stop_captures(caps, plan, ph, root, &mut rec, &frame_refs);
+    let captured = stop_captures(caps, plan, ph, root, staging, &mut rec, &frame_refs);
     // Closed only now, so that no probe's window or capture holds their
     // closing handshakes.
     drop(leftovers);
@@ -256,6 +295,7 @@ fn stop_captures(
     plan: &Plan,
     ph: &Phase,
     root: &Path,
+    staging: &Path,
     rec: &mut PhaseRecord,
     refs: &[FrameRefs],
 ) -> Result<()> {
@@ -276,14 +316,16 @@ fn stop_captures(
             ));
         }
     }
+    // Recorded where it will be once the run is over; written beside it.
     let path = crate::evidence::frames::pcapng_path(root, plan.id(), &ph.name);
+    let written = staging.join(path.file_name().unwrap_or_default());
     let streams: Vec<Stream> = captured
         .iter()
         .map(|c| Stream { name: &c.label, link: c.link, snaplen: SNAPLEN as u32, frames: &c.frames })
         .collect();
-    let file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    let file = std::fs::File::create(&written).with_context(|| format!("creating {}", written.display()))?;
     let numbering = crate::wire::pcapng::write(std::io::BufWriter::new(file), &streams, &comments)
-        .with_context(|| format!("writing {}", path.display()))?;
+        .with_context(|| format!("writing {}", written.display()))?;
     rec.pcapng = Some(crate::evidence::record::relative_to_root(root, &path));
     for (probe, refs) in rec.probes.iter_mut().zip(refs) {
         for (lane, indices) in refs {
