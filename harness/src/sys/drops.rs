@@ -349,22 +349,107 @@ fn clock(id: libc::clockid_t) -> u64 {
 
 /// Names of kernel text addresses (the function a drop happened in), each
 /// resolved the first time a counted drop needs it, then remembered for the
-/// process. `/proc/kallsyms` (122k lines, 40+ ms of the kernel's formatting)
-/// is read once, when the first counted drop needs a name, and kept: later
-/// new addresses are found in memory. A run that counts no drop never reads it.
+/// process and for the boot ([`BOOT_CACHE`]). `/proc/kallsyms` (122k
+/// lines, 40+ ms of the kernel's formatting) is read at most once per
+/// process, and only when a counted drop's address is new to this boot:
+/// a run that counts no drop never reads it, and a machine that has seen a
+/// location once names it from then on without reading it.
 fn symbol_names(addrs: &[u64]) -> BTreeMap<u64, String> {
     static KNOWN: Mutex<BTreeMap<u64, String>> = Mutex::new(BTreeMap::new());
     static TEXT: OnceLock<String> = OnceLock::new();
     let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
-    let missing: Vec<u64> = addrs.iter().copied().filter(|a| !known.contains_key(a)).collect();
-    if !missing.is_empty() {
+    let missing = |known: &BTreeMap<u64, String>| -> Vec<u64> {
+        addrs.iter().copied().filter(|a| !known.contains_key(a)).collect()
+    };
+    if !missing(&known).is_empty() {
+        known.extend(boot_cache::read());
+    }
+    let new = missing(&known);
+    if !new.is_empty() {
         let text = TEXT.get_or_init(|| std::fs::read_to_string("/proc/kallsyms").unwrap_or_default());
-        let found = resolve(text, &missing);
-        for a in missing {
+        let found = resolve(text, &new);
+        boot_cache::add(&found);
+        for a in new {
             known.insert(a, found.get(&a).cloned().unwrap_or_else(|| format!("{a:#x}")));
         }
     }
     addrs.iter().map(|a| (*a, known[a].clone())).collect()
+}
+
+/// Kernel symbol names resolved on this boot, in a file of root's in
+/// `/run` (a tmpfs: gone with the boot, whose KASLR offset they depend
+/// on), valid for this boot and this set of loaded modules (a module loaded
+/// again can land elsewhere). A file that is not root's, is writable by
+/// others, or is a link, is not read.
+mod boot_cache {
+    use std::collections::BTreeMap;
+    use std::io::Write;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+
+    pub const PATH: &str = "/run/netrepro-kallsyms";
+
+    fn key() -> Option<String> {
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+        let modules = std::fs::read("/proc/modules").unwrap_or_default();
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in modules {
+            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+        Some(format!("netrepro kallsyms {} {h:016x}", boot.trim()))
+    }
+
+    /// The names this boot has seen, if any can be trusted.
+    pub fn read() -> BTreeMap<u64, String> {
+        let mut out = BTreeMap::new();
+        let Some(key) = key() else { return out };
+        let Ok(f) = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(PATH) else {
+            return out;
+        };
+        let Ok(m) = f.metadata() else { return out };
+        if m.uid() != 0 || m.mode() & 0o022 != 0 || !m.is_file() {
+            return out;
+        }
+        let text = std::io::read_to_string(f).unwrap_or_default();
+        let mut lines = text.lines();
+        if lines.next() != Some(key.as_str()) {
+            return out;
+        }
+        for l in lines {
+            if let Some((a, name)) = l.split_once(' ') {
+                if let Ok(a) = u64::from_str_radix(a, 16) {
+                    out.insert(a, name.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    /// Adds `found` to the file (root only; a file that cannot be written
+    /// only means the next process reads `/proc/kallsyms` again).
+    pub fn add(found: &BTreeMap<u64, String>) {
+        // SAFETY: geteuid has no preconditions.
+        if found.is_empty() || unsafe { libc::geteuid() } != 0 {
+            return;
+        }
+        let Some(key) = key() else { return };
+        let mut all = read();
+        all.extend(found.iter().map(|(a, n)| (*a, n.clone())));
+        let mut text = key + "\n";
+        for (a, n) in &all {
+            text += &format!("{a:x} {n}\n");
+        }
+        let tmp = format!("{PATH}.{}", std::process::id());
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(text.as_bytes()));
+        if written.is_err() || std::fs::rename(&tmp, PATH).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
 }
 
 /// For each of `addrs`, the text symbol (`t`/`T`) at or below it in
