@@ -88,16 +88,30 @@ pub fn peak_rss_kib() -> u64 {
 
 pub fn run(fixtures: &Path, script: &Path, n: usize) -> Result<BenchResult> {
     let fixture = load_fixture(&fixtures.join("docker-bridge.toml")).map_err(|e| anyhow::anyhow!("{e}"))?;
-    // One untimed round each: module loads, page cache.
-    harness_once(&fixture, 0).context("warm-up")?;
-    shell_once(script, 0).context("warm-up")?;
-    let mut r = BenchResult { harness_ms: vec![], shell_ms: vec![], peak_rss_kib: 0 };
-    for i in 1..=n {
-        r.harness_ms.push(harness_once(&fixture, i)?);
-        r.shell_ms.push(shell_once(script, i)?);
+    // The shell side's `ip netns add` makes /run/netns (a bind mount of
+    // itself) and `ip netns del` leaves it: put the host back as found,
+    // outside the timed rounds.
+    let run_netns = Path::new("/run/netns");
+    let had_run_netns = run_netns.exists();
+    let rounds = || -> Result<BenchResult> {
+        // One untimed round each: module loads, page cache.
+        harness_once(&fixture, 0).context("warm-up")?;
+        shell_once(script, 0).context("warm-up")?;
+        let mut r = BenchResult { harness_ms: vec![], shell_ms: vec![], peak_rss_kib: 0 };
+        for i in 1..=n {
+            r.harness_ms.push(harness_once(&fixture, i)?);
+            r.shell_ms.push(shell_once(script, i)?);
+        }
+        r.peak_rss_kib = peak_rss_kib();
+        Ok(r)
+    };
+    let r = rounds();
+    if !had_run_netns && run_netns.exists() {
+        let _ = nix::mount::umount2(run_netns, nix::mount::MntFlags::MNT_DETACH);
+        std::fs::remove_dir(run_netns)
+            .with_context(|| format!("removing {} (made by ip netns add)", run_netns.display()))?;
     }
-    r.peak_rss_kib = peak_rss_kib();
-    Ok(r)
+    r
 }
 
 #[cfg(test)]
