@@ -243,26 +243,25 @@ fn run_phase(
         rec.timings.probes_ms = ms(t_probes.elapsed());
         Ok(())
     })();
-    let captured = stop_captures(caps, plan, ph, root, staging, &mut rec, &frame_refs);
+    // Every capture stopped at once; their frames are written below, once
+    // the topology is gone.
+    let stopped = crate::sys::capture::stop_all(caps);
     // Closed only now, so that no probe's window or capture holds their
     // closing handshakes.
     drop(leftovers);
-    let result = result.and(captured);
-    if let Err(e) = result {
-        rec.error = Some(format!("{e:#}"));
-    }
     // Global settings go back first (the host shares them), unless the
     // phase is kept: then they stay changed with its topology.
     let t = Instant::now();
     let restored = if keep { Vec::new() } else { globals.restore() };
     let took = ms(t.elapsed());
+    let mut restore_error = None;
     for r in restored {
         let (ok, output) = match r {
             Ok(said) => (true, said),
             Err(e) => (false, format!("{e:#}")),
         };
-        if !ok && rec.error.is_none() {
-            rec.error = Some(format!("restoring a global setting: {output}"));
+        if !ok && restore_error.is_none() {
+            restore_error = Some(format!("restoring a global setting: {output}"));
         }
         rec.steps.push(StepRecord {
             step: "restore global setting".into(),
@@ -272,15 +271,34 @@ fn run_phase(
             ms: took,
         });
     }
-    rec.passed = rec.error.is_none() && rec.probes.iter().all(|p| p.checks.iter().all(|c| c.ok));
+    // The topology goes before the pcapng is written: the kernel frees its
+    // namespaces in the background (taking RTNL across RCU grace periods),
+    // and the next phase's build should find that work as far along as it
+    // can be.
+    let mut kept = None;
     if keep {
-        return (rec, Some(Kept { phase: ph.name.clone(), topology: topo, _watch: watch, _globals: globals }));
+        kept = Some((topo, watch, globals));
+    } else {
+        let t_down = Instant::now();
+        drop(watch);
+        drop(topo);
+        rec.timings.teardown_ms = ms(t_down.elapsed());
     }
-    let t_down = Instant::now();
-    drop(watch);
-    drop(topo);
-    rec.timings.teardown_ms = ms(t_down.elapsed());
-    (rec, None)
+    let captured = write_captures(stopped, plan, ph, root, staging, &mut rec, &frame_refs);
+    if let Err(e) = result.and(captured) {
+        rec.error = Some(format!("{e:#}"));
+    }
+    if rec.error.is_none() {
+        rec.error = restore_error;
+    }
+    rec.passed = rec.error.is_none() && rec.probes.iter().all(|p| p.checks.iter().all(|c| c.ok));
+    let kept = kept.map(|(topology, watch, globals)| Kept {
+        phase: ph.name.clone(),
+        topology,
+        _watch: watch,
+        _globals: globals,
+    });
+    (rec, kept)
 }
 
 /// Which captured frame each recorded frame is: per probe, per interface,
@@ -288,10 +306,10 @@ fn run_phase(
 /// pcapng is written).
 use crate::run::witness::{self, frames::FrameRefs};
 
-/// Stops the phase's captures, writes its pcapng (the kernel's drops as
-/// section comments), and gives every recorded frame its number in it.
-fn stop_captures(
-    caps: Vec<Capture>,
+/// Writes the phase's pcapng from its stopped captures (the kernel's drops
+/// as section comments), and gives every recorded frame its number in it.
+fn write_captures(
+    stopped: Vec<Result<Captured>>,
     plan: &Plan,
     ph: &Phase,
     root: &Path,
@@ -299,11 +317,9 @@ fn stop_captures(
     rec: &mut PhaseRecord,
     refs: &[FrameRefs],
 ) -> Result<()> {
-    if caps.is_empty() {
+    if stopped.is_empty() {
         return Ok(());
     }
-    // Every capture is stopped, even when one fails.
-    let stopped: Vec<Result<Captured>> = crate::sys::capture::stop_all(caps);
     let captured: Vec<Captured> = stopped.into_iter().collect::<Result<_>>()?;
     let mut comments = vec![format!("netrepro case {}, phase {}", plan.id(), ph.name)];
     for p in &rec.probes {
