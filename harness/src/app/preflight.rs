@@ -54,6 +54,10 @@ pub fn missing(plan: &Plan) -> Vec<String> {
     if let Some(why) = crate::safety::globals::skip_reason(&plan.globals()) {
         out.push(why);
     }
+    // A kernel range the case was never run on: nothing claimed there.
+    if let Some(why) = crate::case::kernel::Version::running().ok().and_then(|(_, v)| plan.unchecked_on(v)) {
+        out.push(why);
+    }
     for k in link_kinds(plan) {
         if !kernel_has(k) {
             out.push(format!(
@@ -125,6 +129,25 @@ fn privilege_problem_once() -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_phase_unchecked_on_this_kernel_makes_the_case_a_skip() {
+        let dir = tempfile::tempdir().unwrap();
+        let fixture = "description = \"d\"\n[[namespace]]\nname = \"a\"\n";
+        // `>=0` holds on every kernel, this one included.
+        let case = "id = \"t\"\ntitle = \"t\"\nurls = [\"https://example.org/issue\"]\nsymptom = \"s\"\nfix = \"f\"\nfixture = \"f\"\n\
+             [probes]\nping = { kind = \"ping\", from = \"a\", to = \"10.0.0.2\" }\n\
+             [[phase]]\nname = \"baseline\"\n[phase.expect.ping]\nreplies = 0\n\
+             [[phase]]\nname = \"fault\"\nkernel = \">=0\"\nupstream = \"u\"\nunchecked = \"never run\"\n";
+        std::fs::write(dir.path().join("f.toml"), fixture).unwrap();
+        std::fs::write(dir.path().join("t.toml"), case).unwrap();
+        let plan = crate::case::plan::load(&dir.path().join("t.toml"), dir.path()).unwrap();
+        let why = skip_reason(&plan).unwrap();
+        assert!(
+            why.contains("phase fault is not checked on kernel") && why.contains("(its variant >=0): never run"),
+            "{why}"
+        );
+    }
 
     #[test]
     fn a_skip_names_every_missing_tool_and_sysctl_with_what_brings_it() {

@@ -86,6 +86,9 @@ pub struct Phase {
     pub name: String,
     pub kernel: Option<Range>,
     pub upstream: Option<String>,
+    /// `unchecked`: this variant's kernels were never run; why nothing is
+    /// claimed there (the case skips on them).
+    pub unchecked: Option<String>,
     pub note: Option<String>,
     pub after: Option<String>,
     pub steps: Vec<Step>,
@@ -165,6 +168,20 @@ impl Plan {
                 }
             })
             .collect()
+    }
+
+    /// Why the case claims nothing on kernel `v`: a phase whose variant for
+    /// `v` is `unchecked` (that range was never run). `None` when every
+    /// phase has a checked variant there, or none at all (a run error).
+    pub fn unchecked_on(&self, v: Version) -> Option<String> {
+        let chosen = self.phases_for(v).ok()?;
+        let p = chosen.into_iter().find(|p| p.unchecked.is_some())?;
+        Some(format!(
+            "phase {} is not checked on kernel {v} (its variant {}): {}",
+            p.name,
+            p.kernel.as_ref().map_or("", |r| r.text()),
+            p.unchecked.as_deref().unwrap_or_default()
+        ))
     }
 
     /// Steps to replay before `phase`'s own, following its `after` chain.
@@ -653,6 +670,31 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
                 ),
             );
         }
+        if let Some(u) = &spec.unchecked {
+            if kernel.is_none() {
+                return src.at(
+                    u,
+                    format!(
+                        "phase {pname:?}: unchecked needs the `kernel` range it is about (e.g. kernel = \"<5.10\")"
+                    ),
+                );
+            }
+            if u.get_ref().trim().is_empty() {
+                return src.at(u, format!("phase {pname:?}: unchecked: say why these kernels are not claimed"));
+            }
+            if !spec.steps.is_empty()
+                || !spec.actors.is_empty()
+                || !spec.expect.is_empty()
+                || !spec.expect_actors.is_empty()
+                || spec.expect_phase.is_some()
+                || spec.after.is_some()
+            {
+                return src.at(
+                    u,
+                    format!("phase {pname:?}: an unchecked variant runs and asserts nothing: remove its after, steps, actors and expectations (the case skips on its kernels)"),
+                );
+            }
+        }
         let after = match &spec.after {
             Some(a) if seen_names.contains(a.get_ref()) => Some(a.get_ref().clone()),
             Some(a) => {
@@ -669,7 +711,11 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
             steps.push(check_step(s, &mut now)?);
         }
         let devices = &now.devs;
-        if spec.expect.is_empty() && spec.expect_actors.is_empty() && spec.expect_phase.is_none() {
+        if spec.unchecked.is_none()
+            && spec.expect.is_empty()
+            && spec.expect_actors.is_empty()
+            && spec.expect_phase.is_none()
+        {
             return src.at(ph, format!("phase {pname:?}: expects nothing; a phase must assert something"));
         }
         let mut actors = Vec::new();
@@ -721,6 +767,7 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
             name: pname.clone(),
             kernel,
             upstream: spec.upstream.clone(),
+            unchecked: spec.unchecked.as_ref().map(|u| u.get_ref().clone()),
             note: spec.note.clone(),
             after,
             steps,
@@ -1135,6 +1182,23 @@ replies = 3
 
     const OLD: &str = "kernel = \"<6.1\"\nupstream = \"u\"";
     const NEW: &str = "kernel = \">=6.1\"\nupstream = \"u\"";
+
+    #[test]
+    fn an_unchecked_variant_claims_nothing_and_skips_its_kernels() {
+        let unchecked = "\n[[phase]]\nname = \"fault\"\nkernel = \"<6.1\"\nupstream = \"u\"\nunchecked = \"no guest older than 6.1\"\n";
+        let p = load_with(&format!("{CASE}{unchecked}{}", phase("fault", NEW)), FIXTURE).unwrap();
+        let why = p.unchecked_on(Version(5, 10, 0)).unwrap();
+        assert_eq!(why, "phase fault is not checked on kernel 5.10.0 (its variant <6.1): no guest older than 6.1");
+        assert_eq!(p.unchecked_on(Version(6, 1, 0)), None);
+        // It asserts nothing, runs nothing, and needs its range.
+        let with_expect = format!("{CASE}{}", phase("fault", "kernel = \"<6.1\"\nupstream = \"u\"\nunchecked = \"x\""));
+        case_fails_at(&with_expect, "unchecked = \"x\"", "runs and asserts nothing");
+        let bare = format!("{CASE}\n[[phase]]\nname = \"fault\"\nunchecked = \"y\"\n");
+        case_fails_at(&bare, "unchecked = \"y\"", "needs the `kernel` range");
+        let empty =
+            format!("{CASE}\n[[phase]]\nname = \"fault\"\nkernel = \"<6.1\"\nupstream = \"u\"\nunchecked = \" \"\n");
+        case_fails_at(&empty, "unchecked = \" \"", "say why");
+    }
 
     #[test]
     fn after_circles_are_refused_at_the_after_that_closes_them() {

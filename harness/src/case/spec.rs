@@ -220,6 +220,12 @@ pub struct PhaseSpec {
     /// The upstream change that makes kernels differ here.
     #[serde(default)]
     pub upstream: Option<String>,
+    /// A kernel range this case was never run on (no guest of it): why the
+    /// behaviour there is not claimed. Such a variant runs nothing and
+    /// asserts nothing; on a kernel it covers the whole case is a skip with
+    /// this reason, never a pass.
+    #[serde(default)]
+    pub unchecked: Option<Spanned<String>>,
     /// Why this phase exists / what it shows, for the report.
     #[serde(default)]
     pub note: Option<String>,

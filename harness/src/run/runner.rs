@@ -63,6 +63,11 @@ pub fn run_case_until(
     let mut kept = None;
     match plan.phases_for(kernel) {
         Err(e) => phases.push(error_phase("(kernel selection)", e)),
+        // Preflight skips such a case; a caller that did not ask gets an
+        // error, never a pass.
+        Ok(_) if plan.unchecked_on(kernel).is_some() => {
+            phases.push(error_phase("(kernel selection)", plan.unchecked_on(kernel).unwrap_or_default()))
+        }
         Ok(chosen) => {
             if let Some(k) = keep {
                 if !chosen.iter().any(|p| p.name == k) {
