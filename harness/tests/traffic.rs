@@ -221,6 +221,8 @@ fn dns_probe_resolves_the_glibc_way() {
         timeout: Duration::from_millis(timeout_ms),
         attempts,
         src: None,
+        rounds: 1,
+        send: netrepro::case::spec::DnsSend::BackToBack,
     };
     // The veth's carrier comes through linkwatch, a moment after the
     // topology is up: wait for the first answer (NXDOMAIN) before measuring.

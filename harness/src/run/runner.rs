@@ -528,7 +528,7 @@ fn run_probe(spec: &ProbeSpec, topo: &Topology) -> Result<(Outcome, probe::Lefto
             };
             (Outcome::Udp(probe::udp(topo.ns(from)?, *to, l, o)?), probe::Leftover::default())
         }
-        ProbeSpec::Dns { from, server, name, types, timeout_ms, attempts, src } => {
+        ProbeSpec::Dns { from, server, name, types, timeout_ms, attempts, src, rounds, send } => {
             let types = types
                 .iter()
                 .map(|t| match t {
@@ -542,6 +542,8 @@ fn run_probe(spec: &ProbeSpec, topo: &Topology) -> Result<(Outcome, probe::Lefto
                 timeout: Duration::from_millis(*timeout_ms),
                 attempts: *attempts,
                 src: *src,
+                rounds: *rounds,
+                send: *send,
             };
             (Outcome::Dns(probe::dns(topo.ns(from)?, *server, o)?), probe::Leftover::default())
         }
