@@ -151,8 +151,16 @@ fn send_threads(sock: &UdpSocket, queries: &[Vec<u8>], cpus: &[usize]) -> Vec<(I
                         }
                     }
                     ready.fetch_add(1, Ordering::AcqRel);
+                    let mut spins = 0u32;
                     while ready.load(Ordering::Acquire) < n {
-                        std::hint::spin_loop();
+                        // Sharing a CPU, the other thread runs only if
+                        // this one lets it.
+                        spins += 1;
+                        if spins % 4096 == 0 {
+                            std::thread::yield_now();
+                        } else {
+                            std::hint::spin_loop();
+                        }
                     }
                     let r = sock.send(q);
                     (Instant::now(), r.err().map(|e| error_name(&e)))
