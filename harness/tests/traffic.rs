@@ -47,7 +47,7 @@ closed6 = { kind = "udp", from = "a", to = "[fd00::2]:5354", count = 1, wait_ms 
 sink6 = { kind = "udp", from = "a", to = "[fd00::2]:5355", listen_in = "b", count = 4, interval_ms = 5, wait_ms = 100 }
 from-port = { kind = "connect", from = "a", to = "10.0.0.2:8080", listen_in = "b", src = "10.0.0.1:40000" }
 from-absent = { kind = "connect", from = "a", to = "10.0.0.2:8080", listen_in = "b", src = "10.0.0.77:0" }
-dns-refused = { kind = "dns", from = "a", server = "10.0.0.2:5399", name = "x.local", timeout_ms = 300, attempts = 2 }
+dns-refused = { kind = "dns", from = "a", server = "10.0.0.2:5399", name = "x.local", timeout_ms = 300, attempts = 2, send = "threads" }
 garp = { kind = "frame", at = "b/eth0", src_mac = "02:42:ac:11:00:02", arp = { op = "request", sender = "10.0.0.2", target = "10.0.0.2" } }
 forged = { kind = "frame", at = "b/eth0", count = 2, dst_mac = "ff:ff:ff:ff:ff:ff", ip = { src = "10.0.0.2", dst = "10.96.0.10" }, tcp = { sport = 40000, dport = 80, flags = "S", seq = 7 } }
 udp-frame = { kind = "frame", at = "b/eth0", ip = { src = "fd00::2", dst = "fd00::1" }, udp = { sport = 9, dport = 9, len = 4 } }
@@ -85,6 +85,8 @@ packets = { "a/eth0: tcp syn src 10.0.0.1 port 40000 out" = 1 }
 result = "EADDRNOTAVAIL"
 [phase.expect.dns-refused]
 queries = { A = "ECONNREFUSED", AAAA = "ECONNREFUSED" }
+# One lookup counts as one round.
+rounds = { ECONNREFUSED = 1, ok = 0 }
 answers = { A = [] }
 elapsed_ms = { max = 250 }
 [phase.expect.burst]
@@ -109,6 +111,7 @@ fn main() -> std::process::ExitCode {
         common::test!(bind_udp_burst_and_sourced_connect_on_the_running_kernel).needs(Need::Namespaces),
         common::test!(new_probe_keys_are_checked_against_the_probe_kind_at_load),
         common::test!(dns_probe_resolves_the_glibc_way).needs(Need::Namespaces),
+        common::test!(dns_probe_rounds_each_from_a_new_socket).needs(Need::Namespaces),
     ])
 }
 
@@ -160,6 +163,15 @@ fn new_probe_keys_are_checked_against_the_probe_kind_at_load() {
         ("flags = \"S\", seq = 7", "flags = \"SYN\", seq = 7", "letters S F R P and ."),
         ("src_mac = \"02:42:ac:11:00:02\"", "src_mac = \"02:42\"", "not a MAC address"),
         ("echo = true, count = 3", "echo = true, listen_in = \"b\", count = 3", "duplicate key"),
+        ("ECONNREFUSED = 1", "lost = 1", "rounds key \"lost\": write ok, resent, timeout"),
+        ("[phase.expect.burst]\n", "[phase.expect.burst]\nrounds = { ok = 1 }\n", "`rounds` applies to dns probes"),
+        ("send = \"threads\"", "send = \"sendmmsg\"", "unknown variant"),
+        (
+            "send = \"threads\"",
+            "rounds = 3, src = \"10.0.0.1:5353\", send = \"threads\"",
+            "every round would reuse one source port",
+        ),
+        ("send = \"threads\"", "rounds = 10001, send = \"threads\"", "rounds = 10001: write 1 to 10000"),
     ] {
         let text = CASE.replacen(from, to, 1);
         assert_ne!(text, CASE, "{from}");
@@ -221,6 +233,8 @@ fn dns_probe_resolves_the_glibc_way() {
         timeout: Duration::from_millis(timeout_ms),
         attempts,
         src: None,
+        rounds: 1,
+        send: netrepro::case::spec::DnsSend::BackToBack,
     };
     // The veth's carrier comes through linkwatch, a moment after the
     // topology is up: wait for the first answer (NXDOMAIN) before measuring.
@@ -244,5 +258,55 @@ fn dns_probe_resolves_the_glibc_way() {
     let o = dns(a, "10.0.0.9:53".parse().unwrap(), opts("svc.cluster.local", 100, 3)).unwrap();
     assert!(o.queries.iter().all(|q| q.result == "timeout" && q.sent == 3), "{o:?}");
     assert!(o.elapsed_ms >= 300.0, "{o:?}");
+    stop.store(true, std::sync::atomic::Ordering::Release);
+}
+
+fn dns_probe_rounds_each_from_a_new_socket() {
+    use netrepro::case::spec::DnsSend;
+    use netrepro::run::probe::{dns, DnsOpts};
+    use netrepro::wire::dns::QType;
+    use std::time::Duration;
+    let f: netrepro::case::spec::FixtureFile = toml::from_str(FIXTURE).unwrap();
+    let topo = netrepro::run::topology::Topology::build(&f, "dnsrounds").unwrap();
+    let (a, b) = (topo.ns("a").unwrap(), topo.ns("b").unwrap());
+    let server: std::net::SocketAddr = "10.0.0.2:53".parse().unwrap();
+    let addrs = vec!["10.0.0.2".parse().unwrap()];
+    // The first AAAA is lost, as the incident's second reply.
+    let stop = responder(b, server, "svc.cluster.local", addrs, 1);
+    let opts = |name: &str, timeout_ms: u64, rounds: u32, send: DnsSend| DnsOpts {
+        name: name.into(),
+        types: vec![QType::A, QType::Aaaa],
+        timeout: Duration::from_millis(timeout_ms),
+        attempts: 2,
+        src: None,
+        rounds,
+        send,
+    };
+    let t0 = std::time::Instant::now();
+    while dns(a, server, opts("ready.local", 50, 1, DnsSend::BackToBack)).unwrap().queries[0].result != "NXDOMAIN" {
+        assert!(t0.elapsed() < Duration::from_secs(3), "no answer from the responder within 3 s");
+    }
+    let words = |o: &netrepro::evidence::outcome::DnsOutcome| {
+        let r = o.rounds.as_ref().unwrap_or_else(|| panic!("no rounds: {o:?}"));
+        r.results.iter().map(|(w, n)| format!("{w} {n}")).collect::<Vec<_>>().join(", ")
+    };
+    // single-request-reopen: the lost AAAA is sent again after 200 ms, in
+    // the first lookup only; the slowest lookup is that one.
+    let o = dns(a, server, opts("svc.cluster.local", 200, 3, DnsSend::SingleRequestReopen)).unwrap();
+    assert_eq!((words(&o), o.send.as_str()), ("ok 2, resent 1".into(), "single-request-reopen"), "{o:?}");
+    let r = o.rounds.as_ref().unwrap();
+    assert!(r.lost.is_empty() && r.latency_max_ms >= 200.0 && r.latency_median_ms < 100.0, "{o:?}");
+    assert_eq!(o.queries[1].sent, 2, "{o:?}");
+    // Both senders' queries answered at their first send, every round.
+    for send in [DnsSend::BackToBack, DnsSend::Threads] {
+        let o = dns(a, server, opts("svc.cluster.local", 200, 20, send)).unwrap();
+        assert_eq!(words(&o), "ok 20", "{o:?}");
+        assert!(o.queries.iter().all(|q| q.result == "ok" && q.sent == 1), "{o:?}");
+    }
+    // Nothing answers: every query lost, every round.
+    let o = dns(a, "10.0.0.9:53".parse().unwrap(), opts("svc.cluster.local", 30, 2, DnsSend::Threads)).unwrap();
+    assert_eq!(words(&o), "timeout 2", "{o:?}");
+    let lost = &o.rounds.as_ref().unwrap().lost;
+    assert_eq!((lost.get("A"), lost.get("AAAA")), (Some(&2), Some(&2)), "{o:?}");
     stop.store(true, std::sync::atomic::Ordering::Release);
 }

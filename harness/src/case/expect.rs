@@ -61,6 +61,8 @@ pub struct OutcomeExp {
     pub received: Option<Count>,
     /// burst: connects by result word.
     pub results: Vec<(String, Count)>,
+    /// dns: lookups by how they ended (`ok`, `resent`, `timeout`, errno).
+    pub rounds: Vec<(String, Count)>,
     /// burst: `TcpExt.ListenOverflows` delta in the listener's namespace.
     pub listen_overflows: Option<Count>,
     /// dns: query type → result word.
@@ -204,8 +206,9 @@ pub struct DropExp {
 
 pub fn outcome(x: &crate::case::spec::Expect, ctx: &Ctx) -> Result<OutcomeExp, String> {
     let kind = ctx.kind;
-    let misplaced: [(&str, bool, &[&str]); 12] = [
+    let misplaced: [(&str, bool, &[&str]); 13] = [
         ("queries", !x.queries.is_empty(), &["dns"]),
+        ("rounds", !x.rounds.is_empty(), &["dns"]),
         ("answers", !x.answers.is_empty(), &["dns"]),
         ("replies", x.replies.is_some(), &["ping", "udp"]),
         ("icmp_errors", x.icmp_errors.is_some(), &["ping", "udp"]),
@@ -236,6 +239,11 @@ pub fn outcome(x: &crate::case::spec::Expect, ctx: &Ctx) -> Result<OutcomeExp, S
     for t in x.answers.keys() {
         if crate::wire::dns::QType::parse(t).is_none() {
             return Err(format!("answers key {t:?}: write A or AAAA"));
+        }
+    }
+    for w in x.rounds.keys() {
+        if !(w == "ok" || w == "resent" || w == "timeout" || is_errno(w)) {
+            return Err(format!("rounds key {w:?}: write ok, resent, timeout or an errno name such as ECONNREFUSED"));
         }
     }
     for w in x.results.keys() {
@@ -281,6 +289,7 @@ pub fn outcome(x: &crate::case::spec::Expect, ctx: &Ctx) -> Result<OutcomeExp, S
         result: x.result.clone(),
         received: x.received,
         results: x.results.iter().map(|(k, c)| (k.clone(), *c)).collect(),
+        rounds: x.rounds.iter().map(|(k, c)| (k.clone(), *c)).collect(),
         listen_overflows: x.listen_overflows,
         queries: x.queries.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         answers: x.answers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),

@@ -790,6 +790,13 @@ pub enum ProbeSpec {
         attempts: u32,
         #[serde(default)]
         src: Option<SocketAddr>,
+        /// Lookups one after another, each from a new socket (a new source
+        /// port), as glibc opens one per `getaddrinfo` call (default 1).
+        #[serde(default = "defaults::one")]
+        rounds: u32,
+        /// How a lookup sends its queries (default `back-to-back`).
+        #[serde(default)]
+        send: DnsSend,
     },
     /// A crafted frame sent `count` times out of `at` (an `AF_PACKET` send,
     /// as if that host sent it): Ethernet, then ARP, or IPv4/IPv6 with TCP
@@ -903,6 +910,34 @@ pub struct FrameUdp {
     pub len: u16,
 }
 
+/// How the `dns` probe sends a lookup's queries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DnsSend {
+    /// One thread, one `send` after the other on one socket, as glibc's
+    /// `sendmmsg` of A and AAAA.
+    #[default]
+    BackToBack,
+    /// One thread per query, each on its own CPU, released together (a
+    /// spin barrier), on one socket: both datagrams reach conntrack at the
+    /// same instant on two CPUs, as in the incident.
+    Threads,
+    /// `options single-request-reopen` as the incident's workaround: one
+    /// query at a time, each from a new socket, the next sent after the
+    /// previous one's answer or timeout.
+    SingleRequestReopen,
+}
+
+impl DnsSend {
+    pub fn word(self) -> &'static str {
+        match self {
+            DnsSend::BackToBack => "back-to-back",
+            DnsSend::Threads => "threads",
+            DnsSend::SingleRequestReopen => "single-request-reopen",
+        }
+    }
+}
+
 /// A DNS query type the `dns` probe asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 pub enum DnsType {
@@ -996,7 +1031,11 @@ impl ProbeSpec {
                 (*count as u64).saturating_mul(*interval_ms).saturating_add(*wait_ms)
             }
             ProbeSpec::Burst { timeout_ms, .. } => *timeout_ms,
-            ProbeSpec::Dns { timeout_ms, attempts, .. } => timeout_ms.saturating_mul(*attempts as u64),
+            ProbeSpec::Dns { timeout_ms, attempts, rounds, send, types, .. } => {
+                // single-request-reopen waits for each query in turn.
+                let serial = if *send == DnsSend::SingleRequestReopen { types.len().max(1) as u64 } else { 1 };
+                timeout_ms.saturating_mul(*attempts as u64).saturating_mul(*rounds as u64).saturating_mul(serial)
+            }
             ProbeSpec::Frame { .. } => 0,
         }
     }
@@ -1063,7 +1102,7 @@ impl ProbeSpec {
                 ms("timeout_ms", *timeout_ms, 1)?;
                 "timeout_ms"
             }
-            ProbeSpec::Dns { name, types, timeout_ms, attempts, .. } => {
+            ProbeSpec::Dns { name, types, timeout_ms, attempts, rounds, src, .. } => {
                 if !crate::wire::dns::valid_name(name) {
                     return Err(format!("name = {name:?}: not a domain name (labels of 1 to 63 ASCII bytes)"));
                 }
@@ -1072,7 +1111,16 @@ impl ProbeSpec {
                 }
                 ms("timeout_ms", *timeout_ms, 1)?;
                 count("attempts", *attempts, 1)?;
-                "timeout_ms × attempts"
+                count("rounds", *rounds, 1)?;
+                if *rounds > limits::DNS_ROUNDS_MAX {
+                    return Err(format!("rounds = {rounds}: write 1 to {}", limits::DNS_ROUNDS_MAX));
+                }
+                if let Some(a) = src.filter(|a| a.port() != 0 && *rounds > 1) {
+                    return Err(format!(
+                        "src = \"{a}\" with rounds = {rounds}: every round would reuse one source port, so one conntrack entry; write port 0"
+                    ));
+                }
+                "timeout_ms × attempts × rounds (× types with single-request-reopen)"
             }
             ProbeSpec::Frame { count: n, src_mac, dst_mac, arp, ip, tcp, udp, .. } => {
                 count("count", *n, 1)?;
@@ -1163,6 +1211,8 @@ pub mod limits {
     pub const SH_STEP_MS: u64 = 60_000;
     /// Concurrent connects of one burst probe (each an fd).
     pub const BURST_MAX: u32 = 1_000;
+    /// Lookups of one dns probe, one after another.
+    pub const DNS_ROUNDS_MAX: u32 = 10_000;
     /// A whole case's worst case ([`crate::case::plan::Plan::worst_case_ms`]).
     pub const CASE_MS_MAX: u64 = 3_600_000;
 }
@@ -1271,6 +1321,12 @@ pub struct Expect {
     /// dns: each query type's answer addresses, as a set; `[]` = none.
     #[serde(default)]
     pub answers: IndexMap<String, Vec<IpAddr>>,
+    /// dns: lookups by how they ended, `{ ok = 400, resent = 0, timeout = 0 }`
+    /// (`ok`: every query answered at its first send; `resent`: answered,
+    /// some only after a resend; `timeout`: some query never answered; or
+    /// an errno name). A word not seen counts 0.
+    #[serde(default)]
+    pub rounds: IndexMap<String, Count>,
     /// connect/stream: elapsed time window.
     #[serde(default)]
     pub elapsed_ms: Option<Window>,

@@ -187,13 +187,56 @@ pub struct Injected {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
-/// `dns`: one lookup, glibc's way; one entry per query type.
+/// `dns`: one lookup, glibc's way; one entry per query type. With
+/// `rounds` > 1, `queries` and `local` are those of the slowest lookup and
+/// `rounds` sums them all up.
 pub struct DnsOutcome {
     pub queries: Vec<DnsQuery>,
     /// The resolver socket's address and port (both queries leave from it).
     pub local: Option<std::net::SocketAddr>,
-    /// From the first query to the last answer or the last timeout, ms.
+    /// From the first query to the last answer or the last timeout, ms
+    /// (every round's).
     pub elapsed_ms: f64,
+    /// How the queries were sent: `back-to-back`, `threads`,
+    /// `single-request-reopen`.
+    #[serde(default)]
+    pub send: String,
+    /// Every lookup's outcome summed up, when the probe made more than one.
+    #[serde(default)]
+    pub rounds: Option<DnsRounds>,
+}
+
+/// How one lookup ended, in the words of [`DnsRounds::results`]: `ok`,
+/// `resent`, `timeout`, or the errno name a query met.
+pub fn dns_lookup_word(queries: &[DnsQuery]) -> String {
+    if let Some(q) = queries.iter().find(|q| q.rcode.is_none() && q.result != "timeout") {
+        return q.result.clone();
+    }
+    if queries.iter().any(|q| q.rcode.is_none()) {
+        "timeout".into()
+    } else if queries.iter().any(|q| q.sent > 1) {
+        "resent".into()
+    } else {
+        "ok".into()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+/// The lookups of a `dns` probe with `rounds`, each from a new socket.
+pub struct DnsRounds {
+    /// Lookups made.
+    pub rounds: u32,
+    /// Lookups by how they ended: `ok` (every query answered at its first
+    /// send), `resent` (every query answered, some only after a resend:
+    /// the incident's 5 s), `timeout` (some query never answered), or the
+    /// errno name a query met.
+    pub results: BTreeMap<String, u32>,
+    /// Queries never answered, by type (`A`, `AAAA`).
+    pub lost: BTreeMap<String, u32>,
+    /// A lookup's latency (first send to its last answer, the unanswered
+    /// counted at their timeout), ms: the median and the largest.
+    pub latency_median_ms: f64,
+    pub latency_max_ms: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]

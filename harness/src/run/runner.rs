@@ -533,7 +533,7 @@ fn run_probe(spec: &ProbeSpec, topo: &Topology) -> Result<(Outcome, probe::Lefto
             };
             (Outcome::Udp(probe::udp(topo.ns(from)?, *to, l, o)?), probe::Leftover::default())
         }
-        ProbeSpec::Dns { from, server, name, types, timeout_ms, attempts, src } => {
+        ProbeSpec::Dns { from, server, name, types, timeout_ms, attempts, src, rounds, send } => {
             let types = types
                 .iter()
                 .map(|t| match t {
@@ -547,6 +547,8 @@ fn run_probe(spec: &ProbeSpec, topo: &Topology) -> Result<(Outcome, probe::Lefto
                 timeout: Duration::from_millis(*timeout_ms),
                 attempts: *attempts,
                 src: *src,
+                rounds: *rounds,
+                send: *send,
             };
             (Outcome::Dns(probe::dns(topo.ns(from)?, *server, o)?), probe::Leftover::default())
         }

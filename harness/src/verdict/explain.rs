@@ -95,6 +95,22 @@ pub fn symptom(p: &ProbeRecord) -> Option<String> {
             ))
         }
         (ProbeSpec::Dns { from, server, name, .. }, Outcome::Dns(o)) => {
+            if let Some(r) = &o.rounds {
+                if r.results.keys().all(|w| w == "ok") {
+                    return None;
+                }
+                let by: Vec<String> = r.results.iter().map(|(w, n)| format!("{w} {n}")).collect();
+                let lost: Vec<String> = r.lost.iter().map(|(t, n)| format!("{t} {n}")).collect();
+                return Some(format!(
+                    "dns {name} via {server} from {from}, {} lookups ({}): {}; never answered: {}; latency median {} ms, max {} ms",
+                    r.rounds,
+                    o.send,
+                    by.join(", "),
+                    if lost.is_empty() { "none".into() } else { lost.join(", ") },
+                    r.latency_median_ms,
+                    r.latency_max_ms
+                ));
+            }
             if o.queries.iter().all(|q| q.result == "ok") {
                 return None;
             }

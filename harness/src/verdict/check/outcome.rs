@@ -95,6 +95,14 @@ pub fn judge(x: &OutcomeExp, window: Option<&Window>, rec: &ProbeRecord, j: &mut
             None => j.add(key.clone(), Expected::word(want), absent(&key), false),
         }
     }
+    for (word, c) in &x.rounds {
+        let got = dns.map(|d| match &d.rounds {
+            Some(r) => r.results.get(word).copied().unwrap_or(0).into(),
+            // One lookup: it is its own round.
+            None => i64::from(crate::evidence::outcome::dns_lookup_word(&d.queries) == *word),
+        });
+        count(j, &format!("rounds.{word}"), *c, got);
+    }
     for (t, want) in &x.answers {
         let key = format!("answers.{t}");
         let mut w: Vec<String> = want.iter().map(|a| a.to_string()).collect();
