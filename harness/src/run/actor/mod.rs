@@ -3,8 +3,9 @@
 //! a TCP server, an IPv6 RA sender) and literal command lines. Each starts
 //! after the setup steps, is ready before the phase's steps run, and ends
 //! when the phase ends however it ends: built-ins are stopped and joined
-//! (and die with the process), commands are killed with their process group
-//! and reaped (and get SIGKILL from PDEATHSIG if the harness dies).
+//! (and die with the process), commands run in a PID namespace of their own
+//! whose init is killed and reaped (and dies with the harness), which takes
+//! every process they started, daemons included.
 
 mod builtin;
 mod command;
