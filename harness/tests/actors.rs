@@ -253,7 +253,8 @@ fn every_actor_runs_is_asserted_and_ends_with_the_phase() {
     let d = base.actors.iter().find(|a| a.name == "daemon").unwrap();
     assert!(d.end.starts_with("exited 0; what it left running killed at phase end"), "{d:?}");
     let fix = rec.phases.iter().find(|p| p.name == "fix").unwrap();
-    assert!(fix.probes.is_empty() && fix.phase_checks.len() == 3 && fix.phase_window_ns.is_some(), "{fix:?}");
+    let whole = fix.windows.iter().find(|w| w.name == "phase").unwrap();
+    assert!(fix.probes.is_empty() && whole.checks.len() == 3 && whole.window_ns.1 > whole.window_ns.0, "{fix:?}");
     // Nothing of the run outlives it (other tests of this binary run their
     // own `netrepro` children meanwhile: look for this run's actor).
     assert!(actor_processes().is_empty(), "processes left: {:?}", actor_processes());

@@ -183,13 +183,24 @@ fn rule(d: &Drop, pk: Option<&DroppedPacket>, p: &Probe) -> (Origin, String) {
 /// packets, the packets the monitor did not see labelled by the bucket's
 /// place alone.
 pub fn label(drops: Vec<Drop>, spec: &ProbeSpec, outcome: &Outcome, window_ns: (u64, u64)) -> Vec<Drop> {
-    let p = Probe::of(spec, outcome, window_ns);
+    label_as(drops, &Probe::of(spec, outcome, window_ns))
+}
+
+/// [`label`] for a window with no probe (the whole phase, a span of
+/// steps): no echo id, connection or address family of a probe's, so only
+/// socket queues purged at close, IGMP reports and what was freed after the
+/// window are not the incident's.
+pub fn label_window(drops: Vec<Drop>, window_ns: (u64, u64)) -> Vec<Drop> {
+    label_as(drops, &Probe { from: "", echo_id: None, v4: false, window_ns, settled_ns: None })
+}
+
+fn label_as(drops: Vec<Drop>, p: &Probe) -> Vec<Drop> {
     let mut out = Vec::new();
     for d in drops {
         // (origin, why) → packets, in first-seen order.
         let mut groups: Vec<((Origin, String), Vec<DroppedPacket>)> = Vec::new();
         for pk in &d.packets {
-            let key = rule(&d, Some(pk), &p);
+            let key = rule(&d, Some(pk), p);
             match groups.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, v)) => v.push(pk.clone()),
                 None => groups.push((key, vec![pk.clone()])),
@@ -209,7 +220,7 @@ pub fn label(drops: Vec<Drop>, spec: &ProbeSpec, outcome: &Outcome, window_ns: (
             })
             .collect();
         if unseen > 0 {
-            let (origin, why) = rule(&d, None, &p);
+            let (origin, why) = rule(&d, None, p);
             match records.iter_mut().find(|r| r.origin == origin) {
                 Some(r) => {
                     r.count += unseen;

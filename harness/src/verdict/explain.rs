@@ -335,6 +335,61 @@ fn drops(p: &ProbeRecord) -> Vec<String> {
     d.iter().map(|d| drop_phrase(p, d)).collect()
 }
 
+/// The why-line of a window with no probe (the whole phase, a span of
+/// steps): its unmet expectations, then the incident's drops in it and the
+/// rule and named counters that moved; `None` when it met every
+/// expectation and the kernel dropped nothing of the incident's in it.
+pub fn why_window(w: &crate::evidence::record::WindowRecord) -> Option<String> {
+    let (over, prefix) = if w.name == "phase" {
+        ("over the phase".to_string(), "phase: ".to_string())
+    } else {
+        (format!("over span {}", w.name), format!("span {}: ", w.name))
+    };
+    let unmet: Vec<String> = w
+        .checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| {
+            format!(
+                "{} expected {}, observed {}",
+                c.what.strip_prefix(&prefix).unwrap_or(&c.what),
+                c.expected,
+                c.observed
+            )
+        })
+        .collect();
+    let mut d: Vec<&Drop> = crate::verdict::attribution::incident(&w.drops).collect();
+    d.sort_by_key(|x| std::cmp::Reverse(x.count));
+    let mut parts: Vec<String> = d
+        .iter()
+        .map(|d| {
+            let why = if d.reason.is_empty() { String::new() } else { format!(": {}", d.reason) };
+            let place = if d.dev.is_empty() { format!("in {}", d.ns) } else { format!("on {}/{}", d.ns, d.dev) };
+            format!("{} × {} dropped {place}{why} in {}", d.count, d.protocol, d.at)
+        })
+        .collect();
+    let named: Vec<&str> = w.checks.iter().map(|c| c.what.as_str()).collect();
+    // The rules the checks name, as they name them.
+    parts.extend(
+        w.rules
+            .iter()
+            .filter(|(r, v)| **v != 0 && named.iter().any(|n| n.ends_with(&format!("rule {r}"))))
+            .map(|(r, v)| format!("rule {r} {v:+}")),
+    );
+    for (ns, deltas) in &w.counter_deltas {
+        for (k, v) in deltas {
+            if *v != 0 && named.iter().any(|n| n.ends_with(&format!("{ns}: {k}"))) {
+                parts.push(format!("{ns} {k} {v:+}"));
+            }
+        }
+    }
+    if unmet.is_empty() && d.is_empty() {
+        return None;
+    }
+    let head = if unmet.is_empty() { over } else { format!("{over}: {}", unmet.join("; ")) };
+    Some(if parts.is_empty() { head } else { format!("{head} — {}", parts.join("; ")) })
+}
+
 /// Counters the case names that moved, and neighbours left FAILED that the
 /// window shows the kernel resolving (an ARP request for it, or an incident
 /// `NEIGH_FAILED` drop on its device): never one an earlier probe left.
