@@ -252,6 +252,15 @@ fn every_actor_runs_is_asserted_and_ends_with_the_phase() {
     // sleep, a double-forked python) ran until the phase's end.
     let d = base.actors.iter().find(|a| a.name == "daemon").unwrap();
     assert!(d.end.starts_with("exited 0; what it left running killed at phase end"), "{d:?}");
+    // The report draws them: each actor's row with its namespace, kind,
+    // ready and end on one axis, exit status and what was asserted of it.
+    let html = netrepro::render::report::render(std::slice::from_ref(&rec));
+    let table = html.split("<h3>actors").nth(1).expect("the report has no actors table");
+    let row = table.split("<tr>").find(|r| r.starts_with("<td>daemon</td>")).expect("no row for the daemon");
+    for part in ["<td>a</td>", "command", "exit 0", "what it left running killed", "class=\"life\"", "exit_code"] {
+        assert!(row.contains(part), "{part} not in the daemon's row: {row}");
+    }
+    assert!(d.ended_ns > d.started_ns && d.ready_ms.is_some(), "{d:?}");
     let fix = rec.phases.iter().find(|p| p.name == "fix").unwrap();
     let whole = fix.windows.iter().find(|w| w.name == "phase").unwrap();
     assert!(fix.probes.is_empty() && whole.checks.len() == 3 && whole.window_ns.1 > whole.window_ns.0, "{fix:?}");

@@ -415,11 +415,18 @@ pub struct ActorRecord {
     pub run: Option<String>,
     /// From start to ready, ms.
     pub ready_ms: Option<f64>,
+    /// When it was started and when it had ended (stopped, killed and
+    /// reaped, or found ended), ns since the epoch (pcap timestamps).
+    #[serde(default)]
+    pub started_ns: u64,
+    #[serde(default)]
+    pub ended_ns: u64,
     pub counters: BTreeMap<String, i64>,
-    /// How it ended: `stopped at phase end`, `killed at phase end (signal 9)`,
-    /// `exited 0`, `exited 1`.
+    /// How it ended: `stopped at phase end`, `exited 0`, `exited 0; what it
+    /// left running killed at phase end (with its PID namespace)`, `killed
+    /// at phase end (SIGKILL to its PID namespace's init)`.
     pub end: String,
-    /// The last 4 KiB a command printed on each stream.
+    /// The first 64 KiB a command printed on each stream, then `[… N bytes cut]`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub stdout: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]

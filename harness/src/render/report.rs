@@ -274,6 +274,7 @@ fn phase_html(h: &mut String, c: &CaseRecord, ph: &PhaseRecord, open_all: bool) 
         }
         h.push_str("</p>");
     }
+    actors_html(h, c, ph);
     for w in &ph.windows {
         window_html(h, c, ph, w);
     }
@@ -375,6 +376,76 @@ fn probe_html(h: &mut String, c: &CaseRecord, ph: &PhaseRecord, p: &ProbeRecord)
             moved.iter().map(|m| esc(m)).collect::<Vec<_>>().join("<br>")
         );
     }
+}
+
+/// The phase's actors, one row each: where and what it is, when it got
+/// ready and ended (on one time axis for all of them), how it ended, its
+/// exit status, what the case asserted of it, and its output folded.
+fn actors_html(h: &mut String, c: &CaseRecord, ph: &PhaseRecord) {
+    if ph.actors.is_empty() {
+        return;
+    }
+    let t0 = ph.actors.iter().map(|a| a.started_ns).min().unwrap_or(0);
+    let t1 = ph.actors.iter().map(|a| a.ended_ns.max(a.started_ns)).max().unwrap_or(t0);
+    let rel = |t: u64| t.saturating_sub(t0) as f64 / 1e6;
+    let _ = write!(
+        h,
+        "<h3>actors <span class=\"note\">(over {:.0} ms from the first one's start: grey starting, green ready, │ ready)</span></h3>",
+        rel(t1)
+    );
+    h.push_str("<table><tr><th>actor</th><th>in</th><th>kind</th><th>ready</th><th>life</th><th>ended</th><th>exit</th><th>asserted</th></tr>");
+    for a in &ph.actors {
+        let ready = match (a.ready_ms, &a.error) {
+            (_, Some(e)) => format!("<span class=\"fail\">never: {}</span>", esc(e)),
+            (Some(r), None) => format!("+{:.1} ms", rel(a.started_ns) + r),
+            (None, None) => "—".into(),
+        };
+        let exit = match (a.counters.get("exited"), a.counters.get("exit_code")) {
+            (Some(1), Some(code)) => format!("exit {code}"),
+            (Some(_), _) => "still running at the end".into(),
+            _ => "—".into(),
+        };
+        let prefix = format!("actor {}: ", a.name);
+        let asserted: Vec<String> = ph
+            .actor_checks
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| k.what.starts_with(&prefix))
+            .map(|(i, k)| {
+                format!(
+                    "<span id=\"{}\" class=\"{}\">{} {} (expected {})</span>",
+                    esc(&check_anchor(&c.id, &ph.name, "actors", i)),
+                    if k.ok { "pass" } else { "fail" },
+                    esc(k.what.strip_prefix(&prefix).unwrap_or(&k.what)),
+                    esc(&k.observed.to_string()),
+                    esc(&k.expected.to_string())
+                )
+            })
+            .collect();
+        let run = a.run.as_ref().map(|r| format!("<br><span class=\"mono\">{}</span>", esc(r))).unwrap_or_default();
+        let mut output = String::new();
+        for (name, text) in [("stdout", &a.stdout), ("stderr", &a.stderr)] {
+            if !text.trim().is_empty() {
+                let _ = write!(
+                    output,
+                    "<details><summary>{name}</summary><pre class=\"mono\">{}</pre></details>",
+                    esc(text.trim_end())
+                );
+            }
+        }
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}{run}{output}</td><td>{ready}</td><td>{}</td><td>+{:.1} ms · {}</td><td>{exit}</td><td>{}</td></tr>",
+            esc(&a.name),
+            esc(&a.ns),
+            esc(&a.kind),
+            crate::render::timeline::lifetime_svg((t0, t1), a.started_ns, a.ready_ms, a.ended_ns),
+            rel(a.ended_ns),
+            esc(&a.end),
+            asserted.join("<br>")
+        );
+    }
+    h.push_str("</table>");
 }
 
 /// A window with no probe: the whole phase or a span of steps, its steps,

@@ -251,6 +251,9 @@ pub struct Ended {
     pub shell: Option<i32>,
     /// Whether anything of it was still running at the end (then killed).
     pub killed: bool,
+    /// When its init was reaped: the last of its processes gone (ns since
+    /// the epoch).
+    pub ended_ns: u64,
     /// First [`OUTPUT_LIMIT`] bytes of each stream, then `[… N bytes cut]`.
     pub stdout: String,
     pub stderr: String,
@@ -305,7 +308,7 @@ impl Contained {
             }
             other => bail!("{}: unexpected wait status {other:?}", self.shown),
         };
-        Ok(Ended { shell, killed, stdout: c.stdout, stderr: c.stderr })
+        Ok(Ended { shell, killed, ended_ns: c.ended_ns, stdout: c.stdout, stderr: c.stderr })
     }
 }
 
@@ -344,6 +347,8 @@ struct Collected {
     msgs: Vec<u8>,
     timed_out: bool,
     stopped: bool,
+    /// When the init was reaped, ns since the epoch.
+    ended_ns: u64,
     sh: String,
     shown: String,
     ns: String,
@@ -436,12 +441,14 @@ fn collect(s: Started, deadline: Option<Instant>, stop: Option<OwnedFd>) -> Resu
     let mut open = [true, true, true];
     let mut drain_until: Option<Instant> = None;
     let (mut timed_out, mut stopped) = (false, false);
+    let mut ended_ns = 0;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         // The status pipe's only writer is the init (the shell's copy closes
         // at exec): its end is the init's.
         if !open[2] && drain_until.is_none() {
             child.reap()?;
+            ended_ns = crate::sys::clock::now_ns();
             drain_until = Some(Instant::now() + DRAIN);
         }
         let now = Instant::now();
@@ -451,6 +458,7 @@ fn collect(s: Started, deadline: Option<Instant>, stop: Option<OwnedFd>) -> Resu
             }
         } else if deadline.is_some_and(|end| now >= end) {
             child.kill()?;
+            ended_ns = crate::sys::clock::now_ns();
             timed_out = true;
             drain_until = Some(Instant::now() + DRAIN);
             continue;
@@ -472,6 +480,7 @@ fn collect(s: Started, deadline: Option<Instant>, stop: Option<OwnedFd>) -> Resu
         }
         if watch_stop && pfds.last().and_then(|p| p.revents()).is_some_and(|r| !r.is_empty()) {
             child.kill()?;
+            ended_ns = crate::sys::clock::now_ns();
             stopped = true;
             drain_until = Some(Instant::now() + DRAIN);
             continue;
@@ -499,7 +508,18 @@ fn collect(s: Started, deadline: Option<Instant>, stop: Option<OwnedFd>) -> Resu
     }
     let ws = child.reap()?;
     drop(life_w);
-    Ok(Collected { ws, stdout: out.text(), stderr: err.text(), msgs: status.kept, timed_out, stopped, sh, shown, ns })
+    Ok(Collected {
+        ws,
+        stdout: out.text(),
+        stderr: err.text(),
+        msgs: status.kept,
+        timed_out,
+        stopped,
+        ended_ns,
+        sh,
+        shown,
+        ns,
+    })
 }
 
 fn tail(stdout: &str, stderr: &str) -> String {

@@ -20,6 +20,8 @@ pub struct Ended {
     pub exited: bool,
     pub code: Option<i32>,
     pub how: String,
+    /// When the last of its processes was gone, ns since the epoch (0: not known).
+    pub ended_ns: u64,
     pub stdout: String,
     pub stderr: String,
 }
@@ -84,11 +86,23 @@ impl Child {
                     }
                     (None, _) => "killed at phase end (SIGKILL to its PID namespace's init)".into(),
                 };
-                Ended { exited: e.shell.is_some(), code: e.shell, how, stdout: e.stdout, stderr: e.stderr }
+                Ended {
+                    exited: e.shell.is_some(),
+                    code: e.shell,
+                    how,
+                    ended_ns: e.ended_ns,
+                    stdout: e.stdout,
+                    stderr: e.stderr,
+                }
             }
-            Err(e) => {
-                Ended { exited: false, code: None, how: format!("{e:#}"), stdout: String::new(), stderr: String::new() }
-            }
+            Err(e) => Ended {
+                exited: false,
+                code: None,
+                how: format!("{e:#}"),
+                ended_ns: 0,
+                stdout: String::new(),
+                stderr: String::new(),
+            },
         }
     }
 }

@@ -64,6 +64,8 @@ impl Actors {
                     _ => None,
                 },
                 ready_ms: None,
+                started_ns: crate::sys::clock::now_ns(),
+                ended_ns: 0,
                 counters: BTreeMap::new(),
                 end: "never started".into(),
                 stdout: String::new(),
@@ -122,12 +124,16 @@ fn end(mut a: Actor) -> ActorRecord {
                 m.insert("exit_code".into(), ended.code.unwrap_or(-1).into());
             }
             a.rec.end = ended.how;
+            a.rec.ended_ns = ended.ended_ns;
             a.rec.stdout = ended.stdout;
             a.rec.stderr = ended.stderr;
         }
         Running::Failed => {}
     }
     a.rec.counters = a.tally.lock().map(|m| m.clone()).unwrap_or_default();
+    if a.rec.ended_ns == 0 {
+        a.rec.ended_ns = crate::sys::clock::now_ns();
+    }
     a.rec
 }
 
