@@ -649,6 +649,43 @@ mod tests {
     }
 
     #[test]
+    fn a_window_says_its_unmet_expectations_then_the_incident_drops_and_named_rules() {
+        use crate::evidence::record::{CheckRecord, Expected, Observed, WindowRecord};
+        let rule = "b: -A INPUT -p icmp -j DROP";
+        let mut w = WindowRecord {
+            name: "pings".into(),
+            steps: vec![],
+            window_ns: (1, 2),
+            counter_deltas: Default::default(),
+            packet_counts: Default::default(),
+            drops: vec![drop_of("b", "eth0", "NO_TX_TARGET", "br_dev_xmit", 2, Origin::Background)],
+            drops_missed: 0,
+            rules: [(rule.to_string(), 3), ("b: filter: -A INPUT -p icmp -j DROP".to_string(), 3)].into(),
+            conntrack: Default::default(),
+            checks: vec![CheckRecord {
+                what: format!("span pings: rule {rule}"),
+                expected: Expected::Delta { cmp: crate::case::cmp::Cmp::Eq, n: 3 },
+                observed: Observed::Delta { n: 3 },
+                ok: true,
+                unavailable: false,
+            }],
+            why: None,
+        };
+        // All met, nothing of the incident's dropped: nothing to say.
+        assert_eq!(why_window(&w), None);
+        w.drops.push(drop_of("b", "eth0", "NETFILTER_DROP", "nft_do_chain", 3, Origin::Incident));
+        assert_eq!(
+            why_window(&w).unwrap(),
+            format!("over span pings — 3 × IPv4 dropped on b/eth0: NETFILTER_DROP in nft_do_chain; rule {rule} +3")
+        );
+        w.checks[0].expected = Expected::Delta { cmp: crate::case::cmp::Cmp::Eq, n: 2 };
+        w.checks[0].ok = false;
+        assert!(why_window(&w)
+            .unwrap()
+            .starts_with(&format!("over span pings: rule {rule} expected delta 2, observed +3 — 3 ×")));
+    }
+
+    #[test]
     fn own_and_background_drops_never_explain_and_socket_drops_do() {
         let mut p = connect("timeout", 800.0);
         p.drops.push(drop_of("external", "", "QUEUE_PURGE", "tcp_disconnect", 1, Origin::ProbeOwn));
