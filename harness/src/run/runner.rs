@@ -197,11 +197,8 @@ fn run_phase(
         for (s, origin, in_span) in replay.iter().map(|s| (s, "replayed", None)).chain(own).chain(spanned) {
             if in_span != span.as_ref().map(|(i, _)| *i) {
                 if let Some((i, w)) = span.take() {
-                    rec.windows.push(w.close(
-                        &topo,
-                        &caps,
-                        ph.spans[i].steps.iter().map(|s| s.to_string()).collect(),
-                    )?);
+                    let steps = ph.spans[i].steps.iter().map(|s| s.to_string()).collect();
+                    rec.windows.push(w.close(&topo, &caps, steps, &[])?);
                 }
                 if let Some(i) = in_span {
                     span = Some((i, crate::run::window::Open::new(&ph.spans[i].check, &watch, &topo)?));
@@ -234,7 +231,8 @@ fn run_phase(
             }
         }
         if let Some((i, w)) = span.take() {
-            rec.windows.push(w.close(&topo, &caps, ph.spans[i].steps.iter().map(|s| s.to_string()).collect())?);
+            let steps = ph.spans[i].steps.iter().map(|s| s.to_string()).collect();
+            rec.windows.push(w.close(&topo, &caps, steps, &[])?);
         }
         topo.settle()?;
         rec.timings.steps_ms = ms(t_steps.elapsed());
@@ -254,7 +252,10 @@ fn run_phase(
     rec.actors = actors.stop();
     rec.actor_checks = crate::verdict::check::actors(&ph.actor_checks, &rec.actors);
     let result = match (result, whole) {
-        (Ok(()), Some(w)) => w.close(&topo, &caps, vec![]).map(|w| rec.windows.push(w)),
+        (Ok(()), Some(w)) => {
+            let known: Vec<_> = rec.probes.iter().flat_map(|p| p.drops.iter().cloned()).collect();
+            w.close(&topo, &caps, vec![], &known).map(|w| rec.windows.push(w))
+        }
         (r, _) => r,
     };
     let captured = stop_captures(caps, plan, ph, dir, &mut rec, &frame_refs);

@@ -43,11 +43,19 @@ impl<'a> Open<'a> {
     }
 
     /// Closes it now: what the kernel did in it, judged. `steps` are the
-    /// steps it wrapped, as written.
+    /// steps it wrapped, as written; `known` the drops probes inside it
+    /// recorded, with their labels
+    /// ([`crate::verdict::attribution::relabel_known`]).
     ///
     /// # Errors
     /// A capture did not catch up within 2 s, or a witness could not read.
-    pub fn close(mut self, topo: &Topology, caps: &[Capture], steps: Vec<String>) -> Result<WindowRecord> {
+    pub fn close(
+        mut self,
+        topo: &Topology,
+        caps: &[Capture],
+        steps: Vec<String>,
+        known: &[crate::sys::drops::Drop],
+    ) -> Result<WindowRecord> {
         let t1 = now_ns();
         // A record with no probe for the witnesses and judges to fill; only
         // its observations are kept (WindowRecord::of), not this spec and
@@ -70,6 +78,7 @@ impl<'a> Open<'a> {
         for w in &mut self.witnesses {
             w.after(topo, &mut rec)?;
         }
+        rec.drops = crate::verdict::attribution::relabel_known(std::mem::take(&mut rec.drops), known);
         rec.checks = crate::verdict::check::evaluate_window(self.check, &rec, crate::sys::drops::support());
         // Each check says which window it is over.
         let name = &self.check.probe;
