@@ -36,6 +36,60 @@ b = { ns = "b", name = "eth0", addresses = ["10.0.0.2/24", "fd00::2/64"] }
 /// A literal command actor: a UDP echo in python, ready when it listens.
 const PY_ECHO: &str = "python3 -u -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((\"10.0.0.1\", 7001)); print(\"up\", flush=True)\nwhile True:\n  d, p = s.recvfrom(2048); s.sendto(d, p)'";
 
+/// A literal command actor that daemonizes: a `setsid sleep` in the
+/// background and a python double fork (fork, `setsid`, fork, the parents
+/// exit) that binds udp:7003, then the line exits 0. Both are marked by
+/// `tag` (the sleep's length, python's argv) so a test finds them on the
+/// whole machine, whoever their parent is by then.
+fn daemon(tag: &str) -> String {
+    format!(
+        "setsid sleep 1000.{tag} & python3 -c 'import os, socket, time\n\
+         if os.fork(): os._exit(0)\nos.setsid()\nif os.fork(): os._exit(0)\n\
+         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((\"10.0.0.1\", 7003)); time.sleep(1000)' \
+         netrepro-daemon-{tag}; exit 0"
+    )
+}
+
+/// Live processes anywhere on the machine marked by `tag` ([`daemon`]).
+fn marked(tag: &str) -> Vec<(u32, String)> {
+    let marks = [format!("1000.{tag}"), format!("netrepro-daemon-{tag}")];
+    let mut out = Vec::new();
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = p.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(c) = std::fs::read(p.path().join("cmdline")) else { continue };
+        let c = String::from_utf8_lossy(&c).replace('\0', " ");
+        if marks.iter().any(|m| c.contains(m.as_str())) && !alive(&BTreeSet::from([pid])).is_empty() {
+            out.push((pid, c));
+        }
+    }
+    out
+}
+
+/// A tag no other run of these tests uses: this process and a name.
+fn tag(which: u32) -> String {
+    format!("{}{which}", std::process::id())
+}
+
+/// The PID namespaces of `pids` other than ours, and whether any process
+/// on the machine is still in one of them.
+fn pid_namespaces(pids: &BTreeSet<u32>) -> BTreeSet<String> {
+    let own = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    pids.iter()
+        .filter_map(|p| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok())
+        .filter(|l| *l != own)
+        .map(|l| l.to_string_lossy().into_owned())
+        .collect()
+}
+
+fn pid_namespaces_in_use(of: &BTreeSet<String>) -> BTreeSet<String> {
+    let all: BTreeSet<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|p| p.file_name().to_string_lossy().parse().ok())
+        .collect();
+    pid_namespaces(&all).intersection(of).cloned().collect()
+}
+
 fn main() -> std::process::ExitCode {
     common::run(vec![
         common::test!(actors_and_their_counters_are_checked_at_load),
@@ -44,7 +98,7 @@ fn main() -> std::process::ExitCode {
     ])
 }
 
-fn case(py: &str) -> String {
+fn case(py: &str, daemon: &str) -> String {
     format!(
         r#"
 id = "actors"
@@ -73,6 +127,7 @@ dns = {{ kind = "dns", ns = "a", listen = "10.0.0.1:53", answers = {{ "svc.clust
 web = {{ kind = "tcp-server", ns = "a", listen = "10.0.0.1:80", on_accept = "close" }}
 ra = {{ kind = "ra", ns = "a", dev = "eth0", prefix = "2001:db8:1::/64", router_lifetime = 600, interval_ms = 100 }}
 py = {{ kind = "command", ns = "a", run = "{py}", ready_listening = "udp:7001" }}
+daemon = {{ kind = "command", ns = "a", run = "{daemon}", ready_listening = "udp:7003" }}
 [phase.expect_actors]
 "echo: received" = 3
 "echo: echoed" = 3
@@ -83,6 +138,8 @@ py = {{ kind = "command", ns = "a", run = "{py}", ready_listening = "udp:7001" }
 "web: accepted" = 1
 "ra: sent" = ">=1"
 "py: exited" = 0
+"daemon: exited" = 1
+"daemon: exit_code" = 0
 [phase.expect.echo]
 replies = 3
 [phase.expect.sink]
@@ -111,23 +168,31 @@ note = "no probe: the phase's own window, actors and steps included"
 steps = [{{ sh = {{ ns = "a", run = "sleep 0.25" }} }}]
 [phase.actors]
 ra = {{ kind = "ra", ns = "a", dev = "eth0", router_lifetime = 600, interval_ms = 100 }}
+daemon = {{ kind = "command", ns = "a", run = "{daemon}", ready_listening = "udp:7003" }}
 [phase.expect_actors]
 "ra: sent" = ">=3"
+"daemon: exit_code" = 0
 [phase.expect_phase]
 counters = {{ "b: Icmp6.InRouterAdvertisements" = ">=3" }}
 packets = {{ "b/eth0: icmp6 router-advertisement in" = ">=3", "b/eth0: tcp" = 0 }}
 "#,
-        py = py.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+        py = toml_str(py),
+        daemon = toml_str(daemon),
     )
 }
 
-fn write_case(dir: &Path, py: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+/// `s` inside a TOML basic string.
+fn toml_str(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+fn write_case(dir: &Path, py: &str, daemon: &str) -> (std::path::PathBuf, std::path::PathBuf) {
     let fixtures = dir.join("fixtures");
     let cases = dir.join("cases");
     std::fs::create_dir_all(&fixtures).unwrap();
     std::fs::create_dir_all(&cases).unwrap();
     std::fs::write(fixtures.join("actors.toml"), FIXTURE).unwrap();
-    std::fs::write(cases.join("actors.toml"), case(py)).unwrap();
+    std::fs::write(cases.join("actors.toml"), case(py, daemon)).unwrap();
     (cases, fixtures)
 }
 
@@ -171,7 +236,8 @@ fn alive(pids: &BTreeSet<u32>) -> Vec<u32> {
 fn every_actor_runs_is_asserted_and_ends_with_the_phase() {
     assert!(netrepro::sys::cmd::which("python3").is_some(), "python3 is not on PATH (ci/setup-host installs it)");
     let dir = tempfile::tempdir().unwrap();
-    let (cases, fixtures) = write_case(dir.path(), PY_ECHO);
+    let passing = tag(1);
+    let (cases, fixtures) = write_case(dir.path(), PY_ECHO, &daemon(&passing));
     let p = plan::load(&cases.join("actors.toml"), &fixtures).unwrap_or_else(|e| panic!("{e}"));
     let (release, version) = Version::running().unwrap();
     let out = tempfile::tempdir().unwrap();
@@ -182,21 +248,38 @@ fn every_actor_runs_is_asserted_and_ends_with_the_phase() {
     assert!(py.stdout.contains("up"), "{py:?}");
     assert!(py.end.contains("killed at phase end"), "{py:?}");
     assert!(base.actors.iter().all(|a| a.error.is_none()), "{:?}", base.actors);
+    // The daemonizing line exited 0 by itself, and what it left (a setsid
+    // sleep, a double-forked python) ran until the phase's end.
+    let d = base.actors.iter().find(|a| a.name == "daemon").unwrap();
+    assert!(d.end.starts_with("exited 0; what it left running killed at phase end"), "{d:?}");
+    // The report draws them: each actor's row with its namespace, kind,
+    // ready and end on one axis, exit status and what was asserted of it.
+    let html = netrepro::render::report::render(std::slice::from_ref(&rec));
+    let table = html.split("<h3>actors").nth(1).expect("the report has no actors table");
+    let row = table.split("<tr>").find(|r| r.starts_with("<td>daemon</td>")).expect("no row for the daemon");
+    for part in ["<td>a</td>", "command", "exit 0", "what it left running killed", "class=\"life\"", "exit_code"] {
+        assert!(row.contains(part), "{part} not in the daemon's row: {row}");
+    }
+    assert!(d.ended_ns > d.started_ns && d.ready_ms.is_some(), "{d:?}");
     let fix = rec.phases.iter().find(|p| p.name == "fix").unwrap();
-    assert!(fix.probes.is_empty() && fix.phase_checks.len() == 3 && fix.phase_window_ns.is_some(), "{fix:?}");
+    let whole = fix.windows.iter().find(|w| w.name == "phase").unwrap();
+    assert!(fix.probes.is_empty() && whole.checks.len() == 3 && whole.window_ns.1 > whole.window_ns.0, "{fix:?}");
     // Nothing of the run outlives it (other tests of this binary run their
     // own `netrepro` children meanwhile: look for this run's actor).
     assert!(actor_processes().is_empty(), "processes left: {:?}", actor_processes());
+    assert_eq!(marked(&passing), vec![], "the daemonizing actor's processes outlived the run");
 
     // A failing run (a command that exits at once) ends the same way, and
     // says why.
-    let (cases, fixtures) = write_case(dir.path(), "python3 -c 'import sys; sys.exit(3)'");
+    let failing = tag(2);
+    let (cases, fixtures) = write_case(dir.path(), "python3 -c 'import sys; sys.exit(3)'", &daemon(&failing));
     let p = plan::load(&cases.join("actors.toml"), &fixtures).unwrap();
     let (rec, path) = runner::run_case(&p, &release, version, out.path()).unwrap();
     assert!(!rec.passed());
     let report = rec.failure_report(&path);
     assert!(report.contains("actor \"py\" did not start") && report.contains("exited"), "{report}");
     assert!(actor_processes().is_empty(), "processes left: {:?}", actor_processes());
+    assert_eq!(marked(&failing), vec![], "the daemonizing actor's processes outlived the failing run");
 }
 
 /// Live descendants of this test process running the python actor.
@@ -225,7 +308,8 @@ fn sigkill_during_a_phase_with_actors_leaves_no_process_and_no_namespace() {
     assert!(netrepro::sys::cmd::which("python3").is_some(), "python3 is not on PATH (ci/setup-host installs it)");
     let host_ns = common::own_namespace();
     let dir = tempfile::tempdir().unwrap();
-    let (cases, fixtures) = write_case(dir.path(), PY_ECHO);
+    let killed = tag(3);
+    let (cases, fixtures) = write_case(dir.path(), PY_ECHO, &daemon(&killed));
     let artifacts = tempfile::tempdir().unwrap();
     let run = || {
         let mut c = Command::new(env!("CARGO_BIN_EXE_netrepro"));
@@ -241,19 +325,26 @@ fn sigkill_during_a_phase_with_actors_leaves_no_process_and_no_namespace() {
     let st = run().status().unwrap();
     assert!(st.success(), "the whole run failed");
     let whole = t0.elapsed().as_millis() as u64;
-    let mut caught_actor = 0;
+    assert_eq!(marked(&killed), vec![], "the daemonizing actor outlived a whole run");
+    let (mut caught_actor, mut caught_daemon) = (0, 0);
     for ms in [whole / 5, whole * 2 / 5, whole / 2, whole * 3 / 5, whole * 4 / 5] {
         let mut child = run().spawn().unwrap();
         let pid = child.id();
         let mut seen_ns = BTreeSet::new();
         let mut seen_pids = BTreeSet::new();
+        let mut seen_pidns = BTreeSet::new();
         let kill_at = Instant::now() + Duration::from_millis(ms);
         while Instant::now() < kill_at {
             seen_ns.extend(common::namespaces_of(pid));
-            seen_pids.extend(descendants(pid));
+            let now = descendants(pid);
+            seen_pidns.extend(pid_namespaces(&now));
+            seen_pids.extend(now);
             std::thread::sleep(Duration::from_millis(1));
         }
         seen_ns.remove(&host_ns);
+        // The daemon's processes (reparented inside its PID namespace, in
+        // sessions of their own), alive at the kill.
+        caught_daemon += usize::from(!marked(&killed).is_empty());
         // The command actor (python) and its parent chain, alive at the kill.
         caught_actor += usize::from(!alive(&seen_pids).is_empty());
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
@@ -265,13 +356,23 @@ fn sigkill_during_a_phase_with_actors_leaves_no_process_and_no_namespace() {
         assert!(alive(&seen_pids).is_empty(), "kill at {ms} ms of {whole}: processes left: {:?}", alive(&seen_pids));
         let left = common::wait_unreachable(&seen_ns, Duration::from_secs(5));
         assert!(left.is_empty(), "kill at {ms} ms of {whole}: namespaces left: {left:?}");
+        // The kernel kills what is left of a PID namespace once its init
+        // is gone, not within the kill(2) of netrepro: a moment.
+        let end = Instant::now() + Duration::from_secs(5);
+        while (!marked(&killed).is_empty() || !pid_namespaces_in_use(&seen_pidns).is_empty()) && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(marked(&killed), vec![], "kill at {ms} ms of {whole}: the daemonizing actor survived");
+        let pidns = pid_namespaces_in_use(&seen_pidns);
+        assert!(pidns.is_empty(), "kill at {ms} ms of {whole}: PID namespaces still in use: {pidns:?}");
     }
     assert!(caught_actor >= 1, "no kill point caught the command actor running");
+    assert!(caught_daemon >= 2, "only {caught_daemon} kill points caught the daemonizing actor running");
 }
 
 fn actors_and_their_counters_are_checked_at_load() {
     let dir = tempfile::tempdir().unwrap();
-    let (cases, fixtures) = write_case(dir.path(), PY_ECHO);
+    let (cases, fixtures) = write_case(dir.path(), PY_ECHO, &daemon(&tag(4)));
     let file = cases.join("actors.toml");
     let good = std::fs::read_to_string(&file).unwrap();
     for (from, to, says) in [

@@ -99,9 +99,43 @@ pub struct Phase {
     pub actors: Vec<(String, crate::case::spec::ActorSpec)>,
     /// `"name: counter" = count` over the phase.
     pub actor_checks: Vec<crate::case::expect::ActorExp>,
-    /// `[phase.expect_phase]`: counter deltas and packets over the whole phase.
-    pub phase_counters: Vec<CounterExp>,
-    pub phase_packets: Vec<PacketExp>,
+    /// `[phase.expect_phase]`: over the whole phase (a check without a
+    /// probe, named `phase`).
+    pub whole: Option<Check>,
+    /// `[[phase.span]]`: named spans of steps after the phase's own, each
+    /// with a check over its window.
+    pub spans: Vec<Span>,
+}
+
+/// A named span of steps and the check over its window.
+#[derive(Debug, Clone)]
+pub struct Span {
+    pub name: String,
+    pub steps: Vec<Step>,
+    pub check: Check,
+}
+
+impl Phase {
+    /// The phase's own steps, then its spans', in the order they run (and
+    /// are replayed by a phase `after` it).
+    pub fn all_steps(&self) -> Vec<Step> {
+        self.steps.iter().chain(self.spans.iter().flat_map(|s| &s.steps)).cloned().collect()
+    }
+}
+
+impl Check {
+    /// Whether it expects nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.counters.is_empty()
+            && self.packets.is_empty()
+            && self.neighbours.is_empty()
+            && self.routes.is_empty()
+            && self.qdiscs.is_empty()
+            && self.links.is_empty()
+            && self.rules.is_empty()
+            && self.conntrack.is_empty()
+            && self.drops.is_empty()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -202,7 +236,7 @@ impl Plan {
             }
             walked.push(name);
             let p = chosen.iter().find(|p| p.name == name).ok_or_else(|| format!("phase {name:?} not found"))?;
-            chain.push(p.steps.clone());
+            chain.push(p.all_steps());
             cur = p.after.as_deref();
         }
         Ok(chain.into_iter().rev().flatten().collect())
@@ -236,7 +270,7 @@ impl Plan {
                 .phases
                 .iter()
                 .filter(|p| p.name == name)
-                .map(|p| steps_ms(&p.steps).saturating_add(behind(&replay, p)))
+                .map(|p| steps_ms(&p.all_steps()).saturating_add(behind(&replay, p)))
                 .max();
             replay.insert(name, worst.unwrap_or(0));
         }
@@ -245,7 +279,10 @@ impl Plan {
             .iter()
             .map(|p| {
                 let probes = p.checks.iter().filter_map(|c| self.probes.get(&c.probe)).map(ProbeSpec::worst_case_ms);
-                [setup, behind(&replay, p), steps_ms(&p.steps)].into_iter().chain(probes).fold(0, u64::saturating_add)
+                [setup, behind(&replay, p), steps_ms(&p.all_steps())]
+                    .into_iter()
+                    .chain(probes)
+                    .fold(0, u64::saturating_add)
             })
             .collect()
     }
@@ -687,11 +724,12 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
                 || !spec.expect.is_empty()
                 || !spec.expect_actors.is_empty()
                 || spec.expect_phase.is_some()
+                || !spec.span.is_empty()
                 || spec.after.is_some()
             {
                 return src.at(
                     u,
-                    format!("phase {pname:?}: an unchecked variant runs and asserts nothing: remove its after, steps, actors and expectations (the case skips on its kernels)"),
+                    format!("phase {pname:?}: an unchecked variant runs and asserts nothing: remove its after, steps, spans, actors and expectations (the case skips on its kernels)"),
                 );
             }
         }
@@ -710,11 +748,35 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
         for s in &spec.steps {
             steps.push(check_step(s, &mut now)?);
         }
+        let mut spans: Vec<Span> = Vec::new();
+        for sp in &spec.span {
+            let x = sp.get_ref();
+            let what = format!("span {:?}", x.name);
+            if crate::case::syntax::check_id(&x.name).is_err() || x.name == "phase" {
+                return src.at(sp, format!("phase {pname:?}: {what}: name it with lower-case letters, digits and '-' (not \"phase\": the whole phase's window is called that)"));
+            }
+            if spans.iter().any(|o| o.name == x.name) {
+                return src.at(sp, format!("phase {pname:?}: {what}: a second span of that name"));
+            }
+            if x.steps.is_empty() {
+                return src.at(sp, format!("phase {pname:?}: {what}: no steps; a span is the window of its steps"));
+            }
+            let mut span_steps = Vec::new();
+            for s in &x.steps {
+                span_steps.push(check_step(s, &mut now)?);
+            }
+            let check = window_check(&src, &x.expect, pname, &what, &x.name, &now.devs, &captures)?;
+            if check.is_empty() {
+                return src.at(&x.expect, format!("phase {pname:?}: {what}: expects nothing"));
+            }
+            spans.push(Span { name: x.name.clone(), steps: span_steps, check });
+        }
         let devices = &now.devs;
         if spec.unchecked.is_none()
             && spec.expect.is_empty()
             && spec.expect_actors.is_empty()
             && spec.expect_phase.is_none()
+            && spans.is_empty()
         {
             return src.at(ph, format!("phase {pname:?}: expects nothing; a phase must assert something"));
         }
@@ -724,22 +786,10 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
                 .or_else(|m| src.at(a, format!("phase {pname:?}: actor {name:?}: {m}")))?;
             actors.push((name.clone(), a.get_ref().clone()));
         }
-        let (mut phase_counters, mut phase_packets) = (Vec::new(), Vec::new());
-        if let Some(pe) = &spec.expect_phase {
-            let ctx = expect::Ctx { devices, captures: &captures, kind: "phase" };
-            for (k, c) in &pe.get_ref().counters {
-                phase_counters.push(
-                    expect::counter(k, *c, &ctx)
-                        .or_else(|m| src.at(pe, format!("phase {pname:?}: expect_phase: {m}")))?,
-                );
-            }
-            for (k, c) in &pe.get_ref().packets {
-                phase_packets.push(
-                    expect::packets(k, *c, &ctx)
-                        .or_else(|m| src.at(pe, format!("phase {pname:?}: expect_phase: {m}")))?,
-                );
-            }
-        }
+        let whole = match &spec.expect_phase {
+            Some(pe) => Some(window_check(&src, pe, pname, "expect_phase", "phase", devices, &captures)?),
+            None => None,
+        };
         let mut actor_checks = Vec::new();
         for (k, c) in &spec.expect_actors {
             let x = crate::case::expect::actor_count(k, *c, &actors)
@@ -775,8 +825,8 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
             ifaces: now,
             actors,
             actor_checks,
-            phase_counters,
-            phase_packets,
+            whole,
+            spans,
         });
     }
     check_variants(&src, &case.phases, &phases)?;
@@ -965,6 +1015,42 @@ fn check_expect(
         rules: all(&x.rules, |k, c| expect::rule(k, *c, &ctx), &at)?,
         conntrack: all(&x.conntrack, |k, c| expect::conntrack(k, *c, &ctx), &at)?,
         drops: all(&x.drops, |k, c| expect::drop(k, *c, &ctx), &at)?,
+    })
+}
+
+/// A check over a window with no probe (the whole phase, a span):
+/// `what` says where in errors, `name` is the check's.
+fn window_check(
+    src: &Src,
+    e: &Spanned<crate::case::spec::PhaseExpect>,
+    phase: &str,
+    what: &str,
+    name: &str,
+    devices: &BTreeMap<String, BTreeSet<String>>,
+    captures: &[Iface],
+) -> Result<Check, LoadError> {
+    let x = e.get_ref();
+    let ctx = expect::Ctx { devices, captures, kind: "phase" };
+    let at = |m: String| src.error_at(e, format!("phase {phase:?}: {what}: {m}"));
+    fn all<V: Copy, T>(
+        m: &IndexMap<String, V>,
+        f: impl Fn(&str, V) -> Result<T, String>,
+        at: &impl Fn(String) -> LoadError,
+    ) -> Result<Vec<T>, LoadError> {
+        m.iter().map(|(k, v)| f(k, *v).map_err(at)).collect()
+    }
+    Ok(Check {
+        probe: name.into(),
+        outcome: OutcomeExp::default(),
+        counters: all(&x.counters, |k, c| expect::counter(k, c, &ctx), &at)?,
+        packets: all(&x.packets, |k, c| expect::packets(k, c, &ctx), &at)?,
+        neighbours: vec![],
+        routes: vec![],
+        qdiscs: vec![],
+        links: vec![],
+        rules: all(&x.rules, |k, c| expect::rule(k, c, &ctx), &at)?,
+        conntrack: all(&x.conntrack, |k, c| expect::conntrack(k, c, &ctx), &at)?,
+        drops: all(&x.drops, |k, c| expect::drop(k, c, &ctx), &at)?,
     })
 }
 

@@ -204,6 +204,8 @@ pub struct CaseFile {
     /// Steps applied after the fixture in every phase (e.g. shorter timers).
     #[serde(default)]
     pub setup: Vec<Spanned<Step>>,
+    /// None when every phase observes through `expect_phase`, spans and actors.
+    #[serde(default)]
     pub probes: IndexMap<String, Spanned<ProbeSpec>>,
     #[serde(rename = "phase")]
     pub phases: Vec<Spanned<PhaseSpec>>,
@@ -247,6 +249,10 @@ pub struct PhaseSpec {
     /// its steps run to after its last probe and its actors' end.
     #[serde(default)]
     pub expect_phase: Option<Spanned<PhaseExpect>>,
+    /// Named spans of steps with expectations of their own, after the
+    /// phase's own steps.
+    #[serde(default)]
+    pub span: Vec<Spanned<SpanSpec>>,
     #[serde(default)]
     pub expect: IndexMap<String, Spanned<Expect>>,
 }
@@ -268,14 +274,40 @@ pub struct NeighEntry {
     pub lladdr: Option<String>,
 }
 
-/// `[phase.expect_phase]`: counters and packets over the whole phase.
+/// Expectations over a window with no probe: the whole phase
+/// (`[phase.expect_phase]`) or a named span of its steps
+/// (`[[phase.span]]`'s `expect`). The keys mean what they mean under a
+/// probe, over that window instead.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PhaseExpect {
+    /// Counter deltas, `"ns: Group.Field" = count`.
     #[serde(default)]
     pub counters: IndexMap<String, Count>,
+    /// Captured frames, `"ns/dev: matcher" = count`.
     #[serde(default)]
     pub packets: IndexMap<String, Count>,
+    /// The kernel's drops by reason, the incident's only, `"ns[/dev]: REASON" = count`.
+    #[serde(default)]
+    pub drops: IndexMap<String, Count>,
+    /// iptables/nft rule counter deltas, `"ns: <rule as iptables -S prints it>" = count`.
+    #[serde(default)]
+    pub rules: IndexMap<String, Count>,
+    /// Conntrack entries at the window's end, `"ns: word word" = count`.
+    #[serde(default)]
+    pub conntrack: IndexMap<String, Count>,
+}
+
+/// `[[phase.span]]`: a named span of steps, run after the phase's own
+/// steps (spans in file order), with expectations over exactly their
+/// window: from before its first step to after its last.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpanSpec {
+    pub name: String,
+    #[serde(default)]
+    pub steps: Vec<Spanned<Step>>,
+    pub expect: Spanned<PhaseExpect>,
 }
 
 /// A process that runs through a phase in a namespace: a built-in (a

@@ -307,12 +307,11 @@ pub struct PhaseRecord {
     /// `expect_actors`: each actor counter against its expectation.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actor_checks: Vec<CheckRecord>,
-    /// `expect_phase`: counters and packets over the whole phase, and its
-    /// window (ns since the epoch).
+    /// Windows with no probe: the whole phase's (`expect_phase`, named
+    /// `phase`) and each named span's (`[[phase.span]]`), in the order
+    /// they closed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub phase_checks: Vec<CheckRecord>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase_window_ns: Option<(u64, u64)>,
+    pub windows: Vec<WindowRecord>,
     /// The phase's capture, every interface in one file
     /// ([`crate::evidence::frames::pcapng_path`]), relative to the artifacts
     /// root; none without captures.
@@ -335,12 +334,70 @@ impl PhaseRecord {
             probes: vec![],
             actors: vec![],
             actor_checks: vec![],
-            phase_checks: vec![],
-            phase_window_ns: None,
+            windows: vec![],
             pcapng: None,
             timings: Timings::default(),
             passed: false,
             error: None,
+        }
+    }
+}
+
+/// A window with no probe — the whole phase (`phase`) or a named span of
+/// its steps — what the kernel did in it, and its checks.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct WindowRecord {
+    /// `phase` (the whole phase: before its actors and steps to after its
+    /// last probe and its actors' end) or the span's name.
+    pub name: String,
+    /// The steps it wraps, as written (a span's; none listed for the phase).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<String>,
+    /// ns since the epoch (pcap timestamps).
+    pub window_ns: (u64, u64),
+    /// Counter deltas over the window, per namespace (only what moved).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counter_deltas: BTreeMap<String, Counters>,
+    /// Frames in the window matching each `packets` key, over every frame
+    /// captured.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub packet_counts: BTreeMap<String, i64>,
+    /// The kernel's drops in the case's namespaces during the window,
+    /// labelled (no probe: only the harness's own and background are not
+    /// the incident's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drops: Vec<crate::sys::drops::Drop>,
+    #[serde(default)]
+    pub drops_missed: u64,
+    /// Rule counter deltas over the window (`ns: rule`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rules: BTreeMap<String, i64>,
+    /// `conntrack -L` at the window's end, in namespaces the checks name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub conntrack: BTreeMap<String, Vec<String>>,
+    pub checks: Vec<CheckRecord>,
+    /// Its unmet expectations and the incident's drops and rules in it
+    /// ([`crate::verdict::explain::why_window`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+impl WindowRecord {
+    /// Its observations and checks, from a probe-less [`ProbeRecord`] the
+    /// witnesses wrote (its spec and outcome are not kept).
+    pub fn of(name: &str, steps: Vec<String>, rec: ProbeRecord) -> WindowRecord {
+        WindowRecord {
+            name: name.into(),
+            steps,
+            window_ns: rec.window_ns,
+            counter_deltas: rec.counter_deltas,
+            packet_counts: rec.packet_counts,
+            drops: rec.drops,
+            drops_missed: rec.drops_missed,
+            rules: rec.rules,
+            conntrack: rec.conntrack,
+            checks: rec.checks,
+            why: None,
         }
     }
 }
@@ -358,11 +415,18 @@ pub struct ActorRecord {
     pub run: Option<String>,
     /// From start to ready, ms.
     pub ready_ms: Option<f64>,
+    /// When it was started and when it had ended (stopped, killed and
+    /// reaped, or found ended), ns since the epoch (pcap timestamps).
+    #[serde(default)]
+    pub started_ns: u64,
+    #[serde(default)]
+    pub ended_ns: u64,
     pub counters: BTreeMap<String, i64>,
-    /// How it ended: `stopped at phase end`, `killed at phase end (signal 9)`,
-    /// `exited 0`, `exited 1`.
+    /// How it ended: `stopped at phase end`, `exited 0`, `exited 0; what it
+    /// left running killed at phase end (with its PID namespace)`, `killed
+    /// at phase end (SIGKILL to its PID namespace's init)`.
     pub end: String,
-    /// The last 4 KiB a command printed on each stream.
+    /// The first 64 KiB a command printed on each stream, then `[… N bytes cut]`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub stdout: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -374,7 +438,7 @@ pub struct ActorRecord {
 
 /// The version of the `evidence.json` format this build writes and reads.
 /// Bump it with any change a reader of the old format would misread.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// One case run on one kernel: `<root>/<case>/evidence.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
@@ -470,7 +534,7 @@ impl CaseRecord {
             for st in ph.steps.iter().filter(|s| !s.ok) {
                 s += &format!("  step failed: {}: {}\n", st.step, st.output);
             }
-            for c in ph.phase_checks.iter().chain(&ph.actor_checks).filter(|c| !c.ok) {
+            for c in ph.windows.iter().flat_map(|w| &w.checks).chain(&ph.actor_checks).filter(|c| !c.ok) {
                 s += &format!("  {}: expected {}, observed {}\n", c.what, c.expected, c.observed);
             }
             for a in ph.actors.iter().filter(|a| a.error.is_some() || ph.actor_checks.iter().any(|c| !c.ok)) {

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::evidence::outcome::Outcome;
-use crate::evidence::record::{CaseRecord, PhaseRecord, ProbeRecord};
+use crate::evidence::record::{CaseRecord, CheckRecord, PhaseRecord, ProbeRecord, WindowRecord};
 use crate::evidence::topo::TopoView;
 pub use crate::render::timeline::{esc, timeline_svg};
 use crate::sys::drops::Origin;
@@ -108,6 +108,12 @@ pub fn check_anchor(case: &str, phase: &str, probe: &str, i: usize) -> String {
     format!("{case}--{phase}--{probe}--{i}")
 }
 
+/// The name a window's checks are anchored by (`window-phase`,
+/// `window-<span>`): never a probe's.
+fn window_anchor(name: &str) -> String {
+    format!("window-{name}")
+}
+
 /// The index of failures: every unmet expectation and every phase error,
 /// each a link to its place below.
 fn failures_index(cases: &[CaseRecord]) -> String {
@@ -123,13 +129,16 @@ fn failures_index(cases: &[CaseRecord]) -> String {
                     esc(e)
                 ));
             }
-            for p in &ph.probes {
-                for (i, k) in p.checks.iter().enumerate().filter(|(_, k)| !k.ok) {
+            let probes = ph.probes.iter().map(|p| (p.name.clone(), &p.checks));
+            let windows = ph.windows.iter().map(|w| (window_anchor(&w.name), &w.checks));
+            let actors = std::iter::once(("actors".to_string(), &ph.actor_checks));
+            for (name, checks) in probes.chain(windows).chain(actors) {
+                for (i, k) in checks.iter().enumerate().filter(|(_, k)| !k.ok) {
                     items.push(format!(
                         "<li><a href=\"#{}\">{} › {}: {}</a> — expected {}, observed {}</li>",
-                        esc(&check_anchor(&c.id, &ph.name, &p.name, i)),
+                        esc(&check_anchor(&c.id, &ph.name, &name, i)),
                         esc(&at),
-                        esc(&p.name),
+                        esc(&name),
                         esc(&k.what),
                         esc(&k.expected.to_string()),
                         esc(&k.observed.to_string())
@@ -243,6 +252,11 @@ fn phase_html(h: &mut String, c: &CaseRecord, ph: &PhaseRecord, open_all: bool) 
             let _ = write!(h, "<span class=\"sumwhy\">{}: {}</span>", esc(&p.name), esc(w));
         }
     }
+    for w in ph.windows.iter().filter(|_| open.is_empty()) {
+        if let Some(y) = &w.why {
+            let _ = write!(h, "<span class=\"sumwhy\">{}</span>", esc(y));
+        }
+    }
     h.push_str("</summary>");
     if let Some(n) = &ph.note {
         let _ = write!(h, "<p class=\"note\">{}</p>", esc(n));
@@ -259,6 +273,10 @@ fn phase_html(h: &mut String, c: &CaseRecord, ph: &PhaseRecord, open_all: bool) 
             let _ = write!(h, "{} {}<br>", if s.origin == "replayed" { "↻" } else { "▸" }, esc(&s.step));
         }
         h.push_str("</p>");
+    }
+    actors_html(h, c, ph);
+    for w in &ph.windows {
+        window_html(h, c, ph, w);
     }
     for p in &ph.probes {
         probe_html(h, c, ph, p);
@@ -343,63 +361,8 @@ fn probe_html(h: &mut String, c: &CaseRecord, ph: &PhaseRecord, p: &ProbeRecord)
             topology_svg(t)
         );
     }
-    h.push_str("<table><tr><th>expectation</th><th>expected</th><th>observed</th><th></th></tr>");
-    for (i, k) in p.checks.iter().enumerate() {
-        let (cls, word) = match (k.unavailable, k.ok) {
-            (true, _) => ("na", "n/a"),
-            (_, true) => ("pass", "ok"),
-            _ => ("fail", "FAIL"),
-        };
-        let _ = write!(
-            h,
-            "<tr id=\"{}\"{}><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td class=\"{cls}\">{word}</td></tr>",
-            esc(&check_anchor(&c.id, &ph.name, &p.name, i)),
-            if k.ok { "" } else { " class=\"failed\"" },
-            esc(&k.what),
-            esc(&k.expected.to_string()),
-            esc(&k.observed.to_string())
-        );
-    }
-    h.push_str("</table>");
-    if !p.drops.is_empty() {
-        h.push_str("<table><tr><th>kernel drops</th><th>whose</th><th>device</th><th>reason</th><th>where</th><th>protocol</th><th>count</th><th>packets</th></tr>");
-        let mut drops: Vec<&crate::sys::drops::Drop> = p.drops.iter().collect();
-        drops.sort_by_key(|d| d.origin);
-        for d in drops {
-            let own = d.origin != Origin::Incident;
-            let packets: Vec<String> = d
-                .packets
-                .iter()
-                .take(8)
-                .map(|x| match &x.frame {
-                    Some(t) => format!("{} (#{} on {})", x.summary, t.pcap_frame, t.iface),
-                    None => x.summary.clone(),
-                })
-                .collect();
-            let more = d.packets.len().saturating_sub(8);
-            let mut shown = packets.iter().map(|x| esc(x)).collect::<Vec<_>>().join("<br>");
-            if more > 0 {
-                let _ = write!(shown, "<br>… {more} more");
-            }
-            let whose = if own {
-                format!("{}<br><span class=\"note\">{}</span>", d.origin.word(), esc(&d.origin_why))
-            } else {
-                d.origin.word().to_string()
-            };
-            let _ = write!(
-                h,
-                "<tr{}><td>{}</td><td>{whose}</td><td>{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td class=\"mono\">{shown}</td></tr>",
-                if own { " class=\"own\"" } else { "" },
-                esc(&d.ns),
-                esc(&d.dev),
-                esc(if d.reason.is_empty() { "(not reported)" } else { &d.reason }),
-                esc(&d.at),
-                esc(&d.protocol),
-                d.count
-            );
-        }
-        h.push_str("</table>");
-    }
+    checks_table(h, c, ph, &p.name, &p.checks);
+    drops_table(h, &p.drops);
     let moved: Vec<String> = p
         .counter_deltas
         .iter()
@@ -413,6 +376,167 @@ fn probe_html(h: &mut String, c: &CaseRecord, ph: &PhaseRecord, p: &ProbeRecord)
             moved.iter().map(|m| esc(m)).collect::<Vec<_>>().join("<br>")
         );
     }
+}
+
+/// The phase's actors, one row each: where and what it is, when it got
+/// ready and ended (on one time axis for all of them), how it ended, its
+/// exit status, what the case asserted of it, and its output folded.
+fn actors_html(h: &mut String, c: &CaseRecord, ph: &PhaseRecord) {
+    if ph.actors.is_empty() {
+        return;
+    }
+    let t0 = ph.actors.iter().map(|a| a.started_ns).min().unwrap_or(0);
+    let t1 = ph.actors.iter().map(|a| a.ended_ns.max(a.started_ns)).max().unwrap_or(t0);
+    let rel = |t: u64| t.saturating_sub(t0) as f64 / 1e6;
+    let _ = write!(
+        h,
+        "<h3>actors <span class=\"note\">(over {:.0} ms from the first one's start: grey starting, green ready, │ ready)</span></h3>",
+        rel(t1)
+    );
+    h.push_str("<table><tr><th>actor</th><th>in</th><th>kind</th><th>ready</th><th>life</th><th>ended</th><th>exit</th><th>asserted</th></tr>");
+    for a in &ph.actors {
+        let ready = match (a.ready_ms, &a.error) {
+            (_, Some(e)) => format!("<span class=\"fail\">never: {}</span>", esc(e)),
+            (Some(r), None) => format!("+{:.1} ms", rel(a.started_ns) + r),
+            (None, None) => "—".into(),
+        };
+        let exit = match (a.counters.get("exited"), a.counters.get("exit_code")) {
+            (Some(1), Some(code)) => format!("exit {code}"),
+            (Some(_), _) => "still running at the end".into(),
+            _ => "—".into(),
+        };
+        let prefix = format!("actor {}: ", a.name);
+        let asserted: Vec<String> = ph
+            .actor_checks
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| k.what.starts_with(&prefix))
+            .map(|(i, k)| {
+                format!(
+                    "<span id=\"{}\" class=\"{}\">{} {} (expected {})</span>",
+                    esc(&check_anchor(&c.id, &ph.name, "actors", i)),
+                    if k.ok { "pass" } else { "fail" },
+                    esc(k.what.strip_prefix(&prefix).unwrap_or(&k.what)),
+                    esc(&k.observed.to_string()),
+                    esc(&k.expected.to_string())
+                )
+            })
+            .collect();
+        let run = a.run.as_ref().map(|r| format!("<br><span class=\"mono\">{}</span>", esc(r))).unwrap_or_default();
+        let mut output = String::new();
+        for (name, text) in [("stdout", &a.stdout), ("stderr", &a.stderr)] {
+            if !text.trim().is_empty() {
+                let _ = write!(
+                    output,
+                    "<details><summary>{name}</summary><pre class=\"mono\">{}</pre></details>",
+                    esc(text.trim_end())
+                );
+            }
+        }
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}{run}{output}</td><td>{ready}</td><td>{}</td><td>+{:.1} ms · {}</td><td>{exit}</td><td>{}</td></tr>",
+            esc(&a.name),
+            esc(&a.ns),
+            esc(&a.kind),
+            crate::render::timeline::lifetime_svg((t0, t1), a.started_ns, a.ready_ms, a.ended_ns),
+            rel(a.ended_ns),
+            esc(&a.end),
+            asserted.join("<br>")
+        );
+    }
+    h.push_str("</table>");
+}
+
+/// A window with no probe: the whole phase or a span of steps, its steps,
+/// why-line, checks, drops and the rules that moved.
+fn window_html(h: &mut String, c: &CaseRecord, ph: &PhaseRecord, w: &WindowRecord) {
+    let ms = w.window_ns.1.saturating_sub(w.window_ns.0) as f64 / 1e6;
+    let title = if w.name == "phase" { "the whole phase".to_string() } else { format!("span {}", w.name) };
+    let _ = write!(h, "<h3>{} <span class=\"note\">({ms:.1} ms, no probe)</span></h3>", esc(&title));
+    if !w.steps.is_empty() {
+        let steps: Vec<String> = w.steps.iter().map(|s| format!("▸ {}", esc(s))).collect();
+        let _ = write!(h, "<p class=\"mono\">{}</p>", steps.join("<br>"));
+    }
+    if let Some(y) = &w.why {
+        let _ = write!(h, "<div class=\"why\"><b>why:</b> {}</div>", esc(y));
+    }
+    checks_table(h, c, ph, &window_anchor(&w.name), &w.checks);
+    drops_table(h, &w.drops);
+    let rules: Vec<String> = w.rules.iter().map(|(r, v)| format!("{r} {v:+}")).collect();
+    if !rules.is_empty() {
+        let _ = write!(
+            h,
+            "<details><summary>rule counters</summary><p class=\"mono\">{}</p></details>",
+            rules.iter().map(|r| esc(r)).collect::<Vec<_>>().join("<br>")
+        );
+    }
+}
+
+/// Expectations as a table, each row anchored for the failures index.
+fn checks_table(h: &mut String, c: &CaseRecord, ph: &PhaseRecord, name: &str, checks: &[CheckRecord]) {
+    h.push_str("<table><tr><th>expectation</th><th>expected</th><th>observed</th><th></th></tr>");
+    for (i, k) in checks.iter().enumerate() {
+        let (cls, word) = match (k.unavailable, k.ok) {
+            (true, _) => ("na", "n/a"),
+            (_, true) => ("pass", "ok"),
+            _ => ("fail", "FAIL"),
+        };
+        let _ = write!(
+            h,
+            "<tr id=\"{}\"{}><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td class=\"{cls}\">{word}</td></tr>",
+            esc(&check_anchor(&c.id, &ph.name, name, i)),
+            if k.ok { "" } else { " class=\"failed\"" },
+            esc(&k.what),
+            esc(&k.expected.to_string()),
+            esc(&k.observed.to_string())
+        );
+    }
+    h.push_str("</table>");
+}
+
+/// The kernel's drops in a window, the incident's first.
+fn drops_table(h: &mut String, drops: &[crate::sys::drops::Drop]) {
+    if drops.is_empty() {
+        return;
+    }
+    h.push_str("<table><tr><th>kernel drops</th><th>whose</th><th>device</th><th>reason</th><th>where</th><th>protocol</th><th>count</th><th>packets</th></tr>");
+    let mut drops: Vec<&crate::sys::drops::Drop> = drops.iter().collect();
+    drops.sort_by_key(|d| d.origin);
+    for d in drops {
+        let own = d.origin != Origin::Incident;
+        let packets: Vec<String> = d
+            .packets
+            .iter()
+            .take(8)
+            .map(|x| match &x.frame {
+                Some(t) => format!("{} (#{} on {})", x.summary, t.pcap_frame, t.iface),
+                None => x.summary.clone(),
+            })
+            .collect();
+        let more = d.packets.len().saturating_sub(8);
+        let mut shown = packets.iter().map(|x| esc(x)).collect::<Vec<_>>().join("<br>");
+        if more > 0 {
+            let _ = write!(shown, "<br>… {more} more");
+        }
+        let whose = if own {
+            format!("{}<br><span class=\"note\">{}</span>", d.origin.word(), esc(&d.origin_why))
+        } else {
+            d.origin.word().to_string()
+        };
+        let _ = write!(
+            h,
+            "<tr{}><td>{}</td><td>{whose}</td><td>{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td class=\"mono\">{shown}</td></tr>",
+            if own { " class=\"own\"" } else { "" },
+            esc(&d.ns),
+            esc(&d.dev),
+            esc(if d.reason.is_empty() { "(not reported)" } else { &d.reason }),
+            esc(&d.at),
+            esc(&d.protocol),
+            d.count
+        );
+    }
+    h.push_str("</table>");
 }
 
 /// Namespaces as boxes, their interfaces inside, veth pairs as lines

@@ -428,6 +428,40 @@ pub fn timeline_svg(p: &ProbeRecord) -> String {
     s
 }
 
+/// An actor's life as a small bar on the phase's actors' common time axis
+/// (`axis`: ns since the epoch, the first start to the last end): grey from
+/// its start to ready, solid from ready to its end, a tick where it got
+/// ready; a red end when it never got ready.
+pub fn lifetime_svg(axis: (u64, u64), started_ns: u64, ready_ms: Option<f64>, ended_ns: u64) -> String {
+    const W: f64 = 180.0;
+    let span = axis.1.saturating_sub(axis.0).max(1) as f64;
+    let x = |t: u64| (t.clamp(axis.0, axis.1) - axis.0) as f64 / span * W;
+    let (s, e) = (x(started_ns), x(ended_ns.max(started_ns)));
+    let mut svg = format!(
+        "<svg class=\"life\" width=\"{W:.0}\" height=\"12\" role=\"img\"><line x1=\"0\" y1=\"6\" x2=\"{W:.0}\" y2=\"6\" stroke=\"#d0d7de\"/>"
+    );
+    match ready_ms {
+        Some(r) => {
+            let rd = x(started_ns + (r * 1e6) as u64).min(e);
+            let _ = write!(
+                svg,
+                "<rect x=\"{s:.1}\" y=\"3\" width=\"{:.1}\" height=\"6\" fill=\"#afb8c1\"/><rect x=\"{rd:.1}\" y=\"3\" width=\"{:.1}\" height=\"6\" fill=\"#1a7f37\"/><line x1=\"{rd:.1}\" y1=\"0\" x2=\"{rd:.1}\" y2=\"12\" stroke=\"#0b3d91\"/>",
+                (rd - s).max(0.5),
+                (e - rd).max(1.0)
+            );
+        }
+        None => {
+            let _ = write!(
+                svg,
+                "<rect x=\"{s:.1}\" y=\"3\" width=\"{:.1}\" height=\"6\" fill=\"#afb8c1\"/><line x1=\"{e:.1}\" y1=\"0\" x2=\"{e:.1}\" y2=\"12\" stroke=\"{DROP_COLOUR}\"/>",
+                (e - s).max(1.0)
+            );
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,4 +6,5 @@ pub mod inject;
 pub mod probe;
 pub mod runner;
 pub mod topology;
+pub mod window;
 pub mod witness;

@@ -165,7 +165,7 @@ fn run_phase(
     let mut leftovers = Vec::new();
     let mut frame_refs = Vec::new();
     let mut actors = crate::run::actor::Actors::default();
-    let (mut phase_t0, mut phase_before) = (0u64, std::collections::BTreeMap::new());
+    let mut whole: Option<crate::run::window::Open> = None;
     let result = (|| -> Result<()> {
         for s in &plan.setup {
             let t = Instant::now();
@@ -186,8 +186,7 @@ fn run_phase(
             caps.push(c);
         }
         // The phase's own window opens here: before its actors and steps.
-        phase_t0 = now_ns();
-        phase_before = phase_counters(&topo, ph)?;
+        whole = ph.whole.as_ref().map(|c| crate::run::window::Open::new(c, &watch, &topo)).transpose()?;
         // Actors start once the setup is done and the captures run, and are
         // ready before the phase's steps.
         let (started, ready) = crate::run::actor::Actors::start(&ph.actors, &topo);
@@ -195,8 +194,21 @@ fn run_phase(
         ready?;
         rec.timings.setup_ms = ms(t_setup.elapsed());
         let t_steps = Instant::now();
-        let own = ph.steps.iter().map(|s| (s, "phase"));
-        for (s, origin) in replay.iter().map(|s| (s, "replayed")).chain(own) {
+        let own = ph.steps.iter().map(|s| (s, "phase", None));
+        // Then each span's steps, inside its own window.
+        let spanned =
+            ph.spans.iter().enumerate().flat_map(|(i, sp)| sp.steps.iter().map(move |s| (s, "span", Some(i))));
+        let mut span: Option<(usize, crate::run::window::Open)> = None;
+        for (s, origin, in_span) in replay.iter().map(|s| (s, "replayed", None)).chain(own).chain(spanned) {
+            if in_span != span.as_ref().map(|(i, _)| *i) {
+                if let Some((i, w)) = span.take() {
+                    let steps = ph.spans[i].steps.iter().map(|s| s.to_string()).collect();
+                    rec.windows.push(w.close(&topo, &caps, steps, &[])?);
+                }
+                if let Some(i) = in_span {
+                    span = Some((i, crate::run::window::Open::new(&ph.spans[i].check, &watch, &topo)?));
+                }
+            }
             let t = Instant::now();
             let applied = apply(s);
             for (c, i) in caps.iter_mut().zip(&plan.captures) {
@@ -223,6 +235,10 @@ fn run_phase(
                 }
             }
         }
+        if let Some((i, w)) = span.take() {
+            let steps = ph.spans[i].steps.iter().map(|s| s.to_string()).collect();
+            rec.windows.push(w.close(&topo, &caps, steps, &[])?);
+        }
         topo.settle()?;
         rec.timings.steps_ms = ms(t_steps.elapsed());
         let t_probes = Instant::now();
@@ -240,9 +256,12 @@ fn run_phase(
     // their ending sends is in the pcapng too.
     rec.actors = actors.stop();
     rec.actor_checks = crate::verdict::check::actors(&ph.actor_checks, &rec.actors);
-    let result = match result {
-        Ok(()) if phase_t0 > 0 => judge_phase(&topo, ph, &caps, phase_t0, &phase_before, &mut rec),
-        r => r,
+    let result = match (result, whole) {
+        (Ok(()), Some(w)) => {
+            let known: Vec<_> = rec.probes.iter().flat_map(|p| p.drops.iter().cloned()).collect();
+            w.close(&topo, &caps, vec![], &known).map(|w| rec.windows.push(w))
+        }
+        (r, _) => r,
     };
     let captured = stop_captures(caps, plan, ph, dir, &mut rec, &frame_refs);
     // Closed only now, so that no probe's window or capture holds their
@@ -276,7 +295,7 @@ fn run_phase(
     rec.passed = rec.error.is_none()
         && rec.probes.iter().all(|p| p.checks.iter().all(|c| c.ok))
         && rec.actor_checks.iter().all(|c| c.ok)
-        && rec.phase_checks.iter().all(|c| c.ok);
+        && rec.windows.iter().all(|w| w.checks.iter().all(|c| c.ok));
     if keep {
         return (rec, Some(Kept { phase: ph.name.clone(), topology: topo, _watch: watch, _globals: globals }));
     }
@@ -285,72 +304,6 @@ fn run_phase(
     drop(topo);
     rec.timings.teardown_ms = ms(t_down.elapsed());
     (rec, None)
-}
-
-/// The counters `expect_phase` names, per namespace, now.
-fn phase_counters(
-    topo: &Topology,
-    ph: &Phase,
-) -> Result<std::collections::BTreeMap<String, crate::sys::counters::Counters>> {
-    let mut out = std::collections::BTreeMap::new();
-    for c in &ph.phase_counters {
-        if !out.contains_key(&c.ns) {
-            out.insert(c.ns.clone(), topo.ns(&c.ns)?.run(|_| crate::sys::counters::read_thread_ns())??);
-        }
-    }
-    Ok(out)
-}
-
-/// `expect_phase`: counter deltas and frames from the phase's start (before
-/// actors and steps) to now (its probes and actors done).
-fn judge_phase(
-    topo: &Topology,
-    ph: &Phase,
-    caps: &[Capture],
-    t0: u64,
-    before: &std::collections::BTreeMap<String, crate::sys::counters::Counters>,
-    rec: &mut PhaseRecord,
-) -> Result<()> {
-    use crate::evidence::record::{CheckRecord, Expected, Observed};
-    if ph.phase_counters.is_empty() && ph.phase_packets.is_empty() {
-        return Ok(());
-    }
-    let t1 = now_ns();
-    rec.phase_window_ns = Some((t0, t1));
-    let after = phase_counters(topo, ph)?;
-    for c in &ph.phase_counters {
-        let (b, a) = (before.get(&c.ns), after.get(&c.ns));
-        let got = a.and_then(|a| a.get(&c.key)).map(|v| v - b.and_then(|b| b.get(&c.key)).copied().unwrap_or(0));
-        let (observed, ok) = match got {
-            Some(n) => (Observed::Delta { n }, c.count.holds(n)),
-            None => (Observed::missing(format!("{} has no counter {}", c.ns, c.key)), false),
-        };
-        let what = format!("phase counter {}: {}", c.ns, c.key);
-        rec.phase_checks.push(CheckRecord {
-            what,
-            expected: Expected::delta(c.count),
-            observed,
-            ok,
-            unavailable: false,
-        });
-    }
-    for c in caps {
-        c.sync(t1, Duration::from_secs(2))?;
-        let frames = c.window(t0, t1);
-        for (key, n) in witness::frames::count(&ph.phase_packets, &c.label, &frames, &Default::default()) {
-            let x = ph.phase_packets.iter().find(|p| p.key() == key).expect("counted from these");
-            let what = format!("phase packets {key}");
-            let (expected, ok) = (Expected::count(x.count), x.count.holds(n));
-            rec.phase_checks.push(CheckRecord {
-                what,
-                expected,
-                observed: Observed::Count { n },
-                ok,
-                unavailable: false,
-            });
-        }
-    }
-    Ok(())
 }
 
 /// Which captured frame each recorded frame is: per probe, per interface,

@@ -79,6 +79,9 @@ const STAGE_NETNS: u8 = 2;
 const STAGE_FORK: u8 = 3;
 const STAGE_EXEC: u8 = 4;
 const STAGE_MOUNTNS: u8 = 5;
+/// Not a failure: a lingering init's shell exited with the status that
+/// follows, and what it left runs on.
+const STAGE_EXITED: u8 = 16;
 
 /// The first bytes of a stream and how many more there were.
 struct Bounded {
@@ -176,6 +179,8 @@ struct InitArgs {
     null: RawFd,
     sh: CString,
     argv: Vec<*const libc::c_char>,
+    /// An actor's: the init outlives the shell until nothing is left.
+    linger: bool,
 }
 
 /// Runs `sh -c <script>` in network namespace `ns`, contained (see the
@@ -200,6 +205,175 @@ pub fn sh_named(
     deadline: Duration,
     names: Option<crate::sys::mountns::Names>,
 ) -> Result<Output> {
+    let started = spawn(ns, script, names, false)?;
+    let shown = started.shown.clone();
+    let c = collect(started, Some(Instant::now() + deadline), None)?;
+    if c.timed_out {
+        let said = format!("{}{}", c.stdout, c.stderr);
+        let said = said.trim();
+        bail!(
+            "{shown} still running after {deadline:?}: killed, with every process it started{}",
+            if said.is_empty() { String::new() } else { format!("; its output so far: {said}") }
+        );
+    }
+    c.failed_stage()?;
+    let code = match c.ws {
+        WaitStatus::Exited(_, code) => code,
+        WaitStatus::Signaled(_, sig, _) => {
+            bail!("{shown}: its init was killed by {sig:?} from outside the step{}", tail(&c.stdout, &c.stderr))
+        }
+        other => return Err(anyhow!("{shown}: unexpected wait status {other:?}")),
+    };
+    Ok(Output { status: code, stdout: c.stdout, stderr: c.stderr })
+}
+
+/// A long-lived command (an actor) run contained: `sh -c <script>` in its
+/// own PID namespace, as a step, except that its shell's exit does not end
+/// it — what the shell left running (a daemon that forked, `setsid`, a
+/// double fork) runs on until [`Contained::end`] (the phase's end) or
+/// until nothing of it is left. Its init's death ends everything in it: at
+/// [`Contained::end`], on drop, and when netrepro dies (PDEATHSIG and the
+/// hang-up of a pipe, as for a step).
+pub struct Contained {
+    /// Its init's pid (netrepro's PID namespace).
+    pub pid: i32,
+    /// Closed to tell the reader to kill the init.
+    stop: Option<OwnedFd>,
+    reader: Option<std::thread::JoinHandle<Result<Collected>>>,
+    shown: String,
+}
+
+/// How a contained command ended ([`Contained::end`]).
+#[derive(Debug)]
+pub struct Ended {
+    /// The shell's own exit status (128 + signal if killed by one), if it
+    /// exited before the end.
+    pub shell: Option<i32>,
+    /// Whether anything of it was still running at the end (then killed).
+    pub killed: bool,
+    /// When its init was reaped: the last of its processes gone (ns since
+    /// the epoch).
+    pub ended_ns: u64,
+    /// First [`OUTPUT_LIMIT`] bytes of each stream, then `[… N bytes cut]`.
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Contained {
+    /// Starts `sh -c <script>` in `ns`, contained, with the case's namespaces
+    /// by name. Its output is read by a thread until it ends.
+    ///
+    /// # Errors
+    /// The clone, the pipes or the reader thread could not be made (a
+    /// failure inside, such as an `sh` that cannot be executed, shows as its
+    /// end instead).
+    pub fn start(ns: &Netns, script: &str, names: Option<crate::sys::mountns::Names>) -> Result<Contained> {
+        let started = spawn(ns, script, names, true)?;
+        let pid = started.child.pid.as_raw();
+        let shown = started.shown.clone();
+        let (stop_r, stop_w) = pipe()?;
+        let reader = std::thread::Builder::new()
+            .name("contained".into())
+            .spawn(move || collect(started, None, Some(stop_r)))
+            .context("a thread to read a contained command")?;
+        Ok(Contained { pid, stop: Some(stop_w), reader: Some(reader), shown })
+    }
+
+    /// Whether everything it started has ended by itself.
+    pub fn finished(&self) -> bool {
+        self.reader.as_ref().is_none_or(|r| r.is_finished())
+    }
+
+    /// Ends it: if anything of it still runs, its init is SIGKILLed (the
+    /// kernel kills the rest of its PID namespace) and reaped; then its
+    /// output and how it ended.
+    ///
+    /// # Errors
+    /// It never started (namespace, mount namespace, `sh`), or its init
+    /// was killed from outside, or reading its output failed.
+    pub fn end(mut self) -> Result<Ended> {
+        drop(self.stop.take());
+        let c = match self.reader.take().map(|r| r.join()) {
+            Some(Ok(c)) => c?,
+            Some(Err(_)) => bail!("{}: its reader panicked", self.shown),
+            None => bail!("{}: ended twice", self.shown),
+        };
+        c.failed_stage()?;
+        let shell = c.msgs.chunks(5).find(|m| m[0] == STAGE_EXITED).map(|m| word(&m[1..]));
+        let killed = match c.ws {
+            WaitStatus::Exited(..) => false,
+            WaitStatus::Signaled(_, Signal::SIGKILL, _) if c.stopped => true,
+            WaitStatus::Signaled(_, sig, _) => {
+                bail!("{}: its init was killed by {sig:?} from outside{}", self.shown, tail(&c.stdout, &c.stderr))
+            }
+            other => bail!("{}: unexpected wait status {other:?}", self.shown),
+        };
+        Ok(Ended { shell, killed, ended_ns: c.ended_ns, stdout: c.stdout, stderr: c.stderr })
+    }
+}
+
+impl Drop for Contained {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+    }
+}
+
+fn word(b: &[u8]) -> i32 {
+    i32::from_ne_bytes(b.get(..4).and_then(|b| b.try_into().ok()).unwrap_or([0; 4]))
+}
+
+/// A contained command started, its pipes' read ends open.
+struct Started {
+    child: Init,
+    out_r: OwnedFd,
+    err_r: OwnedFd,
+    status_r: OwnedFd,
+    /// Held until the init is gone: its hang-up would tell the init we are.
+    life_w: OwnedFd,
+    sh: String,
+    shown: String,
+    ns: String,
+}
+
+/// What a contained command did, once its init is reaped.
+struct Collected {
+    ws: WaitStatus,
+    stdout: String,
+    stderr: String,
+    /// The init's messages, 5 bytes each: `[stage, i32]`.
+    msgs: Vec<u8>,
+    timed_out: bool,
+    stopped: bool,
+    /// When the init was reaped, ns since the epoch.
+    ended_ns: u64,
+    sh: String,
+    shown: String,
+    ns: String,
+}
+
+impl Collected {
+    /// A stage that failed before the command ran, as the error it is.
+    fn failed_stage(&self) -> Result<()> {
+        let Some(m) = self.msgs.chunks(5).find(|m| m[0] != STAGE_EXITED) else { return Ok(()) };
+        let errno = Errno::from_raw(word(&m[1..]));
+        let what = match m[0] {
+            STAGE_SIGNALS => "setting up the step's signals".to_string(),
+            STAGE_NETNS => format!("entering namespace {}", self.ns),
+            STAGE_FORK => "forking the shell".to_string(),
+            STAGE_EXEC => format!("executing {}", self.sh),
+            STAGE_MOUNTNS => "naming the case's namespaces under /run/netns (a private mount namespace)".to_string(),
+            _ => "starting".to_string(),
+        };
+        bail!("{}: {what}: {errno}", self.shown);
+    }
+}
+
+/// Clones the init of a contained `sh -c <script>` in `ns`; with `linger`
+/// it outlives the shell until nothing of the command is left.
+fn spawn(ns: &Netns, script: &str, names: Option<crate::sys::mountns::Names>, linger: bool) -> Result<Started> {
     let shown = format!("`sh -c {script:?}` in {}", ns.name());
     let sh = crate::sys::cmd::which("sh").unwrap_or_else(|| "/bin/sh".into());
     let sh = CString::new(sh.as_os_str().as_bytes()).context("the path of sh")?;
@@ -227,6 +401,7 @@ pub fn sh_named(
         null: null.as_raw_fd(),
         sh,
         argv,
+        linger,
     };
     // SAFETY: a clone without CLONE_VM is a fork: the child gets a copy of
     // this thread's memory and runs only `init`, which makes raw system
@@ -247,23 +422,33 @@ pub fn sh_named(
     if pid < 0 {
         return Err(std::io::Error::last_os_error()).context("clone(CLONE_NEWPID) for a step");
     }
-    let mut child = Init { pid: Pid::from_raw(pid as i32), status: None };
+    let child = Init { pid: Pid::from_raw(pid as i32), status: None };
     drop((life_r, status_w, out_w, err_w, null));
     for fd in [&out_r, &err_r, &status_r] {
         fcntl(fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).context("O_NONBLOCK on a step's pipe")?;
     }
-    let end = Instant::now() + deadline;
+    let sh = a.sh.to_string_lossy().into_owned();
+    Ok(Started { child, out_r, err_r, status_r, life_w, sh, shown, ns: ns.name().to_string() })
+}
+
+/// Reads a contained command's output until its init has ended (and its
+/// pipes closed, or [`DRAIN`] after): the init is killed at `deadline`, or
+/// when `stop` becomes readable or hangs up.
+fn collect(s: Started, deadline: Option<Instant>, stop: Option<OwnedFd>) -> Result<Collected> {
+    let Started { mut child, out_r, err_r, status_r, life_w, sh, shown, ns } = s;
     let (mut out, mut err, mut status) = (Bounded::new(), Bounded::new(), Bounded::new());
     // Read ends still open: stdout, stderr, the init's status pipe.
     let mut open = [true, true, true];
     let mut drain_until: Option<Instant> = None;
-    let mut timed_out = false;
+    let (mut timed_out, mut stopped) = (false, false);
+    let mut ended_ns = 0;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         // The status pipe's only writer is the init (the shell's copy closes
         // at exec): its end is the init's.
         if !open[2] && drain_until.is_none() {
             child.reap()?;
+            ended_ns = crate::sys::clock::now_ns();
             drain_until = Some(Instant::now() + DRAIN);
         }
         let now = Instant::now();
@@ -271,20 +456,34 @@ pub fn sh_named(
             if (!open[0] && !open[1]) || now >= d {
                 break;
             }
-        } else if now >= end {
+        } else if deadline.is_some_and(|end| now >= end) {
             child.kill()?;
+            ended_ns = crate::sys::clock::now_ns();
             timed_out = true;
             drain_until = Some(Instant::now() + DRAIN);
             continue;
         }
-        let until = drain_until.unwrap_or(end);
-        let timeout = PollTimeout::try_from(until.saturating_duration_since(now)).unwrap_or(PollTimeout::MAX);
+        let until = drain_until.or(deadline);
+        let timeout = until.map_or(PollTimeout::NONE, |u| {
+            PollTimeout::try_from(u.saturating_duration_since(now)).unwrap_or(PollTimeout::MAX)
+        });
         let fds = [&out_r, &err_r, &status_r];
         let watched: Vec<usize> = (0..3).filter(|&i| open[i]).collect();
         let mut pfds: Vec<PollFd> = watched.iter().map(|&i| PollFd::new(fds[i].as_fd(), PollFlags::POLLIN)).collect();
+        let watch_stop = drain_until.is_none() && stop.is_some();
+        if let (true, Some(s)) = (watch_stop, &stop) {
+            pfds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
+        }
         match poll(&mut pfds, timeout) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => return Err(e).context("poll on a step's output"),
+        }
+        if watch_stop && pfds.last().and_then(|p| p.revents()).is_some_and(|r| !r.is_empty()) {
+            child.kill()?;
+            ended_ns = crate::sys::clock::now_ns();
+            stopped = true;
+            drain_until = Some(Instant::now() + DRAIN);
+            continue;
         }
         let ready: Vec<usize> = watched
             .iter()
@@ -308,37 +507,19 @@ pub fn sh_named(
         }
     }
     let ws = child.reap()?;
-    // Held until the init is gone: its hang-up would tell the init we are.
-    drop((args, life_w));
-    let (stdout, stderr) = (out.text(), err.text());
-    if timed_out {
-        let said = format!("{stdout}{stderr}");
-        let said = said.trim();
-        bail!(
-            "{shown} still running after {deadline:?}: killed, with every process it started{}",
-            if said.is_empty() { String::new() } else { format!("; its output so far: {said}") }
-        );
-    }
-    if let [stage, e @ ..] = status.kept.as_slice() {
-        let errno = Errno::from_raw(i32::from_ne_bytes(e.get(..4).and_then(|b| b.try_into().ok()).unwrap_or([0; 4])));
-        let what = match *stage {
-            STAGE_SIGNALS => "setting up the step's signals".to_string(),
-            STAGE_NETNS => format!("entering namespace {}", ns.name()),
-            STAGE_FORK => "forking the shell".to_string(),
-            STAGE_EXEC => format!("executing {}", a.sh.to_string_lossy()),
-            STAGE_MOUNTNS => "naming the case's namespaces under /run/netns (a private mount namespace)".to_string(),
-            _ => "starting".to_string(),
-        };
-        bail!("{shown}: {what}: {errno}");
-    }
-    let code = match ws {
-        WaitStatus::Exited(_, c) => c,
-        WaitStatus::Signaled(_, sig, _) => {
-            bail!("{shown}: its init was killed by {sig:?} from outside the step{}", tail(&stdout, &stderr))
-        }
-        other => return Err(anyhow!("{shown}: unexpected wait status {other:?}")),
-    };
-    Ok(Output { status: code, stdout, stderr })
+    drop(life_w);
+    Ok(Collected {
+        ws,
+        stdout: out.text(),
+        stderr: err.text(),
+        msgs: status.kept,
+        timed_out,
+        stopped,
+        ended_ns,
+        sh,
+        shown,
+        ns,
+    })
 }
 
 fn tail(stdout: &str, stderr: &str) -> String {
@@ -454,6 +635,7 @@ fn init(a: &InitArgs) -> ! {
         libc::close(a.err);
         libc::close(a.null);
         let mut info = [0u8; 1024];
+        let mut shell_code: i32 = -1;
         loop {
             let mut fds = [
                 libc::pollfd { fd: a.life, events: libc::POLLIN, revents: 0 },
@@ -473,7 +655,20 @@ fn init(a: &InitArgs) -> ! {
                 let r = libc::waitpid(-1, &mut st, libc::WNOHANG);
                 if r == shell as libc::pid_t {
                     let code = if libc::WIFEXITED(st) { libc::WEXITSTATUS(st) } else { 128 + libc::WTERMSIG(st) };
-                    libc::_exit(code);
+                    if !a.linger {
+                        libc::_exit(code);
+                    }
+                    // An actor: say the shell's status, and stay while
+                    // anything it left runs (orphans are ours to reap).
+                    shell_code = code;
+                    let c = code.to_ne_bytes();
+                    let msg = [STAGE_EXITED, c[0], c[1], c[2], c[3]];
+                    libc::write(a.status, msg.as_ptr().cast(), msg.len());
+                    continue;
+                }
+                if r < 0 && shell_code >= 0 {
+                    // ECHILD: nothing of the command is left.
+                    libc::_exit(shell_code);
                 }
                 if r <= 0 {
                     break;

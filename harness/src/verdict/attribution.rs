@@ -183,13 +183,56 @@ fn rule(d: &Drop, pk: Option<&DroppedPacket>, p: &Probe) -> (Origin, String) {
 /// packets, the packets the monitor did not see labelled by the bucket's
 /// place alone.
 pub fn label(drops: Vec<Drop>, spec: &ProbeSpec, outcome: &Outcome, window_ns: (u64, u64)) -> Vec<Drop> {
-    let p = Probe::of(spec, outcome, window_ns);
+    label_as(drops, &Probe::of(spec, outcome, window_ns))
+}
+
+/// [`label`] for a window with no probe (the whole phase, a span of
+/// steps): no echo id, connection or address family of a probe's, so only
+/// socket queues purged at close, IGMP reports and what was freed after the
+/// window are not the incident's.
+pub fn label_window(drops: Vec<Drop>, window_ns: (u64, u64)) -> Vec<Drop> {
+    label_as(drops, &Probe { from: "", echo_id: None, v4: false, window_ns, settled_ns: None })
+}
+
+/// A window's drops reconciled with what the probes inside it already
+/// labelled (`known`, from their records): of a bucket the window calls
+/// the incident's, as many as a probe called its own or background take
+/// that label (a ping's echo replies freed by `ping_rcv` are its own over
+/// the whole phase too), the rest stays the incident's.
+pub fn relabel_known(mut drops: Vec<Drop>, known: &[Drop]) -> Vec<Drop> {
+    let mut moved = Vec::new();
+    for k in known.iter().filter(|k| k.origin != Origin::Incident) {
+        let same = |d: &Drop| {
+            d.origin == Origin::Incident
+                && d.ns == k.ns
+                && d.dev == k.dev
+                && d.reason == k.reason
+                && d.at == k.at
+                && d.protocol == k.protocol
+        };
+        let mut left = k.count;
+        for d in drops.iter_mut().filter(|d| same(d)) {
+            let n = left.min(d.count);
+            d.count -= n;
+            left -= n;
+        }
+        let took = k.count - left;
+        if took > 0 {
+            moved.push(Drop { count: took, ..k.clone() });
+        }
+    }
+    drops.retain(|d| d.count > 0);
+    drops.extend(moved);
+    drops
+}
+
+fn label_as(drops: Vec<Drop>, p: &Probe) -> Vec<Drop> {
     let mut out = Vec::new();
     for d in drops {
         // (origin, why) → packets, in first-seen order.
         let mut groups: Vec<((Origin, String), Vec<DroppedPacket>)> = Vec::new();
         for pk in &d.packets {
-            let key = rule(&d, Some(pk), &p);
+            let key = rule(&d, Some(pk), p);
             match groups.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, v)) => v.push(pk.clone()),
                 None => groups.push((key, vec![pk.clone()])),
@@ -209,7 +252,7 @@ pub fn label(drops: Vec<Drop>, spec: &ProbeSpec, outcome: &Outcome, window_ns: (
             })
             .collect();
         if unseen > 0 {
-            let (origin, why) = rule(&d, None, &p);
+            let (origin, why) = rule(&d, None, p);
             match records.iter_mut().find(|r| r.origin == origin) {
                 Some(r) => {
                     r.count += unseen;
@@ -372,6 +415,32 @@ mod tests {
             packets,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_window_takes_the_labels_its_probes_gave_and_keeps_the_rest_the_incidents() {
+        // Over the whole phase: 5 NO_SOCKET in ping_rcv, no packets seen
+        // (the probe's window took them), 1 NETFILTER_DROP.
+        let phase = label_window(
+            vec![
+                bucket("container", "", "NO_SOCKET", "ping_rcv", vec![], 5),
+                bucket("host", "eno1", "NETFILTER_DROP", "nft_do_chain", vec![], 1),
+            ],
+            (0, 10_000),
+        );
+        assert!(phase.iter().all(|d| d.origin == Origin::Incident), "{phase:?}");
+        // The ping probe inside it called 3 of them its own echo replies.
+        let own = Drop {
+            origin: Origin::ProbeOwn,
+            origin_why: "the ping probe's own echo reply".into(),
+            ..bucket("container", "", "NO_SOCKET", "ping_rcv", vec![], 3)
+        };
+        let got = relabel_known(phase, &[own]);
+        let count =
+            |o: Origin, r: &str| got.iter().filter(|d| d.origin == o && d.reason == r).map(|d| d.count).sum::<u64>();
+        assert_eq!(count(Origin::Incident, "NO_SOCKET"), 2);
+        assert_eq!(count(Origin::ProbeOwn, "NO_SOCKET"), 3);
+        assert_eq!(count(Origin::Incident, "NETFILTER_DROP"), 1);
     }
 
     #[test]

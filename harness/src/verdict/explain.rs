@@ -351,6 +351,61 @@ fn drops(p: &ProbeRecord) -> Vec<String> {
     d.iter().map(|d| drop_phrase(p, d)).collect()
 }
 
+/// The why-line of a window with no probe (the whole phase, a span of
+/// steps): its unmet expectations, then the incident's drops in it and the
+/// rule and named counters that moved; `None` when it met every
+/// expectation and the kernel dropped nothing of the incident's in it.
+pub fn why_window(w: &crate::evidence::record::WindowRecord) -> Option<String> {
+    let (over, prefix) = if w.name == "phase" {
+        ("over the phase".to_string(), "phase: ".to_string())
+    } else {
+        (format!("over span {}", w.name), format!("span {}: ", w.name))
+    };
+    let unmet: Vec<String> = w
+        .checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| {
+            format!(
+                "{} expected {}, observed {}",
+                c.what.strip_prefix(&prefix).unwrap_or(&c.what),
+                c.expected,
+                c.observed
+            )
+        })
+        .collect();
+    let mut d: Vec<&Drop> = crate::verdict::attribution::incident(&w.drops).collect();
+    d.sort_by_key(|x| std::cmp::Reverse(x.count));
+    let mut parts: Vec<String> = d
+        .iter()
+        .map(|d| {
+            let why = if d.reason.is_empty() { String::new() } else { format!(": {}", d.reason) };
+            let place = if d.dev.is_empty() { format!("in {}", d.ns) } else { format!("on {}/{}", d.ns, d.dev) };
+            format!("{} × {} dropped {place}{why} in {}", d.count, d.protocol, d.at)
+        })
+        .collect();
+    let named: Vec<&str> = w.checks.iter().map(|c| c.what.as_str()).collect();
+    // The rules the checks name, as they name them.
+    parts.extend(
+        w.rules
+            .iter()
+            .filter(|(r, v)| **v != 0 && named.iter().any(|n| n.ends_with(&format!("rule {r}"))))
+            .map(|(r, v)| format!("rule {r} {v:+}")),
+    );
+    for (ns, deltas) in &w.counter_deltas {
+        for (k, v) in deltas {
+            if *v != 0 && named.iter().any(|n| n.ends_with(&format!("{ns}: {k}"))) {
+                parts.push(format!("{ns} {k} {v:+}"));
+            }
+        }
+    }
+    if unmet.is_empty() && d.is_empty() {
+        return None;
+    }
+    let head = if unmet.is_empty() { over } else { format!("{over}: {}", unmet.join("; ")) };
+    Some(if parts.is_empty() { head } else { format!("{head} — {}", parts.join("; ")) })
+}
+
 /// Counters the case names that moved, and neighbours left FAILED that the
 /// window shows the kernel resolving (an ARP request for it, or an incident
 /// `NEIGH_FAILED` drop on its device): never one an earlier probe left.
@@ -607,6 +662,43 @@ mod tests {
             origin,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_window_says_its_unmet_expectations_then_the_incident_drops_and_named_rules() {
+        use crate::evidence::record::{CheckRecord, Expected, Observed, WindowRecord};
+        let rule = "b: -A INPUT -p icmp -j DROP";
+        let mut w = WindowRecord {
+            name: "pings".into(),
+            steps: vec![],
+            window_ns: (1, 2),
+            counter_deltas: Default::default(),
+            packet_counts: Default::default(),
+            drops: vec![drop_of("b", "eth0", "NO_TX_TARGET", "br_dev_xmit", 2, Origin::Background)],
+            drops_missed: 0,
+            rules: [(rule.to_string(), 3), ("b: filter: -A INPUT -p icmp -j DROP".to_string(), 3)].into(),
+            conntrack: Default::default(),
+            checks: vec![CheckRecord {
+                what: format!("span pings: rule {rule}"),
+                expected: Expected::Delta { cmp: crate::case::cmp::Cmp::Eq, n: 3 },
+                observed: Observed::Delta { n: 3 },
+                ok: true,
+                unavailable: false,
+            }],
+            why: None,
+        };
+        // All met, nothing of the incident's dropped: nothing to say.
+        assert_eq!(why_window(&w), None);
+        w.drops.push(drop_of("b", "eth0", "NETFILTER_DROP", "nft_do_chain", 3, Origin::Incident));
+        assert_eq!(
+            why_window(&w).unwrap(),
+            format!("over span pings — 3 × IPv4 dropped on b/eth0: NETFILTER_DROP in nft_do_chain; rule {rule} +3")
+        );
+        w.checks[0].expected = Expected::Delta { cmp: crate::case::cmp::Cmp::Eq, n: 2 };
+        w.checks[0].ok = false;
+        assert!(why_window(&w)
+            .unwrap()
+            .starts_with(&format!("over span pings: rule {rule} expected delta 2, observed +3 — 3 ×")));
     }
 
     #[test]

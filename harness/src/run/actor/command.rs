@@ -1,49 +1,29 @@
-//! A literal command line as an actor: `sh -c "exec <run>"` in the
-//! namespace (so a foreground daemon replaces the shell and keeps its
-//! PDEATHSIG), in its own process group, output kept (last 4 KiB per
-//! stream), ready when a socket listens on the given port in the namespace,
-//! killed with its whole group and reaped when the phase ends.
+//! A literal command line as an actor: `sh -c <run>` in the namespace, run
+//! contained like an `sh` step ([`crate::sys::contain::Contained`]: a PID
+//! namespace of its own, whose init's death takes every process of it), so
+//! a daemon that forks, calls `setsid` or double-forks and lets its parent
+//! exit still ends with the phase, and with netrepro however it dies.
+//! Ready when a socket listens on the given port in the namespace; output
+//! kept (first 64 KiB per stream).
 
-use std::io::Read;
-use std::os::unix::process::CommandExt;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 
+use crate::sys::contain::Contained;
 use crate::sys::netns::Netns;
 
-const TAIL: usize = 4096;
-
-pub struct Child {
-    child: std::process::Child,
-    out: Arc<Mutex<Vec<u8>>>,
-    err: Arc<Mutex<Vec<u8>>>,
-}
+pub struct Child(Contained);
 
 pub struct Ended {
+    /// The command line (its shell) exited by itself before the phase end.
     pub exited: bool,
     pub code: Option<i32>,
     pub how: String,
+    /// When the last of its processes was gone, ns since the epoch (0: not known).
+    pub ended_ns: u64,
     pub stdout: String,
     pub stderr: String,
-}
-
-fn drain(mut r: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) {
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = r.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            if let Ok(mut v) = into.lock() {
-                v.extend_from_slice(&buf[..n]);
-                let over = v.len().saturating_sub(TAIL);
-                v.drain(..over);
-            }
-        }
-    });
 }
 
 /// Whether a socket of the namespace (read on its thread) is bound to
@@ -71,15 +51,8 @@ impl Child {
         ready: Option<&str>,
         ready_timeout_ms: u64,
     ) -> Result<Child> {
-        let mut cmd = ns.command("sh");
-        cmd.arg("-c").arg(format!("exec {run}"));
-        crate::sys::mountns::name_namespaces(&mut cmd, names)?;
-        cmd.process_group(0).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().with_context(|| format!("starting `{run}`"))?;
-        let (out, err) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
-        drain(child.stdout.take().expect("piped"), out.clone());
-        drain(child.stderr.take().expect("piped"), err.clone());
-        let mut c = Child { child, out, err };
+        let names = crate::sys::mountns::Names::new(names)?;
+        let c = Child(Contained::start(ns, run, Some(names))?);
         if let Some(r) = ready {
             let (tcp, port) = crate::case::expect::parse_listening(r).map_err(|e| anyhow!(e))?;
             let end = Instant::now() + Duration::from_millis(ready_timeout_ms);
@@ -87,9 +60,9 @@ impl Child {
                 if listening(ns, tcp, port)? {
                     break;
                 }
-                if let Some(st) = c.child.try_wait()? {
-                    let e = c.tail(&c.err);
-                    bail!("`{run}` exited ({st}) before {r} listened: {}", e.trim());
+                if c.0.finished() {
+                    let ended = c.end();
+                    bail!("`{run}` {} before {r} listened: {}", ended.how, ended.stderr.trim());
                 }
                 if Instant::now() > end {
                     let ended = c.end();
@@ -101,34 +74,35 @@ impl Child {
         Ok(c)
     }
 
-    fn tail(&self, from: &Arc<Mutex<Vec<u8>>>) -> String {
-        from.lock().map(|v| String::from_utf8_lossy(&v).into_owned()).unwrap_or_default()
-    }
-
-    /// Ends it: if still running, SIGKILL to its whole process group (the
-    /// leader is not reaped yet, so the group id cannot be anyone else's),
-    /// then reaps it.
-    pub fn end(mut self) -> Ended {
-        let (exited, status) = match self.child.try_wait() {
-            Ok(Some(st)) => (true, Some(st)),
-            _ => {
-                let pgid = self.child.id() as i32;
-                // SAFETY: signalling a process group we created and have not reaped.
-                unsafe { libc::kill(-pgid, libc::SIGKILL) };
-                (false, self.child.wait().ok())
+    /// Ends it: whatever of it still runs is killed with its PID
+    /// namespace's init, which is reaped.
+    pub fn end(self) -> Ended {
+        match self.0.end() {
+            Ok(e) => {
+                let how = match (e.shell, e.killed) {
+                    (Some(c), false) => format!("exited {c}"),
+                    (Some(c), true) => {
+                        format!("exited {c}; what it left running killed at phase end (with its PID namespace)")
+                    }
+                    (None, _) => "killed at phase end (SIGKILL to its PID namespace's init)".into(),
+                };
+                Ended {
+                    exited: e.shell.is_some(),
+                    code: e.shell,
+                    how,
+                    ended_ns: e.ended_ns,
+                    stdout: e.stdout,
+                    stderr: e.stderr,
+                }
             }
-        };
-        // Let the readers take what the pipes still hold.
-        std::thread::sleep(Duration::from_millis(10));
-        let code = status.and_then(|s| s.code());
-        let how = match (exited, status) {
-            (true, Some(s)) => match s.code() {
-                Some(c) => format!("exited {c}"),
-                None => format!("ended by {s}"),
+            Err(e) => Ended {
+                exited: false,
+                code: None,
+                how: format!("{e:#}"),
+                ended_ns: 0,
+                stdout: String::new(),
+                stderr: String::new(),
             },
-            (true, None) => "exited".into(),
-            (false, _) => "killed at phase end (SIGKILL to its process group)".into(),
-        };
-        Ended { exited, code, how, stdout: self.tail(&self.out), stderr: self.tail(&self.err) }
+        }
     }
 }

@@ -3,8 +3,9 @@
 //! a TCP server, an IPv6 RA sender) and literal command lines. Each starts
 //! after the setup steps, is ready before the phase's steps run, and ends
 //! when the phase ends however it ends: built-ins are stopped and joined
-//! (and die with the process), commands are killed with their process group
-//! and reaped (and get SIGKILL from PDEATHSIG if the harness dies).
+//! (and die with the process), commands run in a PID namespace of their own
+//! whose init is killed and reaped (and dies with the harness), which takes
+//! every process they started, daemons included.
 
 mod builtin;
 mod command;
@@ -63,6 +64,8 @@ impl Actors {
                     _ => None,
                 },
                 ready_ms: None,
+                started_ns: crate::sys::clock::now_ns(),
+                ended_ns: 0,
                 counters: BTreeMap::new(),
                 end: "never started".into(),
                 stdout: String::new(),
@@ -121,12 +124,16 @@ fn end(mut a: Actor) -> ActorRecord {
                 m.insert("exit_code".into(), ended.code.unwrap_or(-1).into());
             }
             a.rec.end = ended.how;
+            a.rec.ended_ns = ended.ended_ns;
             a.rec.stdout = ended.stdout;
             a.rec.stderr = ended.stderr;
         }
         Running::Failed => {}
     }
     a.rec.counters = a.tally.lock().map(|m| m.clone()).unwrap_or_default();
+    if a.rec.ended_ns == 0 {
+        a.rec.ended_ns = crate::sys::clock::now_ns();
+    }
     a.rec
 }
 

@@ -12,11 +12,18 @@ use crate::sys::link;
 pub struct Drops<'a> {
     watch: &'a Watch,
     mark: Option<Mark>,
+    /// Around a probe (labelled by it), or a window without one.
+    probe: bool,
 }
 
 impl<'a> Drops<'a> {
     pub fn new(watch: &'a Watch) -> Drops<'a> {
-        Drops { watch, mark: None }
+        Drops { watch, mark: None, probe: true }
+    }
+
+    /// Over a window with no probe (the whole phase, a span of steps).
+    pub fn window(watch: &'a Watch) -> Drops<'a> {
+        Drops { watch, mark: None, probe: false }
     }
 }
 
@@ -33,7 +40,11 @@ impl Witness for Drops<'_> {
             .watch
             .since(&mark, |ns, index| topo.ns(ns).ok()?.run(move |ctx| link::link_name(ctx, index)).ok()?.ok());
         // Whose each drop is: the incident's, the probe's own, background.
-        rec.drops = crate::verdict::attribution::label(drops, &rec.spec, &rec.outcome, rec.window_ns);
+        rec.drops = if self.probe {
+            crate::verdict::attribution::label(drops, &rec.spec, &rec.outcome, rec.window_ns)
+        } else {
+            crate::verdict::attribution::label_window(drops, rec.window_ns)
+        };
         rec.drops_missed = self.watch.missed_since(&mark);
         Ok(())
     }

@@ -59,3 +59,20 @@ pub fn for_check<'a>(
     }
     w
 }
+
+/// The witnesses of a check over a window with no probe (the whole phase,
+/// a span of steps): drops, counters, rules, conntrack.
+pub fn for_window<'a>(
+    check: &'a crate::case::plan::Check,
+    watch: &'a crate::sys::drops::Watch,
+) -> Vec<Box<dyn Witness + 'a>> {
+    let mut w: Vec<Box<dyn Witness + 'a>> =
+        vec![Box::new(drops::Drops::window(watch)), Box::new(counters::Counters::new(&check.counters))];
+    if !check.rules.is_empty() {
+        w.push(Box::new(rules::Rules::new(&check.rules)));
+    }
+    if !check.conntrack.is_empty() {
+        w.push(Box::new(conntrack::Conntrack::new(&check.conntrack)));
+    }
+    w
+}

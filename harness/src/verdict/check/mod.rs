@@ -70,6 +70,20 @@ pub fn evaluate(check: &Check, rec: &ProbeRecord, window: Option<&Window>, suppo
     j.checks
 }
 
+/// One record per expectation of a check over a window with no probe (the
+/// whole phase, a span of steps): the kinds such a window has (counters,
+/// packets, rules, conntrack, drops), no outcome.
+pub fn evaluate_window(check: &Check, rec: &ProbeRecord, support: &Support) -> Vec<CheckRecord> {
+    let mut j = Judged::default();
+    counters::judge(&check.counters, rec, &mut j);
+    packets::judge(&check.packets, rec, &mut j);
+    rules::judge(&check.rules, rec, &mut j);
+    conntrack::judge(&check.conntrack, rec, &mut j);
+    drops::judge(&check.drops, rec, support, &mut j);
+    j.checks.extend(j.unavailable);
+    j.checks
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
