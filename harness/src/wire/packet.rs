@@ -63,7 +63,7 @@ pub struct Frame {
     /// The kernel's `TP_STATUS_CSUMNOTREADY` (`PACKET_AUXDATA`): the frame
     /// was `CHECKSUM_PARTIAL` when the capture saw it, its L4 checksum field
     /// holds only the pseudo-header sum, left for a device to finish. What a
-    /// client reading the flag (ISC dhclient 4.x on Linux) uses to accept it.
+    /// client reading the flag (busybox udhcpc) uses to accept it.
     pub csum_not_ready: bool,
 }
 
