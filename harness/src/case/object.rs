@@ -222,6 +222,18 @@ pub enum Feature {
 }
 
 impl Feature {
+    /// The short name `ethtool -K` takes (`tx`, `rx`, `sg`, `tso`, `gso`, `gro`).
+    pub fn ethtool_word(self) -> &'static str {
+        match self {
+            Feature::TxChecksumming => "tx",
+            Feature::RxChecksumming => "rx",
+            Feature::ScatterGather => "sg",
+            Feature::TcpSegmentationOffload => "tso",
+            Feature::GenericSegmentationOffload => "gso",
+            Feature::GenericReceiveOffload => "gro",
+        }
+    }
+
     pub const ALL: [Feature; 6] = [
         Feature::GenericReceiveOffload,
         Feature::GenericSegmentationOffload,
@@ -539,7 +551,16 @@ impl fmt::Display for LinkSet {
         if let Some(v) = self.up {
             write!(f, " {}", if v { "up" } else { "down" })?;
         }
-        write!(f, " (netlink)")
+        write!(f, " (netlink)")?;
+        let changes = self.offloads.as_ref().map(Offloads::changes).unwrap_or_default();
+        if !changes.is_empty() {
+            write!(f, "; ethtool -K {}", self.dev)?;
+            for (feature, on) in changes {
+                write!(f, " {} {}", feature.ethtool_word(), if on { "on" } else { "off" })?;
+            }
+            write!(f, " (SIOCETHTOOL)")?;
+        }
+        Ok(())
     }
 }
 
@@ -848,6 +869,25 @@ mod tests {
         assert_eq!(r.to_string(), "[host] iptables-legacy-restore --noflush < rules.v4 (2 lines)");
         let n = Ruleset { kind: RulesetKind::Nft, origin: "inline".into(), ..r };
         assert_eq!(n.argv(), ["nft", "-f", "-"]);
+    }
+
+    #[test]
+    fn link_set_shows_its_offloads_as_ethtool_does() {
+        let on = [(Feature::TxChecksumming, true), (Feature::RxChecksumming, true)].into_iter().collect();
+        let l = LinkSet {
+            ns: "dhcp".into(),
+            dev: "ns-dhcp".into(),
+            offloads: Some(Offloads::Set(on)),
+            ..Default::default()
+        };
+        assert_eq!(
+            l.to_string(),
+            "[dhcp] link set dev ns-dhcp (netlink); ethtool -K ns-dhcp tx on rx on (SIOCETHTOOL)"
+        );
+        let shipped = LinkSet { offloads: Some(Offloads::Word(OffloadWord::AsShipped)), ..l.clone() };
+        assert_eq!(shipped.to_string(), "[dhcp] link set dev ns-dhcp (netlink)");
+        let off = LinkSet { offloads: Some(Offloads::Word(OffloadWord::Off)), ..l };
+        assert!(off.to_string().ends_with("-K ns-dhcp gro off gso off tso off sg off tx off rx off (SIOCETHTOOL)"));
     }
 
     #[test]

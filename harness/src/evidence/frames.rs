@@ -42,6 +42,11 @@ pub struct FrameRecord {
     /// Length on the wire, bytes.
     pub len: u32,
     pub headers: Headers,
+    /// The kernel's `TP_STATUS_CSUMNOTREADY` for it (`PACKET_AUXDATA`): a
+    /// `CHECKSUM_PARTIAL` frame whose L4 checksum is left for offload (the
+    /// matcher word `csum-not-ready`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub csum_not_ready: bool,
     /// One line for people (`IP a > b: ICMP echo-reply`); never parsed.
     pub summary: String,
 }
@@ -51,7 +56,10 @@ impl FrameRecord {
     /// phase's pcapng is written and numbers it.
     pub fn of(f: &Frame, iface: &str) -> FrameRecord {
         let headers = f.headers();
-        let summary = headers.summary(f.wire_len as usize);
+        let mut summary = headers.summary(f.wire_len as usize);
+        if f.csum_not_ready {
+            summary.push_str(" (csum not ready)");
+        }
         FrameRecord {
             t_ns: f.ts_ns,
             iface: iface.to_string(),
@@ -59,6 +67,7 @@ impl FrameRecord {
             pcap_frame: 0,
             len: f.wire_len,
             headers,
+            csum_not_ready: f.csum_not_ready,
             summary,
         }
     }

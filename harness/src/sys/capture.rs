@@ -228,6 +228,18 @@ fn open_packet_socket(dev: &str) -> Result<(OwnedFd, u16)> {
         {
             bail!("SO_TIMESTAMPNS: {}", std::io::Error::last_os_error());
         }
+        // The kernel's per-frame status (tpacket_auxdata) with each frame:
+        // TP_STATUS_CSUMNOTREADY marks a CHECKSUM_PARTIAL skb.
+        if libc::setsockopt(
+            raw,
+            libc::SOL_PACKET,
+            libc::PACKET_AUXDATA,
+            &one as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as u32,
+        ) != 0
+        {
+            bail!("PACKET_AUXDATA: {}", std::io::Error::last_os_error());
+        }
         let big: libc::c_int = 8 << 20;
         // FORCE needs CAP_NET_ADMIN over the host (not so in a user
         // namespace): then as much as rmem_max allows.
@@ -284,6 +296,7 @@ fn recv_frame(fd: &OwnedFd, buf: &mut [u8], link: LinkType) -> Result<Option<Fra
     unsafe {
         let mut iov = libc::iovec { iov_base: buf.as_mut_ptr() as *mut libc::c_void, iov_len: buf.len() };
         let mut addr: libc::sockaddr_ll = std::mem::zeroed();
+        // Room for SCM_TIMESTAMPNS and PACKET_AUXDATA (16 + 20 bytes of data).
         let mut cbuf = [0u64; 16];
         let mut msg: libc::msghdr = std::mem::zeroed();
         msg.msg_name = &mut addr as *mut _ as *mut libc::c_void;
@@ -304,17 +317,22 @@ fn recv_frame(fd: &OwnedFd, buf: &mut [u8], link: LinkType) -> Result<Option<Fra
             };
         }
         let mut ts_ns = now_ns();
+        let mut csum_not_ready = false;
         let mut c = libc::CMSG_FIRSTHDR(&msg);
         while !c.is_null() {
             if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
                 let ts = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::timespec);
                 ts_ns = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
             }
+            if (*c).cmsg_level == libc::SOL_PACKET && (*c).cmsg_type == libc::PACKET_AUXDATA {
+                let aux = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::tpacket_auxdata);
+                csum_not_ready = aux.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0;
+            }
             c = libc::CMSG_NXTHDR(&msg, c);
         }
         let direction = if addr.sll_pkttype == libc::PACKET_OUTGOING { Direction::Out } else { Direction::In };
         let kept = (n as usize).min(buf.len());
-        Ok(Some(Frame { ts_ns, direction, link, data: buf[..kept].to_vec(), wire_len: n as u32 }))
+        Ok(Some(Frame { ts_ns, direction, link, data: buf[..kept].to_vec(), wire_len: n as u32, csum_not_ready }))
     }
 }
 

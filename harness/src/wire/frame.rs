@@ -158,6 +158,7 @@ mod tests {
             link: LinkType::Ethernet,
             wire_len: 54,
             data: build(&spec).unwrap(),
+            csum_not_ready: false,
         };
         assert!(Matcher::parse("tcp syn src 10.0.0.9 dst 10.96.0.10 port 80 seq 7").unwrap().matches(&f));
         assert!(tcp_flags("SX").is_err());

@@ -447,7 +447,9 @@ impl Headers {
             );
         }
         if let Some(u) = &self.udp {
-            return format!("{word} {} > {}: UDP", SocketAddr::new(s, u.sport), SocketAddr::new(d, u.dport));
+            // tcpdump -v's words for a checksum that does not verify.
+            let bad = if u.csum_ok == Some(false) { " [bad udp cksum]" } else { "" };
+            return format!("{word} {} > {}: UDP{bad}", SocketAddr::new(s, u.sport), SocketAddr::new(d, u.dport));
         }
         format!("{word} {s} > {d}")
     }

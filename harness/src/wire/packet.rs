@@ -13,7 +13,8 @@
 //! `$injected_ack`), `in | out` (direction on the capturing interface).
 //! `src-mac M`, `dst-mac M` (Ethernet), `arp-sha M`, `arp-tha M` (ARP
 //! hardware addresses), `good-csum | bad-csum` (UDP checksum over the
-//! pseudo-header), `vxlan` (UDP 4789 or 8472 carrying a VXLAN header) and
+//! pseudo-header), `csum-not-ready` (the kernel's `TP_STATUS_CSUMNOTREADY`
+//! for the frame: a partial checksum left for offload), `vxlan` (UDP 4789 or 8472 carrying a VXLAN header) and
 //! `inner …`: every word after it applies to the frame a VXLAN datagram
 //! carries (`vxlan inner tcp syn`).
 //! `ip` and `icmp` speak of IPv4, `ip6` and `icmp6` of IPv6, as tcpdump's
@@ -59,12 +60,17 @@ pub struct Frame {
     pub data: Vec<u8>,
     /// Its length on the wire, bytes (more than `data` when cut at the snap length).
     pub wire_len: u32,
+    /// The kernel's `TP_STATUS_CSUMNOTREADY` (`PACKET_AUXDATA`): the frame
+    /// was `CHECKSUM_PARTIAL` when the capture saw it, its L4 checksum field
+    /// holds only the pseudo-header sum, left for a device to finish. What a
+    /// client reading the flag (busybox udhcpc) uses to accept it.
+    pub csum_not_ready: bool,
 }
 
 impl Frame {
     /// An Ethernet frame, captured whole.
     pub fn ethernet(ts_ns: u64, direction: Direction, data: Vec<u8>) -> Frame {
-        Frame { ts_ns, direction, link: LinkType::Ethernet, wire_len: data.len() as u32, data }
+        Frame { ts_ns, direction, link: LinkType::Ethernet, wire_len: data.len() as u32, data, csum_not_ready: false }
     }
 
     pub fn headers(&self) -> Headers {
@@ -103,6 +109,7 @@ enum Term {
     ArpTha(String),
     GoodCsum,
     BadCsum,
+    CsumNotReady,
     Vxlan,
     /// The rest of the matcher, over the frame a VXLAN datagram carries.
     Inner(Box<Matcher>),
@@ -210,6 +217,7 @@ impl Matcher {
                 }
                 "good-csum" => Term::GoodCsum,
                 "bad-csum" => Term::BadCsum,
+                "csum-not-ready" => Term::CsumNotReady,
                 "vxlan" => Term::Vxlan,
                 "inner" => {
                     let rest: Vec<&str> = words.by_ref().collect();
@@ -221,7 +229,7 @@ impl Matcher {
                 other => bail!(
                     "unknown word `{other}` (known: arp ip ip6 icmp icmp6 ndp tcp udp request reply {} \
                      syn syn-ack rst fin ack-only src A dst A port N seq N in out src-mac M dst-mac M arp-sha M arp-tha M \
-                     good-csum bad-csum vxlan inner …)",
+                     good-csum bad-csum csum-not-ready vxlan inner …)",
                     crate::wire::icmp::words()
                 ),
             });
@@ -294,6 +302,7 @@ impl Matcher {
             Term::ArpTha(m) => h.arp.as_ref().is_some_and(|a| &a.target_mac == m),
             Term::GoodCsum => h.udp.as_ref().is_some_and(|u| u.csum_ok == Some(true)),
             Term::BadCsum => h.udp.as_ref().is_some_and(|u| u.csum_ok == Some(false)),
+            Term::CsumNotReady => f.csum_not_ready,
             Term::Vxlan => vxlan_inner(f).is_some(),
             Term::Inner(m) => vxlan_inner(f).is_some_and(|inner| m.matches_with(&inner, vars)),
         })
@@ -418,6 +427,11 @@ pub(crate) mod tests {
         assert!(Matcher::parse("udp good-csum").unwrap().matches(&frame(good.clone())));
         assert!(Matcher::parse("udp bad-csum port 67").unwrap().matches(&frame(bad.clone())));
         assert!(!Matcher::parse("bad-csum").unwrap().matches(&frame(good)));
+        // The kernel's flag, independent of the bytes: a partial checksum
+        // (CHECKSUM_PARTIAL) does not verify, yet the kernel vouches for it.
+        let partial = Frame { csum_not_ready: true, ..frame(bad.clone()) };
+        assert!(Matcher::parse("udp bad-csum csum-not-ready").unwrap().matches(&partial));
+        assert!(!Matcher::parse("csum-not-ready").unwrap().matches(&frame(bad)));
         // A VXLAN datagram carrying a SYN.
         let inner = tcp_segment([10, 244, 1, 2], 40000, [10, 244, 2, 3], 80, "S");
         let mut payload = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
