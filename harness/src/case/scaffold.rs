@@ -47,7 +47,7 @@ pub fn case_text(id: &str, fixture_name: &str, fixture: &FixtureFile) -> Result<
     }
     for l in &fixture.links {
         let l = l.get_ref();
-        ifaces.push(format!("{}/{}", l.ns, l.name));
+        ifaces.push(format!("{}/{}", l.home(), l.name));
         if let Some(p) = &l.peer {
             ifaces.push(format!("{}/{p}", l.peer_ns.as_deref().unwrap_or(&l.ns)));
         }

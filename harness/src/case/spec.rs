@@ -1348,6 +1348,15 @@ pub struct LinkExpect {
     pub tx_queue_len: Option<u32>,
     #[serde(default)]
     pub mtu: Option<u32>,
+    /// Bridge-port flags as the kernel reports them for a port
+    /// (IFLA_BRPORT_MODE, IFLA_BRPORT_LEARNING, IFLA_BRPORT_ISOLATED;
+    /// `bridge -d link show`).
+    #[serde(default)]
+    pub hairpin: Option<bool>,
+    #[serde(default)]
+    pub learning: Option<bool>,
+    #[serde(default)]
+    pub isolated: Option<bool>,
 }
 
 /// An exact count (`3`) or a comparison (`">=1"`, `"<=2"`, `">0"`).

@@ -173,13 +173,20 @@ impl Topology {
             (Some(p), LinkKind::Veth) => Some(self.ns(p)?.raw_fd()),
             _ => None,
         };
+        let netns_fd = match &l.netns {
+            Some(n) => Some(self.ns(n)?.raw_fd()),
+            None => None,
+        };
+        let home = l.home();
         let spec = l.clone();
-        self.ns(&l.ns)?.run(move |ctx| rtnl::link::add(ctx, &spec, peer_fd))??;
+        self.ns(&l.ns)?.run(move |ctx| rtnl::link::add(ctx, &spec, peer_fd, netns_fd))??;
+        let spec = l.clone();
+        self.ns(home)?.run(move |ctx| rtnl::link::attach(ctx, &spec))??;
         let features = match (l.kind, &l.offloads) {
             (LinkKind::Bridge, None) => None,
             (_, o) => Offloads::settings(o.as_ref()),
         };
-        let mut ends = vec![(l.ns.clone(), l.name.clone())];
+        let mut ends = vec![(home.to_string(), l.name.clone())];
         if let (LinkKind::Veth, Some(p)) = (l.kind, &l.peer) {
             ends.push((l.peer_ns.clone().unwrap_or(l.ns.clone()), p.clone()));
         }
@@ -196,11 +203,11 @@ impl Topology {
         }
         for a in &l.addresses {
             let (dev, a) = (l.name.clone(), *a);
-            self.ns(&l.ns)?.run(move |ctx| rtnl::addr::add(ctx, &dev, a, a.addr.is_ipv6()))??;
+            self.ns(home)?.run(move |ctx| rtnl::addr::add(ctx, &dev, a, a.addr.is_ipv6()))??;
         }
         if l.up != Some(false) {
             let dev = l.name.clone();
-            self.ns(&l.ns)?.run(move |ctx| link::set_up_by_name(ctx, &dev))??;
+            self.ns(home)?.run(move |ctx| link::set_up_by_name(ctx, &dev))??;
         }
         Ok(())
     }
