@@ -157,8 +157,9 @@ impl RouteSpec {
 #[serde(deny_unknown_fields)]
 pub struct FirewallSpec {
     pub ns: Spanned<String>,
-    /// Each entry is the argument list of one `iptables` call, split on
-    /// white space (no shell quoting).
+    /// Each entry is the argument list of one `iptables` call, split into
+    /// words as a POSIX shell would (`--comment "kubernetes service"` is one
+    /// argument); checked at load.
     #[serde(default)]
     pub iptables: Vec<String>,
     /// An `iptables-restore` file, relative to the fixture file; loaded

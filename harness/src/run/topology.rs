@@ -117,7 +117,8 @@ impl Topology {
             }
             for rule in &fw.iptables {
                 let mut c = ns.command("iptables");
-                c.args(rule.split_whitespace());
+                // Quotes were checked at load; an unclosed one cannot get here.
+                c.args(shlex::split(rule).unwrap_or_default());
                 cmd::run_ok(c, cmd::DEFAULT_DEADLINE)
                     .with_context(|| format!("fixture firewall in {}", fw.ns.get_ref()))?;
             }
