@@ -179,8 +179,21 @@ impl Topology {
             None => None,
         };
         let home = l.home();
-        let spec = l.clone();
+        let mut spec = l.clone();
+        if netns_fd.is_some() {
+            // As the CNI macvlan/ipvlan plugins do: made under a temporary
+            // name straight in the other namespace, then renamed there, so
+            // the name may be one the lower device's namespace has too
+            // (eth0): the kernel checks a new link's name in the namespace
+            // that creates it as well.
+            spec.name = format!("nrtmp{}", std::process::id() % 100_000);
+        }
+        let tmp = spec.name.clone();
         self.ns(&l.ns)?.run(move |ctx| rtnl::link::add(ctx, &spec, peer_fd, netns_fd))??;
+        if tmp != l.name {
+            let to = l.name.clone();
+            self.ns(home)?.run(move |ctx| rtnl::link::rename(ctx, &tmp, &to))??;
+        }
         let spec = l.clone();
         self.ns(home)?.run(move |ctx| rtnl::link::attach(ctx, &spec))??;
         let features = match (l.kind, &l.offloads) {

@@ -151,6 +151,13 @@ pub fn add(ctx: &NsCtx, l: &LinkSpec, peer_ns_fd: Option<i32>, netns_fd: Option<
     Ok(())
 }
 
+/// `ip link set dev FROM name TO`.
+pub fn rename(ctx: &NsCtx, from: &str, to: &str) -> Result<()> {
+    let idx = index_of(ctx, from)?;
+    let msg = LinkUnspec::new_with_index(idx).name(to.to_string()).build();
+    ctx.block_on(ctx.nl.link().set(msg).execute()).map_err(|e| nl_error(&format!("link set dev {from} name {to}"), e))
+}
+
 /// After `add`, in the namespace the link lives in: master, port flags,
 /// arp, promisc.
 pub fn attach(ctx: &NsCtx, l: &LinkSpec) -> Result<()> {
