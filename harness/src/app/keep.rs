@@ -648,6 +648,11 @@ pub fn shell(dir: &Path, case: &str, ns: &str, argv: &[String]) -> Result<i32> {
         cmd.env("PS1", format!("[{case} {ns}] # "));
     }
     crate::sys::netns::enter_on_exec(&mut cmd, fd.as_raw_fd());
+    // As an sh step sees them: the case's namespaces by name under
+    // /run/netns (ip netns exec, ip -n) and a /sys of this namespace.
+    let names: Vec<(String, std::os::fd::RawFd)> =
+        keeper.namespaces.iter().map(|(n, f)| (n.clone(), f.as_raw_fd())).collect();
+    crate::sys::mountns::name_namespaces(&mut cmd, &names)?;
     let st = cmd.status().with_context(|| format!("running {:?} in {case}:{ns}", argv[0]))?;
     Ok(st.code().unwrap_or(128 + nix::libc::SIGKILL))
 }

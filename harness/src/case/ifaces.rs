@@ -83,14 +83,15 @@ impl Ifaces {
     pub fn add_link(&mut self, l: &LinkSpec) -> Result<(), String> {
         l.check()?;
         self.ns_ok(&l.ns)?;
-        self.free(&l.ns, &l.name)?;
+        self.ns_ok(l.home())?;
+        self.free(l.home(), &l.name)?;
         if let Some(lower) = &l.link {
             self.dev_ok(&l.ns, lower, "link")?;
         }
         if let Some(m) = &l.master {
-            self.dev_ok(&l.ns, m, "master")?;
+            self.dev_ok(l.home(), m, "master")?;
         }
-        self.devs.entry(l.ns.clone()).or_default().insert(l.name.clone());
+        self.devs.entry(l.home().to_string()).or_default().insert(l.name.clone());
         if let (LinkKind::Veth, Some(p)) = (l.kind, &l.peer) {
             let pns = l.peer_ns.clone().unwrap_or(l.ns.clone());
             self.ns_ok(&pns)?;

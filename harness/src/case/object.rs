@@ -317,6 +317,13 @@ pub struct LinkSpec {
     pub peer: Option<String>,
     #[serde(default)]
     pub peer_ns: Option<String>,
+    /// Created in `ns` (where its lower device is) and put straight into
+    /// this namespace, as `ip link add link eno1 name eth0 netns container
+    /// type ipvlan` does (IFLA_NET_NS_FD in the RTM_NEWLINK): Docker's and
+    /// CNI's macvlan/ipvlan endpoints. Its master, addresses and state
+    /// apply there. Not for veth (`peer_ns`) or tun/tap.
+    #[serde(default)]
+    pub netns: Option<String>,
     /// bridge options.
     #[serde(default)]
     pub vlan_filtering: Option<bool>,
@@ -352,13 +359,18 @@ pub struct LinkSpec {
 }
 
 impl LinkSpec {
+    /// The namespace the link lives in once made: `netns` if given, else `ns`.
+    pub fn home(&self) -> &str {
+        self.netns.as_deref().unwrap_or(&self.ns)
+    }
+
     /// Attributes that belong to another kind, missing ones this kind
     /// needs, modes that do not exist: a sentence saying what to write.
     pub fn check(&self) -> Result<(), String> {
         use LinkKind::*;
         let k = self.kind;
         let (name, kind) = (&self.name, k.word());
-        let given: [(&str, bool, &[LinkKind]); 14] = [
+        let given: [(&str, bool, &[LinkKind]); 15] = [
             ("link", self.link.is_some(), &[Macvlan, Ipvlan, Vlan, Vxlan]),
             ("mode", self.mode.is_some(), &[Macvlan, Ipvlan]),
             ("id", self.id.is_some(), &[Vlan, Vxlan]),
@@ -370,6 +382,7 @@ impl LinkSpec {
             ("learning", self.learning.is_some(), &[Vxlan]),
             ("peer", self.peer.is_some(), &[Veth]),
             ("peer_ns", self.peer_ns.is_some(), &[Veth]),
+            ("netns", self.netns.is_some(), &[Macvlan, Ipvlan, Vlan, Vxlan, Dummy, Ifb, Bridge]),
             ("vlan_filtering", self.vlan_filtering.is_some(), &[Bridge]),
             ("mcast_snooping", self.mcast_snooping.is_some(), &[Bridge]),
             ("nf_call_iptables", self.nf_call_iptables.is_some(), &[Bridge]),
@@ -432,6 +445,9 @@ impl fmt::Display for LinkSpec {
             if self.kind != LinkKind::Vxlan {
                 write!(f, " link {l}")?;
             }
+        }
+        if let Some(n) = &self.netns {
+            write!(f, " netns {n}")?;
         }
         if let Some(a) = &self.address {
             write!(f, " address {a}")?;

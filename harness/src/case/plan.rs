@@ -303,6 +303,9 @@ fn read_rulesets(src: &Src, f: &mut FixtureFile) -> Result<(), LoadError> {
     for fw in &mut f.firewall {
         let ns = fw.ns.get_ref().clone();
         let mut sets = Vec::new();
+        if let Some(rule) = fw.iptables.iter().find(|r| shlex::split(r).is_none()) {
+            return src.at(&fw.ns, format!("firewall: iptables line {rule:?} has an unclosed quote (a line is split into words as a shell would)"));
+        }
         if fw.backend.is_some() && fw.iptables_restore.is_none() {
             return src.at(&fw.ns, "firewall: `backend` says where `iptables_restore` goes: write iptables_restore = \"<file>\" or drop backend");
         }
@@ -1113,6 +1116,17 @@ packets = { "b/eth0: icmp echo-request" = 3 }
         let e = err(&CASE.replace("replies = 3", "replies = 3\nreplys = 3"));
         assert!(e.contains("demo.toml:16:"), "{e}");
         assert!(e.contains("unknown field `replys`"), "{e}");
+    }
+
+    #[test]
+    fn fixture_iptables_lines_are_shell_words() {
+        let fw = |line: &str| format!("{FIXTURE}[[firewall]]\nns = \"a\"\niptables = ['{line}']\n");
+        let quoted = r#"-A INPUT -m comment --comment "kubernetes service portals" -j ACCEPT"#;
+        let p = load_with(CASE, &fw(quoted)).unwrap();
+        let words = shlex::split(&p.fixture.firewall[0].iptables[0]).unwrap();
+        assert_eq!(words[5], "kubernetes service portals");
+        let e = load_with(CASE, &fw(r#"-A INPUT -m comment --comment "unclosed -j ACCEPT"#)).unwrap_err().to_string();
+        assert!(e.contains("pair.toml:11:") && e.contains("unclosed quote"), "{e}");
     }
 
     #[test]

@@ -31,9 +31,31 @@ pub fn case_text(id: &str, fixture_name: &str, fixture: &FixtureFile) -> Result<
             Some((here.ns.get_ref().clone(), a, ns, dev))
         })
     };
+    // Else two [[link]]s in different namespaces, one's IPv4 address in
+    // the other's prefix (ipvlan/macvlan endpoints on one parent).
+    let linked = || {
+        let v4_of = |l: &crate::case::object::LinkSpec| l.addresses.iter().find(|c| c.addr.is_ipv4()).copied();
+        let same_net = |a: &crate::case::syntax::Cidr, b: std::net::IpAddr| match (a.addr, b) {
+            (std::net::IpAddr::V4(x), std::net::IpAddr::V4(y)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(a.prefix)).unwrap_or(0);
+                u32::from(x) & mask == u32::from(y) & mask
+            }
+            _ => false,
+        };
+        let links: Vec<_> = fixture.links.iter().map(|l| l.get_ref()).collect();
+        links.iter().find_map(|here| {
+            let mine = v4_of(here)?;
+            links.iter().find_map(|there| {
+                let a = v4_of(there)?.addr;
+                (there.home() != here.home() && same_net(&mine, a))
+                    .then(|| (here.home().to_string(), a, there.home().to_string(), there.name.clone()))
+            })
+        })
+    };
     let (from, to, to_ns, to_dev) = across(&direct, true)
         .or_else(|| across(&direct, false))
         .or_else(|| across(&bridged, true))
+        .or_else(linked)
         .ok_or_else(|| anyhow!("fixture {fixture_name} has no veth pair with an address to reach across"))?;
     let nss: Vec<&str> = fixture.namespaces.iter().map(|n| n.name.get_ref().as_str()).collect();
     let mut ifaces = Vec::new();
@@ -47,7 +69,7 @@ pub fn case_text(id: &str, fixture_name: &str, fixture: &FixtureFile) -> Result<
     }
     for l in &fixture.links {
         let l = l.get_ref();
-        ifaces.push(format!("{}/{}", l.ns, l.name));
+        ifaces.push(format!("{}/{}", l.home(), l.name));
         if let Some(p) = &l.peer {
             ifaces.push(format!("{}/{p}", l.peer_ns.as_deref().unwrap_or(&l.ns)));
         }
@@ -70,7 +92,8 @@ capture = ["{to_ns}/{to_dev}"]
 # requires = ["tc"]          # userspace tools the case runs, if any
 
 [probes]
-# What the user would run. Kinds: ping, connect, stream (see docs/cases.md).
+# What the user would run. Kinds: ping, connect, stream, udp, dns, bind, burst,
+# frame (docs/cases.md "Probes"); long-lived servers and senders are [[phase.actor]]s.
 {probe}
 
 [[phase]]
@@ -82,7 +105,9 @@ name = "baseline"
 # TODO: the fault, as steps, and the exact failure the user saw:
 # [[phase]]
 # name = "fault"
-# steps = [{{ sh = {{ ns = "{to_ns}", run = "the customer's command" }} }}]
+# steps = [{{ sysctl = {{ ns = "{to_ns}", key = "net.ipv4.conf.all.rp_filter", value = 1 }} }}]
+#         (typed steps: link-add/-set/-del, addr-, route-, rule-, neigh-, iptables-restore,
+#          nft, htb, tbf ... see docs/cases.md "Steps"; `sh` only for a customer's literal line)
 # [phase.expect.ping]
 # replies = 0
 # counters = {{ "{to_ns}: Ip.InAddrErrors" = 3 }}

@@ -157,8 +157,9 @@ impl RouteSpec {
 #[serde(deny_unknown_fields)]
 pub struct FirewallSpec {
     pub ns: Spanned<String>,
-    /// Each entry is the argument list of one `iptables` call, split on
-    /// white space (no shell quoting).
+    /// Each entry is the argument list of one `iptables` call, split into
+    /// words as a POSIX shell would (`--comment "kubernetes service"` is one
+    /// argument); checked at load.
     #[serde(default)]
     pub iptables: Vec<String>,
     /// An `iptables-restore` file, relative to the fixture file; loaded
@@ -1442,6 +1443,15 @@ pub struct LinkExpect {
     pub tx_queue_len: Option<u32>,
     #[serde(default)]
     pub mtu: Option<u32>,
+    /// Bridge-port flags as the kernel reports them for a port
+    /// (IFLA_BRPORT_MODE, IFLA_BRPORT_LEARNING, IFLA_BRPORT_ISOLATED;
+    /// `bridge -d link show`).
+    #[serde(default)]
+    pub hairpin: Option<bool>,
+    #[serde(default)]
+    pub learning: Option<bool>,
+    #[serde(default)]
+    pub isolated: Option<bool>,
 }
 
 /// An exact count (`3`) or a comparison (`">=1"`, `"<=2"`, `">0"`).

@@ -72,7 +72,7 @@ impl TopoView {
                 master: l.master.clone(),
                 ..IfView::default()
             };
-            push(&l.ns, view);
+            push(l.home(), view);
             if let Some(p) = &l.peer {
                 let pns = l.peer_ns.clone().unwrap_or(l.ns.clone());
                 push(&pns, IfView { name: p.clone(), kind: "veth".into(), ..IfView::default() });

@@ -117,7 +117,8 @@ impl Topology {
             }
             for rule in &fw.iptables {
                 let mut c = ns.command("iptables");
-                c.args(rule.split_whitespace());
+                // Quotes were checked at load; an unclosed one cannot get here.
+                c.args(shlex::split(rule).unwrap_or_default());
                 cmd::run_ok(c, cmd::DEFAULT_DEADLINE)
                     .with_context(|| format!("fixture firewall in {}", fw.ns.get_ref()))?;
             }
@@ -173,13 +174,33 @@ impl Topology {
             (Some(p), LinkKind::Veth) => Some(self.ns(p)?.raw_fd()),
             _ => None,
         };
+        let netns_fd = match &l.netns {
+            Some(n) => Some(self.ns(n)?.raw_fd()),
+            None => None,
+        };
+        let home = l.home();
+        let mut spec = l.clone();
+        if netns_fd.is_some() {
+            // As the CNI macvlan/ipvlan plugins do: made under a temporary
+            // name straight in the other namespace, then renamed there, so
+            // the name may be one the lower device's namespace has too
+            // (eth0): the kernel checks a new link's name in the namespace
+            // that creates it as well.
+            spec.name = format!("nrtmp{}", std::process::id() % 100_000);
+        }
+        let tmp = spec.name.clone();
+        self.ns(&l.ns)?.run(move |ctx| rtnl::link::add(ctx, &spec, peer_fd, netns_fd))??;
+        if tmp != l.name {
+            let to = l.name.clone();
+            self.ns(home)?.run(move |ctx| rtnl::link::rename(ctx, &tmp, &to))??;
+        }
         let spec = l.clone();
-        self.ns(&l.ns)?.run(move |ctx| rtnl::link::add(ctx, &spec, peer_fd))??;
+        self.ns(home)?.run(move |ctx| rtnl::link::attach(ctx, &spec))??;
         let features = match (l.kind, &l.offloads) {
             (LinkKind::Bridge, None) => None,
             (_, o) => Offloads::settings(o.as_ref()),
         };
-        let mut ends = vec![(l.ns.clone(), l.name.clone())];
+        let mut ends = vec![(home.to_string(), l.name.clone())];
         if let (LinkKind::Veth, Some(p)) = (l.kind, &l.peer) {
             ends.push((l.peer_ns.clone().unwrap_or(l.ns.clone()), p.clone()));
         }
@@ -196,11 +217,11 @@ impl Topology {
         }
         for a in &l.addresses {
             let (dev, a) = (l.name.clone(), *a);
-            self.ns(&l.ns)?.run(move |ctx| rtnl::addr::add(ctx, &dev, a, a.addr.is_ipv6()))??;
+            self.ns(home)?.run(move |ctx| rtnl::addr::add(ctx, &dev, a, a.addr.is_ipv6()))??;
         }
         if l.up != Some(false) {
             let dev = l.name.clone();
-            self.ns(&l.ns)?.run(move |ctx| link::set_up_by_name(ctx, &dev))??;
+            self.ns(home)?.run(move |ctx| link::set_up_by_name(ctx, &dev))??;
         }
         Ok(())
     }

@@ -211,10 +211,30 @@ pub fn link_counters(ctx: &NsCtx, name: &str) -> Result<Vec<(String, u64)>> {
             }
             LinkAttribute::TxQueueLen(q) => out.push(("tx_queue_len".into(), *q as u64)),
             LinkAttribute::Mtu(m) => out.push(("mtu".into(), *m as u64)),
+            LinkAttribute::LinkInfo(infos) => out.extend(port_flags(infos)),
             _ => {}
         }
     }
     Ok(out)
+}
+
+/// A bridge port's flags (IFLA_INFO_SLAVE_DATA of kind "bridge"), 0 or 1.
+fn port_flags(infos: &[netlink_packet_route::link::LinkInfo]) -> Vec<(String, u64)> {
+    use netlink_packet_route::link::{InfoBridgePort, InfoPortData, LinkInfo};
+    let mut out = Vec::new();
+    for i in infos {
+        if let LinkInfo::PortData(InfoPortData::BridgePort(port)) = i {
+            for a in port {
+                match a {
+                    InfoBridgePort::HairpinMode(x) => out.push(("hairpin".into(), u64::from(*x))),
+                    InfoBridgePort::Learning(x) => out.push(("learning".into(), u64::from(*x))),
+                    InfoBridgePort::Isolated(x) => out.push(("isolated".into(), u64::from(*x))),
+                    _ => {}
+                }
+            }
+        }
+    }
+    out
 }
 
 /// All link names in the namespace.

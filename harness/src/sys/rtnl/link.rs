@@ -36,7 +36,7 @@ fn ipvlan_mode(m: Option<&str>) -> IpVlanMode {
 
 /// The message `ip link add` sends for `l`; `peer_ns_fd` is the veth peer's
 /// namespace (or none: this one).
-fn add_message(ctx: &NsCtx, l: &LinkSpec, peer_ns_fd: Option<i32>) -> Result<LinkMessage> {
+fn add_message(ctx: &NsCtx, l: &LinkSpec, peer_ns_fd: Option<i32>, netns_fd: Option<i32>) -> Result<LinkMessage> {
     let lower = |n: &Option<String>| -> Result<Option<u32>> { n.as_deref().map(|n| index_of(ctx, n)).transpose() };
     let kind = match l.kind {
         LinkKind::Veth => InfoKind::Veth,
@@ -121,12 +121,17 @@ fn add_message(ctx: &NsCtx, l: &LinkSpec, peer_ns_fd: Option<i32>) -> Result<Lin
     if let Some(q) = l.txqueuelen {
         b = b.txqueuelen(q);
     }
-    Ok(b.build())
+    let mut msg = b.build();
+    if let Some(fd) = netns_fd {
+        msg.attributes.push(LinkAttribute::NetNsFd(fd));
+    }
+    Ok(msg)
 }
 
-/// `ip link add`: creates the link (a veth's peer straight in `peer_ns_fd`),
-/// then sets master, port flags, arp, promisc; brings it up unless `up = false`.
-pub fn add(ctx: &NsCtx, l: &LinkSpec, peer_ns_fd: Option<i32>) -> Result<()> {
+/// `ip link add`: creates the link (a veth's peer straight in `peer_ns_fd`;
+/// the link itself in `netns_fd` when its `netns` names another namespace).
+/// The rest (`attach`) is for the namespace the link lives in.
+pub fn add(ctx: &NsCtx, l: &LinkSpec, peer_ns_fd: Option<i32>, netns_fd: Option<i32>) -> Result<()> {
     if matches!(l.kind, LinkKind::Tun | LinkKind::Tap) {
         // The kernel makes tun/tap devices through /dev/net/tun only.
         add_tuntap(&l.name, l.kind == LinkKind::Tap).map_err(|e| anyhow!("{l}: {e}"))?;
@@ -140,9 +145,22 @@ pub fn add(ctx: &NsCtx, l: &LinkSpec, peer_ns_fd: Option<i32>) -> Result<()> {
         };
         self::set(ctx, &attrs, None)?;
     } else {
-        let msg = add_message(ctx, l, peer_ns_fd)?;
+        let msg = add_message(ctx, l, peer_ns_fd, netns_fd)?;
         ctx.block_on(ctx.nl.link().add(msg).execute()).map_err(|e| nl_error(&l.to_string(), e))?;
     }
+    Ok(())
+}
+
+/// `ip link set dev FROM name TO`.
+pub fn rename(ctx: &NsCtx, from: &str, to: &str) -> Result<()> {
+    let idx = index_of(ctx, from)?;
+    let msg = LinkUnspec::new_with_index(idx).name(to.to_string()).build();
+    ctx.block_on(ctx.nl.link().set(msg).execute()).map_err(|e| nl_error(&format!("link set dev {from} name {to}"), e))
+}
+
+/// After `add`, in the namespace the link lives in: master, port flags,
+/// arp, promisc.
+pub fn attach(ctx: &NsCtx, l: &LinkSpec) -> Result<()> {
     let set = LinkSet {
         ns: l.ns.clone(),
         dev: l.name.clone(),
@@ -270,7 +288,10 @@ fn set_port(ctx: &NsCtx, idx: u32, p: &PortFlags) -> Result<()> {
         LinkInfo::PortKind(InfoPortKind::Bridge),
         LinkInfo::PortData(InfoPortData::BridgePort(v)),
     ]));
-    ctx.block_on(ctx.nl.link().set(msg).execute()).map_err(|e| nl_error("bridge port flags", e))
+    // RTM_NEWLINK without NLM_F_CREATE (`ip link set dev DEV type
+    // bridge_slave hairpin on`): RTM_SETLINK's do_setlink() ignores
+    // IFLA_INFO_SLAVE_DATA and acks, so the flags were silently not set.
+    ctx.block_on(ctx.nl.link().set_port(msg).execute()).map_err(|e| nl_error("bridge port flags", e))
 }
 
 /// `ip link del dev DEV` (a veth takes its peer with it).
@@ -293,7 +314,7 @@ pub fn can_create(ctx: &NsCtx, kind: LinkKind) -> Result<bool> {
     }
     if index_of(ctx, "probe0").is_err() {
         let veth: LinkSpec = LinkSpec { peer: Some("probe1".into()), ..spec("probe0", LinkKind::Veth) };
-        add(ctx, &veth, None)?;
+        add(ctx, &veth, None, None)?;
     }
     let mut l = spec(&format!("probe-{}", kind.word()), kind);
     match kind {
@@ -305,7 +326,7 @@ pub fn can_create(ctx: &NsCtx, kind: LinkKind) -> Result<bool> {
         LinkKind::Vxlan => l.id = Some(19),
         _ => {}
     }
-    let msg = add_message(ctx, &l, None)?;
+    let msg = add_message(ctx, &l, None, None)?;
     match ctx.block_on(ctx.nl.link().add(msg).execute()) {
         Ok(()) => Ok(true),
         Err(rtnetlink::Error::NetlinkError(m)) if m.to_io().raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(false),
@@ -329,6 +350,7 @@ fn spec(name: &str, kind: LinkKind) -> LinkSpec {
         learning: None,
         peer: None,
         peer_ns: None,
+        netns: None,
         vlan_filtering: None,
         mcast_snooping: None,
         nf_call_iptables: None,
