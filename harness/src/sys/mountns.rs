@@ -10,6 +10,8 @@
 
 use std::ffi::CString;
 use std::os::fd::RawFd;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
 
 use anyhow::{anyhow, Result};
 
@@ -105,4 +107,15 @@ impl Names {
         }
         Ok(())
     }
+}
+
+/// Adds the mount-namespace setup to `cmd`, after the hooks already there
+/// (`Netns::command`'s `setns` comes first, so `/sys` is the namespace's).
+pub fn name_namespaces(cmd: &mut Command, names: &[(String, RawFd)]) -> Result<()> {
+    let n = Names::new(names)?;
+    // SAFETY: `enter` makes only raw system calls on memory made before the fork.
+    unsafe {
+        cmd.pre_exec(move || n.enter());
+    }
+    Ok(())
 }
