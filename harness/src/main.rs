@@ -10,8 +10,11 @@ use netrepro::safety::hostguard::Guard;
 
 const ENVIRONMENT: &str = "\
 environment:
-  NETREPRO_CASES, NETREPRO_FIXTURES   case and fixture directories (default: the repository's)
-  NETREPRO_ARTIFACTS                  where pcapngs and evidence go (default: target/netrepro)
+  NETREPRO_CASES, NETREPRO_FIXTURES   case and fixture directories (default: cases/ and fixtures/
+                                      of the checkout this binary was built from, whatever the
+                                      current directory: `netrepro list` prints the paths in use)
+  NETREPRO_ARTIFACTS                  where pcapngs and evidence go (default: the target/netrepro
+                                      beside this binary)
   NETREPRO_STATE                      kept topologies' state files (default: /run/netrepro; made 0700,
                                       refused unless yours and writable by no one else)
   NETREPRO_GLOBALS=1                  cases that change a global setting may run here
@@ -240,6 +243,14 @@ fn list(json: bool) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    if !json {
+        eprintln!(
+            "netrepro: cases {}, fixtures {}, artifacts {}",
+            suite::cases_dir().display(),
+            suite::fixtures_dir().display(),
+            netrepro::evidence::record::artifacts_root().display()
+        );
+    }
     print_or_fail(netrepro::app::catalog::list(&cases, json))
 }
 
