@@ -481,7 +481,7 @@ fn run_all_junit_lists_every_case_with_skip_reasons() {
                     assert!(why.contains("nf_conntrack_max") && why.contains("NETREPRO_GLOBALS=1"), "{why}");
                 } else {
                     // Only a link kind this kernel cannot create, named by its option.
-                    assert!(why.contains("CONFIG_") && why.contains("kernel matrix"), "{}: {why}\n{xml}", c.name);
+                    assert!(why.contains("CONFIG_") && why.contains("kernel matrix"), "{}: {why}\n{xml}", c.name.as_str());
                 }
             }
             quick_junit::TestCaseStatus::Success { .. } => {
