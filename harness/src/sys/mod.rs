@@ -5,6 +5,7 @@
 //! contained in a PID namespace of their own, processes held by pidfd, stop
 //! signals, the clock.
 
+pub mod btf;
 pub mod capture;
 pub mod clock;
 pub mod cmd;
