@@ -143,11 +143,8 @@ fn run_phase(
     };
     // Registered before any step, so setup's own drops are not mistaken
     // for the probe's: each probe reads a delta.
-    let inodes: Vec<(String, u32)> = topo
-        .namespaces
-        .iter()
-        .filter_map(|(n, ns)| Some((n.clone(), crate::sys::netns::inode_of(ns.raw_fd()).ok()?)))
-        .collect();
+    let inodes: Vec<(String, u32)> =
+        topo.namespaces.iter().filter_map(|(n, ns)| Some((n.clone(), ns.inode().ok()?))).collect();
     let watch = crate::sys::drops::Watch::new(inodes);
     let mut globals = Globals::default();
     let mut apply = |s: &Step| match s {

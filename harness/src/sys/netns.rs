@@ -19,17 +19,82 @@ use anyhow::{anyhow, Context, Result};
 use nix::sched::{unshare, CloneFlags};
 
 /// What a job sees on its namespace's thread: a netlink handle bound to the
-/// namespace and the single-threaded runtime that drives it.
+/// namespace. Its socket was created on that thread (so it lives in the
+/// namespace) and is driven by the process's one netlink runtime
+/// ([`runtime`]): a namespace costs one fd and one thread, not a runtime's
+/// epoll, eventfd and socket besides.
 pub struct NsCtx {
-    pub rt: tokio::runtime::Runtime,
     pub nl: rtnetlink::Handle,
+    /// Notifications of the groups this socket joined ([`NsCtx::join_links`]).
+    events: futures::channel::mpsc::UnboundedReceiver<(NlMessage, netlink_sys::SocketAddr)>,
+    /// The handle's socket, for group membership (valid while the
+    /// connection lives, i.e. while this context does).
+    nl_fd: RawFd,
 }
 
+pub type NlMessage = netlink_packet_core::NetlinkMessage<netlink_packet_route::RouteNetlinkMessage>;
+
+/// `RTNLGRP_LINK`: link state notifications.
+const RTNLGRP_LINK: u32 = 1;
+const SOL_NETLINK: libc::c_int = 270;
+const NETLINK_ADD_MEMBERSHIP: libc::c_int = 1;
+const NETLINK_DROP_MEMBERSHIP: libc::c_int = 2;
+
 impl NsCtx {
-    /// Runs a netlink future to completion on this namespace's runtime.
+    /// Runs a netlink future to completion (on this thread; the socket's
+    /// I/O is the shared runtime's).
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
-        self.rt.block_on(f)
+        runtime().block_on(f)
     }
+
+    /// Starts (or stops) receiving this namespace's link notifications
+    /// (`RTNLGRP_LINK`), read with [`NsCtx::next_event`]. Stopping drops
+    /// whatever is still queued.
+    pub fn join_links(&mut self, on: bool) -> Result<()> {
+        let opt = if on { NETLINK_ADD_MEMBERSHIP } else { NETLINK_DROP_MEMBERSHIP };
+        // What an earlier membership left is stale.
+        while self.events.try_recv().is_ok() {}
+        // SAFETY: setsockopt on the live handle's socket with a u32 group.
+        let r = unsafe {
+            libc::setsockopt(
+                self.nl_fd,
+                SOL_NETLINK,
+                opt,
+                &RTNLGRP_LINK as *const u32 as *const libc::c_void,
+                std::mem::size_of::<u32>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(anyhow!("netlink link notifications: {}", std::io::Error::last_os_error()));
+        }
+        if !on {
+            while self.events.try_recv().is_ok() {}
+        }
+        Ok(())
+    }
+
+    /// The next notification, or None when none came before `deadline`.
+    pub fn next_event(&mut self, deadline: std::time::Instant) -> Option<NlMessage> {
+        use futures::StreamExt;
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let events = &mut self.events;
+        runtime().block_on(async { tokio::time::timeout(left, events.next()).await.ok().flatten().map(|(m, _)| m) })
+    }
+}
+
+/// The process's netlink runtime: every namespace's rtnetlink connection
+/// runs on it (created lazily, after `become_userns_root`, which must run
+/// while the process has one thread).
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("netlink")
+            .enable_all()
+            .build()
+            .expect("building the netlink runtime")
+    })
 }
 
 type Job = Box<dyn FnOnce(&mut NsCtx) + Send>;
@@ -46,11 +111,15 @@ impl<T> Submitted<T> {
     }
 }
 
-/// One private network namespace. `!Sync` by construction of its channel;
-/// dropping it ends its thread and releases the namespace.
+/// One private network namespace, held by its thread (and its netlink
+/// socket); dropping it ends the thread and releases the namespace. Its fd
+/// is opened only when asked for ([`Netns::raw_fd`]): most namespaces of a
+/// large topology never need one.
 pub struct Netns {
     name: String,
-    fd: OwnedFd,
+    /// The namespace's thread (a tid: `IFLA_NET_NS_PID` takes it).
+    tid: libc::pid_t,
+    fd: std::sync::OnceLock<OwnedFd>,
     tx: Option<mpsc::Sender<Job>>,
     thread: Option<thread::JoinHandle<()>>,
 }
@@ -64,19 +133,19 @@ impl std::fmt::Debug for Netns {
 /// A namespace whose thread is still setting it up.
 struct Pending {
     name: String,
-    ready: mpsc::Receiver<Result<OwnedFd>>,
+    ready: mpsc::Receiver<Result<libc::pid_t>>,
     tx: mpsc::Sender<Job>,
     thread: thread::JoinHandle<()>,
 }
 
 impl Pending {
     fn wait(self) -> Result<Netns> {
-        let fd = self
+        let tid = self
             .ready
             .recv()
             .map_err(|_| anyhow!("namespace thread for {} died during setup", self.name))?
             .with_context(|| format!("creating network namespace {}", self.name))?;
-        Ok(Netns { name: self.name, fd, tx: Some(self.tx), thread: Some(self.thread) })
+        Ok(Netns { name: self.name, tid, fd: std::sync::OnceLock::new(), tx: Some(self.tx), thread: Some(self.thread) })
     }
 }
 
@@ -101,18 +170,30 @@ impl Netns {
         if name.contains('\0') {
             return Err(anyhow!("namespace name {name:?} contains NUL"));
         }
-        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<OwnedFd>>(1);
+        crate::sys::rlimit::raise_nofile();
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<libc::pid_t>>(1);
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = thread::Builder::new()
             .name(format!("netns:{name}"))
+            // Jobs are small closures; 256 KiB keeps 500 namespaces' stacks modest.
+            .stack_size(256 << 10)
             .spawn(move || match enter_new_namespace() {
-                Ok((fd, mut ctx)) => {
-                    let _ = ready_tx.send(Ok(fd));
+                Ok((mut ctx, conn)) => {
+                    // SAFETY: gettid has no preconditions.
+                    let _ = ready_tx.send(Ok(unsafe { libc::gettid() }));
                     for job in rx {
                         // A panicking job must not take the namespace thread
                         // down with it: the caller sees the panic as an error.
                         let _ = catch_unwind(AssertUnwindSafe(|| job(&mut ctx)));
                     }
+                    // The connection is ended here rather than left to
+                    // notice its handles are gone (it looks once, and the
+                    // notification channel may close after that look), and
+                    // waited for: its socket, and the socket's hold on the
+                    // namespace, are gone when the namespace's drop returns.
+                    drop(ctx);
+                    conn.abort();
+                    let _ = runtime().block_on(conn);
                 }
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -127,9 +208,39 @@ impl Netns {
     }
 
     /// The namespace fd, valid for the lifetime of `self` (for `IFLA_NET_NS_FD`,
-    /// `setns` in a child process, ...).
+    /// `setns` in a child process, ...), opened on first use; -1 if it
+    /// cannot be opened (out of fds), which the call it is passed to reports.
     pub fn raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.try_fd().unwrap_or(-1)
+    }
+
+    /// As [`Netns::raw_fd`], with why it could not be opened.
+    pub fn try_fd(&self) -> Result<RawFd> {
+        if let Some(fd) = self.fd.get() {
+            return Ok(fd.as_raw_fd());
+        }
+        let path = self.ns_path();
+        let fd: OwnedFd = std::fs::File::open(&path).with_context(|| format!("opening {path}"))?.into();
+        // Two callers at once: one fd is kept, the other closed.
+        Ok(self.fd.get_or_init(|| fd).as_raw_fd())
+    }
+
+    /// The namespace through its thread, for as long as the thread lives.
+    fn ns_path(&self) -> String {
+        format!("/proc/self/task/{}/ns/net", self.tid)
+    }
+
+    /// The thread that holds the namespace (for `IFLA_NET_NS_PID`).
+    pub fn tid(&self) -> u32 {
+        self.tid as u32
+    }
+
+    /// The namespace's nsfs inode (what `net->ns.inum` holds), without
+    /// opening an fd.
+    pub fn inode(&self) -> Result<u32> {
+        use std::os::unix::fs::MetadataExt;
+        let path = self.ns_path();
+        Ok(std::fs::metadata(&path).with_context(|| format!("stat {path}"))?.ino() as u32)
     }
 
     /// Runs `f` on the namespace's thread and returns its result.
@@ -209,7 +320,11 @@ impl Drop for Netns {
     }
 }
 
-fn enter_new_namespace() -> Result<(OwnedFd, NsCtx)> {
+type NlConnection = rtnetlink::proto::Connection<netlink_packet_route::RouteNetlinkMessage>;
+
+/// Unshares the calling thread into a new namespace and opens its netlink
+/// socket there, driven by the shared runtime.
+fn enter_new_namespace() -> Result<(NsCtx, tokio::task::JoinHandle<()>)> {
     unshare(CloneFlags::CLONE_NEWNET).map_err(|e| {
         if e == nix::errno::Errno::EPERM {
             anyhow!("unshare(CLONE_NEWNET): EPERM — netrepro needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN)")
@@ -217,29 +332,25 @@ fn enter_new_namespace() -> Result<(OwnedFd, NsCtx)> {
             anyhow!("unshare(CLONE_NEWNET): {e}")
         }
     })?;
-    let fd: OwnedFd =
-        std::fs::File::open("/proc/thread-self/ns/net").context("opening /proc/thread-self/ns/net")?.into();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("building the namespace's runtime")?;
-    let nl = rt.block_on(async {
-        let (mut conn, handle, _) = rtnetlink::new_connection()?;
-        use netlink_sys::AsyncSocket;
-        let sock = conn.socket_mut().socket_mut();
-        // Extended ACKs carry the kernel's own error text; CAP_ACK keeps the
-        // echoed request short so the text is easy to find.
-        sock.set_ext_ack(true)?;
-        sock.set_cap_ack(true)?;
-        tokio::spawn(conn);
-        Ok::<_, std::io::Error>(handle)
-    })?;
-    let ctx = NsCtx { rt, nl };
+    let rt = runtime();
+    // The socket is created here, on the namespace's thread, and registered
+    // with the shared runtime's reactor.
+    let _in_rt = rt.enter();
+    let (mut conn, nl, events): (NlConnection, _, _) = rtnetlink::new_connection()?;
+    use netlink_sys::AsyncSocket;
+    let sock = conn.socket_mut().socket_mut();
+    // Extended ACKs carry the kernel's own error text; CAP_ACK keeps the
+    // echoed request short so the text is easy to find.
+    sock.set_ext_ack(true)?;
+    sock.set_cap_ack(true)?;
+    let nl_fd = sock.as_raw_fd();
+    let conn = rt.spawn(conn);
+    let ctx = NsCtx { nl, events, nl_fd };
     // lo is ifindex 1 in every namespace (LOOPBACK_IFINDEX, set in
     // loopback_net_init): up in one message, with no lookup.
     ctx.block_on(async { ctx.nl.link().set(rtnetlink::LinkUnspec::new_with_index(1).up().build()).execute().await })
         .context("bringing lo up")?;
-    Ok((fd, ctx))
+    Ok((ctx, conn))
 }
 
 /// The nsfs inode of a namespace fd: what `net->ns.inum` holds.
