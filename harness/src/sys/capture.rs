@@ -35,6 +35,9 @@ pub struct Capture {
     dev: String,
     /// The ifindex of the latest socket's link.
     ifindex: Option<u32>,
+    /// The latest socket (owned by its reading thread, which lives until
+    /// [`Capture::stop`]), to ask whether its link is still there.
+    sock: Option<std::os::fd::RawFd>,
     stop: Arc<AtomicBool>,
     /// Per socket: last time it was seen empty.
     drained_ns: Vec<Arc<AtomicU64>>,
@@ -75,6 +78,7 @@ impl Capture {
             link: LinkType::Ethernet,
             dev: dev.to_string(),
             ifindex: None,
+            sock: None,
             stop: Arc::new(AtomicBool::new(false)),
             drained_ns: Vec::new(),
             frames: Arc::new(Mutex::new(Vec::new())),
@@ -85,7 +89,9 @@ impl Capture {
 
     /// Opens a socket on the link when it exists in `ns` under another
     /// ifindex than the one captured (it appeared, moved in, or was deleted
-    /// and made again); otherwise nothing.
+    /// and made again), or under the same one while the captured link is
+    /// gone (made again with its old index, which the kernel may give it
+    /// when links were created with explicit indexes); otherwise nothing.
     pub fn follow(&mut self, ns: &Netns) -> Result<()> {
         let devname = self.dev.clone();
         let opened = ns.run(move |_| -> Result<Option<(OwnedFd, u16, u32)>> {
@@ -99,7 +105,7 @@ impl Capture {
             Ok(Some((fd, hatype, idx)))
         })??;
         let Some((fd, hatype, idx)) = opened else { return Ok(()) };
-        if self.ifindex == Some(idx) {
+        if self.ifindex == Some(idx) && self.sock.is_some_and(|s| bound_ifindex(s) == Some(idx)) {
             return Ok(());
         }
         let label = self.label.clone();
@@ -108,6 +114,7 @@ impl Capture {
         })?;
         self.link = link;
         self.ifindex = Some(idx);
+        self.sock = Some(fd.as_raw_fd());
         let drained = Arc::new(AtomicU64::new(0));
         let (s, d, fr) = (self.stop.clone(), drained.clone(), self.frames.clone());
         let thread = thread::Builder::new().name(format!("capture:{label}")).spawn(move || {
@@ -324,4 +331,16 @@ fn wait_readable(fd: &OwnedFd, ms: i32) {
     unsafe {
         libc::poll(&mut p, 1, ms);
     }
+}
+
+/// The ifindex a packet socket is bound to, or None once its device is
+/// gone: on `NETDEV_UNREGISTER` the kernel unbinds it (`po->ifindex = -1`,
+/// `packet_notifier`), which `getsockname` shows.
+fn bound_ifindex(fd: std::os::fd::RawFd) -> Option<u32> {
+    // SAFETY: sockaddr_ll is plain data; getsockname writes at most `len` bytes.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    // SAFETY: fd is a live packet socket (its thread holds it until stop).
+    let r = unsafe { libc::getsockname(fd, &mut sll as *mut libc::sockaddr_ll as *mut libc::sockaddr, &mut len) };
+    (r == 0 && sll.sll_ifindex > 0).then_some(sll.sll_ifindex as u32)
 }

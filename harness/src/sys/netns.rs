@@ -119,6 +119,10 @@ pub struct Netns {
     name: String,
     /// The namespace's thread (a tid: `IFLA_NET_NS_PID` takes it).
     tid: libc::pid_t,
+    /// One above the highest ifindex the new namespace held (lo, and the
+    /// fallback tunnels of loaded modules): what the kernel would give the
+    /// next link made in it.
+    first_free: u32,
     fd: std::sync::OnceLock<OwnedFd>,
     tx: Option<mpsc::Sender<Job>>,
     thread: Option<thread::JoinHandle<()>>,
@@ -133,19 +137,26 @@ impl std::fmt::Debug for Netns {
 /// A namespace whose thread is still setting it up.
 struct Pending {
     name: String,
-    ready: mpsc::Receiver<Result<libc::pid_t>>,
+    ready: mpsc::Receiver<Result<(libc::pid_t, u32)>>,
     tx: mpsc::Sender<Job>,
     thread: thread::JoinHandle<()>,
 }
 
 impl Pending {
     fn wait(self) -> Result<Netns> {
-        let tid = self
+        let (tid, first_free) = self
             .ready
             .recv()
             .map_err(|_| anyhow!("namespace thread for {} died during setup", self.name))?
             .with_context(|| format!("creating network namespace {}", self.name))?;
-        Ok(Netns { name: self.name, tid, fd: std::sync::OnceLock::new(), tx: Some(self.tx), thread: Some(self.thread) })
+        Ok(Netns {
+            name: self.name,
+            tid,
+            first_free,
+            fd: std::sync::OnceLock::new(),
+            tx: Some(self.tx),
+            thread: Some(self.thread),
+        })
     }
 }
 
@@ -171,16 +182,16 @@ impl Netns {
             return Err(anyhow!("namespace name {name:?} contains NUL"));
         }
         crate::sys::rlimit::raise_nofile();
-        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<libc::pid_t>>(1);
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(libc::pid_t, u32)>>(1);
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = thread::Builder::new()
             .name(format!("netns:{name}"))
             // Jobs are small closures; 256 KiB keeps 500 namespaces' stacks modest.
             .stack_size(256 << 10)
             .spawn(move || match enter_new_namespace() {
-                Ok((mut ctx, conn)) => {
+                Ok((mut ctx, conn, first_free)) => {
                     // SAFETY: gettid has no preconditions.
-                    let _ = ready_tx.send(Ok(unsafe { libc::gettid() }));
+                    let _ = ready_tx.send(Ok((unsafe { libc::gettid() }, first_free)));
                     for job in rx {
                         // A panicking job must not take the namespace thread
                         // down with it: the caller sees the panic as an error.
@@ -228,6 +239,17 @@ impl Netns {
     /// The namespace through its thread, for as long as the thread lives.
     fn ns_path(&self) -> String {
         format!("/proc/self/task/{}/ns/net", self.tid)
+    }
+
+    /// The ifindex the kernel would give the first link made here: one
+    /// above every link the namespace was born with. A build that gives its
+    /// links their indexes counts from it, so the kernel's own numbering of
+    /// links made later (by a step) continues as if it had made them: the
+    /// two ends of a veth then rarely share an index, which would make
+    /// their carrier a non-urgent link-watch event (`linkwatch_urgent_event`:
+    /// `ifindex != iflink`), handled up to a second later.
+    pub fn first_free_index(&self) -> u32 {
+        self.first_free
     }
 
     /// The thread that holds the namespace (for `IFLA_NET_NS_PID`).
@@ -324,7 +346,7 @@ type NlConnection = rtnetlink::proto::Connection<netlink_packet_route::RouteNetl
 
 /// Unshares the calling thread into a new namespace and opens its netlink
 /// socket there, driven by the shared runtime.
-fn enter_new_namespace() -> Result<(NsCtx, tokio::task::JoinHandle<()>)> {
+fn enter_new_namespace() -> Result<(NsCtx, tokio::task::JoinHandle<()>, u32)> {
     unshare(CloneFlags::CLONE_NEWNET).map_err(|e| {
         if e == nix::errno::Errno::EPERM {
             anyhow!("unshare(CLONE_NEWNET): EPERM — netrepro needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN)")
@@ -350,7 +372,18 @@ fn enter_new_namespace() -> Result<(NsCtx, tokio::task::JoinHandle<()>)> {
     // loopback_net_init): up in one message, with no lookup.
     ctx.block_on(async { ctx.nl.link().set(rtnetlink::LinkUnspec::new_with_index(1).up().build()).execute().await })
         .context("bringing lo up")?;
-    Ok((ctx, conn))
+    let first_free = ctx
+        .block_on(async {
+            use futures::TryStreamExt;
+            let mut links = ctx.nl.link().get().execute();
+            let mut top = 1;
+            while let Some(l) = links.try_next().await? {
+                top = top.max(l.header.index);
+            }
+            Ok::<_, rtnetlink::Error>(top + 1)
+        })
+        .map_err(|e| anyhow!("listing the new namespace's links: {e}"))?;
+    Ok((ctx, conn, first_free))
 }
 
 /// The nsfs inode of a namespace fd: what `net->ns.inum` holds.
