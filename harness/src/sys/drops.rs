@@ -451,6 +451,13 @@ impl Watch {
         }
     }
 
+    /// Whether any drop was counted since `since` (no names resolved: a
+    /// cheap question to ask while waiting).
+    pub fn counted_since(&self, since: &Mark) -> bool {
+        let Ok(m) = monitor() else { return false };
+        m.snapshot(&self.inums).iter().any(|(k, v)| v.count > since.counts.get(k).map_or(0, |b| b.count))
+    }
+
     /// Drops the kernel did not let the program count since `since`, in
     /// any namespace: a shortfall up to this many is not evidence.
     pub fn missed_since(&self, since: &Mark) -> u64 {
@@ -572,16 +579,18 @@ fn clock(id: libc::clockid_t) -> u64 {
 // ---- kernel symbols ------------------------------------------------------
 
 /// Names of kernel text addresses (the function a drop happened in), each
-/// resolved the first time a counted drop needs it: one pass over
-/// `/proc/kallsyms` for all the addresses not yet known, then remembered for
-/// the process. A run that counts no drop never reads the file (122k lines,
-/// 40+ ms of the kernel's formatting alone).
+/// resolved the first time a counted drop needs it, then remembered for the
+/// process. `/proc/kallsyms` (122k lines, 40+ ms of the kernel's formatting)
+/// is read once, when the first counted drop needs a name, and kept: later
+/// new addresses are found in memory. A run that counts no drop never reads it.
 fn symbol_names(addrs: &[u64]) -> BTreeMap<u64, String> {
     static KNOWN: Mutex<BTreeMap<u64, String>> = Mutex::new(BTreeMap::new());
+    static TEXT: OnceLock<String> = OnceLock::new();
     let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
     let missing: Vec<u64> = addrs.iter().copied().filter(|a| !known.contains_key(a)).collect();
     if !missing.is_empty() {
-        let found = std::fs::read_to_string("/proc/kallsyms").map(|t| resolve(&t, &missing)).unwrap_or_default();
+        let text = TEXT.get_or_init(|| std::fs::read_to_string("/proc/kallsyms").unwrap_or_default());
+        let found = resolve(text, &missing);
         for a in missing {
             known.insert(a, found.get(&a).cloned().unwrap_or_else(|| format!("{a:#x}")));
         }
@@ -592,40 +601,35 @@ fn symbol_names(addrs: &[u64]) -> BTreeMap<u64, String> {
 /// For each of `addrs`, the text symbol (`t`/`T`) at or below it in
 /// `kallsyms` text, without `+offset`; addresses with none are left out
 /// (addresses hidden as zeros by `kptr_restrict` match nothing).
+///
+/// Lines are `%px %c %s[\t[module]]`: a fixed-width hex address, so
+/// addresses compare as text and only a line that wins is parsed.
 fn resolve(kallsyms: &str, addrs: &[u64]) -> BTreeMap<u64, String> {
-    let mut best: Vec<Option<(u64, &str)>> = vec![None; addrs.len()];
-    for line in kallsyms.lines() {
+    let want: Vec<(u64, String)> = addrs.iter().map(|a| (*a, format!("{a:016x}"))).collect();
+    let mut best: Vec<Option<(&[u8], &str)>> = vec![None; addrs.len()];
+    const ZERO: &[u8] = b"0000000000000000";
+    for line in kallsyms.split('\n') {
         let b = line.as_bytes();
-        let Some(sp) = b.iter().position(|&c| c == b' ') else { continue };
-        if b.len() < sp + 4 || !matches!(b[sp + 1], b't' | b'T') {
+        if b.len() < 20 || b[16] != b' ' || !matches!(b[17], b't' | b'T') || b[18] != b' ' {
             continue;
         }
-        let Some(at) = hex(&b[..sp]).filter(|&a| a != 0) else { continue };
-        for (i, &want) in addrs.iter().enumerate() {
-            if at <= want && best[i].is_none_or(|(prev, _)| at > prev) {
-                let name = &line[sp + 3..];
-                best[i] = Some((at, name.split(['\t', ' ']).next().unwrap_or(name)));
+        let at = &b[..16];
+        if at == ZERO {
+            continue;
+        }
+        for (i, (_, hex)) in want.iter().enumerate() {
+            if at <= hex.as_bytes() && best[i].is_none_or(|(prev, _)| at > prev) {
+                best[i] = Some((at, &line[19..]));
             }
         }
     }
-    addrs.iter().zip(best).filter_map(|(a, b)| Some((*a, b?.1.to_string()))).collect()
-}
-
-fn hex(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || digits.len() > 16 {
-        return None;
-    }
-    let mut v = 0u64;
-    for &d in digits {
-        v = v << 4
-            | match d {
-                b'0'..=b'9' => d - b'0',
-                b'a'..=b'f' => d - b'a' + 10,
-                b'A'..=b'F' => d - b'A' + 10,
-                _ => return None,
-            } as u64;
-    }
-    Some(v)
+    want.iter()
+        .zip(best)
+        .filter_map(|((a, _), b)| {
+            let name = b?.1;
+            Some((*a, name.split(['\t', ' ']).next().unwrap_or(name).to_string()))
+        })
+        .collect()
 }
 
 // ---- BTF -----------------------------------------------------------------
@@ -1288,8 +1292,6 @@ mod tests {
         assert_eq!(got.get(&0xffffffff81000200).map(String::as_str), Some("icmp_rcv"));
         assert_eq!(got.get(&0xffffffff81000250).map(String::as_str), Some("icmp_rcv"));
         assert_eq!(got.get(&0x10), None);
-        assert_eq!(hex(b"ffffffff81000200"), Some(0xffffffff81000200));
-        assert_eq!(hex(b"xyz"), None);
     }
 
     #[test]

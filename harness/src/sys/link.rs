@@ -352,6 +352,8 @@ pub fn neighbours(ctx: &NsCtx) -> Result<Vec<Neighbour>> {
         .block_on(ctx.nl.neighbours().get().execute().try_collect::<Vec<_>>())
         .map_err(|e| nl_error("dumping neighbours", e))?;
     let mut out = Vec::new();
+    // Device names from one dump, not one lookup per entry.
+    let names: BTreeMap<u32, String> = if msgs.is_empty() { BTreeMap::new() } else { link_names_by_index(ctx)? };
     for m in msgs {
         let ip = m.attributes.iter().find_map(|a| match a {
             NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => Some(IpAddr::V4(*v4)),
@@ -359,7 +361,7 @@ pub fn neighbours(ctx: &NsCtx) -> Result<Vec<Neighbour>> {
             _ => None,
         });
         let Some(ip) = ip else { continue };
-        let dev = link_name(ctx, m.header.ifindex).unwrap_or_else(|_| m.header.ifindex.to_string());
+        let dev = names.get(&m.header.ifindex).cloned().unwrap_or_else(|| m.header.ifindex.to_string());
         let lladdr = m.attributes.iter().find_map(|a| match a {
             NeighbourAttribute::LinkLayerAddress(b) if !b.is_empty() => {
                 Some(b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":"))
@@ -422,6 +424,22 @@ pub fn link_counters(ctx: &NsCtx, name: &str) -> Result<Vec<(String, u64)>> {
         }
     }
     Ok(out)
+}
+
+/// Every link's name by index, from one dump.
+pub fn link_names_by_index(ctx: &NsCtx) -> Result<BTreeMap<u32, String>> {
+    let msgs: Vec<_> = ctx
+        .block_on(ctx.nl.link().get().execute().try_collect::<Vec<_>>())
+        .map_err(|e| nl_error("dumping links", e))?;
+    Ok(msgs
+        .iter()
+        .filter_map(|m| {
+            m.attributes.iter().find_map(|a| match a {
+                LinkAttribute::IfName(n) => Some((m.header.index, n.clone())),
+                _ => None,
+            })
+        })
+        .collect())
 }
 
 /// All link names in the namespace.
