@@ -144,6 +144,8 @@ fn main() -> ExitCode {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     // Usage errors and --help end here, before anything is touched.
     let cli = Cli::parse();
+    // A namespace holds an fd while it lives: allow as many as the system does.
+    netrepro::sys::rlimit::raise_nofile();
     // As a normal user: root of a private user namespace, before any thread
     // exists; if that is not allowed, `prepare` says what is needed.
     // `status`, `down` and `shell` act on keepers as the caller: inside a
