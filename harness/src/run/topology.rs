@@ -14,7 +14,7 @@ use crate::evidence::topo::{IfView, NsView, TopoView};
 use crate::sys::cmd;
 use crate::sys::ethtool;
 use crate::sys::firewall;
-use crate::sys::link::{self, LinkOpts, Req};
+use crate::sys::link::{self, LinkOpts, PeerNs, Req};
 use crate::sys::netns::{Netns, NsCtx};
 use crate::sys::rtnl;
 use crate::sys::sysctl;
@@ -31,45 +31,179 @@ pub struct Topology {
     indexes: BTreeMap<(String, String), u32>,
 }
 
-/// What one namespace does in each round of a build.
-#[derive(Default, Clone)]
-struct NsWork {
-    sysctls: Vec<(String, String)>,
-    /// Round 1: bridges, their addresses.
-    bridges: Vec<Req0>,
-    /// Round 2: veths created (down) from this side, this end's addresses.
-    veths: Vec<Req0>,
-    /// Round 3: the peer ends born here: master and up, addresses.
-    peers: Vec<Req0>,
-    /// Round 4: the first ends up, then routes; then the wait for carrier.
-    ups: Vec<Req0>,
-    routes: Vec<Req0>,
-    /// Devices whose offloads go off (`ethtool -K`), in rounds 2 and 3.
-    offloads: [Vec<String>; 2],
-    /// Links to wait for carrier on: index → name.
-    carrier: BTreeMap<u32, String>,
+/// A fixture as netlink requests: each namespace's work in each round of
+/// a build, and the ifindex every link gets. Nothing here touches the
+/// kernel: the harness ([`Topology::build`]) and `netrepro bench`'s floor
+/// send the same requests, each its own way.
+pub struct BuildPlan {
+    pub work: IndexMap<String, NsWork>,
+    /// The ifindex of every link the fixture makes, by (namespace, name).
+    pub indexes: BTreeMap<(String, String), u32>,
 }
 
-/// A request not yet built (requests are made on the namespace's thread).
+/// What one namespace does in each round of a build.
+#[derive(Default, Clone)]
+pub struct NsWork {
+    pub sysctls: Vec<(String, String)>,
+    /// Round 1: bridges (up), their addresses.
+    pub bridges: Vec<LinkReq>,
+    /// Round 2: veths created (down) from this side, this end's addresses.
+    pub veths: Vec<LinkReq>,
+    /// Round 3: the peer ends born here: master and up, addresses.
+    pub peers: Vec<LinkReq>,
+    /// Round 4: the first ends up, then routes; then the wait for carrier.
+    pub ups: Vec<LinkReq>,
+    pub routes: Vec<LinkReq>,
+    /// Devices whose offloads go off (`ethtool -K`), in rounds 2 and 3,
+    /// each while still down.
+    pub offloads: [Vec<String>; 2],
+    /// Links to wait for carrier on: index → name.
+    pub carrier: BTreeMap<u32, String>,
+}
+
+/// A request not yet built: a veth's peer namespace is named, and each
+/// builder says how to reach it.
 #[derive(Clone)]
-enum Req0 {
+pub enum LinkReq {
     Bridge(String, LinkOpts),
-    Veth(String, LinkOpts, String, LinkOpts, u32),
+    /// This end, its options, the peer, its options, the peer's namespace.
+    Veth(String, LinkOpts, String, LinkOpts, String),
     Set(String, LinkOpts),
     Addr(u32, String, IpAddr, u8),
+    /// A route, out of the index of its device when it has one.
     Route(RouteObj, Option<u32>),
 }
 
-impl Req0 {
-    fn build(&self) -> Req {
+impl LinkReq {
+    pub fn build(&self, peer_ns: &dyn Fn(&str) -> PeerNs) -> Req {
         match self {
-            Req0::Bridge(n, o) => link::new_bridge(n, o),
-            Req0::Veth(n, o, p, po, tid) => link::new_veth(n, o, p, po, *tid),
-            Req0::Set(n, o) => link::set_link(n, o),
-            Req0::Addr(i, d, ip, len) => link::new_address(*i, d, *ip, *len),
-            Req0::Route(r, oif) => link::new_route(rtnl::route::message_with(r, *oif), r.show("add")),
+            LinkReq::Bridge(n, o) => link::new_bridge(n, o),
+            LinkReq::Veth(n, o, p, po, ns) => link::new_veth(n, o, p, po, peer_ns(ns)),
+            LinkReq::Set(n, o) => link::set_link(n, o),
+            LinkReq::Addr(i, d, ip, len) => link::new_address(*i, d, *ip, *len),
+            LinkReq::Route(r, oif) => link::new_route(rtnl::route::message_with(r, *oif), r.show("add")),
         }
     }
+
+    /// The veth's peer namespace, if this makes a veth.
+    pub fn peer_ns(&self) -> Option<&str> {
+        match self {
+            LinkReq::Veth(.., ns) => Some(ns),
+            _ => None,
+        }
+    }
+}
+
+fn at<'a>(work: &'a mut IndexMap<String, NsWork>, ns: &str) -> Result<&'a mut NsWork> {
+    work.get_mut(ns).ok_or_else(|| anyhow!("no namespace {ns:?} in the fixture"))
+}
+
+/// Gives every link its index, counted in each namespace from `first(ns)`
+/// (see [`Netns::first_free_index`]), and sorts the fixture into rounds.
+/// `lookup` answers for a route's device the fixture does not make. A
+/// fixture with typed links or addresses gets its routes after them
+/// ([`Topology::build`]): none here, and a device not made yet is no error.
+pub fn plan(
+    f: &FixtureFile,
+    first: &dyn Fn(&str) -> u32,
+    lookup: &dyn Fn(&str, &str) -> Result<u32>,
+) -> Result<BuildPlan> {
+    let mut work: IndexMap<String, NsWork> =
+        f.namespaces.iter().map(|n| (n.name.get_ref().clone(), NsWork::default())).collect();
+    let mut indexes: BTreeMap<(String, String), u32> = BTreeMap::new();
+    let mut next: BTreeMap<String, u32> = BTreeMap::new();
+    let mut give = |ns: &str, dev: &str| {
+        let n = next.entry(ns.to_string()).or_insert_with(|| first(ns));
+        indexes.insert((ns.to_string(), dev.to_string()), *n);
+        *n += 1;
+    };
+    for b in &f.bridges {
+        give(b.ns.get_ref(), &b.name);
+    }
+    for v in &f.veths {
+        give(v.a.ns.get_ref(), &v.a.name);
+        give(v.b.ns.get_ref(), &v.b.name);
+    }
+    let idx = |ns: &str, dev: &str| {
+        indexes.get(&(ns.to_string(), dev.to_string())).copied().ok_or_else(|| anyhow!("no link {dev} in {ns}"))
+    };
+    for n in &f.namespaces {
+        at(&mut work, n.name.get_ref())?.sysctls = n.sysctls.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+    }
+    let mut ported: BTreeMap<(String, String), bool> = BTreeMap::new();
+    for b in &f.bridges {
+        let ns = b.ns.get_ref();
+        let index = idx(ns, &b.name)?;
+        let w = at(&mut work, ns)?;
+        let o = LinkOpts { index, tx_queue_len: b.tx_queue_len, up: true, ..Default::default() };
+        w.bridges.push(LinkReq::Bridge(b.name.clone(), o));
+        if let Some(m) = b.mtu {
+            w.bridges.push(LinkReq::Set(b.name.clone(), LinkOpts { index, mtu: Some(m), ..Default::default() }));
+        }
+        for a in &b.addresses {
+            w.bridges.push(LinkReq::Addr(index, b.name.clone(), a.addr, a.prefix));
+        }
+        ported.insert((ns.clone(), b.name.clone()), false);
+    }
+    let opts = |e: &VethEnd, index: u32| -> Result<LinkOpts> {
+        let master = match &e.master {
+            Some(m) => Some(idx(e.ns.get_ref(), m.get_ref())?),
+            None => None,
+        };
+        Ok(LinkOpts { index, mtu: e.mtu, tx_queue_len: e.tx_queue_len, master, up: false })
+    };
+    for v in &f.veths {
+        let (na, nb) = (v.a.ns.get_ref(), v.b.ns.get_ref());
+        let (ia, ib) = (idx(na, &v.a.name)?, idx(nb, &v.b.name)?);
+        let (oa, ob) = (opts(&v.a, ia)?, opts(&v.b, ib)?);
+        let wa = at(&mut work, na)?;
+        wa.veths.push(LinkReq::Veth(v.a.name.clone(), oa, v.b.name.clone(), ob.clone(), nb.clone()));
+        wa.veths.extend(v.a.addresses.iter().map(|a| LinkReq::Addr(ia, v.a.name.clone(), a.addr, a.prefix)));
+        wa.ups.push(LinkReq::Set(v.a.name.clone(), LinkOpts { index: ia, up: true, ..Default::default() }));
+        wa.offloads[0].push(v.a.name.clone());
+        wa.carrier.insert(ia, v.a.name.clone());
+        let wb = at(&mut work, nb)?;
+        // Master and up in one message (MTU and queue length came with
+        // the creation).
+        wb.peers.push(LinkReq::Set(
+            v.b.name.clone(),
+            LinkOpts { index: ib, master: ob.master, up: true, ..Default::default() },
+        ));
+        wb.peers.extend(v.b.addresses.iter().map(|a| LinkReq::Addr(ib, v.b.name.clone(), a.addr, a.prefix)));
+        wb.offloads[1].push(v.b.name.clone());
+        wb.carrier.insert(ib, v.b.name.clone());
+        for e in [&v.a, &v.b] {
+            if let Some(m) = &e.master {
+                ported.insert((e.ns.get_ref().clone(), m.get_ref().clone()), true);
+            }
+        }
+    }
+    // A bridge has carrier once a port has: wait only for those with one.
+    for ((ns, name), has_port) in ported {
+        if has_port {
+            let i = idx(&ns, &name)?;
+            at(&mut work, &ns)?.carrier.insert(i, name);
+        }
+    }
+    if has_objects(f) {
+        return Ok(BuildPlan { work, indexes });
+    }
+    for r in &f.routes {
+        let r = r.obj();
+        let oif = match &r.dev {
+            Some(d) => Some(idx(&r.ns, d).or_else(|_| lookup(&r.ns, d))?),
+            None => None,
+        };
+        at(&mut work, &r.ns)?.routes.push(LinkReq::Route(r, oif));
+    }
+    Ok(BuildPlan { work, indexes })
+}
+
+/// Whether a fixture has typed links or addresses, which its routes may
+/// need: those come after the rounds' links, one at a time, and the routes
+/// after them.
+pub fn has_objects(f: &FixtureFile) -> bool {
+    !(f.links.is_empty() && f.addresses.is_empty())
 }
 
 impl Topology {
@@ -121,23 +255,24 @@ impl Topology {
         for (n, ns) in f.namespaces.iter().zip(Netns::new_many(&names)?) {
             namespaces.insert(n.name.get_ref().clone(), ns);
         }
-        let mut t = Topology { namespaces, indexes: BTreeMap::new() };
-        let mut work = t.plan(f)?;
+        let plan = plan(f, &|ns| namespaces.get(ns).map_or(2, |n| n.first_free_index()), &|ns, dev| match namespaces
+            .get(ns)
+        {
+            Some(n) => lookup(n, dev),
+            None => Err(anyhow!("no namespace {ns:?}")),
+        })?;
+        let t = Topology { namespaces, indexes: plan.indexes };
+        let tids: BTreeMap<String, u32> = t.namespaces.iter().map(|(n, ns)| (n.clone(), ns.tid())).collect();
         // Typed objects may sit on the fixture's links and routes on them:
         // those go after the links, one at a time, and the wait last.
-        let objects = !(f.links.is_empty() && f.addresses.is_empty());
-        let late_routes: Vec<RouteObj> = if objects {
-            work.values_mut().for_each(|w| w.routes.clear());
-            f.routes.iter().map(|r| r.obj()).collect()
-        } else {
-            Vec::new()
-        };
+        let late = has_objects(f);
+        let late_routes: Vec<RouteObj> = if late { f.routes.iter().map(|r| r.obj()).collect() } else { Vec::new() };
         std::thread::scope(|s| {
             // The fixture's xtables rules (the incident's own command lines)
             // name interfaces, need none to exist: they load while the links
             // are made.
             let fw = s.spawn(|| t.firewall(f, false));
-            let built = t.rounds(&work, objects, |t| t.objects(f, &late_routes));
+            let built = t.rounds(&plan.work, tids, late, |t| t.objects(f, &late_routes));
             let fw = fw.join().unwrap_or_else(|_| Err(anyhow!("the fixture's firewall thread panicked")));
             built.and(fw)
         })?;
@@ -174,146 +309,43 @@ impl Topology {
         Ok(())
     }
 
-    /// Gives every link its index and sorts the fixture into rounds.
-    fn plan(&mut self, f: &FixtureFile) -> Result<IndexMap<String, NsWork>> {
-        let mut work: IndexMap<String, NsWork> =
-            self.namespaces.keys().map(|n| (n.clone(), NsWork::default())).collect();
-        // Counted from where the kernel would (lo is 1; fallback tunnels
-        // such as `tunl0`, `sit0`, `gre0` appear in every new namespace once
-        // their module is loaded): see `Netns::first_free_index`.
-        let first: BTreeMap<String, u32> =
-            self.namespaces.iter().map(|(n, ns)| (n.clone(), ns.first_free_index())).collect();
-        let mut next: BTreeMap<String, u32> = BTreeMap::new();
-        let mut give = |ns: &str, dev: &str, idx: &mut BTreeMap<(String, String), u32>| -> u32 {
-            let n = next.entry(ns.to_string()).or_insert(first.get(ns).copied().unwrap_or(2));
-            let i = *n;
-            *n += 1;
-            idx.insert((ns.to_string(), dev.to_string()), i);
-            i
-        };
-        for n in &f.namespaces {
-            let w = work.get_mut(n.name.get_ref()).ok_or_else(|| anyhow!("namespace {}", n.name.get_ref()))?;
-            w.sysctls = n.sysctls.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
-        }
-        for b in &f.bridges {
-            give(b.ns.get_ref(), &b.name, &mut self.indexes);
-        }
-        for v in &f.veths {
-            give(v.a.ns.get_ref(), &v.a.name, &mut self.indexes);
-            give(v.b.ns.get_ref(), &v.b.name, &mut self.indexes);
-        }
-        let idx = |ns: &str, dev: &str| self.index(ns, dev).ok_or_else(|| anyhow!("no link {dev} in {ns}"));
-        let mut ported: BTreeMap<(String, String), bool> = BTreeMap::new();
-        for b in &f.bridges {
-            let ns = b.ns.get_ref();
-            let index = idx(ns, &b.name)?;
-            let w = &mut work[ns.as_str()];
-            let o = LinkOpts { index, tx_queue_len: b.tx_queue_len, up: true, ..Default::default() };
-            w.bridges.push(Req0::Bridge(b.name.clone(), o));
-            if let Some(m) = b.mtu {
-                w.bridges.push(Req0::Set(b.name.clone(), LinkOpts { index, mtu: Some(m), ..Default::default() }));
-            }
-            for a in &b.addresses {
-                w.bridges.push(Req0::Addr(index, b.name.clone(), a.addr, a.prefix));
-            }
-            ported.insert((ns.clone(), b.name.clone()), false);
-        }
-        let opts = |e: &VethEnd, index: u32| -> Result<LinkOpts> {
-            let master = match &e.master {
-                Some(m) => Some(idx(e.ns.get_ref(), m.get_ref())?),
-                None => None,
-            };
-            Ok(LinkOpts { index, mtu: e.mtu, tx_queue_len: e.tx_queue_len, master, up: true })
-        };
-        for v in &f.veths {
-            let (ia, ib) = (idx(v.a.ns.get_ref(), &v.a.name)?, idx(v.b.ns.get_ref(), &v.b.name)?);
-            let peer_tid = self.ns(v.b.ns.get_ref())?.tid();
-            let (oa, ob) = (opts(&v.a, ia)?, opts(&v.b, ib)?);
-            let wa = &mut work[v.a.ns.get_ref().as_str()];
-            wa.veths.push(Req0::Veth(
-                v.a.name.clone(),
-                LinkOpts { up: false, ..oa },
-                v.b.name.clone(),
-                ob.clone(),
-                peer_tid,
-            ));
-            wa.ups.push(Req0::Set(v.a.name.clone(), LinkOpts { index: ia, up: true, ..Default::default() }));
-            wa.veths.extend(v.a.addresses.iter().map(|a| Req0::Addr(ia, v.a.name.clone(), a.addr, a.prefix)));
-            wa.offloads[0].push(v.a.name.clone());
-            wa.carrier.insert(ia, v.a.name.clone());
-            let wb = &mut work[v.b.ns.get_ref().as_str()];
-            // Master and up in one message (MTU and queue length came with
-            // the creation).
-            wb.peers.push(Req0::Set(
-                v.b.name.clone(),
-                LinkOpts { index: ib, master: ob.master, up: true, ..Default::default() },
-            ));
-            wb.peers.extend(v.b.addresses.iter().map(|a| Req0::Addr(ib, v.b.name.clone(), a.addr, a.prefix)));
-            wb.offloads[1].push(v.b.name.clone());
-            wb.carrier.insert(ib, v.b.name.clone());
-            for e in [&v.a, &v.b] {
-                if let Some(m) = &e.master {
-                    ported.insert((e.ns.get_ref().clone(), m.get_ref().clone()), true);
-                }
-            }
-        }
-        // A bridge has carrier once a port has: wait only for those with one.
-        for ((ns, name), has_port) in ported {
-            if has_port {
-                let i = idx(&ns, &name)?;
-                work[ns.as_str()].carrier.insert(i, name);
-            }
-        }
-        for r in &f.routes {
-            let r = r.obj();
-            let oif = match &r.dev {
-                Some(d) => Some(idx(&r.ns, d).or_else(|_| self.ns(&r.ns).and_then(|n| lookup(n, d)))),
-                None => None,
-            };
-            // A device the fixture's typed links make is not there yet: the
-            // route waits for them (see `build`).
-            let oif = match oif {
-                Some(Ok(i)) => Some(i),
-                Some(Err(_)) if !(f.links.is_empty() && f.addresses.is_empty()) => None,
-                Some(Err(e)) => return Err(e),
-                None => None,
-            };
-            work[r.ns.as_str()].routes.push(Req0::Route(r, oif));
-        }
-        Ok(work)
-    }
-
     /// The build's rounds, each in every namespace at once; `objects`
-    /// (the fixture's typed objects) run between the third and the fourth
-    /// when `late`, the wait for carrier then after them.
+    /// (the fixture's typed objects) run between the last round's requests
+    /// and its wait for carrier when `late`.
     fn rounds(
         &self,
         work: &IndexMap<String, NsWork>,
+        tids: BTreeMap<String, u32>,
         late: bool,
         objects: impl FnOnce(&Self) -> Result<()>,
     ) -> Result<()> {
-        self.each(work, |w, ctx| {
+        let tids = std::sync::Arc::new(tids);
+        let reqs = move |l: &[LinkReq]| -> Vec<Req> {
+            let peer = |ns: &str| PeerNs::Thread(tids.get(ns).copied().unwrap_or(0));
+            l.iter().map(|r| r.build(&peer)).collect()
+        };
+        let r = reqs.clone();
+        self.each(work, move |w, ctx| {
             for (k, v) in &w.sysctls {
                 sysctl::write(k, v)?;
             }
-            ctx.join_links(true)?;
-            link::batch(ctx, w.bridges.iter().map(Req0::build).collect())
+            link::batch(ctx, r(&w.bridges))
         })?;
-        self.each(work, |w, ctx| {
-            link::batch(ctx, w.veths.iter().map(Req0::build).collect())?;
+        let r = reqs.clone();
+        self.each(work, move |w, ctx| {
+            link::batch(ctx, r(&w.veths))?;
             w.offloads[0].iter().try_for_each(|d| crate::sys::ethtool::offloads_off(d))
         })?;
-        self.each(work, |w, ctx| {
-            link::batch(ctx, w.peers.iter().map(Req0::build).collect())?;
-            w.offloads[1].iter().try_for_each(|d| crate::sys::ethtool::offloads_off(d))
+        let r = reqs.clone();
+        self.each(work, move |w, ctx| {
+            // Offloads go off while the end is still down: on a running
+            // veth, turning GRO off stops its NAPI and waits for an RCU
+            // grace period.
+            w.offloads[1].iter().try_for_each(|d| crate::sys::ethtool::offloads_off(d))?;
+            link::batch(ctx, r(&w.peers))
         })?;
-        let up =
-            |w: &NsWork, ctx: &mut NsCtx| link::batch(ctx, w.ups.iter().chain(&w.routes).map(Req0::build).collect());
-        let wait = |w: &NsWork, ctx: &mut NsCtx| {
-            let waited = link::wait_oper_up(ctx, &w.carrier, CARRIER_WITHIN);
-            ctx.join_links(false)?;
-            waited
-        };
+        let up = move |w: &NsWork, ctx: &mut NsCtx| link::batch(ctx, reqs(&[&w.ups[..], &w.routes[..]].concat()));
+        let wait = |w: &NsWork, ctx: &mut NsCtx| link::wait_oper_up(ctx, &w.carrier, CARRIER_WITHIN);
         if late {
             self.each(work, up)?;
             objects(self)?;

@@ -134,6 +134,13 @@ pub struct Req {
     what: String,
 }
 
+impl Req {
+    /// The message, its netlink flags and what it does (for its error).
+    pub fn into_parts(self) -> (RouteNetlinkMessage, u16, String) {
+        (self.msg, self.flags, self.what)
+    }
+}
+
 const CREATE: u16 = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
 const CHANGE: u16 = NLM_F_REQUEST | NLM_F_ACK;
 
@@ -180,14 +187,22 @@ pub fn new_bridge(name: &str, o: &LinkOpts) -> Req {
     }
 }
 
+/// Where a veth's peer is born.
+#[derive(Debug, Clone, Copy)]
+pub enum PeerNs {
+    /// The namespace of this thread (`IFLA_NET_NS_PID` takes a tid): no fd.
+    Thread(u32),
+    /// The namespace of this fd (`IFLA_NET_NS_FD`).
+    Fd(i32),
+}
+
 /// A veth pair in one message: this end with `o` (master, up and all), the
-/// peer with `peer_o`'s MTU and queue length, born in the namespace of
-/// thread `peer_tid` (`IFLA_NET_NS_PID`: no fd needed). The peer cannot be
+/// peer with `peer_o`'s MTU and queue length, born in `peer_ns`. The peer cannot be
 /// brought up in the same message (the kernel opens it before the pair is
 /// joined: `ENOTCONN`); [`set_link`] does it afterwards, from its own
 /// namespace, once this end is up (both ends opening at the same moment
 /// from two namespaces could each miss the other's carrier).
-pub fn new_veth(name: &str, o: &LinkOpts, peer: &str, peer_o: &LinkOpts, peer_tid: u32) -> Req {
+pub fn new_veth(name: &str, o: &LinkOpts, peer: &str, peer_o: &LinkOpts, peer_ns: PeerNs) -> Req {
     let mut msg = with_opts(LinkVeth::new(name, peer).build(), o);
     use netlink_packet_route::link::{InfoData, InfoVeth, LinkInfo};
     for attr in msg.attributes.iter_mut() {
@@ -195,7 +210,10 @@ pub fn new_veth(name: &str, o: &LinkOpts, peer: &str, peer_o: &LinkOpts, peer_ti
             for info in infos.iter_mut() {
                 if let LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(p))) = info {
                     let mut pm = with_opts(std::mem::take(p), &LinkOpts { master: None, up: false, ..peer_o.clone() });
-                    pm.attributes.push(LinkAttribute::NetNsPid(peer_tid));
+                    pm.attributes.push(match peer_ns {
+                        PeerNs::Thread(tid) => LinkAttribute::NetNsPid(tid),
+                        PeerNs::Fd(fd) => LinkAttribute::NetNsFd(fd),
+                    });
                     *p = pm;
                 }
             }
@@ -250,7 +268,7 @@ pub fn batch(ctx: &NsCtx, reqs: Vec<Req>) -> Result<()> {
         let answers = ctx.nl.clone().request(m).map_err(|e| nl_error(&r.what, e))?;
         pending.push((r.what, answers));
     }
-    ctx.block_on(async {
+    ctx.block_on(within(async {
         let mut first: Option<anyhow::Error> = None;
         for (what, mut answers) in pending {
             while let Some(m) = answers.next().await {
@@ -262,7 +280,7 @@ pub fn batch(ctx: &NsCtx, reqs: Vec<Req>) -> Result<()> {
             }
         }
         first.map_or(Ok(()), Err)
-    })
+    }))
 }
 
 /// Whether a link message says the link is operationally up: carrier, and
@@ -278,18 +296,36 @@ fn oper_up(m: &LinkMessage) -> bool {
 /// 6.x): a carrier that came while the link was still down, or once its
 /// qdisc was already in place, is otherwise handled up to a second later.
 fn up_now(ctx: &NsCtx, indexes: &[u32]) -> Result<Vec<u32>> {
-    let asked: Vec<_> = indexes.iter().map(|&i| (i, ctx.nl.link().get().match_index(i).execute())).collect();
-    ctx.block_on(async {
-        let mut up = Vec::new();
-        for (i, mut answer) in asked {
-            while let Some(m) = answer.try_next().await.map_err(|e| nl_error(&format!("reading link {i}"), e))? {
-                if oper_up(&m) {
-                    up.push(m.header.index);
+    let mut up = Vec::new();
+    // A link's answer is ~1.5 KB: asked ASK_AT_ONCE at a time, the answers
+    // fit the socket's buffer even before they are read.
+    for chunk in indexes.chunks(ASK_AT_ONCE) {
+        let asked: Vec<_> = chunk.iter().map(|&i| (i, ctx.nl.link().get().match_index(i).execute())).collect();
+        ctx.block_on(within(async {
+            for (i, mut answer) in asked {
+                while let Some(m) = answer.try_next().await.map_err(|e| nl_error(&format!("reading link {i}"), e))? {
+                    if oper_up(&m) {
+                        up.push(m.header.index);
+                    }
                 }
             }
-        }
-        Ok(up)
-    })
+            Ok(())
+        }))?;
+    }
+    Ok(up)
+}
+
+/// Links asked for at once by [`wait_oper_up`].
+const ASK_AT_ONCE: usize = 64;
+
+/// How long the kernel may take to answer a batch before it is an error
+/// rather than a hang (an answer the kernel could not queue is lost).
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(30);
+
+async fn within<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::time::timeout(ANSWER_WITHIN, f)
+        .await
+        .map_err(|_| anyhow!("no answer from the kernel within {ANSWER_WITHIN:?}"))?
 }
 
 /// How often [`wait_oper_up`] asks again while notifications are late.
@@ -298,13 +334,31 @@ const ASK_EVERY: Duration = Duration::from_millis(20);
 /// Waits, at most `within`, until every link of `want` (index → name) is
 /// operationally up: carrier, and the kernel's link watch has run for it,
 /// which is what gives its transmit queues their real qdisc instead of
-/// `noop` (which drops). From the namespace's link notifications (joined
-/// with [`NsCtx::join_links`] before the links were made; the one that says
-/// UP is sent after the qdiscs are attached), and by asking for the links
-/// that are not there yet, which hurries their link watch along
-/// ([`up_now`]). Lost notifications (a full socket buffer) are made up
-/// for by asking too.
+/// `noop` (which drops). It asks for each link, which also runs the link's
+/// pending link watch ([`up_now`]); for the links not up yet it joins the
+/// namespace's link notifications (the one that says UP is sent after the
+/// qdiscs are attached) and asks again: what happened before joining is in
+/// the answers, what happens after in the notifications. Joining only then
+/// keeps the build's own notifications (hundreds at scale) out of the
+/// socket, where they could crowd out the answers to its requests. Lost
+/// notifications (a full buffer) are made up for by asking again.
 pub fn wait_oper_up(ctx: &mut NsCtx, want: &BTreeMap<u32, String>, within: Duration) -> Result<()> {
+    // First ask without notifications: most links are up by now (asking
+    // runs their pending link watch).
+    let mut want = want.clone();
+    for i in up_now(ctx, &want.keys().copied().collect::<Vec<_>>())? {
+        want.remove(&i);
+    }
+    if want.is_empty() {
+        return Ok(());
+    }
+    ctx.join_links(true)?;
+    let waited = wait_joined(ctx, &want, within);
+    ctx.join_links(false)?;
+    waited
+}
+
+fn wait_joined(ctx: &mut NsCtx, want: &BTreeMap<u32, String>, within: Duration) -> Result<()> {
     let deadline = Instant::now() + within;
     let mut left = want.clone();
     let mut ask_at = Instant::now();

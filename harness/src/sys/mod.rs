@@ -18,6 +18,7 @@ pub mod link;
 pub mod mountns;
 pub mod netns;
 pub mod pidfd;
+pub mod rawnl;
 pub mod rlimit;
 pub mod routes;
 pub mod rtnl;

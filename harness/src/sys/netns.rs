@@ -297,22 +297,7 @@ impl Netns {
     /// `setns` between fork and exec and is killed if its parent thread dies,
     /// so a killed harness leaves no helper behind.
     pub fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new(program);
-        let fd = self.raw_fd();
-        // SAFETY: only async-signal-safe syscalls between fork and exec.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(move || {
-                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        cmd
+        command_in(self.raw_fd(), program)
     }
 }
 
@@ -330,6 +315,42 @@ pub fn enter_on_exec(cmd: &mut Command, fd: RawFd) {
             Ok(())
         });
     }
+}
+
+/// A command that runs inside the namespace of `fd` (see [`Netns::command`]).
+pub fn command_in(fd: RawFd, program: &str) -> Command {
+    let mut cmd = Command::new(program);
+    // SAFETY: only async-signal-safe syscalls between fork and exec.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(move || {
+            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
+/// Starts `f` on a new thread in a new network namespace; joining gives
+/// what it made there. The namespace lives as long as something `f`
+/// returns holds it (a socket made in it, its fd); the thread ends with
+/// `f`. The bare primitive `netrepro bench` builds its floor with.
+pub fn fresh_namespace<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<thread::JoinHandle<Result<T>>> {
+    thread::Builder::new()
+        .name("netns:fresh".into())
+        .stack_size(128 << 10)
+        .spawn(move || {
+            unshare(CloneFlags::CLONE_NEWNET).map_err(|e| anyhow!("unshare(CLONE_NEWNET): {e}"))?;
+            f()
+        })
+        .context("spawning a namespace thread")
 }
 
 impl Drop for Netns {
@@ -366,6 +387,7 @@ fn enter_new_namespace() -> Result<(NsCtx, tokio::task::JoinHandle<()>, u32)> {
     sock.set_ext_ack(true)?;
     sock.set_cap_ack(true)?;
     let nl_fd = sock.as_raw_fd();
+    roomy_receive_buffer(nl_fd);
     let conn = rt.spawn(conn);
     let ctx = NsCtx { nl, events, nl_fd };
     // lo is ifindex 1 in every namespace (LOOPBACK_IFINDEX, set in
@@ -384,6 +406,21 @@ fn enter_new_namespace() -> Result<(NsCtx, tokio::task::JoinHandle<()>, u32)> {
         })
         .map_err(|e| anyhow!("listing the new namespace's links: {e}"))?;
     Ok((ctx, conn, first_free))
+}
+
+/// Gives a netlink socket a 1 MiB receive buffer where allowed (root:
+/// `SO_RCVBUFFORCE`; else what `rmem_max` allows), so that answers to a
+/// batch of requests, and notifications beside them, are not dropped: an
+/// answer the kernel cannot queue is lost. Memory is used only as filled.
+pub fn roomy_receive_buffer(fd: RawFd) {
+    let size: libc::c_int = 1 << 20;
+    for opt in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+        // SAFETY: setsockopt with an int on a socket the caller owns.
+        let r = unsafe { libc::setsockopt(fd, libc::SOL_SOCKET, opt, &size as *const _ as *const libc::c_void, 4) };
+        if r == 0 {
+            break;
+        }
+    }
 }
 
 /// The nsfs inode of a namespace fd: what `net->ns.inum` holds.
