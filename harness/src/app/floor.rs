@@ -60,7 +60,7 @@ impl Floor {
         let mut namespaces = Vec::new();
         let mut icmp = None;
         let names: Vec<&String> = plan.work.keys().collect();
-        for chunk in names.chunks(crate::app::bench::MAX_CONTAINERS + 2) {
+        for chunk in names.chunks(names.len().max(1)) {
             let started = chunk
                 .iter()
                 .map(|&name| {
