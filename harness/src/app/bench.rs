@@ -5,7 +5,9 @@
 //!   of each side, alternated: the harness ([`Topology::build`]), the floor
 //!   ([`Floor`]: the same requests over raw netlink, no bookkeeping) and the
 //!   shell way (`ci/bench/docker-bridge.sh`: `ip netns`, iproute2,
-//!   iptables). Medians, harness/shell, harness/floor, peak memory.
+//!   iptables). Medians, harness/shell, harness/floor, peak memory. Each
+//!   side starts after an untimed pause ([`SETTLE`]), so that none pays
+//!   for the kernel's freeing of the namespaces of the side before it.
 //! - `bench --containers N`: docker-bridge with N containers on the bridge,
 //!   built and torn down once by each side; per-container build and
 //!   teardown, and the harness's fds, threads and memory at its peak.
@@ -84,6 +86,18 @@ pub fn median(v: &[f64]) -> f64 {
     } else {
         s[m]
     }
+}
+
+/// The untimed pause before each side: the kernel frees a namespace
+/// asynchronously (`cleanup_net`, which takes RTNL across RCU grace
+/// periods: up to ~150 ms for docker-bridge on an idle 2-CPU machine), and
+/// that work would otherwise land on whichever side comes next (a build
+/// right after a teardown took 5–180 ms where one 150 ms later took 5–7).
+pub const SETTLE: Duration = Duration::from_millis(200);
+
+/// The pause for `namespaces` namespaces going away.
+fn settle(namespaces: usize) {
+    std::thread::sleep(SETTLE + Duration::from_millis(2) * namespaces as u32);
 }
 
 /// docker-bridge's addresses: the container pings the external host.
@@ -187,9 +201,13 @@ pub fn run(fixtures: &Path, script: &Path, n: usize) -> Result<BenchResult> {
     floor_once(&fixture).context("warm-up (floor)")?;
     shell_once(script, 0).context("warm-up (shell)")?;
     let mut r = BenchResult { rounds: n, harness_ms: vec![], floor_ms: vec![], shell_ms: vec![], peak_rss_kib: 0 };
+    let ns = fixture.namespaces.len();
     for i in 1..=n {
+        settle(ns);
         r.harness_ms.push(harness_once(&fixture, i)?);
+        settle(ns);
         r.floor_ms.push(floor_once(&fixture).context("floor")?);
+        settle(ns);
         r.shell_ms.push(shell_once(script, i)?);
     }
     r.peak_rss_kib = peak_rss_kib();
@@ -199,7 +217,12 @@ pub fn run(fixtures: &Path, script: &Path, n: usize) -> Result<BenchResult> {
 impl std::fmt::Display for BenchResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (h, fl, s) = (median(&self.harness_ms), median(&self.floor_ms), median(&self.shell_ms));
-        writeln!(f, "docker-bridge build + 1 ping + teardown, {} rounds each, alternated:", self.rounds)?;
+        writeln!(
+            f,
+            "docker-bridge build + 1 ping + teardown, {} rounds each, alternated, each after a {} ms pause:",
+            self.rounds,
+            SETTLE.as_millis()
+        )?;
         writeln!(f, "  harness (Topology::build: a thread per namespace, batched rtnetlink, offloads off,")?;
         writeln!(f, "           fixture iptables beside, carrier wait; probe::ping; drop): median {h:.2} ms")?;
         writeln!(
@@ -321,7 +344,9 @@ pub fn scale(fixtures: &Path, n: usize) -> Result<ScaleResult> {
     // Warm-up: module loads, the netlink runtime, page cache.
     drop(Topology::build(&base, "scale-warm").context("warm-up")?);
     let (base_fds, base_threads) = (count_dir("/proc/self/fd"), count_dir("/proc/self/task"));
+    let ns = fixture.namespaces.len();
 
+    settle(ns);
     let t = Instant::now();
     let topo = Topology::build(&fixture, &format!("scale-{n}")).context("the harness's build")?;
     let build_ms = t.elapsed().as_secs_f64() * 1e3;
@@ -341,6 +366,7 @@ pub fn scale(fixtures: &Path, n: usize) -> Result<ScaleResult> {
     drop(topo);
     let harness = Side { build_ms, teardown_ms: t.elapsed().as_secs_f64() * 1e3 };
 
+    settle(ns);
     let t = Instant::now();
     let floor = Floor::build(&fixture, None).context("the floor's build")?;
     let build_ms = t.elapsed().as_secs_f64() * 1e3;
@@ -349,7 +375,12 @@ pub fn scale(fixtures: &Path, n: usize) -> Result<ScaleResult> {
     drop(floor);
     let floor = Side { build_ms, teardown_ms: t.elapsed().as_secs_f64() * 1e3 };
 
-    let shell = if n <= SHELL_MAX_CONTAINERS { Some(shell_scaled(n)?) } else { None };
+    let shell = if n <= SHELL_MAX_CONTAINERS {
+        settle(ns);
+        Some(shell_scaled(n)?)
+    } else {
+        None
+    };
     Ok(ScaleResult {
         containers: n,
         harness,
