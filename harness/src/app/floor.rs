@@ -111,7 +111,7 @@ impl Floor {
         Ok(floor)
     }
 
-    /// The harness's four rounds, each namespace's requests of a round in
+    /// The harness's three rounds, each namespace's requests of a round in
     /// one `sendmsg` (CHUNK at most), the namespaces shared among one
     /// thread per CPU; then the wait for carrier.
     fn rounds(&mut self, plan: &topology::BuildPlan) -> Result<()> {
@@ -121,16 +121,15 @@ impl Floor {
         // requests; routes go with the round that brings its last links up.
         let of = |r: usize, w: &topology::NsWork| -> Vec<LinkReq> {
             match r {
-                0 => w.bridges.clone(),
-                1 => w.veths.clone(),
-                2 if w.ups.is_empty() => [w.peers.clone(), w.routes.clone()].concat(),
-                2 => w.peers.clone(),
+                0 => [w.bridges.clone(), w.veths.clone()].concat(),
+                1 if w.ups.is_empty() => [w.peers.clone(), w.routes.clone()].concat(),
+                1 => w.peers.clone(),
                 _ if w.ups.is_empty() => vec![],
                 _ => [w.ups.clone(), w.routes.clone()].concat(),
             }
         };
-        let first_round = |w: &topology::NsWork| (0..4).find(|&r| !of(r, w).is_empty()).unwrap_or(0);
-        for r in 0..4 {
+        let first_round = |w: &topology::NsWork| (0..3).find(|&r| !of(r, w).is_empty()).unwrap_or(0);
+        for r in 0..3 {
             each(&mut self.namespaces, |name, nl| {
                 let w = &plan.work[name];
                 let reqs = of(r, w);

@@ -44,18 +44,21 @@ pub struct BuildPlan {
 /// What one namespace does in each round of a build.
 #[derive(Default, Clone)]
 pub struct NsWork {
+    /// Written when the namespace is made, before any link exists.
     pub sysctls: Vec<(String, String)>,
-    /// Round 1: bridges (up), their addresses.
+    /// Bridges (up), their addresses: first, before the veths.
     pub bridges: Vec<LinkReq>,
-    /// Round 2: veths created (down) from this side, this end's addresses.
+    /// Veths created (down) from this side, this end's addresses.
     pub veths: Vec<LinkReq>,
-    /// Round 3: the peer ends born here: master and up, addresses.
+    /// The peer ends born here: master and up, addresses (once every veth
+    /// exists).
     pub peers: Vec<LinkReq>,
-    /// Round 4: the first ends up, then routes; then the wait for carrier.
+    /// The first ends up, then routes (once every peer is up); then the
+    /// wait for carrier.
     pub ups: Vec<LinkReq>,
     pub routes: Vec<LinkReq>,
-    /// Devices whose offloads go off (`ethtool -K`), in rounds 2 and 3,
-    /// each while still down.
+    /// Devices whose offloads go off (`ethtool -K`), with the veths and
+    /// with the peers, each while still down.
     pub offloads: [Vec<String>; 2],
     /// Links to wait for carrier on: index → name.
     pub carrier: BTreeMap<u32, String>,
@@ -229,17 +232,18 @@ impl Topology {
     /// In as few netlink round trips as the kernel allows: links are created
     /// with their ifindex, master, MTU and queue length in one message (a
     /// veth with both ends), so nothing is looked up; each namespace's
-    /// requests go as one batch ([`link::batch`]); the namespaces work at
-    /// the same time, in four rounds, and the fixture's `iptables-restore`
-    /// and `iptables` commands (by interface name) run beside them:
+    /// requests go as one batch ([`link::batch`]); the namespaces are made
+    /// (with their sysctls) and then work at the same time, in three rounds,
+    /// and the fixture's `iptables-restore` and `iptables` commands (by
+    /// interface name) run beside them:
     ///
-    /// 1. sysctls, bridges (up) and their addresses;
-    /// 2. each veth from its first end, both ends down; that end's addresses;
-    /// 3. the peer end: master and up, its addresses;
-    /// 4. the first end up, routes; the wait for carrier.
+    /// 1. bridges (up) and their addresses; each veth from its first end,
+    ///    both ends down, and that end's addresses and offloads;
+    /// 2. the peer end: offloads, then master and up, its addresses;
+    /// 3. the first end up, routes; the wait for carrier.
     ///
     /// A fixture with typed `links` or `addresses` (VLANs, macvlans, tunnels
-    /// on the fixture's bridges and veths) gets them after round 3, one
+    /// on the fixture's bridges and veths) gets them after round 3's requests, one
     /// request after another as the kernel may need each before the next;
     /// its routes then follow them, as do its neighbours, fdb entries and
     /// rules, and the wait for carrier comes last. `nft` rulesets load once
@@ -252,7 +256,14 @@ impl Topology {
     pub fn build(f: &FixtureFile, tag: &str) -> Result<Topology> {
         let names: Vec<String> = f.namespaces.iter().map(|n| format!("{}@{tag}", n.name.get_ref())).collect();
         let mut namespaces = IndexMap::new();
-        for (n, ns) in f.namespaces.iter().zip(Netns::new_many(&names)?) {
+        // Each namespace's sysctls are written as it is made, before any
+        // link of any namespace exists.
+        let spec = names
+            .iter()
+            .zip(&f.namespaces)
+            .map(|(name, n)| (name.clone(), n.sysctls.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()))
+            .collect();
+        for (n, ns) in f.namespaces.iter().zip(Netns::new_many_with(spec)?) {
             namespaces.insert(n.name.get_ref().clone(), ns);
         }
         let plan = plan(f, &|ns| namespaces.get(ns).map_or(2, |n| n.first_free_index()), &|ns, dev| match namespaces
@@ -326,14 +337,7 @@ impl Topology {
         };
         let r = reqs.clone();
         self.each(work, move |w, ctx| {
-            for (k, v) in &w.sysctls {
-                sysctl::write(k, v)?;
-            }
-            link::batch(ctx, r(&w.bridges))
-        })?;
-        let r = reqs.clone();
-        self.each(work, move |w, ctx| {
-            link::batch(ctx, r(&w.veths))?;
+            link::batch(ctx, r(&[&w.bridges[..], &w.veths[..]].concat()))?;
             w.offloads[0].iter().try_for_each(|d| crate::sys::ethtool::offloads_off(d))
         })?;
         let r = reqs.clone();

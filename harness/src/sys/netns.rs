@@ -163,19 +163,26 @@ impl Pending {
 impl Netns {
     /// Creates a fresh namespace with `lo` up.
     pub fn new(name: &str) -> Result<Netns> {
-        Self::spawn(name)?.wait()
+        Self::spawn(name, Vec::new())?.wait()
     }
 
     /// Creates several namespaces at once: the kernel sets them up in
     /// parallel, and that is most of the cost of a topology.
     pub fn new_many(names: &[String]) -> Result<Vec<Netns>> {
-        let pending = names.iter().map(|n| Self::spawn(n)).collect::<Result<Vec<_>>>()?;
+        Self::new_many_with(names.iter().map(|n| (n.clone(), Vec::new())).collect())
+    }
+
+    /// As [`Netns::new_many`], each namespace with its sysctls (`key`,
+    /// `value`) written by its thread as soon as it exists, before any
+    /// link can be made in it (a link takes `default`'s values when made).
+    pub fn new_many_with(spec: Vec<(String, Vec<(String, String)>)>) -> Result<Vec<Netns>> {
+        let pending = spec.into_iter().map(|(n, s)| Self::spawn(&n, s)).collect::<Result<Vec<_>>>()?;
         // Wait for every thread even after a failure, so none is left behind.
         let done: Vec<Result<Netns>> = pending.into_iter().map(Pending::wait).collect();
         done.into_iter().collect()
     }
 
-    fn spawn(name: &str) -> Result<Pending> {
+    fn spawn(name: &str, sysctls: Vec<(String, String)>) -> Result<Pending> {
         // Thread names cannot hold NUL (`Builder::spawn` would panic); the
         // loader refuses such names, this keeps any other caller safe.
         if name.contains('\0') {
@@ -188,26 +195,33 @@ impl Netns {
             .name(format!("netns:{name}"))
             // Jobs are small closures; 256 KiB keeps 500 namespaces' stacks modest.
             .stack_size(256 << 10)
-            .spawn(move || match enter_new_namespace() {
-                Ok((mut ctx, conn, first_free)) => {
-                    // SAFETY: gettid has no preconditions.
-                    let _ = ready_tx.send(Ok((unsafe { libc::gettid() }, first_free)));
-                    for job in rx {
-                        // A panicking job must not take the namespace thread
-                        // down with it: the caller sees the panic as an error.
-                        let _ = catch_unwind(AssertUnwindSafe(|| job(&mut ctx)));
+            .spawn(move || {
+                match enter_new_namespace().and_then(|made| {
+                    for (k, v) in &sysctls {
+                        crate::sys::sysctl::write(k, v)?;
                     }
-                    // The connection is ended here rather than left to
-                    // notice its handles are gone (it looks once, and the
-                    // notification channel may close after that look), and
-                    // waited for: its socket, and the socket's hold on the
-                    // namespace, are gone when the namespace's drop returns.
-                    drop(ctx);
-                    conn.abort();
-                    let _ = runtime().block_on(conn);
-                }
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e));
+                    Ok(made)
+                }) {
+                    Ok((mut ctx, conn, first_free)) => {
+                        // SAFETY: gettid has no preconditions.
+                        let _ = ready_tx.send(Ok((unsafe { libc::gettid() }, first_free)));
+                        for job in rx {
+                            // A panicking job must not take the namespace thread
+                            // down with it: the caller sees the panic as an error.
+                            let _ = catch_unwind(AssertUnwindSafe(|| job(&mut ctx)));
+                        }
+                        // The connection is ended here rather than left to
+                        // notice its handles are gone (it looks once, and the
+                        // notification channel may close after that look), and
+                        // waited for: its socket, and the socket's hold on the
+                        // namespace, are gone when the namespace's drop returns.
+                        drop(ctx);
+                        conn.abort();
+                        let _ = runtime().block_on(conn);
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
                 }
             })
             .context("spawning a namespace thread")?;
