@@ -223,14 +223,24 @@ impl std::fmt::Display for BenchResult {
             self.rounds,
             SETTLE.as_millis()
         )?;
-        writeln!(f, "  harness (Topology::build: a thread per namespace, batched rtnetlink, offloads off,")?;
-        writeln!(f, "           fixture iptables beside, carrier wait; probe::ping; drop): median {h:.2} ms")?;
         writeln!(
             f,
-            "  floor   (raw rtnetlink, one sendmsg per namespace and round, a thread per CPU; same namespaces,"
+            "  every side: 3 namespaces, the fixture's 12 sysctls before any link, docker0, 2 veths, offloads"
         )?;
-        writeln!(f, "           sysctls, links, addresses, route, iptables beside, carrier wait; one echo; close): median {fl:.2} ms")?;
-        writeln!(f, "  shell   (ci/bench/docker-bridge.sh: ip netns + iproute2 + iptables + ping): median {s:.2} ms")?;
+        writeln!(
+            f,
+            "  off on the 4 veth ends while down, 3 addresses, 1 route, the MASQUERADE rule, 1 echo answered,"
+        )?;
+        writeln!(f, "  teardown; each side its own way:")?;
+        writeln!(f, "  harness (Topology::build: a thread per namespace, batched rtnetlink, one SFEATURES ioctl per")?;
+        writeln!(f, "           veth end, iptables beside, carrier wait; probe::ping; drop): median {h:.2} ms")?;
+        writeln!(
+            f,
+            "  floor   (raw rtnetlink, one sendmsg per namespace and round, a thread per CPU, the same ioctl;"
+        )?;
+        writeln!(f, "           iptables beside, carrier wait; one echo on a raw socket; close): median {fl:.2} ms")?;
+        writeln!(f, "  shell   (ci/bench/docker-bridge.sh: ip netns, ip, sysctl -w, ethtool -K, iptables, ping -W 1;")?;
+        writeln!(f, "           ip netns del): median {s:.2} ms")?;
         writeln!(f, "  ratio harness/shell: {:.3}", h / s)?;
         writeln!(f, "  ratio harness/floor: {:.3}", h / fl)?;
         writeln!(f, "  harness peak RSS: {} KiB", self.peak_rss_kib)
@@ -287,21 +297,33 @@ pub fn scaled_fixture(base: &FixtureFile, n: usize) -> Result<FixtureFile> {
 }
 
 /// The shell way for `n` containers: the script prints `built` between
-/// its build and its teardown.
+/// its build and its teardown. The work of the harness's build: every
+/// namespace's sysctls of the fixture before its links, offloads off on
+/// every veth end while it is down (`ethtool -K`).
 fn scaled_script(n: usize, tag: &str) -> String {
+    let guest = "net.ipv4.ip_forward=0 net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1";
+    let off = "rx off tx off sg off tso off gso off gro off >/dev/null";
     let mut s = format!(
         "set -euo pipefail\nh=nrb-{tag}-h e=nrb-{tag}-e\nip netns add $h\nip netns add $e\n\
          for x in $h $e; do ip -n $x link set lo up; done\n\
-         ip netns exec $h sysctl -qw net.ipv4.ip_forward=1\n\
+         ip netns exec $h sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
+         net.ipv4.conf.default.rp_filter=0 net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
+         net.ipv4.igmp_link_local_mcast_reports=0\n\
+         ip netns exec $e sysctl -qw {guest}\n\
          ip -n $h link add docker0 txqueuelen 0 type bridge\nip -n $h addr add 172.17.0.1/16 dev docker0\n\
          ip -n $h link set docker0 up\n\
-         ip -n $h link add eno1 type veth peer name eth0 netns $e\nip -n $h addr add 10.2.19.78/24 dev eno1\n\
+         ip -n $h link add eno1 type veth peer name eth0 netns $e\n\
+         ip netns exec $h ethtool -K eno1 {off}\nip netns exec $e ethtool -K eth0 {off}\n\
+         ip -n $h addr add 10.2.19.78/24 dev eno1\n\
          ip -n $h link set eno1 up\nip -n $e addr add 10.2.19.80/24 dev eth0\nip -n $e link set eth0 up\n\
          ip netns exec $h iptables -t nat -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE\n"
     );
     s += &format!(
         "for i in $(seq 0 {}); do c=nrb-{tag}-c$i; a=$((i + 2)); ip netns add $c; ip -n $c link set lo up\n\
-         ip -n $h link add v$i type veth peer name eth0 netns $c\nip -n $h link set v$i master docker0 up\n\
+         ip netns exec $c sysctl -qw {guest}\n\
+         ip -n $h link add v$i type veth peer name eth0 netns $c\n\
+         ip netns exec $h ethtool -K v$i {off}\nip netns exec $c ethtool -K eth0 {off}\n\
+         ip -n $h link set v$i master docker0 up\n\
          ip -n $c addr add 172.17.$((a / 256)).$((a % 256))/16 dev eth0\nip -n $c link set eth0 up\n\
          ip -n $c route add default via 172.17.0.1\ndone\necho built\n",
         n - 1

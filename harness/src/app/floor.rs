@@ -6,9 +6,10 @@
 //! wait for carrier; but one blocking netlink socket per namespace (which
 //! alone holds it), each namespace's requests of a round in one `sendmsg`
 //! (`lo` up with its first, a namespace's routes with its last), the
-//! namespaces shared among one thread per CPU. Not done: offloads off (the
-//! harness's `ethtool` calls, for faithful captures), a thread per
-//! namespace, a runtime, drop watches, evidence.
+//! namespaces shared among one thread per CPU; offloads off on every veth
+//! end with the harness's one `ETHTOOL_SFEATURES` ioctl, at the same point
+//! of the build (through the namespace's netlink socket). Not done: a
+//! thread per namespace, a runtime, drop watches, evidence.
 //!
 //! [`Topology::build`]: crate::run::topology::Topology::build
 
@@ -154,7 +155,20 @@ impl Floor {
                         ));
                     }
                     batch.extend(part.iter().map(|r| r.build(&peer)));
+                    // The peers' offloads go off before they come up, as
+                    // the harness does (a running veth's GRO off waits for RCU).
+                    if r == 1 && i == 0 {
+                        for d in &w.offloads[1] {
+                            crate::sys::ethtool::offloads_off_via(nl.as_raw_fd(), d)?;
+                        }
+                    }
                     nl.batch(batch)?;
+                }
+                // The first ends' offloads, once they exist (still down).
+                if r == 0 {
+                    for d in &w.offloads[0] {
+                        crate::sys::ethtool::offloads_off_via(nl.as_raw_fd(), d)?;
+                    }
                 }
                 Ok(())
             })?;

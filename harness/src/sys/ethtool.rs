@@ -77,13 +77,22 @@ impl Sock {
 
     /// `SIOCETHTOOL` on `dev` with `data` (a command struct).
     fn ioctl(&self, dev: &str, data: *mut libc::c_void) -> std::io::Result<()> {
+        ioctl_on(self.0, dev, data)
+    }
+}
+
+/// `SIOCETHTOOL` on `dev` through `fd`, a socket of any family in the
+/// device's namespace (the kernel hands socket ioctls its protocol does not
+/// know to `dev_ioctl`, in the socket's namespace).
+fn ioctl_on(fd: i32, dev: &str, data: *mut libc::c_void) -> std::io::Result<()> {
+    {
         let mut ifr = IfReq { name: [0; libc::IFNAMSIZ], data, _pad: [0; 16] };
         for (i, b) in dev.bytes().enumerate() {
             ifr.name[i] = b as libc::c_char;
         }
         // SAFETY: an ifreq we own pointing at a command struct the caller owns.
         // (SFEATURES answers with flags: any non-negative value is success.)
-        if unsafe { libc::ioctl(self.0, SIOCETHTOOL as _, &mut ifr) } < 0 {
+        if unsafe { libc::ioctl(fd, SIOCETHTOOL as _, &mut ifr) } < 0 {
             return Err(std::io::Error::last_os_error());
         }
         Ok(())
@@ -133,10 +142,17 @@ fn feature_bits() -> Option<&'static (usize, BTreeMap<String, u32>)> {
 /// `dev` in the calling thread's namespace: what `ethtool -K dev rx off tx
 /// off sg off tso off gso off gro off` asks, in one call.
 pub fn offloads_off(dev: &str) -> Result<()> {
+    let s = Sock::new()?;
+    offloads_off_via(s.0, dev)
+}
+
+/// As [`offloads_off`], through `fd`: any socket in `dev`'s namespace (the
+/// bench's floor uses the netlink socket that holds its namespace).
+pub fn offloads_off_via(fd: std::os::fd::RawFd, dev: &str) -> Result<()> {
     if dev.len() >= libc::IFNAMSIZ {
         return Err(anyhow!("interface name {dev:?} too long"));
     }
-    let Some((count, bits)) = feature_bits() else { return legacy_off(dev) };
+    let Some((count, bits)) = feature_bits() else { return legacy_off_via(fd, dev) };
     // The kernel wants exactly its number of words.
     let words = count.div_ceil(32);
     // struct ethtool_sfeatures: cmd, size, then {valid, requested} per word.
@@ -150,14 +166,16 @@ pub fn offloads_off(dev: &str) -> Result<()> {
     }
     // A device lacking some of them (EOPNOTSUPP per feature in the legacy
     // calls) gets the rest: the kernel says so in the result's flags.
-    Sock::new()?
-        .ioctl(dev, req.as_mut_ptr() as *mut libc::c_void)
-        .map_err(|e| anyhow!("ethtool features off on {dev}: {e}"))
+    ioctl_on(fd, dev, req.as_mut_ptr() as *mut libc::c_void).map_err(|e| anyhow!("ethtool features off on {dev}: {e}"))
 }
 
 /// The six legacy calls, one per feature group.
 pub fn legacy_off(dev: &str) -> Result<()> {
     set_features(dev, &Feature::ALL.map(|f| (f, false)))
+}
+
+fn legacy_off_via(fd: std::os::fd::RawFd, dev: &str) -> Result<()> {
+    set_features_via(fd, dev, &Feature::ALL.map(|f| (f, false)))
 }
 
 fn cmd_of(f: Feature) -> u32 {
@@ -175,14 +193,18 @@ fn cmd_of(f: Feature) -> u32 {
 /// with the legacy command of each (a device that lacks one is left as it
 /// is): a link's `offloads` as its case gives them.
 pub fn set_features(dev: &str, features: &[(Feature, bool)]) -> Result<()> {
+    let s = Sock::new()?;
+    set_features_via(s.0, dev, features)
+}
+
+fn set_features_via(fd: std::os::fd::RawFd, dev: &str, features: &[(Feature, bool)]) -> Result<()> {
     if dev.len() >= libc::IFNAMSIZ {
         return Err(anyhow!("interface name {dev:?} too long"));
     }
-    let s = Sock::new()?;
     for &(feature, on) in features {
         let cmd = cmd_of(feature);
         let mut val = EthtoolValue { cmd, data: u32::from(on) };
-        if let Err(e) = s.ioctl(dev, &mut val as *mut EthtoolValue as *mut libc::c_void) {
+        if let Err(e) = ioctl_on(fd, dev, &mut val as *mut EthtoolValue as *mut libc::c_void) {
             // Not every device implements every toggle (EOPNOTSUPP).
             if e.raw_os_error() != Some(libc::EOPNOTSUPP) {
                 return Err(anyhow!("ethtool cmd 0x{cmd:x} on {dev}: {e}"));
