@@ -43,7 +43,11 @@ impl Results {
 fn main() -> ExitCode {
     // As a normal user: root of a private user namespace (before any thread).
     let rootless = netrepro::sys::netns::become_userns_root();
-    let args = Arguments::from_args();
+    let mut args = Arguments::from_args();
+    // Cases mostly wait: more at once than CPUs (suite::default_threads),
+    // with the fds that takes.
+    args.test_threads = args.test_threads.or_else(netrepro::app::suite::default_threads);
+    netrepro::sys::rlimit::raise_nofile();
     match &rootless {
         Ok(true) => eprintln!("netrepro: not root: running in a private user namespace"),
         Ok(false) => {}

@@ -99,6 +99,11 @@ enum Cmd {
     Bench {
         #[arg(value_name = "N", default_value_t = 30)]
         n: usize,
+        /// docker-bridge with this many containers (up to 500), once per
+        /// side: per-container build and teardown, harness vs floor vs shell
+        /// (shell up to 100); peak fds, threads, RSS
+        #[arg(long, value_name = "N")]
+        containers: Option<usize>,
     },
     /// The keeper of `run --keep` (internal)
     #[command(name = "__keep", hide = true)]
@@ -147,6 +152,8 @@ fn main() -> ExitCode {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     // Usage errors and --help end here, before anything is touched.
     let cli = Cli::parse();
+    // A namespace holds an fd while it lives: allow as many as the system does.
+    netrepro::sys::rlimit::raise_nofile();
     // As a normal user: root of a private user namespace, before any thread
     // exists; if that is not allowed, `prepare` says what is needed.
     // `status`, `down` and `shell` act on keepers as the caller: inside a
@@ -167,7 +174,7 @@ fn main() -> ExitCode {
         Cmd::Soak { n, ids } => soak(n, &ids),
         Cmd::Report { dir } => report(dir),
         Cmd::Matrix { dir } => matrix(&dir),
-        Cmd::Bench { n } => bench(n),
+        Cmd::Bench { n, containers } => bench(n, containers),
         Cmd::Keeper { case, phase } => keeper(&case, &phase),
         Cmd::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "netrepro", &mut std::io::stdout());
@@ -482,15 +489,24 @@ fn matrix(dir: &Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn bench(n: usize) -> ExitCode {
+fn bench(n: usize, containers: Option<usize>) -> ExitCode {
+    use netrepro::app::bench::{Args, MAX_CONTAINERS};
+    let what = match containers {
+        None => Args::Rounds(n),
+        Some(c) if (1..=MAX_CONTAINERS).contains(&c) => Args::Containers(c),
+        Some(c) => {
+            eprintln!("bench: --containers takes 1 to {MAX_CONTAINERS}, not {c}");
+            return ExitCode::from(2);
+        }
+    };
     let guard = match prepare() {
         Ok(g) => g,
         Err(code) => return code,
     };
     let script = suite::fixtures_dir().join("../ci/bench/docker-bridge.sh");
-    match netrepro::app::bench::run(&suite::fixtures_dir(), &script, n) {
-        Ok(r) => {
-            print!("{}", r.summary());
+    match netrepro::app::bench::command(what, &suite::fixtures_dir(), &script) {
+        Ok(out) => {
+            print!("{out}");
             guard.exit_code(true)
         }
         Err(e) => {

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod catalog;
+pub mod floor;
 pub mod keep;
 pub mod preflight;
 pub mod run;

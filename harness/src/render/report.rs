@@ -18,6 +18,7 @@ use anyhow::Result;
 use crate::evidence::outcome::Outcome;
 use crate::evidence::record::{CaseRecord, CheckRecord, PhaseRecord, ProbeRecord, WindowRecord};
 use crate::evidence::topo::TopoView;
+use crate::render::fragments::Part;
 pub use crate::render::timeline::{esc, timeline_svg};
 use crate::sys::drops::Origin;
 
@@ -54,8 +55,9 @@ pub fn collect(root: &Path) -> (Vec<CaseRecord>, Vec<String>) {
 pub fn write(root: &Path) -> Result<PathBuf> {
     let store = crate::evidence::store::Store::open(root)?;
     let _lock = store.lock("report", "netrepro report")?;
-    let (cases, unreadable) = collect(root);
-    let mut html = render(&cases);
+    // Each case's part comes from its cache unless its evidence changed.
+    let (parts, unreadable) = crate::render::fragments::collect(store.dir(), part);
+    let mut html = page(&parts);
     if !unreadable.is_empty() {
         let list: String = unreadable.iter().map(|u| format!("<li>{}</li>", esc(u))).collect();
         let at = html.find("<h1>").unwrap_or(0);
@@ -114,11 +116,25 @@ fn window_anchor(name: &str) -> String {
     format!("window-{name}")
 }
 
-/// The index of failures: every unmet expectation and every phase error,
-/// each a link to its place below.
-fn failures_index(cases: &[CaseRecord]) -> String {
+/// The index of failures, from every case's entries ([`failures_of`]).
+fn failures_index(parts: &[Part]) -> String {
+    let items: Vec<&String> = parts.iter().flat_map(|p| &p.failures).collect();
+    if items.is_empty() {
+        return "<nav class=\"failures none\" id=\"failures\"><h2>No failing check</h2></nav>".into();
+    }
+    format!(
+        "<nav class=\"failures\" id=\"failures\"><h2>{} failing check{}</h2><ol>{}</ol></nav>",
+        items.len(),
+        if items.len() == 1 { "" } else { "s" },
+        items.into_iter().map(String::as_str).collect::<String>()
+    )
+}
+
+/// A case's entries in the index of failures: every unmet expectation and
+/// every phase error, each a link to its place below.
+fn failures_of(c: &CaseRecord) -> Vec<String> {
     let mut items = Vec::new();
-    for c in cases {
+    {
         for ph in c.phases.iter().filter(|p| !p.passed) {
             let at = format!("{} › {}", c.id, ph.name);
             if let Some(e) = &ph.error {
@@ -147,50 +163,66 @@ fn failures_index(cases: &[CaseRecord]) -> String {
             }
         }
     }
-    if items.is_empty() {
-        return "<nav class=\"failures none\" id=\"failures\"><h2>No failing check</h2></nav>".into();
-    }
-    format!(
-        "<nav class=\"failures\" id=\"failures\"><h2>{} failing check{}</h2><ol>{}</ol></nav>",
-        items.len(),
-        if items.len() == 1 { "" } else { "s" },
-        items.concat()
-    )
+    items
 }
 
 fn render_with(cases: &[CaseRecord], open_all: bool) -> String {
+    page(&cases.iter().map(|c| part_with(c, open_all)).collect::<Vec<_>>())
+}
+/// A case's row in the summary table, its section of the page (passing
+/// phases collapsed) and its entries in the index of failures.
+pub fn part(c: &CaseRecord) -> Part {
+    part_with(c, false)
+}
+
+fn part_with(c: &CaseRecord, open_all: bool) -> Part {
+    let phases: Vec<String> = c
+        .phases
+        .iter()
+        .map(|p| format!("<span class=\"{}\">{}</span>", if p.passed { "pass" } else { "fail" }, esc(&p.name)))
+        .collect();
+    let row = format!(
+        "<tr><td><a href=\"#{id}\">{id}</a></td><td class=\"{v}\">{v}</td><td>{}</td><td>{}</td><td>{:.0}</td></tr>",
+        phases.join(" "),
+        utc(c.started_unix_ms),
+        c.duration_ms,
+        id = esc(&c.id),
+        v = esc(&c.verdict),
+    );
+    let mut section = String::new();
+    case_html(&mut section, c, open_all);
+    Part {
+        id: c.id.clone(),
+        passed: c.passed(),
+        kernel_release: c.kernel_release.clone(),
+        drop_monitor: c.drop_monitor.clone(),
+        row,
+        section,
+        failures: failures_of(c),
+    }
+}
+
+/// The page from its parts.
+pub fn page(parts: &[Part]) -> String {
     let mut h = String::new();
-    let passed = cases.iter().filter(|c| c.passed()).count();
-    let kernels: std::collections::BTreeSet<&str> = cases.iter().map(|c| c.kernel_release.as_str()).collect();
+    let passed = parts.iter().filter(|c| c.passed).count();
+    let kernels: std::collections::BTreeSet<&str> = parts.iter().map(|c| c.kernel_release.as_str()).collect();
     let _ = write!(
         h,
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>netrepro report</title><style>{STYLE}</style></head><body>\
          <h1>netrepro: {passed} of {} cases passed</h1>{}<p class=\"note\">kernel {}; drop monitor: {}</p>",
-        cases.len(),
-        failures_index(cases),
+        parts.len(),
+        failures_index(parts),
         esc(&kernels.into_iter().collect::<Vec<_>>().join(", ")),
-        esc(cases.iter().map(|c| c.drop_monitor.as_str()).find(|d| !d.is_empty()).unwrap_or("not recorded")),
+        esc(parts.iter().map(|c| c.drop_monitor.as_str()).find(|d| !d.is_empty()).unwrap_or("not recorded")),
     );
     h += "<table><tr><th>case</th><th>verdict</th><th>phases</th><th>run at (UTC)</th><th>ms</th></tr>";
-    for c in cases {
-        let phases: Vec<String> = c
-            .phases
-            .iter()
-            .map(|p| format!("<span class=\"{}\">{}</span>", if p.passed { "pass" } else { "fail" }, esc(&p.name)))
-            .collect();
-        let _ = write!(
-            h,
-            "<tr><td><a href=\"#{id}\">{id}</a></td><td class=\"{v}\">{v}</td><td>{}</td><td>{}</td><td>{:.0}</td></tr>",
-            phases.join(" "),
-            utc(c.started_unix_ms),
-            c.duration_ms,
-            id = esc(&c.id),
-            v = esc(&c.verdict),
-        );
+    for c in parts {
+        h += &c.row;
     }
     h += "</table>";
-    for c in cases {
-        case_html(&mut h, c, open_all);
+    for c in parts {
+        h += &c.section;
     }
     h += "</body></html>\n";
     h

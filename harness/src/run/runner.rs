@@ -123,6 +123,18 @@ pub fn run_case_until(
     Ok((rec, path, kept))
 }
 
+/// Loads the drop monitor (BTF, the BPF program) on a thread of its own,
+/// once per process, while the first topology is built; the drop watch
+/// that needs it comes after the build.
+fn load_drop_monitor_beside() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = std::thread::Builder::new().name("drops:load".into()).spawn(|| {
+            let _ = crate::sys::drops::monitor();
+        });
+    });
+}
+
 fn error_phase(name: &str, e: String) -> PhaseRecord {
     PhaseRecord { error: Some(e), ..PhaseRecord::new(name) }
 }
@@ -139,6 +151,7 @@ fn run_phase(
     rec.upstream = ph.upstream.clone();
     rec.note = ph.note.clone();
     let t_setup = Instant::now();
+    load_drop_monitor_beside();
     let topo = match Topology::build(&plan.fixture, &format!("{}:{}", plan.id(), ph.name)) {
         Ok(t) => t,
         Err(e) => {
@@ -148,11 +161,8 @@ fn run_phase(
     };
     // Registered before any step, so setup's own drops are not mistaken
     // for the probe's: each probe reads a delta.
-    let inodes: Vec<(String, u32)> = topo
-        .namespaces
-        .iter()
-        .filter_map(|(n, ns)| Some((n.clone(), crate::sys::netns::inode_of(ns.raw_fd()).ok()?)))
-        .collect();
+    let inodes: Vec<(String, u32)> =
+        topo.namespaces.iter().filter_map(|(n, ns)| Some((n.clone(), ns.inode().ok()?))).collect();
     let watch = crate::sys::drops::Watch::new(inodes);
     let mut globals = Globals::default();
     let mut apply = |s: &Step| match s {
@@ -326,7 +336,7 @@ fn stop_captures(
         return Ok(());
     }
     // Every capture is stopped, even when one fails.
-    let stopped: Vec<Result<Captured>> = caps.into_iter().map(Capture::stop).collect();
+    let stopped: Vec<Result<Captured>> = crate::sys::capture::stop_all(caps);
     let captured: Vec<Captured> = stopped.into_iter().collect::<Result<_>>()?;
     let mut comments = vec![format!("netrepro case {}, phase {}", plan.id(), ph.name)];
     for p in &rec.probes {
@@ -426,12 +436,13 @@ fn run_check(
         }
         None => (None, None),
     };
-    let mut witnesses = witness::for_check(check, watch);
+    let scope = witness::scope::scope(plan, spec, check);
+    let mut witnesses = witness::for_check(check, watch, &scope);
     for w in &mut witnesses {
         w.before(topo)?;
     }
     let w0 = now_ns();
-    let (outcome, leftover) = run_probe(spec, topo)?;
+    let (outcome, leftover) = run_probe(spec, topo, watch)?;
     let w1 = now_ns();
     let mut rec = ProbeRecord::new(&check.probe, spec.clone(), outcome, (w0, w1));
     rec.derived_window = derived_window;
@@ -447,7 +458,11 @@ fn run_check(
 
 /// Runs the probe itself: its outcome, and what it leaves open until the
 /// phase's captures stop (held connections, the stream's receiver).
-fn run_probe(spec: &ProbeSpec, topo: &Topology) -> Result<(Outcome, probe::Leftover)> {
+fn run_probe(
+    spec: &ProbeSpec,
+    topo: &Topology,
+    watch: &crate::sys::drops::Watch,
+) -> Result<(Outcome, probe::Leftover)> {
     Ok(match spec {
         ProbeSpec::Ping { from, to, count, interval_ms, wait_ms } => {
             let o = probe::ping(
@@ -537,6 +552,7 @@ fn run_probe(spec: &ProbeSpec, topo: &Topology) -> Result<(Outcome, probe::Lefto
                     count: i.count,
                     at_bytes: i.at_bytes,
                     settle: Duration::from_millis(i.settle_ms),
+                    drops: Some(watch),
                 }),
                 None => None,
             };

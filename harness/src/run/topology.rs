@@ -1,23 +1,212 @@
 //! A fixture, built over netlink into fresh namespaces. Dropping the
 //! [`Topology`] ends every namespace thread and so every namespace.
 
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
 use anyhow::{anyhow, bail, Context, Result};
 use indexmap::IndexMap;
 
-use crate::case::object::{LinkKind, LinkSpec, Offloads, RulesetKind};
-use crate::case::spec::{FixtureFile, Step};
+use crate::case::object::{LinkKind, LinkSpec, Offloads, RouteObj, RulesetKind};
+use crate::case::spec::{FixtureFile, Step, VethEnd};
 use crate::evidence::topo::{IfView, NsView, TopoView};
 use crate::sys::cmd;
 use crate::sys::ethtool;
 use crate::sys::firewall;
-use crate::sys::link;
-use crate::sys::netns::Netns;
+use crate::sys::link::{self, LinkOpts, PeerNs, Req};
+use crate::sys::netns::{Netns, NsCtx};
 use crate::sys::rtnl;
 use crate::sys::sysctl;
 use crate::sys::tc;
 
+/// How long a built topology may take to get carrier on every link: the
+/// kernel's link watch runs at once for these events, but under load it is
+/// a worker thread like any other.
+pub const CARRIER_WITHIN: Duration = Duration::from_secs(10);
+
 pub struct Topology {
     pub namespaces: IndexMap<String, Netns>,
+    /// The ifindex of every link the fixture made, by (namespace, name).
+    indexes: BTreeMap<(String, String), u32>,
+}
+
+/// A fixture as netlink requests: each namespace's work in each round of
+/// a build, and the ifindex every link gets. Nothing here touches the
+/// kernel: the harness ([`Topology::build`]) and `netrepro bench`'s floor
+/// send the same requests, each its own way.
+pub struct BuildPlan {
+    pub work: IndexMap<String, NsWork>,
+    /// The ifindex of every link the fixture makes, by (namespace, name).
+    pub indexes: BTreeMap<(String, String), u32>,
+}
+
+/// What one namespace does in each round of a build.
+#[derive(Default, Clone)]
+pub struct NsWork {
+    /// Written when the namespace is made, before any link exists.
+    pub sysctls: Vec<(String, String)>,
+    /// Bridges (up), their addresses: first, before the veths.
+    pub bridges: Vec<LinkReq>,
+    /// Veths created (down) from this side, this end's addresses.
+    pub veths: Vec<LinkReq>,
+    /// The peer ends born here: master and up, addresses (once every veth
+    /// exists).
+    pub peers: Vec<LinkReq>,
+    /// The first ends up, then routes (once every peer is up); then the
+    /// wait for carrier.
+    pub ups: Vec<LinkReq>,
+    pub routes: Vec<LinkReq>,
+    /// Devices whose offloads go off (`ethtool -K`), with the veths and
+    /// with the peers, each while still down.
+    pub offloads: [Vec<String>; 2],
+    /// Links to wait for carrier on: index → name.
+    pub carrier: BTreeMap<u32, String>,
+}
+
+/// A request not yet built: a veth's peer namespace is named, and each
+/// builder says how to reach it.
+#[derive(Clone)]
+pub enum LinkReq {
+    Bridge(String, LinkOpts),
+    /// This end, its options, the peer, its options, the peer's namespace.
+    Veth(String, LinkOpts, String, LinkOpts, String),
+    Set(String, LinkOpts),
+    Addr(u32, String, IpAddr, u8),
+    /// A route, out of the index of its device when it has one.
+    Route(RouteObj, Option<u32>),
+}
+
+impl LinkReq {
+    pub fn build(&self, peer_ns: &dyn Fn(&str) -> PeerNs) -> Req {
+        match self {
+            LinkReq::Bridge(n, o) => link::new_bridge(n, o),
+            LinkReq::Veth(n, o, p, po, ns) => link::new_veth(n, o, p, po, peer_ns(ns)),
+            LinkReq::Set(n, o) => link::set_link(n, o),
+            LinkReq::Addr(i, d, ip, len) => link::new_address(*i, d, *ip, *len),
+            LinkReq::Route(r, oif) => link::new_route(rtnl::route::message_with(r, *oif), r.show("add")),
+        }
+    }
+
+    /// The veth's peer namespace, if this makes a veth.
+    pub fn peer_ns(&self) -> Option<&str> {
+        match self {
+            LinkReq::Veth(.., ns) => Some(ns),
+            _ => None,
+        }
+    }
+}
+
+fn at<'a>(work: &'a mut IndexMap<String, NsWork>, ns: &str) -> Result<&'a mut NsWork> {
+    work.get_mut(ns).ok_or_else(|| anyhow!("no namespace {ns:?} in the fixture"))
+}
+
+/// Gives every link its index, counted in each namespace from `first(ns)`
+/// (see [`Netns::first_free_index`]), and sorts the fixture into rounds.
+/// `lookup` answers for a route's device the fixture does not make. A
+/// fixture with typed links or addresses gets its routes after them
+/// ([`Topology::build`]): none here, and a device not made yet is no error.
+pub fn plan(
+    f: &FixtureFile,
+    first: &dyn Fn(&str) -> u32,
+    lookup: &dyn Fn(&str, &str) -> Result<u32>,
+) -> Result<BuildPlan> {
+    let mut work: IndexMap<String, NsWork> =
+        f.namespaces.iter().map(|n| (n.name.get_ref().clone(), NsWork::default())).collect();
+    let mut indexes: BTreeMap<(String, String), u32> = BTreeMap::new();
+    let mut next: BTreeMap<String, u32> = BTreeMap::new();
+    let mut give = |ns: &str, dev: &str| {
+        let n = next.entry(ns.to_string()).or_insert_with(|| first(ns));
+        indexes.insert((ns.to_string(), dev.to_string()), *n);
+        *n += 1;
+    };
+    for b in &f.bridges {
+        give(b.ns.get_ref(), &b.name);
+    }
+    for v in &f.veths {
+        give(v.a.ns.get_ref(), &v.a.name);
+        give(v.b.ns.get_ref(), &v.b.name);
+    }
+    let idx = |ns: &str, dev: &str| {
+        indexes.get(&(ns.to_string(), dev.to_string())).copied().ok_or_else(|| anyhow!("no link {dev} in {ns}"))
+    };
+    for n in &f.namespaces {
+        at(&mut work, n.name.get_ref())?.sysctls = n.sysctls.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+    }
+    let mut ported: BTreeMap<(String, String), bool> = BTreeMap::new();
+    for b in &f.bridges {
+        let ns = b.ns.get_ref();
+        let index = idx(ns, &b.name)?;
+        let w = at(&mut work, ns)?;
+        let o = LinkOpts { index, tx_queue_len: b.tx_queue_len, up: true, ..Default::default() };
+        w.bridges.push(LinkReq::Bridge(b.name.clone(), o));
+        if let Some(m) = b.mtu {
+            w.bridges.push(LinkReq::Set(b.name.clone(), LinkOpts { index, mtu: Some(m), ..Default::default() }));
+        }
+        for a in &b.addresses {
+            w.bridges.push(LinkReq::Addr(index, b.name.clone(), a.addr, a.prefix));
+        }
+        ported.insert((ns.clone(), b.name.clone()), false);
+    }
+    let opts = |e: &VethEnd, index: u32| -> Result<LinkOpts> {
+        let master = match &e.master {
+            Some(m) => Some(idx(e.ns.get_ref(), m.get_ref())?),
+            None => None,
+        };
+        Ok(LinkOpts { index, mtu: e.mtu, tx_queue_len: e.tx_queue_len, master, up: false })
+    };
+    for v in &f.veths {
+        let (na, nb) = (v.a.ns.get_ref(), v.b.ns.get_ref());
+        let (ia, ib) = (idx(na, &v.a.name)?, idx(nb, &v.b.name)?);
+        let (oa, ob) = (opts(&v.a, ia)?, opts(&v.b, ib)?);
+        let wa = at(&mut work, na)?;
+        wa.veths.push(LinkReq::Veth(v.a.name.clone(), oa, v.b.name.clone(), ob.clone(), nb.clone()));
+        wa.veths.extend(v.a.addresses.iter().map(|a| LinkReq::Addr(ia, v.a.name.clone(), a.addr, a.prefix)));
+        wa.ups.push(LinkReq::Set(v.a.name.clone(), LinkOpts { index: ia, up: true, ..Default::default() }));
+        wa.offloads[0].push(v.a.name.clone());
+        wa.carrier.insert(ia, v.a.name.clone());
+        let wb = at(&mut work, nb)?;
+        // Master and up in one message (MTU and queue length came with
+        // the creation).
+        wb.peers.push(LinkReq::Set(
+            v.b.name.clone(),
+            LinkOpts { index: ib, master: ob.master, up: true, ..Default::default() },
+        ));
+        wb.peers.extend(v.b.addresses.iter().map(|a| LinkReq::Addr(ib, v.b.name.clone(), a.addr, a.prefix)));
+        wb.offloads[1].push(v.b.name.clone());
+        wb.carrier.insert(ib, v.b.name.clone());
+        for e in [&v.a, &v.b] {
+            if let Some(m) = &e.master {
+                ported.insert((e.ns.get_ref().clone(), m.get_ref().clone()), true);
+            }
+        }
+    }
+    // A bridge has carrier once a port has: wait only for those with one.
+    for ((ns, name), has_port) in ported {
+        if has_port {
+            let i = idx(&ns, &name)?;
+            at(&mut work, &ns)?.carrier.insert(i, name);
+        }
+    }
+    if has_objects(f) {
+        return Ok(BuildPlan { work, indexes });
+    }
+    for r in &f.routes {
+        let r = r.obj();
+        let oif = match &r.dev {
+            Some(d) => Some(idx(&r.ns, d).or_else(|_| lookup(&r.ns, d))?),
+            None => None,
+        };
+        at(&mut work, &r.ns)?.routes.push(LinkReq::Route(r, oif));
+    }
+    Ok(BuildPlan { work, indexes })
+}
+
+/// Whether a fixture has typed links or addresses, which its routes may
+/// need: those come after the rounds' links, one at a time, and the routes
+/// after them.
+pub fn has_objects(f: &FixtureFile) -> bool {
+    !(f.links.is_empty() && f.addresses.is_empty())
 }
 
 impl Topology {
@@ -31,140 +220,203 @@ impl Topology {
         self.namespaces.get(name).ok_or_else(|| anyhow!("no namespace {name:?} in this topology"))
     }
 
-    /// Creates the namespaces and everything the fixture declares in them.
+    /// The ifindex the build gave `dev` in `ns`, if the fixture made it.
+    pub fn index(&self, ns: &str, dev: &str) -> Option<u32> {
+        self.indexes.get(&(ns.to_string(), dev.to_string())).copied()
+    }
+
+    /// Creates the namespaces and everything the fixture declares in them,
+    /// and returns once a probe can use it: every link up with carrier and
+    /// its qdiscs attached ([`link::wait_oper_up`]).
+    ///
+    /// In as few netlink round trips as the kernel allows: links are created
+    /// with their ifindex, master, MTU and queue length in one message (a
+    /// veth with both ends), so nothing is looked up; each namespace's
+    /// requests go as one batch ([`link::batch`]); the namespaces are made
+    /// (with their sysctls) and then work at the same time, in three rounds,
+    /// and the fixture's `iptables-restore` and `iptables` commands (by
+    /// interface name) run beside them:
+    ///
+    /// 1. bridges (up) and their addresses; each veth from its first end,
+    ///    both ends down, and that end's addresses and offloads;
+    /// 2. the peer end: offloads, then master and up, its addresses;
+    /// 3. the first end up, routes; the wait for carrier.
+    ///
+    /// A fixture with typed `links` or `addresses` (VLANs, macvlans, tunnels
+    /// on the fixture's bridges and veths) gets them after round 3's requests, one
+    /// request after another as the kernel may need each before the next;
+    /// its routes then follow them, as do its neighbours, fdb entries and
+    /// rules, and the wait for carrier comes last. `nft` rulesets load once
+    /// every link exists (`iif`/`oif` resolve at load time).
+    ///
+    /// A veth's ends go up one after the other, the peer first: the second
+    /// open gives both ends carrier while both run, which the kernel's link
+    /// watch handles at once (a carrier that comes while a device is down is
+    /// handled up to a second later, and so would be the build).
     pub fn build(f: &FixtureFile, tag: &str) -> Result<Topology> {
         let names: Vec<String> = f.namespaces.iter().map(|n| format!("{}@{tag}", n.name.get_ref())).collect();
         let mut namespaces = IndexMap::new();
-        for (n, ns) in f.namespaces.iter().zip(Netns::new_many(&names)?) {
-            let sysctls: Vec<(String, String)> = n.sysctls.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
-            ns.run(move |_| sysctls.iter().try_for_each(|(k, v)| sysctl::write(k, v)))??;
+        // Each namespace's sysctls are written as it is made, before any
+        // link of any namespace exists.
+        let spec = names
+            .iter()
+            .zip(&f.namespaces)
+            .map(|(name, n)| (name.clone(), n.sysctls.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()))
+            .collect();
+        for (n, ns) in f.namespaces.iter().zip(Netns::new_many_with(spec)?) {
             namespaces.insert(n.name.get_ref().clone(), ns);
         }
-        let t = Topology { namespaces };
-        for b in &f.bridges {
-            let (name, q, mtu, addrs) = (b.name.clone(), b.tx_queue_len, b.mtu, b.addresses.clone());
-            t.ns(b.ns.get_ref())?.run(move |ctx| -> Result<()> {
-                link::add_bridge(ctx, &name, q)?;
-                if let Some(m) = mtu {
-                    link::set_mtu(ctx, &name, m)?;
-                }
-                for a in &addrs {
-                    link::add_address(ctx, &name, a.addr, a.prefix)?;
-                }
-                link::set_up_by_name(ctx, &name)
-            })??;
-        }
-        for v in &f.veths {
-            let peer_fd = t.ns(v.b.ns.get_ref())?.raw_fd();
-            let (a, b) = (v.a.name.clone(), v.b.name.clone());
-            t.ns(v.a.ns.get_ref())?.run(move |ctx| link::add_veth(ctx, &a, &b, peer_fd))??;
-            // One end after the other: bringing both ends of a veth up at
-            // the same moment from two namespaces can leave the pair without
-            // carrier (each end's open sees its peer still down; seen on
-            // 6.18 under load as a topology that passes no packet).
-            for end in [&v.a, &v.b] {
-                let e = end.clone();
-                t.ns(end.ns.get_ref())?.run(move |ctx| -> Result<()> {
-                    let name = &e.name;
-                    if let Some(m) = &e.master {
-                        link::set_master(ctx, name, m.get_ref())?;
-                    }
-                    if let Some(m) = e.mtu {
-                        link::set_mtu(ctx, name, m)?;
-                    }
-                    if let Some(q) = e.tx_queue_len {
-                        link::set_tx_queue_len(ctx, name, q)?;
-                    }
-                    crate::sys::ethtool::offloads_off(name)?;
-                    for a in &e.addresses {
-                        link::add_address(ctx, name, a.addr, a.prefix)?;
-                    }
-                    link::set_up_by_name(ctx, name)
-                })??;
-            }
-        }
+        let plan = plan(f, &|ns| namespaces.get(ns).map_or(2, |n| n.first_free_index()), &|ns, dev| match namespaces
+            .get(ns)
+        {
+            Some(n) => lookup(n, dev),
+            None => Err(anyhow!("no namespace {ns:?}")),
+        })?;
+        let t = Topology { namespaces, indexes: plan.indexes };
+        let tids: BTreeMap<String, u32> = t.namespaces.iter().map(|(n, ns)| (n.clone(), ns.tid())).collect();
+        // Typed objects may sit on the fixture's links and routes on them:
+        // those go after the links, one at a time, and the wait last.
+        let late = has_objects(f);
+        let late_routes: Vec<RouteObj> = if late { f.routes.iter().map(|r| r.obj()).collect() } else { Vec::new() };
+        std::thread::scope(|s| {
+            // The fixture's xtables rules (the incident's own command lines)
+            // name interfaces, need none to exist: they load while the links
+            // are made.
+            let fw = s.spawn(|| t.firewall(f, false));
+            let built = t.rounds(&plan.work, tids, late, |t| t.objects(f, &late_routes));
+            let fw = fw.join().unwrap_or_else(|_| Err(anyhow!("the fixture's firewall thread panicked")));
+            built.and(fw)
+        })?;
+        t.firewall(f, true)?;
+        Ok(t)
+    }
+
+    /// The fixture's typed objects, in the order a script would add them:
+    /// links, addresses, neighbours, fdb entries, `routes`, rules.
+    fn objects(&self, f: &FixtureFile, routes: &[RouteObj]) -> Result<()> {
         for l in &f.links {
-            t.link_add(l.get_ref())?;
+            self.link_add(l.get_ref())?;
         }
         for a in &f.addresses {
             let a = a.get_ref().clone();
-            t.ns(&a.ns)?.run(move |ctx| rtnl::addr::add(ctx, &a.dev, a.address, a.nodad))??;
+            self.ns(&a.ns)?.run(move |ctx| rtnl::addr::add(ctx, &a.dev, a.address, a.nodad))??;
         }
         for n in &f.neighbours {
             let n = n.get_ref().clone();
-            t.ns(&n.ns)?.run(move |ctx| rtnl::neigh::add(ctx, &n))??;
+            self.ns(&n.ns)?.run(move |ctx| rtnl::neigh::add(ctx, &n))??;
         }
         for x in &f.fdb {
             let x = x.get_ref().clone();
-            t.ns(&x.ns)?.run(move |ctx| rtnl::fdb::add(ctx, &x))??;
+            self.ns(&x.ns)?.run(move |ctx| rtnl::fdb::add(ctx, &x))??;
         }
-        for r in &f.routes {
-            let r = r.obj();
-            t.ns(&r.ns)?.run(move |ctx| rtnl::route::add(ctx, &r))??;
+        for r in routes {
+            let r = r.clone();
+            self.ns(&r.ns)?.run(move |ctx| rtnl::route::add(ctx, &r))??;
         }
         for r in &f.rules {
             let r = r.get_ref().clone();
-            t.ns(&r.ns)?.run(move |ctx| rtnl::rule::add(ctx, &r))??;
+            self.ns(&r.ns)?.run(move |ctx| rtnl::rule::add(ctx, &r))??;
         }
-        t.wait_active(f, std::time::Duration::from_secs(3))?;
+        Ok(())
+    }
+
+    /// The build's rounds, each in every namespace at once; `objects`
+    /// (the fixture's typed objects) run between the last round's requests
+    /// and its wait for carrier when `late`.
+    fn rounds(
+        &self,
+        work: &IndexMap<String, NsWork>,
+        tids: BTreeMap<String, u32>,
+        late: bool,
+        objects: impl FnOnce(&Self) -> Result<()>,
+    ) -> Result<()> {
+        let tids = std::sync::Arc::new(tids);
+        let reqs = move |l: &[LinkReq]| -> Vec<Req> {
+            let peer = |ns: &str| PeerNs::Thread(tids.get(ns).copied().unwrap_or(0));
+            l.iter().map(|r| r.build(&peer)).collect()
+        };
+        let r = reqs.clone();
+        self.each(work, move |w, ctx| {
+            link::batch(ctx, r(&[&w.bridges[..], &w.veths[..]].concat()))?;
+            w.offloads[0].iter().try_for_each(|d| crate::sys::ethtool::offloads_off(d))
+        })?;
+        let r = reqs.clone();
+        self.each(work, move |w, ctx| {
+            // Offloads go off while the end is still down: on a running
+            // veth, turning GRO off stops its NAPI and waits for an RCU
+            // grace period.
+            w.offloads[1].iter().try_for_each(|d| crate::sys::ethtool::offloads_off(d))?;
+            link::batch(ctx, r(&w.peers))
+        })?;
+        let up = move |w: &NsWork, ctx: &mut NsCtx| link::batch(ctx, reqs(&[&w.ups[..], &w.routes[..]].concat()));
+        let wait = |w: &NsWork, ctx: &mut NsCtx| link::wait_oper_up(ctx, &w.carrier, CARRIER_WITHIN);
+        if late {
+            self.each(work, up)?;
+            objects(self)?;
+            self.each(work, wait)
+        } else {
+            self.each(work, move |w, ctx| {
+                up(w, ctx)?;
+                wait(w, ctx)
+            })
+        }
+    }
+
+    /// Runs `f` with each namespace's work on its thread, all at once, and
+    /// waits for all; the first error (by namespace order) is the result.
+    fn each(
+        &self,
+        work: &IndexMap<String, NsWork>,
+        f: impl Fn(&NsWork, &mut NsCtx) -> Result<()> + Clone + Send + 'static,
+    ) -> Result<()> {
+        let mut jobs = Vec::new();
+        for (name, w) in work {
+            let (w, f) = (w.clone(), f.clone());
+            jobs.push((name, self.ns(name)?.submit(move |ctx| f(&w, ctx))?));
+        }
+        let mut first = None;
+        for (name, j) in jobs {
+            if let Err(e) = j.wait().and_then(|r| r) {
+                first.get_or_insert(e.context(format!("in namespace {name}")));
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// The fixture's firewall: `iptables-restore` rulesets, then the
+    /// `iptables` lines (`nft` false), or its `nft` rulesets (`nft` true).
+    fn firewall(&self, f: &FixtureFile, nft: bool) -> Result<()> {
         for fw in &f.firewall {
-            let ns = t.ns(fw.ns.get_ref())?;
-            // iptables-restore first, then the iptables lines, then nft.
-            let (restore, nft): (Vec<_>, Vec<_>) =
+            let ns = self.ns(fw.ns.get_ref())?;
+            let (restore, nfts): (Vec<_>, Vec<_>) =
                 fw.rulesets.iter().partition(|r| matches!(r.kind, RulesetKind::IptablesRestore { .. }));
+            let context = || format!("fixture firewall in {}", fw.ns.get_ref());
+            if nft {
+                for r in nfts {
+                    firewall::load(ns, r).with_context(context)?;
+                }
+                continue;
+            }
             for r in restore {
-                firewall::load(ns, r).with_context(|| format!("fixture firewall in {}", fw.ns.get_ref()))?;
+                firewall::load(ns, r).with_context(context)?;
             }
             for rule in &fw.iptables {
                 let mut c = ns.command("iptables");
                 // Quotes were checked at load; an unclosed one cannot get here.
                 c.args(shlex::split(rule).unwrap_or_default());
-                cmd::run_ok(c, cmd::DEFAULT_DEADLINE)
-                    .with_context(|| format!("fixture firewall in {}", fw.ns.get_ref()))?;
-            }
-            for r in nft {
-                firewall::load(ns, r).with_context(|| format!("fixture firewall in {}", fw.ns.get_ref()))?;
-            }
-        }
-        Ok(t)
-    }
-
-    /// Waits until every veth end, and every bridge with a port, is
-    /// operationally up: a link that comes up transmits through `noop_qdisc`
-    /// until the kernel's linkwatch work sees its carrier (operstate UP,
-    /// then `dev_activate`), and that work is rate-limited (up to a second
-    /// with many links changing at once, as with topologies built side by
-    /// side). A frame sent before then is dropped as `QDISC_DROP`
-    /// (`noop_enqueue`): a first ARP lost, a probe's first second gone.
-    /// After `limit`, goes on (the evidence will show the drop).
-    fn wait_active(&self, f: &FixtureFile, limit: std::time::Duration) -> Result<()> {
-        let mut links: Vec<(String, String)> = Vec::new();
-        for v in &f.veths {
-            for end in [&v.a, &v.b] {
-                links.push((end.ns.get_ref().clone(), end.name.clone()));
-            }
-        }
-        for b in &f.bridges {
-            if f.veths
-                .iter()
-                .flat_map(|v| [&v.a, &v.b])
-                .any(|e| e.master.as_ref().is_some_and(|m| m.get_ref() == &b.name))
-            {
-                links.push((b.ns.get_ref().clone(), b.name.clone()));
-            }
-        }
-        let until = std::time::Instant::now() + limit;
-        for (ns, dev) in links {
-            loop {
-                let d = dev.clone();
-                let up = self.ns(&ns)?.run(move |ctx| link::oper_up(ctx, &d))??;
-                if up || std::time::Instant::now() >= until {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(5));
+                cmd::run_ok(c, cmd::DEFAULT_DEADLINE).with_context(context)?;
             }
         }
         Ok(())
+    }
+
+    /// The index of `dev` in `ns`: the build's, else asked of the kernel
+    /// (a link a step made).
+    fn index_or_lookup(&self, ns: &str, dev: &str) -> Result<u32> {
+        match self.index(ns, dev) {
+            Some(i) => Ok(i),
+            None => lookup(self.ns(ns)?, dev),
+        }
     }
 
     /// `ip link add`, then offloads as the link says (off unless told), on
@@ -325,16 +577,10 @@ impl Topology {
                 Ok(String::new())
             }
             Step::Link { ns, dev, tx_queue_len, mtu } => {
-                let (dev, q, m) = (dev.clone(), *tx_queue_len, *mtu);
-                self.ns(ns)?.run(move |ctx| -> Result<()> {
-                    if let Some(q) = q {
-                        link::set_tx_queue_len(ctx, &dev, q)?;
-                    }
-                    if let Some(m) = m {
-                        link::set_mtu(ctx, &dev, m)?;
-                    }
-                    Ok(())
-                })??;
+                let index = self.index_or_lookup(ns, dev)?;
+                let o = LinkOpts { index, mtu: *mtu, tx_queue_len: *tx_queue_len, ..Default::default() };
+                let dev = dev.clone();
+                self.ns(ns)?.run(move |ctx| link::batch(ctx, vec![link::set_link(&dev, &o)]))??;
                 Ok(String::new())
             }
             Step::Tbf { ns, dev, handle, rate, burst, latency_ms } => {
@@ -427,4 +673,10 @@ impl Topology {
             }
         }
     }
+}
+
+/// A link's index asked of the kernel.
+fn lookup(ns: &Netns, dev: &str) -> Result<u32> {
+    let dev = dev.to_string();
+    ns.run(move |ctx| link::index_of(ctx, &dev))?
 }

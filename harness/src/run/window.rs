@@ -35,7 +35,9 @@ impl<'a> Open<'a> {
     /// # Errors
     /// A witness could not read its base (a namespace's counters, a ruleset).
     pub fn new(check: &'a Check, watch: &'a Watch, topo: &Topology) -> Result<Open<'a>> {
-        let mut witnesses = witness::for_window(check, watch);
+        // A window has no path to narrow to: every namespace's counters.
+        let all = topo.namespaces.keys().cloned().collect();
+        let mut witnesses = witness::for_window(check, watch, &all);
         for w in &mut witnesses {
             w.before(topo)?;
         }

@@ -2,10 +2,14 @@
 //! created on the namespace's thread, read by a capture thread that keeps the
 //! frames in memory, in arrival order, for assertions and for the phase's
 //! pcapng (written by the runner once every capture has stopped).
+//!
+//! Each capture thread sleeps in `poll` on its socket and an eventfd: the
+//! kernel wakes it for frames, [`Capture::sync`] and [`Capture::stop`] for
+//! everything else. Nothing polls on a timer.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -21,6 +25,35 @@ const ETH_P_ALL: u16 = 0x0003;
 /// frame (64 KiB of payload plus headers), so frames are kept whole.
 pub const SNAPLEN: usize = 262_144;
 
+/// What a capture's threads share: the frames so far and, per socket, the
+/// last time it was seen empty (every frame the kernel queued before it has
+/// been read), changed together under one lock and announced on `changed`.
+#[derive(Default)]
+struct Seen {
+    frames: Vec<Frame>,
+    drained_ns: Vec<u64>,
+}
+
+#[derive(Default)]
+struct Shared {
+    seen: Mutex<Seen>,
+    changed: Condvar,
+    stop: AtomicBool,
+}
+
+/// One socket's reading thread and the eventfd it polls beside the socket.
+struct Reader {
+    wake: Arc<OwnedFd>,
+    thread: thread::JoinHandle<Result<u64>>,
+}
+
+fn kick(wake: &OwnedFd) {
+    let one: u64 = 1;
+    // SAFETY: an 8-byte write to our eventfd; a full counter only means
+    // the thread has a wake-up pending already.
+    unsafe { libc::write(wake.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
+}
+
 /// A running capture; [`Capture::stop`] returns the frames. It follows its
 /// interface by name: [`Capture::follow`] (after each step) opens a socket on
 /// the link when it appears or is recreated (a new ifindex); a link that goes
@@ -35,15 +68,14 @@ pub struct Capture {
     dev: String,
     /// The ifindex of the latest socket's link.
     ifindex: Option<u32>,
-    stop: Arc<AtomicBool>,
-    /// Per socket: last time it was seen empty.
-    drained_ns: Vec<Arc<AtomicU64>>,
-    frames: Arc<Mutex<Vec<Frame>>>,
-    threads: Vec<thread::JoinHandle<Result<u64>>>,
+    /// The latest socket (owned by its reading thread, which lives until
+    /// [`Capture::stop`]), to ask whether its link is still there.
+    sock: Option<std::os::fd::RawFd>,
+    shared: Arc<Shared>,
+    readers: Vec<Reader>,
     /// Frames the kernel could not queue for us: the capture is incomplete.
     dropped: u64,
 }
-
 /// What a stopped capture saw.
 pub struct Captured {
     pub label: String,
@@ -75,17 +107,18 @@ impl Capture {
             link: LinkType::Ethernet,
             dev: dev.to_string(),
             ifindex: None,
-            stop: Arc::new(AtomicBool::new(false)),
-            drained_ns: Vec::new(),
-            frames: Arc::new(Mutex::new(Vec::new())),
-            threads: Vec::new(),
+            sock: None,
+            shared: Arc::new(Shared::default()),
+            readers: Vec::new(),
             dropped: 0,
         }
     }
 
     /// Opens a socket on the link when it exists in `ns` under another
     /// ifindex than the one captured (it appeared, moved in, or was deleted
-    /// and made again); otherwise nothing.
+    /// and made again), or under the same one while the captured link is
+    /// gone (made again with its old index, which the kernel may give it
+    /// when links were created with explicit indexes); otherwise nothing.
     pub fn follow(&mut self, ns: &Netns) -> Result<()> {
         let devname = self.dev.clone();
         let opened = ns.run(move |_| -> Result<Option<(OwnedFd, u16, u32)>> {
@@ -99,7 +132,7 @@ impl Capture {
             Ok(Some((fd, hatype, idx)))
         })??;
         let Some((fd, hatype, idx)) = opened else { return Ok(()) };
-        if self.ifindex == Some(idx) {
+        if self.ifindex == Some(idx) && self.sock.is_some_and(|s| bound_ifindex(s) == Some(idx)) {
             return Ok(());
         }
         let label = self.label.clone();
@@ -108,43 +141,73 @@ impl Capture {
         })?;
         self.link = link;
         self.ifindex = Some(idx);
-        let drained = Arc::new(AtomicU64::new(0));
-        let (s, d, fr) = (self.stop.clone(), drained.clone(), self.frames.clone());
-        let thread = thread::Builder::new().name(format!("capture:{label}")).spawn(move || {
-            let mut buf = vec![0u8; SNAPLEN];
-            loop {
-                match recv_frame(&fd, &mut buf, link)? {
-                    Some(frame) => fr.lock().unwrap().push(frame),
-                    None => {
-                        d.store(now_ns(), Ordering::Release);
-                        if s.load(Ordering::Acquire) {
-                            break;
-                        }
-                        wait_readable(&fd, 5);
-                    }
-                }
-            }
-            Ok(drops(&fd))
-        })?;
-        self.drained_ns.push(drained);
-        self.threads.push(thread);
+        self.sock = Some(fd.as_raw_fd());
+        // SAFETY: eventfd with flags; the fd is owned below.
+        let wake = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if wake < 0 {
+            bail!("eventfd for the capture of {label}: {}", std::io::Error::last_os_error());
+        }
+        // SAFETY: the kernel just returned this fd.
+        let wake = Arc::new(unsafe { OwnedFd::from_raw_fd(wake) });
+        let slot = {
+            let mut seen = self.shared.seen.lock().unwrap_or_else(|e| e.into_inner());
+            seen.drained_ns.push(0);
+            seen.drained_ns.len() - 1
+        };
+        let (sh, w) = (self.shared.clone(), wake.clone());
+        let thread = thread::Builder::new()
+            .name(format!("capture:{label}"))
+            .spawn(move || read_until_stopped(&fd, &w, &sh, slot, link))?;
+        self.readers.push(Reader { wake, thread });
         Ok(())
+    }
+
+    fn kick_all(&self) {
+        for r in &self.readers {
+            kick(&r.wake);
+        }
     }
 
     /// Waits until every frame queued before `t_ns` has been read (bounded by
     /// `within`), so a probe's window is complete before it is judged.
     pub fn sync(&self, t_ns: u64, within: Duration) -> Result<()> {
         let deadline = Instant::now() + within;
-        while self.drained_ns.iter().any(|d| d.load(Ordering::Acquire) <= t_ns) {
-            if self.threads.iter().any(|t| t.is_finished()) {
+        let mut seen = self.shared.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.drained_ns.iter().all(|&d| d > t_ns) {
+            return Ok(());
+        }
+        // The threads sleep until the kernel or we wake them: ask for a pass
+        // over each socket, which ends with the socket seen empty after now.
+        self.kick_all();
+        while seen.drained_ns.iter().any(|&d| d <= t_ns) {
+            if self.readers.iter().any(|r| r.thread.is_finished()) {
                 bail!("capture {} stopped reading (its socket failed)", self.label);
             }
-            if Instant::now() > deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
                 bail!("capture {} did not drain within {:?}", self.label, within);
             }
-            thread::sleep(Duration::from_millis(1));
+            // Bounded, so a thread that ended on an error is seen.
+            let nap = left.min(Duration::from_millis(50));
+            seen = self.shared.changed.wait_timeout(seen, nap).unwrap_or_else(|e| e.into_inner()).0;
         }
         Ok(())
+    }
+
+    /// Waits until `until` for the frames seen so far to satisfy `done`
+    /// (checked now and whenever frames arrive); whether they did.
+    pub fn wait_for(&self, until: Instant, mut done: impl FnMut(&[Frame]) -> bool) -> bool {
+        let mut seen = self.shared.seen.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if done(&seen.frames) {
+                return true;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            seen = self.shared.changed.wait_timeout(seen, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
     }
 
     /// Frames seen so far with timestamps in `[from_ns, to_ns]`.
@@ -155,8 +218,8 @@ impl Capture {
     /// As [`Capture::window`], each frame with its index in arrival order
     /// (stable: frames are only ever appended).
     pub fn window_indexed(&self, from_ns: u64, to_ns: u64) -> Vec<(usize, Frame)> {
-        let frames = self.frames.lock().unwrap();
-        frames
+        let seen = self.shared.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.frames
             .iter()
             .enumerate()
             .filter(|(_, f)| f.ts_ns >= from_ns && f.ts_ns <= to_ns)
@@ -164,18 +227,27 @@ impl Capture {
             .collect()
     }
 
+    /// Tells the capture thread to finish (read what is queued, close the
+    /// socket, exit) without waiting for it: stopping several captures,
+    /// signal them all first, then [`Capture::stop`] each, so the kernel's
+    /// socket teardowns (an RCU grace period each) overlap.
+    pub fn signal_stop(&self) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.kick_all();
+    }
+
     /// Stops and returns every frame, and how many the kernel dropped.
     pub fn stop(mut self) -> Result<Captured> {
         self.finish()?;
-        let frames = std::mem::take(&mut *self.frames.lock().unwrap());
+        let frames = std::mem::take(&mut self.shared.seen.lock().unwrap_or_else(|e| e.into_inner()).frames);
         Ok(Captured { label: self.label.clone(), link: self.link, frames, dropped: self.dropped })
     }
 
     fn finish(&mut self) -> Result<()> {
-        self.stop.store(true, Ordering::Release);
+        self.signal_stop();
         let mut first_err = None;
-        for t in self.threads.drain(..) {
-            match t.join().map_err(|_| anyhow!("capture thread {} panicked", self.label)).and_then(|r| r) {
+        for r in self.readers.drain(..) {
+            match r.thread.join().map_err(|_| anyhow!("capture thread {} panicked", self.label)).and_then(|r| r) {
                 Ok(d) => self.dropped += d,
                 Err(e) => {
                     first_err.get_or_insert(e);
@@ -186,9 +258,56 @@ impl Capture {
     }
 }
 
+/// Stops every capture, all at once, and returns what each saw.
+pub fn stop_all(caps: Vec<Capture>) -> Vec<Result<Captured>> {
+    for c in &caps {
+        c.signal_stop();
+    }
+    caps.into_iter().map(Capture::stop).collect()
+}
+
 impl Drop for Capture {
     fn drop(&mut self) {
         let _ = self.finish();
+    }
+}
+
+/// A capture thread: read everything queued, publish it with the time
+/// the socket was seen empty (in `slot`), sleep until the kernel or a kick
+/// on `wake` wakes it.
+fn read_until_stopped(fd: &OwnedFd, wake: &OwnedFd, sh: &Shared, slot: usize, link: LinkType) -> Result<u64> {
+    let mut buf = vec![0u8; SNAPLEN];
+    loop {
+        let mut got = Vec::new();
+        let empty_at = loop {
+            // Taken before the read that finds the socket empty: every frame
+            // queued before it has been read by then.
+            let t = now_ns();
+            match recv_frame(fd, &mut buf, link)? {
+                Some(frame) => got.push(frame),
+                None => break t,
+            }
+        };
+        {
+            let mut seen = sh.seen.lock().unwrap_or_else(|e| e.into_inner());
+            seen.frames.append(&mut got);
+            seen.drained_ns[slot] = empty_at;
+        }
+        sh.changed.notify_all();
+        if sh.stop.load(Ordering::Acquire) {
+            return Ok(drops(fd));
+        }
+        let mut p = [
+            libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: wake.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+        ];
+        // SAFETY: two pollfds we own; no timeout: the kernel or a kick wakes us.
+        unsafe { libc::poll(p.as_mut_ptr(), 2, -1) };
+        if p[1].revents != 0 {
+            let mut n = 0u64;
+            // SAFETY: an 8-byte read from our eventfd resets it.
+            unsafe { libc::read(wake.as_raw_fd(), &mut n as *mut u64 as *mut libc::c_void, 8) };
+        }
     }
 }
 
@@ -336,10 +455,14 @@ fn recv_frame(fd: &OwnedFd, buf: &mut [u8], link: LinkType) -> Result<Option<Fra
     }
 }
 
-fn wait_readable(fd: &OwnedFd, ms: i32) {
-    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-    // SAFETY: one pollfd we own.
-    unsafe {
-        libc::poll(&mut p, 1, ms);
-    }
+/// The ifindex a packet socket is bound to, or None once its device is
+/// gone: on `NETDEV_UNREGISTER` the kernel unbinds it (`po->ifindex = -1`,
+/// `packet_notifier`), which `getsockname` shows.
+fn bound_ifindex(fd: std::os::fd::RawFd) -> Option<u32> {
+    // SAFETY: sockaddr_ll is plain data; getsockname writes at most `len` bytes.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    // SAFETY: fd is a live packet socket (its thread holds it until stop).
+    let r = unsafe { libc::getsockname(fd, &mut sll as *mut libc::sockaddr_ll as *mut libc::sockaddr, &mut len) };
+    (r == 0 && sll.sll_ifindex > 0).then_some(sll.sll_ifindex as u32)
 }

@@ -22,8 +22,8 @@ use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Mutex, OnceLock};
 
+use crate::sys::btf::{kind, Btf, TypeHdr};
 use anyhow::{anyhow, bail, Context, Result};
-use btf_rs::{Btf, Type};
 use serde::{Deserialize, Serialize};
 
 /// `kfree_skb` gained its `reason` argument in 5.17.
@@ -262,7 +262,8 @@ pub fn describe() -> String {
 
 impl Monitor {
     fn load() -> Result<Monitor> {
-        let btf = Btf::from_file("/sys/kernel/btf/vmlinux").context("reading the kernel's BTF")?;
+        let mut btf = Btf::vmlinux().context("reading the kernel's BTF")?;
+        btf.index_names(&BTF_NAMES);
         let off = Offsets::from_btf(&btf)?;
         let reasons = drop_reasons(&btf);
         let nargs = tracepoint_args(&btf, "kfree_skb").unwrap_or(2);
@@ -450,6 +451,13 @@ impl Watch {
         }
     }
 
+    /// Whether any drop was counted since `since` (no names resolved: a
+    /// cheap question to ask while waiting).
+    pub fn counted_since(&self, since: &Mark) -> bool {
+        let Ok(m) = monitor() else { return false };
+        m.snapshot(&self.inums).iter().any(|(k, v)| v.count > since.counts.get(k).map_or(0, |b| b.count))
+    }
+
     /// Drops the kernel did not let the program count since `since`, in
     /// any namespace: a shortfall up to this many is not evidence.
     pub fn missed_since(&self, since: &Mark) -> u64 {
@@ -460,7 +468,12 @@ impl Watch {
     pub fn since(&self, since: &Mark, dev_name: impl Fn(&str, u32) -> Option<String>) -> Vec<Drop> {
         let Ok(m) = monitor() else { return vec![] };
         let now = m.snapshot(&self.inums);
-        let syms = kallsyms();
+        let counted: Vec<u64> = now
+            .iter()
+            .filter(|(k, v)| v.count > since.counts.get(k).map(|b| b.count).unwrap_or(0))
+            .map(|(k, _)| k.location)
+            .collect();
+        let syms = if counted.is_empty() { BTreeMap::new() } else { symbol_names(&counted) };
         // CLOCK_REALTIME - CLOCK_MONOTONIC now, to put drops on the pcap
         // clock: taken at each read, as NTP slews the two apart over a
         // long run.
@@ -491,7 +504,7 @@ impl Watch {
             out.push(Drop {
                 dev,
                 reason: m.reason_name(k.reason),
-                at: syms.as_ref().map(|s| s.name_of(k.location)).unwrap_or_else(|_| format!("{:#x}", k.location)),
+                at: syms.get(&k.location).cloned().unwrap_or_else(|| format!("{:#x}", k.location)),
                 protocol: ethertype_name(u16::from_be(k.proto)),
                 count: v.count - before,
                 first_ns: real(if before == 0 { v.first } else { v.last }),
@@ -565,41 +578,64 @@ fn clock(id: libc::clockid_t) -> u64 {
 
 // ---- kernel symbols ------------------------------------------------------
 
-pub struct Kallsyms(Vec<(u64, String)>);
-
-impl Kallsyms {
-    fn name_of(&self, addr: u64) -> String {
-        match self.0.partition_point(|(a, _)| *a <= addr) {
-            0 => format!("{addr:#x}"),
-            i => self.0[i - 1].1.clone(),
+/// Names of kernel text addresses (the function a drop happened in), each
+/// resolved the first time a counted drop needs it, then remembered for the
+/// process. `/proc/kallsyms` (122k lines, 40+ ms of the kernel's formatting)
+/// is read once, when the first counted drop needs a name, and kept: later
+/// new addresses are found in memory. A run that counts no drop never reads it.
+fn symbol_names(addrs: &[u64]) -> BTreeMap<u64, String> {
+    static KNOWN: Mutex<BTreeMap<u64, String>> = Mutex::new(BTreeMap::new());
+    static TEXT: OnceLock<String> = OnceLock::new();
+    let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+    let missing: Vec<u64> = addrs.iter().copied().filter(|a| !known.contains_key(a)).collect();
+    if !missing.is_empty() {
+        let text = TEXT.get_or_init(|| std::fs::read_to_string("/proc/kallsyms").unwrap_or_default());
+        let found = resolve(text, &missing);
+        for a in missing {
+            known.insert(a, found.get(&a).cloned().unwrap_or_else(|| format!("{a:#x}")));
         }
     }
+    addrs.iter().map(|a| (*a, known[a].clone())).collect()
 }
 
-fn kallsyms() -> std::result::Result<&'static Kallsyms, String> {
-    static SYMS: OnceLock<std::result::Result<Kallsyms, String>> = OnceLock::new();
-    SYMS.get_or_init(|| {
-        let text = std::fs::read_to_string("/proc/kallsyms").map_err(|e| format!("/proc/kallsyms: {e}"))?;
-        let mut v: Vec<(u64, String)> = text
-            .lines()
-            .filter_map(|l| {
-                let mut f = l.split_whitespace();
-                let (a, t, n) = (f.next()?, f.next()?, f.next()?);
-                matches!(t, "t" | "T").then(|| Some((u64::from_str_radix(a, 16).ok()?, n.to_string())))?
-            })
-            .filter(|(a, _)| *a != 0)
-            .collect();
-        if v.is_empty() {
-            return Err("/proc/kallsyms shows no addresses".into());
+/// For each of `addrs`, the text symbol (`t`/`T`) at or below it in
+/// `kallsyms` text, without `+offset`; addresses with none are left out
+/// (addresses hidden as zeros by `kptr_restrict` match nothing).
+///
+/// Lines are `%px %c %s[\t[module]]`: a fixed-width hex address, so
+/// addresses compare as text and only a line that wins is parsed.
+fn resolve(kallsyms: &str, addrs: &[u64]) -> BTreeMap<u64, String> {
+    let want: Vec<(u64, String)> = addrs.iter().map(|a| (*a, format!("{a:016x}"))).collect();
+    let mut best: Vec<Option<(&[u8], &str)>> = vec![None; addrs.len()];
+    const ZERO: &[u8] = b"0000000000000000";
+    for line in kallsyms.split('\n') {
+        let b = line.as_bytes();
+        if b.len() < 20 || b[16] != b' ' || !matches!(b[17], b't' | b'T') || b[18] != b' ' {
+            continue;
         }
-        v.sort();
-        Ok(Kallsyms(v))
-    })
-    .as_ref()
-    .map_err(|e| e.clone())
+        let at = &b[..16];
+        if at == ZERO {
+            continue;
+        }
+        for (i, (_, hex)) in want.iter().enumerate() {
+            if at <= hex.as_bytes() && best[i].is_none_or(|(prev, _)| at > prev) {
+                best[i] = Some((at, &line[19..]));
+            }
+        }
+    }
+    want.iter()
+        .zip(best)
+        .filter_map(|((a, _), b)| {
+            let name = b?.1;
+            Some((*a, name.split(['\t', ' ']).next().unwrap_or(name).to_string()))
+        })
+        .collect()
 }
 
 // ---- BTF -----------------------------------------------------------------
+
+/// Every name the monitor looks up in the BTF, found in one pass.
+const BTF_NAMES: [&str; 6] = ["sk_buff", "net_device", "sock", "net", "skb_drop_reason", "btf_trace_kfree_skb"];
 
 /// Byte offsets the program follows: skb → dev → nd_net → ns.inum, or
 /// skb → sk → skc_net when the skb has no device.
@@ -633,25 +669,21 @@ impl Offsets {
     }
 }
 
-fn named_struct(btf: &Btf, name: &str) -> Result<btf_rs::Struct> {
-    for t in btf.resolve_types_by_name(name).unwrap_or_default() {
-        if let Type::Struct(s) = t {
-            if !s.members.is_empty() {
-                return Ok(s);
-            }
+fn named_struct(btf: &Btf, name: &str) -> Result<TypeHdr> {
+    for id in btf.ids_named(name) {
+        if let Some(h) = btf.hdr(id).filter(|h| h.kind == kind::STRUCT && h.vlen > 0) {
+            return Ok(h);
         }
     }
     bail!("BTF has no struct {name}")
 }
 
 /// Follows typedefs and qualifiers to a struct or union.
-fn as_struct(btf: &Btf, mut t: Type) -> Option<btf_rs::Struct> {
+fn as_struct(btf: &Btf, mut t: TypeHdr) -> Option<TypeHdr> {
     for _ in 0..16 {
-        match t {
-            Type::Struct(s) | Type::Union(s) => return Some(s),
-            Type::Typedef(_) | Type::Const(_) | Type::Volatile(_) | Type::Restrict(_) | Type::TypeTag(_) => {
-                t = btf.resolve_chained_type(t.as_btf_type()?).ok()?;
-            }
+        match t.kind {
+            kind::STRUCT | kind::UNION => return Some(t),
+            kind::TYPEDEF | kind::CONST | kind::VOLATILE | kind::RESTRICT | kind::TYPE_TAG => t = btf.target(&t)?,
             _ => return None,
         }
     }
@@ -661,17 +693,17 @@ fn as_struct(btf: &Btf, mut t: Type) -> Option<btf_rs::Struct> {
 /// Byte offset of `path` inside struct `ty`, looking through anonymous
 /// structs and unions (where `sk_buff` keeps `dev` and `protocol`).
 fn member_offset(btf: &Btf, ty: &str, path: &[&str]) -> Result<u32> {
-    fn find(btf: &Btf, s: &btf_rs::Struct, name: &str) -> Option<(u32, Type)> {
-        for m in &s.members {
-            let mname = btf.resolve_name(m).unwrap_or_default();
-            let mt = btf.resolve_chained_type(m).ok()?;
+    fn find(btf: &Btf, s: &TypeHdr, name: &str) -> Option<(u32, TypeHdr)> {
+        for m in btf.members(s) {
+            let mname = btf.str_at(m.name_off);
+            let mt = btf.hdr(m.ty)?;
             if mname == name {
-                return Some((m.bit_offset(), mt));
+                return Some((m.bit_offset, mt));
             }
             if mname.is_empty() {
                 if let Some(inner) = as_struct(btf, mt) {
                     if let Some((o, t)) = find(btf, &inner, name) {
-                        return Some((m.bit_offset() + o, t));
+                        return Some((m.bit_offset + o, t));
                     }
                 }
             }
@@ -697,15 +729,11 @@ fn member_offset(btf: &Btf, ty: &str, path: &[&str]) -> Result<u32> {
 /// the kernel has no such enum.
 fn drop_reasons(btf: &Btf) -> BTreeMap<u32, String> {
     let mut out = BTreeMap::new();
-    for t in btf.resolve_types_by_name("skb_drop_reason").unwrap_or_default() {
-        if let Type::Enum(e) = t {
-            for m in &e.members {
-                if let Ok(n) = btf.resolve_name(m) {
-                    let n = n.strip_prefix("SKB_DROP_REASON_").unwrap_or(&n).to_string();
-                    if n != "MAX" {
-                        out.insert(m.val(), n);
-                    }
-                }
+    for h in btf.ids_named("skb_drop_reason").into_iter().filter_map(|id| btf.hdr(id)) {
+        for (n, v) in btf.enum_values(&h) {
+            let n = n.strip_prefix("SKB_DROP_REASON_").unwrap_or(n);
+            if !n.is_empty() && n != "MAX" {
+                out.insert(v, n.to_string());
             }
         }
     }
@@ -715,12 +743,12 @@ fn drop_reasons(btf: &Btf) -> BTreeMap<u32, String> {
 /// Arguments of a tracepoint, from its `btf_trace_<name>` typedef (a
 /// pointer to a function whose first parameter is the probe's data).
 fn tracepoint_args(btf: &Btf, tp: &str) -> Option<usize> {
-    let t = btf.resolve_types_by_name(&format!("btf_trace_{tp}")).ok()?.into_iter().next()?;
-    let mut t = btf.resolve_chained_type(t.as_btf_type()?).ok()?;
+    let t = btf.hdr(*btf.ids_named(&format!("btf_trace_{tp}")).first()?)?;
+    let mut t = btf.target(&t)?;
     for _ in 0..4 {
-        match t {
-            Type::FuncProto(p) => return Some(p.parameters.len().saturating_sub(1)),
-            Type::Ptr(_) | Type::Typedef(_) | Type::Const(_) => t = btf.resolve_chained_type(t.as_btf_type()?).ok()?,
+        match t.kind {
+            kind::FUNC_PROTO => return Some(btf.params(&t)?.saturating_sub(1)),
+            kind::PTR | kind::TYPEDEF | kind::CONST => t = btf.target(&t)?,
             _ => return None,
         }
     }
@@ -1127,13 +1155,108 @@ mod tests {
 
     #[test]
     fn offsets_and_reasons_come_from_this_kernels_btf() {
-        let Ok(btf) = Btf::from_file("/sys/kernel/btf/vmlinux") else { return };
+        let Ok(btf) = Btf::vmlinux() else { return };
         let o = Offsets::from_btf(&btf).unwrap();
         assert!(o.skb_dev < 256 && o.net_inum > 0, "{o:?}");
         let r = drop_reasons(&btf);
         if tracepoint_args(&btf, "kfree_skb").unwrap_or(2) >= 3 {
             assert!(r.values().any(|n| n == "NOT_SPECIFIED"), "{r:?}");
         }
+    }
+
+    /// The in-place reader agrees with a full BTF library on this kernel:
+    /// every offset, every reason, the tracepoint's arity.
+    #[test]
+    fn the_btf_reader_agrees_with_btf_rs() {
+        let Ok(bytes) = std::fs::read(crate::sys::btf::VMLINUX) else { return };
+        let ours = Btf::parse(bytes.clone()).unwrap();
+        let lib = btf_rs::Btf::from_bytes(&bytes).unwrap();
+        let lib_offset = |ty: &str, path: &[&str]| -> u32 {
+            fn strukt(lib: &btf_rs::Btf, mut t: btf_rs::Type) -> Option<btf_rs::Struct> {
+                for _ in 0..16 {
+                    match t {
+                        btf_rs::Type::Struct(s) | btf_rs::Type::Union(s) => return Some(s),
+                        btf_rs::Type::Typedef(_)
+                        | btf_rs::Type::Const(_)
+                        | btf_rs::Type::Volatile(_)
+                        | btf_rs::Type::Restrict(_)
+                        | btf_rs::Type::TypeTag(_) => t = lib.resolve_chained_type(t.as_btf_type()?).ok()?,
+                        _ => return None,
+                    }
+                }
+                None
+            }
+            fn find(lib: &btf_rs::Btf, s: &btf_rs::Struct, name: &str) -> Option<(u32, btf_rs::Type)> {
+                for m in &s.members {
+                    let n = lib.resolve_name(m).unwrap_or_default();
+                    let t = lib.resolve_chained_type(m).ok()?;
+                    if n == name {
+                        return Some((m.bit_offset(), t));
+                    }
+                    if n.is_empty() {
+                        if let Some((o, t)) = strukt(lib, t).and_then(|i| find(lib, &i, name)) {
+                            return Some((m.bit_offset() + o, t));
+                        }
+                    }
+                }
+                None
+            }
+            let mut s = lib
+                .resolve_types_by_name(ty)
+                .unwrap()
+                .into_iter()
+                .find_map(|t| match t {
+                    btf_rs::Type::Struct(s) if !s.members.is_empty() => Some(s),
+                    _ => None,
+                })
+                .unwrap();
+            let mut bits = 0;
+            for (i, p) in path.iter().enumerate() {
+                let (o, t) = find(&lib, &s, p).unwrap();
+                bits += o;
+                if i + 1 < path.len() {
+                    s = strukt(&lib, t).unwrap();
+                }
+            }
+            bits / 8
+        };
+        for (ty, path) in [
+            ("sk_buff", &["dev"][..]),
+            ("sk_buff", &["sk"][..]),
+            ("sk_buff", &["protocol"][..]),
+            ("sk_buff", &["head"][..]),
+            ("sk_buff", &["network_header"][..]),
+            ("net_device", &["ifindex"][..]),
+            ("net_device", &["nd_net", "net"][..]),
+            ("sock", &["__sk_common", "skc_net", "net"][..]),
+            ("net", &["ns", "inum"][..]),
+        ] {
+            assert_eq!(member_offset(&ours, ty, path).unwrap(), lib_offset(ty, path), "{ty}.{}", path.join("."));
+        }
+        let mut lib_reasons = BTreeMap::new();
+        for t in lib.resolve_types_by_name("skb_drop_reason").unwrap_or_default() {
+            if let btf_rs::Type::Enum(e) = t {
+                for m in &e.members {
+                    let n = lib.resolve_name(m).unwrap();
+                    let n = n.strip_prefix("SKB_DROP_REASON_").unwrap_or(&n).to_string();
+                    if n != "MAX" {
+                        lib_reasons.insert(m.val(), n);
+                    }
+                }
+            }
+        }
+        assert_eq!(drop_reasons(&ours), lib_reasons);
+        let lib_args = {
+            let t = lib.resolve_types_by_name("btf_trace_kfree_skb").unwrap().into_iter().next().unwrap();
+            let mut t = lib.resolve_chained_type(t.as_btf_type().unwrap()).unwrap();
+            loop {
+                match t {
+                    btf_rs::Type::FuncProto(p) => break p.parameters.len() - 1,
+                    _ => t = lib.resolve_chained_type(t.as_btf_type().unwrap()).unwrap(),
+                }
+            }
+        };
+        assert_eq!(tracepoint_args(&ours, "kfree_skb"), Some(lib_args));
     }
 
     #[test]
@@ -1147,7 +1270,7 @@ mod tests {
     #[test]
     fn the_program_loads_with_either_read_helper() {
         let Ok(m) = monitor() else { return };
-        let btf = Btf::from_file("/sys/kernel/btf/vmlinux").unwrap();
+        let btf = Btf::vmlinux().unwrap();
         let off = Offsets::from_btf(&btf).unwrap();
         // What a kernel before 5.5 gets; this one must accept it too.
         let nargs = tracepoint_args(&btf, "kfree_skb").unwrap_or(2);
@@ -1158,6 +1281,17 @@ mod tests {
         };
         prog_load(&program(&off, m.has_reason, nargs >= 4, maps, PROBE_READ)).unwrap();
         assert!(m.has_packets(), "this kernel has queue maps (4.20): drops come with their packets");
+    }
+
+    #[test]
+    fn kallsyms_names_the_text_symbol_at_or_below() {
+        let text = "ffffffff81000000 T _stext\nffffffff81000100 t ping_rcv\nffffffff81000180 d some_data\n\
+                    ffffffff81000200 T icmp_rcv\t[mod]\n0000000000000000 T hidden\n";
+        let got = resolve(text, &[0xffffffff81000150, 0xffffffff81000200, 0xffffffff81000250, 0x10]);
+        assert_eq!(got.get(&0xffffffff81000150).map(String::as_str), Some("ping_rcv"));
+        assert_eq!(got.get(&0xffffffff81000200).map(String::as_str), Some("icmp_rcv"));
+        assert_eq!(got.get(&0xffffffff81000250).map(String::as_str), Some("icmp_rcv"));
+        assert_eq!(got.get(&0x10), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! contained in a PID namespace of their own, processes held by pidfd, stop
 //! signals, the clock.
 
+pub mod btf;
 pub mod capture;
 pub mod clock;
 pub mod cmd;
@@ -17,6 +18,8 @@ pub mod link;
 pub mod mountns;
 pub mod netns;
 pub mod pidfd;
+pub mod rawnl;
+pub mod rlimit;
 pub mod routes;
 pub mod rtnl;
 pub mod signals;

@@ -17,7 +17,7 @@ pub use burst::{burst, BurstOpts};
 pub use connect::connect;
 pub use dns::{dns, DnsOpts};
 pub use frame::{send as frame, FrameOpts};
-pub use ping::{classify_icmp, classify_icmp6, ping, IcmpSeen};
+pub use ping::{classify_icmp, classify_icmp6, ping, ping_fd, IcmpSeen};
 pub use stream::{stream, Injection, StreamOpts};
 pub use udp::{udp, UdpOpts};
 

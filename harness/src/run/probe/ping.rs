@@ -249,6 +249,35 @@ fn recv_from(fd: &OwnedFd, buf: &mut [u8]) -> Option<(usize, Option<IpAddr>)> {
 /// route leads to `to`) is an outcome, returned by name: the request counts
 /// as sent and nothing will answer it. Only EPERM (no raw sockets) is a
 /// harness fault.
+/// One echo request on a raw ICMP socket already open (in its namespace):
+/// whether its reply came within `wait`. What `netrepro bench`'s floor pings
+/// with; probes use [`ping`].
+pub fn ping_fd(fd: &OwnedFd, to: Ipv4Addr, wait: Duration) -> Result<bool> {
+    let id = (std::process::id() as u16) ^ (crate::sys::clock::now_ns() as u16);
+    if let Some(e) = send_to(fd, &echo_request(false, id, 1), IpAddr::V4(to))? {
+        bail!("sending ICMP echo to {to}: {e}");
+    }
+    let deadline = Instant::now() + wait;
+    let mut buf = [0u8; 1500];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(false);
+        }
+        let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one pollfd we own.
+        if unsafe { libc::poll(&mut p, 1, left.as_millis().clamp(1, i32::MAX as u128) as i32) } <= 0 {
+            continue;
+        }
+        // SAFETY: reading into our buffer.
+        let n =
+            unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), libc::MSG_DONTWAIT) };
+        if n > 0 && classify_icmp(&buf[..n as usize], id) == (IcmpSeen::Reply { seq: 1 }) {
+            return Ok(true);
+        }
+    }
+}
+
 fn send_to(fd: &OwnedFd, payload: &[u8], to: IpAddr) -> Result<Option<String>> {
     let sa: socket2::SockAddr = std::net::SocketAddr::new(to, 0).into();
     // SAFETY: sendto with a sockaddr we own, of its own length.

@@ -2,7 +2,7 @@
 //! with an optional injection mid-flow.
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
@@ -20,8 +20,86 @@ pub struct Injection<'a> {
     /// The sender pauses after this many bytes; the receiver has them all
     /// (the flow is quiet) when the segment goes out.
     pub at_bytes: u64,
-    /// How long the paused flow waits after the injection before resuming.
+    /// How long the paused flow waits at most after the injection before
+    /// resuming (it resumes as soon as the injection's outcome is decided).
     pub settle: Duration,
+    /// The case's drop watch: the kernel dropping the segment decides its
+    /// outcome too.
+    pub drops: Option<&'a crate::sys::drops::Watch>,
+}
+
+/// After an answer or a drop has decided an injection's outcome, how long
+/// a RST may still come before the flow resumes. A RST follows what caused
+/// it within microseconds on an idle machine; under load the softirq that
+/// carries it can wait for a busy CPU, for milliseconds.
+pub const SETTLE_GRACE: Duration = Duration::from_millis(50);
+
+/// How often the drop monitor is read while an injection is undecided (the
+/// capture wakes the wait by itself; the monitor's map cannot).
+const DROP_POLL: Duration = Duration::from_millis(5);
+
+/// What decided an injection's outcome, or not yet.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Settled {
+    /// A RST came back towards the server: the flow is reset.
+    Reset,
+    /// The segment was answered from the client's side, or dropped.
+    Ended,
+    Open,
+}
+
+/// Waits, at most `settle`, until the injected segment's fate is known:
+/// a RST towards the server ends the wait at once; an answer from the
+/// client's side or a kernel drop since `sent_ns` ends it [`SETTLE_GRACE`]
+/// later (unless a RST comes first). The capture wakes the wait when frames
+/// arrive; the drop monitor is read every [`DROP_POLL`].
+fn settle(
+    watch: &crate::sys::capture::Capture,
+    i: &Injection,
+    server: (Ipv4Addr, u16),
+    sent_ns: u64,
+    mark: Option<&crate::sys::drops::Mark>,
+) {
+    use crate::wire::packet::Matcher;
+    let rst = Matcher::parse("tcp rst in").expect("static matcher");
+    let answer = Matcher::parse(&format!("tcp in dst {} port {}", server.0, server.1))
+        .expect("matcher from an address and port");
+    let end = Instant::now() + i.settle;
+    let mut decided_at: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        if now >= end || decided_at.is_some_and(|t| now >= t + SETTLE_GRACE) {
+            return;
+        }
+        let until = match decided_at {
+            Some(t) => (t + SETTLE_GRACE).min(end),
+            None if mark.is_some() => (now + DROP_POLL).min(end),
+            None => end,
+        };
+        let mut state = Settled::Open;
+        watch.wait_for(until, |frames| {
+            // Frames are in arrival order: the ones since the injection are at the end.
+            let since =
+                frames.iter().rev().take_while(|f| f.ts_ns + 1_000_000 >= sent_ns).filter(|f| f.ts_ns >= sent_ns);
+            for f in since {
+                if rst.matches(f) {
+                    state = Settled::Reset;
+                    return true;
+                }
+                if answer.matches(f) {
+                    state = Settled::Ended;
+                }
+            }
+            state == Settled::Ended && decided_at.is_none()
+        });
+        if state == Settled::Reset {
+            return;
+        }
+        let dropped = || matches!((i.drops, mark), (Some(w), Some(m)) if w.counted_since(m));
+        if decided_at.is_none() && (state == Settled::Ended || dropped()) {
+            decided_at = Some(Instant::now());
+        }
+    }
 }
 
 pub struct StreamOpts<'a> {
@@ -179,24 +257,13 @@ pub fn stream(from: &Netns, server_in: &Netns, to: SocketAddr, o: StreamOpts) ->
             SocketAddr::V6(_) => bail!("injection supports IPv4 flows"),
         };
         let (frame, info) = crate::run::inject::craft(i.segment, &watch.window(0, now), server_addr)?;
+        let mark = i.drops.map(|w| w.mark());
         let sent_at = crate::sys::clock::now_ns();
         for _ in 0..i.count {
             crate::run::inject::send_frame(i.ns, &i.dev, frame.clone())?;
             injected.push(info.clone());
         }
-        // Resume as soon as the answer to the injection (a RST back towards
-        // the server) is seen, or when the settle window ends without one.
-        let rst = crate::wire::packet::Matcher::parse("tcp rst in").expect("static matcher");
-        let settle_end = Instant::now() + i.settle;
-        while Instant::now() < settle_end {
-            let now = crate::sys::clock::now_ns();
-            if watch.sync(now, Duration::from_secs(1)).is_ok()
-                && watch.window(sent_at, now).iter().any(|f| rst.matches(f))
-            {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        settle(watch, i, server_addr, sent_at, mark.as_ref());
         let _ = resume_tx.send(());
     }
     let (bytes_sent, send_err) = send_t.join().map_err(|_| anyhow!("stream sender panicked"))?;

@@ -1,7 +1,8 @@
-//! Counter deltas over the window in every namespace (`/proc/net/snmp`,
-//! `netstat`, conntrack stats), and which expected counters the kernel lacks.
+//! Counter deltas over the window in the probe's namespaces (`/proc/net/snmp`,
+//! `netstat`, conntrack stats), read in all of them at once, and which
+//! expected counters the kernel lacks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
 
@@ -13,28 +14,34 @@ use crate::sys::counters;
 
 pub struct Counters<'a> {
     exps: &'a [CounterExp],
+    scope: BTreeSet<String>,
     before: BTreeMap<String, counters::Counters>,
 }
 
 impl<'a> Counters<'a> {
-    pub fn new(exps: &'a [CounterExp]) -> Counters<'a> {
-        Counters { exps, before: BTreeMap::new() }
+    pub fn new(exps: &'a [CounterExp], scope: &BTreeSet<String>) -> Counters<'a> {
+        Counters { exps, scope: scope.clone(), before: BTreeMap::new() }
     }
 }
 
-/// Every namespace's counters, each read on its own thread.
-fn snapshot(topo: &Topology) -> Result<BTreeMap<String, counters::Counters>> {
-    topo.namespaces.iter().map(|(name, ns)| Ok((name.clone(), ns.run(|_| counters::read_thread_ns())??))).collect()
+/// The counters of the namespaces in `scope`, each read on its own thread,
+/// all at once.
+fn snapshot(topo: &Topology, scope: &BTreeSet<String>) -> Result<BTreeMap<String, counters::Counters>> {
+    let asked = scope
+        .iter()
+        .map(|name| Ok((name.clone(), topo.ns(name)?.submit(|_| counters::read_thread_ns())?)))
+        .collect::<Result<Vec<_>>>()?;
+    asked.into_iter().map(|(name, job)| Ok((name, job.wait()??))).collect()
 }
 
 impl Witness for Counters<'_> {
     fn before(&mut self, topo: &Topology) -> Result<()> {
-        self.before = snapshot(topo)?;
+        self.before = snapshot(topo, &self.scope)?;
         Ok(())
     }
 
     fn after(&mut self, topo: &Topology, rec: &mut ProbeRecord) -> Result<()> {
-        let after = snapshot(topo)?;
+        let after = snapshot(topo, &self.scope)?;
         rec.counter_deltas =
             self.before.iter().map(|(ns, b)| (ns.clone(), counters::delta(b, after.get(ns).unwrap_or(b)))).collect();
         for c in self.exps {

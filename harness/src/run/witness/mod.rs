@@ -12,6 +12,7 @@ pub mod neighbours;
 pub mod qdisc;
 pub mod routes;
 pub mod rules;
+pub mod scope;
 
 use anyhow::Result;
 
@@ -32,15 +33,18 @@ pub trait Witness {
 
 /// The witnesses a check needs, in the order they read after the probe:
 /// drops and counters first (closest to the window), then the state dumps.
+/// Counters and neighbours are read in the namespaces of `scope`
+/// ([`scope::scope`]: the probe's path and what the check names).
 pub fn for_check<'a>(
     check: &'a crate::case::plan::Check,
     watch: &'a crate::sys::drops::Watch,
+    scope: &'a std::collections::BTreeSet<String>,
 ) -> Vec<Box<dyn Witness + 'a>> {
     let mut w: Vec<Box<dyn Witness + 'a>> = vec![
         Box::new(drops::Drops::new(watch)),
-        Box::new(counters::Counters::new(&check.counters)),
-        // Every namespace's table: why-lines name neighbours the case did not ask about.
-        Box::new(neighbours::Neighbours),
+        Box::new(counters::Counters::new(&check.counters, scope)),
+        // Every table on the path: why-lines name neighbours the case did not ask about.
+        Box::new(neighbours::Neighbours::new(scope)),
     ];
     if !check.routes.is_empty() {
         w.push(Box::new(routes::Routes(&check.routes)));
@@ -65,9 +69,10 @@ pub fn for_check<'a>(
 pub fn for_window<'a>(
     check: &'a crate::case::plan::Check,
     watch: &'a crate::sys::drops::Watch,
+    scope: &std::collections::BTreeSet<String>,
 ) -> Vec<Box<dyn Witness + 'a>> {
     let mut w: Vec<Box<dyn Witness + 'a>> =
-        vec![Box::new(drops::Drops::window(watch)), Box::new(counters::Counters::new(&check.counters))];
+        vec![Box::new(drops::Drops::window(watch)), Box::new(counters::Counters::new(&check.counters, scope))];
     if !check.rules.is_empty() {
         w.push(Box::new(rules::Rules::new(&check.rules)));
     }

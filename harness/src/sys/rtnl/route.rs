@@ -15,6 +15,16 @@ use crate::sys::link::{index_of, nl_error};
 use crate::sys::netns::NsCtx;
 
 fn message(ctx: &NsCtx, r: &RouteObj) -> Result<RouteMessage> {
+    let oif = match &r.dev {
+        Some(d) => Some(index_of(ctx, d)?),
+        None => None,
+    };
+    Ok(message_with(r, oif))
+}
+
+/// The `RTM_NEWROUTE`/`RTM_DELROUTE` body of `r`, out of interface `oif`
+/// (the index of `r.dev`, which the caller knows or looked up).
+pub fn message_with(r: &RouteObj, oif: Option<u32>) -> RouteMessage {
     let mut m = RouteMessage::default();
     let v6 = r.v6();
     m.header.address_family = if v6 { AddressFamily::Inet6 } else { AddressFamily::Inet };
@@ -47,8 +57,8 @@ fn message(ctx: &NsCtx, r: &RouteObj) -> Result<RouteMessage> {
         Some(IpAddr::V6(g)) => m.attributes.push(RouteAttribute::Via(RouteVia::Inet6(g))),
         None => {}
     }
-    if let Some(d) = &r.dev {
-        m.attributes.push(RouteAttribute::Oif(index_of(ctx, d)?));
+    if let Some(i) = oif {
+        m.attributes.push(RouteAttribute::Oif(i));
     }
     if r.onlink {
         m.header.flags |= RouteFlags::Onlink;
@@ -64,7 +74,7 @@ fn message(ctx: &NsCtx, r: &RouteObj) -> Result<RouteMessage> {
     if let Some(p) = r.metric {
         m.attributes.push(RouteAttribute::Priority(p));
     }
-    Ok(m)
+    m
 }
 
 fn addr(a: IpAddr) -> RouteAddress {
