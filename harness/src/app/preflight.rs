@@ -82,6 +82,17 @@ pub fn missing(plan: &Plan) -> Vec<String> {
     let mut seen = std::collections::BTreeSet::new();
     tools.retain(|t| seen.insert(t.clone()));
     for t in &tools {
+        // CPUs a race needs to run at once (checked at load: a number).
+        if let Some(n) = t.strip_prefix("cpus:") {
+            let want: usize = n.parse().unwrap_or(usize::MAX);
+            let have = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            if have < want {
+                out.push(format!(
+                    "{want} CPUs (this machine lets the run use {have}): what it races needs them at once"
+                ));
+            }
+            continue;
+        }
         // A kernel feature seen through its sysctl (a module not loaded).
         if let Some(key) = t.strip_prefix("sysctl:") {
             if crate::case::syntax::path_of(key).map(|p| !p.exists()).unwrap_or(true) {
@@ -162,7 +173,7 @@ mod tests {
         };
         let case = format!(
             "id = \"t\"\ntitle = \"t\"\nurls = [\"https://example.org/issue\"]\nsymptom = \"s\"\nfix = \"f\"\nfixture = \"f\"\n\
-             requires = [\"netrepro-no-such-tool\", \"ipvsadm\", \"sysctl:{key}\", \"sh\"]\n\
+             requires = [\"netrepro-no-such-tool\", \"ipvsadm\", \"sysctl:{key}\", \"sh\", \"cpus:4096\", \"cpus:1\"]\n\
              [probes]\nping = {{ kind = \"ping\", from = \"a\", to = \"10.0.0.2\" }}\n[[phase]]\nname = \"baseline\"\n[phase.expect.ping]\nreplies = 0\n"
         );
         std::fs::write(dir.path().join("f.toml"), fixture).unwrap();
@@ -171,7 +182,7 @@ mod tests {
         let m = missing(&plan);
         let has_ipvsadm = crate::sys::cmd::which("ipvsadm").is_some();
         let privileged = privilege_problem_once().is_none();
-        assert_eq!(m.len(), 2 + usize::from(!has_ipvsadm) + usize::from(!privileged), "{m:#?}");
+        assert_eq!(m.len(), 3 + usize::from(!has_ipvsadm) + usize::from(!privileged), "{m:#?}");
         let why = skip_reason(&plan).unwrap();
         assert!(
             why.contains("`netrepro-no-such-tool`, not found on PATH: no known Debian package provides it"),
@@ -186,6 +197,10 @@ mod tests {
             )),
             "{why}"
         );
-        assert!(!why.contains("the package that provides it") && !why.contains("`sh`"), "{why}");
+        assert!(why.contains("4096 CPUs (this machine lets the run use "), "{why}");
+        assert!(
+            !why.contains("1 CPUs") && !why.contains("the package that provides it") && !why.contains("`sh`"),
+            "{why}"
+        );
     }
 }

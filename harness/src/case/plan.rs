@@ -529,6 +529,13 @@ pub fn load(case_path: &Path, fixtures_dir: &Path) -> Result<Plan, LoadError> {
     for u in case.urls.get_ref() {
         crate::case::syntax::check_url(u.get_ref()).or_else(|e| src.at(u, e))?;
     }
+    if let Some(bad) = case
+        .requires
+        .iter()
+        .find(|r| r.strip_prefix("cpus:").is_some_and(|n| !n.parse::<usize>().is_ok_and(|n| (1..=4096).contains(&n))))
+    {
+        return src.at(&case.id, format!("requires {bad:?}: write cpus:N with N a number of CPUs, 1 to 4096"));
+    }
     let fixture_path = fixture_in(&src, &case.fixture, fixtures_dir)?;
     let fixture = load_fixture(&fixture_path)?;
     let devices = fixture_devices(&fixture);
@@ -1127,6 +1134,14 @@ packets = { "b/eth0: icmp echo-request" = 3 }
         assert_eq!(words[5], "kubernetes service portals");
         let e = load_with(CASE, &fw(r#"-A INPUT -m comment --comment "unclosed -j ACCEPT"#)).unwrap_err().to_string();
         assert!(e.contains("pair.toml:11:") && e.contains("unclosed quote"), "{e}");
+    }
+
+    #[test]
+    fn requires_cpus_takes_a_number() {
+        let with = |r: &str| CASE.replace("fixture = \"pair\"", &format!("fixture = \"pair\"\nrequires = [\"{r}\"]"));
+        assert!(load_with(&with("cpus:2"), FIXTURE).is_ok());
+        let e = load_with(&with("cpus:two"), FIXTURE).unwrap_err().to_string();
+        assert!(e.contains("demo.toml:1:") && e.contains("cpus:N"), "{e}");
     }
 
     #[test]

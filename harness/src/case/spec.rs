@@ -195,8 +195,9 @@ pub struct CaseFile {
     /// The documented fix, in words.
     pub fix: String,
     pub fixture: Spanned<String>,
-    /// Userspace tools the case runs (`iptables`, `nft`, `tc`): missing ones
-    /// make the case a skip with that reason.
+    /// Userspace tools the case runs (`iptables`, `nft`, `tc`), kernel
+    /// features as `sysctl:<key>`, CPUs as `cpus:N`: missing ones make the
+    /// case a skip with that reason.
     #[serde(default)]
     pub requires: Vec<String>,
     /// Interfaces captured in every phase, `ns/dev`.
