@@ -258,12 +258,30 @@ fn path(p: &ProbeRecord) -> Vec<String> {
             }
         }
     }
+    // Interfaces where a kind was only ever seen arriving as a broadcast or
+    // multicast (a flooded ARP request at a bystander): no answer is owed
+    // there, so once one was seen elsewhere their lack of it is no clue.
+    let flooded_only = |kind: FrameKind, iface: &str| {
+        p.packets.get(iface).is_some_and(|w| {
+            w.frames.iter().filter(|f| f.kind() == kind).all(|f| {
+                let group =
+                    f.headers.eth.as_ref().is_some_and(|e| {
+                        u8::from_str_radix(e.dst.get(..2).unwrap_or("00"), 16).is_ok_and(|b| b & 1 == 1)
+                    });
+                group && f.direction == crate::wire::packet::Direction::In
+            })
+        })
+    };
     let mut out = Vec::new();
     for (req, ans) in answers {
         let asked = &seen[&req];
         let answered = seen.get(&ans);
-        let missing: Vec<&str> =
-            asked.keys().copied().filter(|i| !answered.is_some_and(|a| a.contains_key(i))).collect();
+        let missing: Vec<&str> = asked
+            .keys()
+            .copied()
+            .filter(|i| !answered.is_some_and(|a| a.contains_key(i)))
+            .filter(|i| answered.is_none() || !flooded_only(req, i))
+            .collect();
         if missing.is_empty() {
             continue;
         }
@@ -553,7 +571,7 @@ mod tests {
     use super::*;
     use crate::evidence::frames::{FrameRecord, WindowFrames};
     use crate::sys::drops::Origin;
-    use crate::wire::packet::tests::{arp_request, tcp_segment};
+    use crate::wire::packet::tests::{arp_reply, arp_request, tcp_segment};
     use crate::wire::packet::{Direction, Frame};
 
     /// The recorded window of `iface` holding `frames` (bytes, direction).
@@ -564,6 +582,28 @@ mod tests {
 
     fn probe(kind: &str, spec: serde_json::Value, outcome: serde_json::Value) -> ProbeRecord {
         ProbeRecord::for_test(kind, spec, outcome)
+    }
+
+    #[test]
+    fn a_flooded_request_owes_no_answer_at_a_bystander() {
+        // The trial's hairpin fault: the asker got its ARP reply; the
+        // request also flooded to another pod, which no reply ever crosses.
+        let mut p = probe(
+            "connect",
+            serde_json::json!({"from": "web", "to": "10.96.0.10:80"}),
+            serde_json::json!({"result": "timeout", "elapsed_ms": 800.0}),
+        );
+        let req = |d| (arp_request([10, 244, 0, 5], [10, 244, 0, 1]), d);
+        let rep = |d| (arp_reply([10, 244, 0, 1], [10, 244, 0, 5]), d);
+        p.packets.insert("web/eth0".into(), lane("web/eth0", &[req(Direction::Out), rep(Direction::In)]));
+        p.packets.insert("host/cbr0".into(), lane("host/cbr0", &[req(Direction::In), rep(Direction::Out)]));
+        p.packets.insert("other/eth0".into(), lane("other/eth0", &[req(Direction::In)]));
+        assert!(path(&p).iter().all(|l| !l.contains("other/eth0")), "{:?}", path(&p));
+        // With no reply anywhere, every interface that heard the request is named.
+        p.packets.insert("web/eth0".into(), lane("web/eth0", &[req(Direction::Out)]));
+        p.packets.insert("host/cbr0".into(), lane("host/cbr0", &[req(Direction::In)]));
+        let lines = path(&p);
+        assert!(lines.iter().any(|l| l.contains("other/eth0") && l.contains("no ARP reply")), "{lines:?}");
     }
 
     #[test]

@@ -339,6 +339,23 @@ pub(crate) mod tests {
         out
     }
 
+    /// An ARP reply from `sender` (MAC 04:..) to `target` (MAC 02:..), unicast.
+    pub fn arp_reply(sender: [u8; 4], target: [u8; 4]) -> Vec<u8> {
+        let arp = etherparse::ArpPacket::new(
+            etherparse::ArpHardwareId::ETHERNET,
+            etherparse::EtherType::IPV4,
+            etherparse::ArpOperation::REPLY,
+            &[4; 6],
+            &sender,
+            &[2; 6],
+            &target,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2([4; 6], [2; 6]).arp(arp).write(&mut out).unwrap();
+        out
+    }
+
     /// A TCP segment with `flags` in tcpdump's letters (`S`, `S.`, `R`, `F.`).
     pub fn tcp_segment(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, flags: &str) -> Vec<u8> {
         let mut b = PacketBuilder::ethernet2([2; 6], [4; 6]).ipv4(src, dst, 64).tcp(sport, dport, 1, 5);
