@@ -151,13 +151,13 @@ pub fn run_recorded(plan: &Plan) -> Ran {
         Err(e) => return Ran::Error(format!("cannot read the kernel version: {e:#}")),
     };
     let root = artifacts_root();
-    match runner::run_case(plan, &release, version, &root) {
-        Ok((rec, path)) => {
-            // Rendered in the case's own time, beside other cases: the report
-            // that follows only assembles.
-            crate::render::fragments::remember(&root, &rec, crate::render::report::part(&rec));
-            Ran::Recorded(Box::new(rec), path)
-        }
+    // The case's report part, rendered in its own time beside other cases
+    // (the report that follows only assembles), goes in with its evidence.
+    let part = |rec: &CaseRecord, dir: &crate::safety::owndir::OwnDir| {
+        crate::render::fragments::store_in(dir, crate::render::report::part(rec))
+    };
+    match runner::run_case_then(plan, &release, version, &root, &part) {
+        Ok((rec, path)) => Ran::Recorded(Box::new(rec), path),
         Err(e) => Ran::Error(format!("case {}: harness error: {e:#}", plan.id())),
     }
 }

@@ -128,23 +128,12 @@ pub fn collect(root: &OwnDir, render: impl Fn(&CaseRecord) -> Part) -> (Vec<Part
     (out, unreadable)
 }
 
-/// Caches the part of a case just run, rendered from its record in memory,
-/// so the report that follows only assembles: rendering happens in the
-/// case's own time, beside other cases. Only if `evidence.json` is still
-/// the one written from `rec` (another run of the case may have replaced it
-/// since): checked under the case's lock by its start and duration, which
-/// the file carries in its first bytes.
-pub fn remember(root: &Path, rec: &CaseRecord, part: Part) {
-    let Ok(st) = crate::evidence::store::Store::open(root) else { return };
-    let Ok(_lock) = st.lock(&rec.id, "netrepro (a case's report part)") else { return };
-    let Ok(Some(dir)) = st.dir().subdir(&rec.id, false) else { return };
-    let ev = dir.join("evidence.json");
-    let (Some(key), Ok(duration)) = (key_of(&ev), serde_json::to_string(&rec.duration_ms)) else { return };
-    let mark = format!("\"started_unix_ms\":{},\"duration_ms\":{duration},", rec.started_unix_ms);
-    let mut head = vec![0u8; 8192];
-    let n = std::fs::File::open(&ev).and_then(|mut f| std::io::Read::read(&mut f, &mut head)).unwrap_or(0);
-    if String::from_utf8_lossy(&head[..n]).contains(&mark) {
-        store(&dir, &Cached { key, part });
+/// Caches the part of a case just run in the run's own directory, beside
+/// the `evidence.json` it was rendered from, before that directory is put
+/// in place: the swap keeps the evidence's size and mtime, so the key holds.
+pub fn store_in(dir: &OwnDir, part: Part) {
+    if let Some(key) = key_of(&dir.join("evidence.json")) {
+        store(dir, &Cached { key, part });
     }
 }
 

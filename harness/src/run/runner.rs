@@ -31,6 +31,23 @@ pub fn run_case(plan: &Plan, release: &str, kernel: Version, root: &Path) -> Res
     run_case_until(plan, release, kernel, root, None).map(|(rec, path, _)| (rec, path))
 }
 
+/// What a caller adds to a run's directory before it is put in place (a
+/// report part rendered from the record): it goes in with the evidence, in
+/// the same swap, so a killed run leaves no half of it.
+pub type BeforeCommit<'a> = &'a dyn Fn(&CaseRecord, &crate::safety::owndir::OwnDir);
+
+/// As [`run_case`], with `before_commit` called on the finished record and
+/// the run's own directory just before it replaces the case's.
+pub fn run_case_then(
+    plan: &Plan,
+    release: &str,
+    kernel: Version,
+    root: &Path,
+    before_commit: BeforeCommit,
+) -> Result<(CaseRecord, PathBuf)> {
+    run_case_inner(plan, release, kernel, root, None, Some(before_commit)).map(|(rec, path, _)| (rec, path))
+}
+
 /// A phase's topology left up after its probes, with its drop watch.
 pub struct Kept {
     pub phase: String,
@@ -48,6 +65,17 @@ pub fn run_case_until(
     kernel: Version,
     root: &Path,
     keep: Option<&str>,
+) -> Result<(CaseRecord, PathBuf, Option<Kept>)> {
+    run_case_inner(plan, release, kernel, root, keep, None)
+}
+
+fn run_case_inner(
+    plan: &Plan,
+    release: &str,
+    kernel: Version,
+    root: &Path,
+    keep: Option<&str>,
+    before_commit: Option<BeforeCommit>,
 ) -> Result<(CaseRecord, PathBuf, Option<Kept>)> {
     let t0 = Instant::now();
     let started_unix_ms = now_ns() / 1_000_000;
@@ -119,6 +147,9 @@ pub fn run_case_until(
     let mut f = staged.dir.create_file(EVIDENCE)?;
     f.write_all(&json).with_context(|| format!("{}: cannot write", at.display()))?;
     drop(f);
+    if let Some(add) = before_commit {
+        add(&rec, &staged.dir);
+    }
     let path = store.commit(staged)?;
     Ok((rec, path, kept))
 }

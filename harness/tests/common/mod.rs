@@ -137,23 +137,35 @@ pub fn namespaces_of(pid: u32) -> BTreeSet<String> {
 /// Every network namespace something on this machine can still reach: a
 /// thread in it, an fd on it, or an nsfs mount of it.
 pub fn reachable_namespaces() -> BTreeSet<String> {
+    let pids: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|p| p.file_name().to_string_lossy().parse().ok())
+        .collect();
+    reachable_namespaces_of(&pids)
+}
+
+/// The network namespaces processes `pids` can reach: a thread in it, an fd
+/// on it, or an nsfs mount of it in their mount namespace. Namespace inode
+/// numbers are reused at once, so "a namespace of that run is still
+/// reachable" must ask the run's own processes (and the host's mounts), not
+/// every process: a test or a loop beside makes namespaces that take the
+/// freed numbers.
+pub fn reachable_namespaces_of(pids: &[u32]) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    for p in std::fs::read_dir("/proc").unwrap().flatten() {
-        let name = p.file_name();
-        if !name.to_string_lossy().chars().all(|c| c.is_ascii_digit()) {
-            continue;
-        }
-        if let Ok(tasks) = std::fs::read_dir(p.path().join("task")) {
+    for pid in pids {
+        let p = Path::new("/proc").join(pid.to_string());
+        if let Ok(tasks) = std::fs::read_dir(p.join("task")) {
             for t in tasks.flatten() {
                 out.extend(ns_of_link(&t.path().join("ns/net")));
             }
         }
-        if let Ok(fds) = std::fs::read_dir(p.path().join("fd")) {
+        if let Ok(fds) = std::fs::read_dir(p.join("fd")) {
             for fd in fds.flatten() {
                 out.extend(ns_of_link(&fd.path()));
             }
         }
-        if let Ok(mi) = std::fs::read_to_string(p.path().join("mountinfo")) {
+        if let Ok(mi) = std::fs::read_to_string(p.join("mountinfo")) {
             for l in mi.lines() {
                 if let Some(i) = l.find("net:[") {
                     let end = l[i..].find(']').map(|j| i + j + 1).unwrap_or(l.len());
@@ -163,6 +175,24 @@ pub fn reachable_namespaces() -> BTreeSet<String> {
         }
     }
     out
+}
+
+/// Waits (bounded) until none of `ns` is reachable by the processes whose
+/// environment holds `marker` (a run and everything it started) nor
+/// mounted on the host (this process's mount namespace); returns the ones
+/// left.
+pub fn wait_unreachable_by_run(ns: &BTreeSet<String>, marker: &str, within: Duration) -> BTreeSet<String> {
+    let end = Instant::now() + within;
+    loop {
+        let mut reach = reachable_namespaces_of(&processes_with_env(marker));
+        let host_mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        reach.extend(ns.iter().filter(|n| host_mounts.contains(n.as_str())).cloned());
+        let left: BTreeSet<String> = reach.intersection(ns).cloned().collect();
+        if left.is_empty() || Instant::now() > end {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Waits (bounded) until none of `ns` is reachable; returns the ones left.
