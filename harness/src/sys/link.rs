@@ -516,20 +516,9 @@ pub fn link_names_by_index(ctx: &NsCtx) -> Result<BTreeMap<u32, String>> {
         .collect())
 }
 
-/// All link names in the namespace.
+/// All link names in the namespace, by index.
 pub fn link_names(ctx: &NsCtx) -> Result<Vec<String>> {
-    let msgs: Vec<_> = ctx
-        .block_on(ctx.nl.link().get().execute().try_collect::<Vec<_>>())
-        .map_err(|e| nl_error("dumping links", e))?;
-    Ok(msgs
-        .iter()
-        .filter_map(|m| {
-            m.attributes.iter().find_map(|a| match a {
-                LinkAttribute::IfName(n) => Some(n.clone()),
-                _ => None,
-            })
-        })
-        .collect())
+    Ok(link_names_by_index(ctx)?.into_values().collect())
 }
 
 #[cfg(test)]
