@@ -34,7 +34,9 @@ pub fn run_one_with_record(plan: &Plan, root: &Path) -> (CaseResult, Option<Case
         Ok(v) => v,
         Err(e) => return (CaseResult::failed(plan.id(), format!("cannot read the kernel version: {e:#}")), None),
     };
-    match crate::run::runner::run_case(plan, &release, version, root) {
+    // The report part goes in with the evidence (one swap): rendered after
+    // the swap, a run killed between the two left a case without it.
+    match crate::run::runner::run_case_then(plan, &release, version, root, &crate::render::report::cache_part) {
         Ok((rec, path)) => (CaseResult::of_record(&rec, &path, root), Some(rec)),
         Err(e) => (CaseResult::failed(plan.id(), format!("case {}: harness error: {e:#}", plan.id())), None),
     }

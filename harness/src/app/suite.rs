@@ -153,10 +153,7 @@ pub fn run_recorded(plan: &Plan) -> Ran {
     let root = artifacts_root();
     // The case's report part, rendered in its own time beside other cases
     // (the report that follows only assembles), goes in with its evidence.
-    let part = |rec: &CaseRecord, dir: &crate::safety::owndir::OwnDir| {
-        crate::render::fragments::store_in(dir, crate::render::report::part(rec))
-    };
-    match runner::run_case_then(plan, &release, version, &root, &part) {
+    match runner::run_case_then(plan, &release, version, &root, &crate::render::report::cache_part) {
         Ok((rec, path)) => Ran::Recorded(Box::new(rec), path),
         Err(e) => Ran::Error(format!("case {}: harness error: {e:#}", plan.id())),
     }

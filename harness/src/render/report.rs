@@ -169,6 +169,14 @@ fn failures_of(c: &CaseRecord) -> Vec<String> {
 fn render_with(cases: &[CaseRecord], open_all: bool) -> String {
     page(&cases.iter().map(|c| part_with(c, open_all)).collect::<Vec<_>>())
 }
+/// Renders a finished run's part and caches it in the run's own directory
+/// beside its `evidence.json`, before that directory is put in place
+/// ([`crate::run::runner::BeforeCommit`]): the part goes in with the
+/// evidence in one swap, so a run killed after it leaves both or neither.
+pub fn cache_part(rec: &CaseRecord, dir: &crate::safety::owndir::OwnDir) {
+    crate::render::fragments::store_in(dir, part(rec))
+}
+
 /// A case's row in the summary table, its section of the page (passing
 /// phases collapsed) and its entries in the index of failures.
 pub fn part(c: &CaseRecord) -> Part {
