@@ -56,18 +56,26 @@ pub fn run_input(mut cmd: Command, input: Option<&[u8]>, deadline: Duration) -> 
         let _ = se.read_to_string(&mut s);
         s
     });
-    let end = Instant::now() + deadline;
-    let status = loop {
-        if let Some(st) = child.try_wait()? {
-            break st;
+    // Woken by the kernel at the child's exit (its pidfd turns readable),
+    // not by polling: a 1 ms poll added ~0.5 ms to every iptables line of
+    // a build. Pinned before any wait, so the pid cannot be another's yet.
+    let exited = match crate::sys::pidfd::Pidfd::open(child.id() as i32) {
+        Ok(p) => p.wait_exit(deadline),
+        Err(_) => {
+            // No pidfd_open (before 5.3): poll.
+            let end = Instant::now() + deadline;
+            while child.try_wait()?.is_none() && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            child.try_wait()?.is_some()
         }
-        if Instant::now() > end {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("{shown} still running after {deadline:?}: killed");
-        }
-        std::thread::sleep(Duration::from_millis(1));
     };
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+        bail!("{shown} still running after {deadline:?}: killed");
+    }
+    let status = child.wait()?;
     if let Some(t) = t_in {
         t.join().map_err(|_| anyhow!("stdin writer panicked"))?;
     }
