@@ -120,21 +120,22 @@ impl Capture {
     /// gone (made again with its old index, which the kernel may give it
     /// when links were created with explicit indexes); otherwise nothing.
     pub fn follow(&mut self, ns: &Netns) -> Result<()> {
+        // The link's index first: a socket opened only to find the link
+        // unchanged would be closed at once, and closing a bound packet
+        // socket waits for an RCU grace period (8-20 ms, after every step).
         let devname = self.dev.clone();
-        let opened = ns.run(move |_| -> Result<Option<(OwnedFd, u16, u32)>> {
+        let idx = ns.run(move |_| -> Result<u32> {
             let cname = std::ffi::CString::new(devname.as_str())?;
             // SAFETY: a plain libc call on a C string we own.
-            let idx = unsafe { libc::if_nametoindex(cname.as_ptr()) };
-            if idx == 0 {
-                return Ok(None);
-            }
-            let (fd, hatype) = open_packet_socket(&devname)?;
-            Ok(Some((fd, hatype, idx)))
+            Ok(unsafe { libc::if_nametoindex(cname.as_ptr()) })
         })??;
-        let Some((fd, hatype, idx)) = opened else { return Ok(()) };
-        if self.ifindex == Some(idx) && self.sock.is_some_and(|s| bound_ifindex(s) == Some(idx)) {
+        if idx == 0 || (self.ifindex == Some(idx) && self.sock.is_some_and(|s| bound_ifindex(s) == Some(idx))) {
             return Ok(());
         }
+        let devname = self.dev.clone();
+        // None: gone again since it was looked up, as if never there.
+        let opened = ns.run(move |_| open_packet_socket(&devname))??;
+        let Some((fd, hatype, idx)) = opened else { return Ok(()) };
         let label = self.label.clone();
         let link = LinkType::from_arphrd(hatype).ok_or_else(|| {
             anyhow!("cannot capture on {label}: its link type (ARPHRD {hatype}) is not one netrepro parses")
@@ -312,13 +313,16 @@ fn read_until_stopped(fd: &OwnedFd, wake: &OwnedFd, sh: &Shared, slot: usize, li
 }
 
 /// The bound socket and the device's ARPHRD type.
-fn open_packet_socket(dev: &str) -> Result<(OwnedFd, u16)> {
+/// A packet socket bound to `dev` (every protocol, timestamps in ns): the
+/// socket, the link's `ARPHRD_*` type and the index it is bound to; `None`
+/// when there is no such link.
+fn open_packet_socket(dev: &str) -> Result<Option<(OwnedFd, u16, u32)>> {
     let cname = std::ffi::CString::new(dev)?;
     // SAFETY: plain libc calls on values we own.
     unsafe {
         let ifindex = libc::if_nametoindex(cname.as_ptr());
         if ifindex == 0 {
-            bail!("no interface {dev} to capture on");
+            return Ok(None);
         }
         // Protocol 0 at creation so nothing is queued before the bind to one
         // interface; the bind then selects every protocol.
@@ -382,7 +386,7 @@ fn open_packet_socket(dev: &str) -> Result<(OwnedFd, u16)> {
         if libc::getsockname(raw, &mut name as *mut _ as *mut libc::sockaddr, &mut len) != 0 {
             bail!("getsockname on the capture of {dev}: {}", std::io::Error::last_os_error());
         }
-        Ok((fd, name.sll_hatype))
+        Ok(Some((fd, name.sll_hatype, ifindex)))
     }
 }
 
