@@ -65,6 +65,9 @@ fn main() -> ExitCode {
         };
     let listing = args.list;
     let root = netrepro::evidence::record::artifacts_root();
+    // Several run at once: the longest start first.
+    let mut cases = cases;
+    netrepro::app::suite::longest_first(&mut cases, &root);
     let results: Arc<Mutex<Results>> = Arc::default();
     // Skips are decided here, at listing time too, so that every runner
     // (cargo test, cargo-nextest, which lists first) reports them as skipped.
