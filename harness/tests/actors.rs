@@ -354,7 +354,8 @@ fn sigkill_during_a_phase_with_actors_leaves_no_process_and_no_namespace() {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert!(alive(&seen_pids).is_empty(), "kill at {ms} ms of {whole}: processes left: {:?}", alive(&seen_pids));
-        let left = common::wait_unreachable(&seen_ns, Duration::from_secs(5));
+        let left =
+            common::wait_unreachable_by_run(&seen_ns, &common::run_marker(artifacts.path()), Duration::from_secs(5));
         assert!(left.is_empty(), "kill at {ms} ms of {whole}: namespaces left: {left:?}");
         // The kernel kills what is left of a PID namespace once its init
         // is gone, not within the kill(2) of netrepro: a moment.

@@ -203,11 +203,11 @@ fn unsafe_zeroed<T>() -> T {
     unsafe { std::mem::zeroed() }
 }
 
-fn assert_nothing_left(which: &str, m: &str, seen: &BTreeSet<String>) {
+fn assert_nothing_left(which: &str, m: &str, seen: &BTreeSet<String>, artifacts: &Path) {
     let left = wait_none_marked(m, Duration::from_secs(5));
     assert!(left.is_empty(), "{which}: processes of the step are left: {left:?}");
     assert!(!seen.is_empty(), "{which}: the run was never seen in a namespace of its own");
-    let left = common::wait_unreachable(seen, Duration::from_secs(5));
+    let left = common::wait_unreachable_by_run(seen, &common::run_marker(artifacts), Duration::from_secs(5));
     assert!(left.is_empty(), "{which}: namespaces still reachable: {left:?}");
 }
 
@@ -221,7 +221,7 @@ fn a_case_whose_step_escapes_leaves_nothing_run_normally_at_its_deadline_or_kill
     let (code, said, seen, _) = watched(netrepro(cases.path(), artifacts.path()), None);
     assert_eq!(code, 0, "run normally:\n{said}");
     assert!(t.elapsed() < Duration::from_secs(60), "run normally took {:?}", t.elapsed());
-    assert_nothing_left("run normally", &m, &seen);
+    assert_nothing_left("run normally", &m, &seen, artifacts.path());
 
     // At its deadline (lowered for the test: a hung step).
     let m = mark("deadline");
@@ -231,7 +231,7 @@ fn a_case_whose_step_escapes_leaves_nothing_run_normally_at_its_deadline_or_kill
     let (code, said, seen, _) = watched(cmd, None);
     assert_eq!(code, 1, "at its deadline:\n{said}");
     assert!(said.contains("still running after 1.5s: killed, with every process it started"), "{said}");
-    assert_nothing_left("at its deadline", &m, &seen);
+    assert_nothing_left("at its deadline", &m, &seen, artifacts.path());
 
     // SIGKILLed mid-step, once the escapee is running.
     let m = mark("killed");
@@ -239,7 +239,7 @@ fn a_case_whose_step_escapes_leaves_nothing_run_normally_at_its_deadline_or_kill
     let started = || marked(&m).len() >= 2;
     let (code, _, seen, _) = watched(netrepro(cases.path(), artifacts.path()), Some(&started));
     assert_eq!(code, -libc::SIGKILL);
-    assert_nothing_left("SIGKILLed mid-step", &m, &seen);
+    assert_nothing_left("SIGKILLed mid-step", &m, &seen, artifacts.path());
 }
 
 fn a_step_printing_200_mb_leaves_a_bounded_evidence_and_rss() {

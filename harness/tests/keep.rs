@@ -92,7 +92,7 @@ fn keep_shell_down_and_a_killed_keeper() {
 
     let o = run(&["down"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let left = common::wait_unreachable(&inodes(&k), Duration::from_secs(5));
+    let left = common::wait_unreachable_by_run(&inodes(&k), &common::run_marker(&artifacts), Duration::from_secs(5));
     assert!(left.is_empty(), "namespaces outlived `down`: {left:?}");
     assert!(!state.exists(), "`down` leaves its state directory behind");
     assert!(text(&run(&["status"])).contains("no kept topologies"));
@@ -102,7 +102,7 @@ fn keep_shell_down_and_a_killed_keeper() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let k = kept(&state);
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(k.pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
-    let left = common::wait_unreachable(&inodes(&k), Duration::from_secs(5));
+    let left = common::wait_unreachable_by_run(&inodes(&k), &common::run_marker(&artifacts), Duration::from_secs(5));
     assert!(left.is_empty(), "namespaces outlived a killed keeper: {left:?}");
     assert!(text(&run(&["status"])).contains("GONE"));
     let o = run(&["shell", "htb-direct-qlen", "container", "--", "true"]);

@@ -68,7 +68,8 @@ fn sigkill_at_twenty_points_leaves_nothing() {
         if !seen.is_empty() {
             killed_with_namespaces += 1;
         }
-        let left = common::wait_unreachable(&seen, Duration::from_secs(5));
+        let left =
+            common::wait_unreachable_by_run(&seen, &common::run_marker(artifacts.path()), Duration::from_secs(5));
         assert!(
             left.is_empty(),
             "kill #{i} at {ms} ms of {whole} (exited already: {exited_already}, status {status:?}): \

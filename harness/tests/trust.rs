@@ -466,7 +466,11 @@ fn two_keeps_at_once_leave_one_keeper_that_only_its_claim_reaches() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("its state file was unreadable"), "{}", text(&o));
     assert!(keepers(&state).is_empty(), "a keeper outlived `down`");
-    let left = common::wait_unreachable(&inodes, Duration::from_secs(5));
+    let left = common::wait_unreachable_by_run(
+        &inodes,
+        &common::run_marker(&tmp.path().join("artifacts")),
+        Duration::from_secs(5),
+    );
     assert!(left.is_empty(), "namespaces outlived `down`: {left:?}");
     assert!(!state.exists(), "`down` left {} behind", state.display());
 

@@ -177,14 +177,26 @@ pub fn reachable_namespaces_of(pids: &[u32]) -> BTreeSet<String> {
     out
 }
 
-/// Waits (bounded) until none of `ns` is reachable by the processes whose
-/// environment holds `marker` (a run and everything it started) nor
-/// mounted on the host (this process's mount namespace); returns the ones
-/// left.
+/// Waits (bounded) until none of `ns` is reachable by a process of the run
+/// whose environment holds `marker` nor mounted on the host (this process's
+/// mount namespace); returns the ones left. A process counts as the run's
+/// unless its environment can be read and lacks `marker`: one exiting has
+/// no environment left to read but may still hold its namespaces a moment
+/// (`do_exit` drops the mm before the fds and nsproxy), so it counts.
 pub fn wait_unreachable_by_run(ns: &BTreeSet<String>, marker: &str, within: Duration) -> BTreeSet<String> {
     let end = Instant::now() + within;
     loop {
-        let mut reach = reachable_namespaces_of(&processes_with_env(marker));
+        let theirs = |pid: &u32| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|e| !e.is_empty() && !e.split(|b| *b == 0).any(|v| v == marker.as_bytes()))
+        };
+        let pids: Vec<u32> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|p| p.file_name().to_string_lossy().parse().ok())
+            .filter(|p| !theirs(p))
+            .collect();
+        let mut reach = reachable_namespaces_of(&pids);
         let host_mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         reach.extend(ns.iter().filter(|n| host_mounts.contains(n.as_str())).cloned());
         let left: BTreeSet<String> = reach.intersection(ns).cloned().collect();
@@ -195,7 +207,18 @@ pub fn wait_unreachable_by_run(ns: &BTreeSet<String>, marker: &str, within: Dura
     }
 }
 
-/// Waits (bounded) until none of `ns` is reachable; returns the ones left.
+/// What marks the processes of a run the tests started with `artifacts`
+/// as its `NETREPRO_ARTIFACTS` (a fresh directory each): every process it
+/// starts inherits it; for [`wait_unreachable_by_run`].
+pub fn run_marker(artifacts: &Path) -> String {
+    format!("NETREPRO_ARTIFACTS={}", artifacts.display())
+}
+
+/// Waits (bounded) until none of `ns` is reachable by any process; returns
+/// the ones left. Only for namespaces this process made: another test's
+/// namespace may take a freed inode number at once (see
+/// [`reachable_namespaces_of`]); a run's are asked of the run
+/// ([`wait_unreachable_by_run`]).
 pub fn wait_unreachable(ns: &BTreeSet<String>, within: Duration) -> BTreeSet<String> {
     let end = Instant::now() + within;
     loop {
