@@ -30,6 +30,15 @@ pub fn run_one_with_record(plan: &Plan, root: &Path) -> (CaseResult, Option<Case
     if let Some(why) = crate::app::preflight::skip_reason(plan) {
         return (CaseResult::skipped(plan.id(), why), None);
     }
+    // A case that changes a global setting runs alone, beside no other
+    // case of this or any other process (`cargo test` runs several at once).
+    let _turn = match crate::app::suite::take_turn(plan) {
+        Ok(f) => f,
+        Err(e) => {
+            let why = format!("case {}: locking /proc/sys/net for its turn: {e}", plan.id());
+            return (CaseResult::failed(plan.id(), why), None);
+        }
+    };
     let (release, version) = match Version::running() {
         Ok(v) => v,
         Err(e) => return (CaseResult::failed(plan.id(), format!("cannot read the kernel version: {e:#}")), None),

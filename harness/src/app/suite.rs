@@ -9,6 +9,7 @@ use crate::case::kernel::Version;
 use crate::case::plan::{self, LoadError, Plan};
 use crate::evidence::record::{artifacts_root, CaseRecord};
 use crate::run::runner;
+use crate::safety::owndir::{Access, OwnDir};
 
 /// `$NETREPRO_CASES` or the repository's `cases/` (as built).
 pub fn cases_dir() -> PathBuf {
@@ -68,18 +69,13 @@ pub fn discover(cases: &Path, fixtures: &Path) -> anyhow::Result<Discovered> {
 /// evidence when there is one, else its [`Plan::worst_case_ms`]; a case
 /// that did not load goes last. Stable: equal cases keep their order.
 pub fn longest_first(cases: &mut Discovered, root: &Path) {
-    /// Only the one field of a record (the rest is skipped unparsed).
-    #[derive(serde::Deserialize)]
-    struct Took {
-        duration_ms: f64,
-    }
     // Read as the report reads evidence: through the root's fd, no
-    // symlink followed, bounded; a root not made yet is not made here.
-    let store = root.is_dir().then(|| crate::evidence::store::Store::open(root).ok()).flatten();
+    // symlink followed; a root not made yet is not made here.
+    let store = OwnDir::open_with(root, Access::Readable).ok().flatten();
     let took = |id: &str| -> Option<u64> {
-        let dir = store.as_ref()?.dir().subdir(id, false).ok()??;
-        let bytes = dir.read(crate::evidence::store::EVIDENCE, 1 << 30).ok()?;
-        serde_json::from_slice::<Took>(&bytes).ok().map(|t| t.duration_ms as u64)
+        let dir = store.as_ref()?.subdir(id, false).ok()??;
+        let file = dir.open_read(crate::evidence::store::EVIDENCE, 1 << 30).ok()?;
+        duration_ms(std::io::BufReader::new(file)).map(|ms| ms as u64)
     };
     cases.sort_by_cached_key(|(id, loaded)| {
         std::cmp::Reverse(match loaded {
@@ -87,6 +83,35 @@ pub fn longest_first(cases: &mut Discovered, root: &Path) {
             Err(_) => 0,
         })
     });
+}
+
+/// A record's `duration_ms`, read from its start: the field comes before
+/// the phases (a stream case's evidence is megabytes), so the parse stops
+/// there instead of reading the rest. `None` for what is not a record.
+fn duration_ms(r: impl std::io::Read) -> Option<f64> {
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+    struct Seek<'a>(&'a std::cell::Cell<Option<f64>>);
+    impl<'de> Visitor<'de> for Seek<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an evidence record")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
+            while let Some(k) = m.next_key::<String>()? {
+                if k == "duration_ms" {
+                    self.0.set(Some(m.next_value()?));
+                    return Ok(());
+                }
+                m.next_value::<IgnoredAny>()?;
+            }
+            Ok(())
+        }
+    }
+    let found = std::cell::Cell::new(None);
+    // Stopping mid-object is an error to serde_json (no closing brace
+    // read): the value is taken before it.
+    let _ = serde_json::Deserializer::from_reader(r).deserialize_map(Seek(&found));
+    found.get()
 }
 
 /// Whether CLI command `cmd` reads the cases (so that a cases or fixtures
@@ -115,12 +140,6 @@ pub fn select(wanted: &[String], cases: Discovered) -> Result<Vec<Plan>, (u8, St
     Ok(plans)
 }
 
-pub enum Verdict {
-    Pass(String),
-    Fail(String),
-    Skip(String),
-}
-
 /// How many cases the test target runs at once unless told
 /// (`--test-threads`, `RUST_TEST_THREADS`): four per CPU. Cases spend most
 /// of their time waiting on probe windows and timeouts (the host suite:
@@ -128,7 +147,7 @@ pub enum Verdict {
 /// its slowest case's plus how well the rest pack around it: on 2 CPUs,
 /// 4 at once ended 1.8 s after the slowest case, 6 at once 1.0 s, 8 at
 /// once 0.3 s, the slowest case no slower. Cases that change global
-/// settings still run alone ([`run`]).
+/// settings still run alone ([`take_turn`]).
 pub fn default_threads() -> Option<usize> {
     if std::env::var_os("RUST_TEST_THREADS").is_some() {
         return None;
@@ -145,10 +164,19 @@ pub fn default_threads() -> Option<usize> {
 /// The per-key lock of [`crate::safety::globals`] only keeps two writers
 /// of one key apart. A lock on a directory of the kernel's, so that two
 /// processes (two `cargo test`s) see the same lock, and nothing is created.
-fn take_turn(plan: &Plan) -> std::io::Result<std::fs::File> {
+/// Held until the returned file is dropped.
+///
+/// # Errors
+/// `/proc/sys/net` cannot be opened or locked.
+pub fn take_turn(plan: &Plan) -> std::io::Result<std::fs::File> {
+    turn(!plan.globals().is_empty())
+}
+
+/// The turn itself: exclusive, or shared with every other case's.
+fn turn(exclusive: bool) -> std::io::Result<std::fs::File> {
     use std::os::fd::AsRawFd;
     let f = std::fs::File::open("/proc/sys/net")?;
-    let how = if plan.globals().is_empty() { libc::LOCK_SH } else { libc::LOCK_EX };
+    let how = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
     // SAFETY: flock on an fd we own; released when the file is closed.
     if unsafe { libc::flock(f.as_raw_fd(), how) } != 0 {
         return Err(std::io::Error::last_os_error());
@@ -187,26 +215,29 @@ pub fn run_recorded(plan: &Plan) -> Ran {
     }
 }
 
-/// Runs a loaded case on the running kernel.
-pub fn run(plan: &Plan) -> Verdict {
-    match run_recorded(plan) {
-        Ran::Recorded(rec, path) if rec.passed() => {
-            let mut s =
-                format!("{} phases passed on {}; evidence {}", rec.phases.len(), rec.kernel_release, path.display());
-            for line in rec.why_lines() {
-                s += &format!("\n    {line}");
-            }
-            Verdict::Pass(s)
-        }
-        Ran::Recorded(rec, path) => Verdict::Fail(rec.failure_report(&path)),
-        Ran::Skip(why) => Verdict::Skip(why),
-        Ran::Error(e) => Verdict::Fail(e),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_turn_for_global_settings_waits_for_every_shared_one_and_shared_ones_overlap() {
+        let shared = turn(false).unwrap();
+        // Another shared turn is given at once.
+        drop(turn(false).unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = std::thread::spawn(move || {
+            let f = turn(true).unwrap();
+            tx.send(()).unwrap();
+            f
+        });
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(300)).is_err(),
+            "an exclusive turn was given while a shared one was held"
+        );
+        drop(shared);
+        rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the exclusive turn never came");
+        drop(t.join().unwrap());
+    }
 
     #[test]
     fn the_longest_cases_go_first_by_their_last_run_else_their_worst_case() {
@@ -221,11 +252,24 @@ mod tests {
         assert!(!root.exists(), "ordering made the artifacts directory");
         let w = worst(&cases);
         assert!(w.windows(2).all(|p| p[0] >= p[1]), "{w:?}");
-        // A last run that took longest puts its case first, whatever its worst case.
-        let last = cases.last().unwrap().0.clone();
-        std::fs::create_dir_all(root.join(&last)).unwrap();
-        std::fs::write(root.join(&last).join("evidence.json"), r#"{"id":"x","duration_ms":1e12}"#).unwrap();
+        // A last run that took longest puts its case first, whatever its
+        // worst case (the root made as runs make it: 0755 whatever the umask).
+        let last = cases.iter().rev().find(|(_, l)| l.is_ok()).unwrap().0.clone();
+        let store = crate::evidence::store::Store::open(&root).unwrap();
+        let dir = store.dir().subdir(&last, true).unwrap().unwrap();
+        dir.write("evidence.json", br#"{"id":"x","duration_ms":1e12}"#).unwrap();
         longest_first(&mut cases, &root);
         assert_eq!(cases[0].0, last);
+    }
+
+    #[test]
+    fn a_duration_is_read_from_the_start_of_a_record_alone() {
+        // What follows the field is never read: here it is not even JSON.
+        let rec =
+            br#"{"format_version":2,"id":"c","title":"t \"duration_ms\": 5","duration_ms":1234.5,"phases":[ not json"#;
+        assert_eq!(duration_ms(&rec[..]), Some(1234.5));
+        assert_eq!(duration_ms(&br#"{"id":"c","phases":[]}"#[..]), None);
+        assert_eq!(duration_ms(&b"[1,2]"[..]), None);
+        assert_eq!(duration_ms(&b""[..]), None);
     }
 }

@@ -370,6 +370,19 @@ impl OwnDir {
     /// # Errors
     /// Names `path/name`: missing, not a regular file, larger than `max`.
     pub fn read(&self, name: &str, max: u64) -> Result<Vec<u8>> {
+        let path = self.join(name);
+        let mut buf = Vec::new();
+        self.open_read(name, max)?.read_to_end(&mut buf).with_context(|| format!("{}: cannot read", path.display()))?;
+        Ok(buf)
+    }
+
+    /// Opens regular file `name` for reading as [`OwnDir::read`] does
+    /// (never through a symlink, never a FIFO), for a reader that needs
+    /// only its start; at most `max` bytes can be read from it.
+    ///
+    /// # Errors
+    /// Names `path/name`: missing, not a regular file, larger than `max`.
+    pub fn open_read(&self, name: &str, max: u64) -> Result<std::io::Take<File>> {
         entry(&self.path, name)?;
         let path = self.join(name);
         let fd = openat(
@@ -386,12 +399,7 @@ impl OwnDir {
         if st.st_size as u64 > max {
             bail!("{}: {} bytes, more than the {max} a file here may hold", path.display(), st.st_size);
         }
-        let mut buf = Vec::new();
-        File::from(fd)
-            .take(max + 1)
-            .read_to_end(&mut buf)
-            .with_context(|| format!("{}: cannot read", path.display()))?;
-        Ok(buf)
+        Ok(File::from(fd).take(max + 1))
     }
 
     /// Replaces `name` with `bytes` whole: written to a fresh temporary file
