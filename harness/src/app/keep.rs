@@ -797,7 +797,14 @@ pub fn keeper(plan: &crate::case::plan::Plan, phase: Option<&str>) -> Result<()>
         }
     };
     let root = crate::evidence::record::artifacts_root();
-    let (rec, path, kept) = crate::run::runner::run_case_until(plan, &release, version, &root, Some(&phase))?;
+    let (rec, path, kept) = crate::run::runner::run_case_until(
+        plan,
+        &release,
+        version,
+        &root,
+        Some(&phase),
+        &crate::render::report::cache_part,
+    )?;
     let kept =
         kept.ok_or_else(|| anyhow!("phase {phase} did not build its topology:\n{}", rec.failure_report(&path)))?;
     if rec.passed() {

@@ -169,10 +169,12 @@ fn failures_of(c: &CaseRecord) -> Vec<String> {
 fn render_with(cases: &[CaseRecord], open_all: bool) -> String {
     page(&cases.iter().map(|c| part_with(c, open_all)).collect::<Vec<_>>())
 }
+
 /// Renders a finished run's part and caches it in the run's own directory
 /// beside its `evidence.json`, before that directory is put in place
 /// ([`crate::run::runner::BeforeCommit`]): the part goes in with the
-/// evidence in one swap, so a run killed after it leaves both or neither.
+/// evidence in one swap, never after it. A part that cannot be written is
+/// not an error: the report renders it from the evidence.
 pub fn cache_part(rec: &CaseRecord, dir: &crate::safety::owndir::OwnDir) {
     crate::render::fragments::store_in(dir, part(rec))
 }

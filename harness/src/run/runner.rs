@@ -28,7 +28,7 @@ fn ms(d: Duration) -> f64 {
 
 /// Runs every phase that applies to `kernel` and writes `evidence.json`.
 pub fn run_case(plan: &Plan, release: &str, kernel: Version, root: &Path) -> Result<(CaseRecord, PathBuf)> {
-    run_case_until(plan, release, kernel, root, None).map(|(rec, path, _)| (rec, path))
+    run_case_inner(plan, release, kernel, root, None, None).map(|(rec, path, _)| (rec, path))
 }
 
 /// What a caller adds to a run's directory before it is put in place (a
@@ -57,16 +57,17 @@ pub struct Kept {
     _globals: Globals,
 }
 
-/// As [`run_case`], but stops after the phase named `keep` (when given) and
-/// hands back its topology, still up, instead of tearing it down.
+/// As [`run_case_then`], but stops after the phase named `keep` (when
+/// given) and hands back its topology, still up, instead of tearing it down.
 pub fn run_case_until(
     plan: &Plan,
     release: &str,
     kernel: Version,
     root: &Path,
     keep: Option<&str>,
+    before_commit: BeforeCommit,
 ) -> Result<(CaseRecord, PathBuf, Option<Kept>)> {
-    run_case_inner(plan, release, kernel, root, keep, None)
+    run_case_inner(plan, release, kernel, root, keep, Some(before_commit))
 }
 
 fn run_case_inner(

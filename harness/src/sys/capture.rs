@@ -312,7 +312,6 @@ fn read_until_stopped(fd: &OwnedFd, wake: &OwnedFd, sh: &Shared, slot: usize, li
     }
 }
 
-/// The bound socket and the device's ARPHRD type.
 /// A packet socket bound to `dev` (every protocol, timestamps in ns): the
 /// socket, the link's `ARPHRD_*` type and the index it is bound to; `None`
 /// when there is no such link.
@@ -338,7 +337,12 @@ fn open_packet_socket(dev: &str) -> Result<Option<(OwnedFd, u16, u32)>> {
         if libc::bind(raw, &sll as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_ll>() as u32)
             != 0
         {
-            bail!("binding capture to {dev}: {}", std::io::Error::last_os_error());
+            let e = std::io::Error::last_os_error();
+            // Deleted since it was looked up: as if it had not been there.
+            if e.raw_os_error() == Some(libc::ENODEV) {
+                return Ok(None);
+            }
+            bail!("binding capture to {dev}: {e}");
         }
         let one: libc::c_int = 1;
         if libc::setsockopt(

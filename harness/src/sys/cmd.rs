@@ -62,12 +62,16 @@ pub fn run_input(mut cmd: Command, input: Option<&[u8]>, deadline: Duration) -> 
     let exited = match crate::sys::pidfd::Pidfd::open(child.id() as i32) {
         Ok(p) => p.wait_exit(deadline),
         Err(_) => {
-            // No pidfd_open (before 5.3): poll.
+            // No pidfd (before 5.3, or refused: seccomp, no fd left): poll.
+            // An error asking counts as "still running": killed and reaped below.
             let end = Instant::now() + deadline;
-            while child.try_wait()?.is_none() && Instant::now() < end {
-                std::thread::sleep(Duration::from_millis(1));
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) => break true,
+                    Ok(None) if Instant::now() < end => std::thread::sleep(Duration::from_millis(1)),
+                    _ => break false,
+                }
             }
-            child.try_wait()?.is_some()
         }
     };
     if !exited {
