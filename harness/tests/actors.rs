@@ -330,6 +330,7 @@ fn sigkill_during_a_phase_with_actors_leaves_no_process_and_no_namespace() {
     for ms in [whole / 5, whole * 2 / 5, whole / 2, whole * 3 / 5, whole * 4 / 5] {
         let mut child = run().spawn().unwrap();
         let pid = child.id();
+        common::assert_marked(pid, &common::run_marker(artifacts.path()));
         let mut seen_ns = BTreeSet::new();
         let mut seen_pids = BTreeSet::new();
         let mut seen_pidns = BTreeSet::new();

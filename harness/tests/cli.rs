@@ -279,6 +279,7 @@ fn sigint_mid_run_stops_cleanly() {
         .spawn()
         .unwrap();
     let pid = child.id();
+    common::assert_marked(pid, &common::run_marker(&artifacts));
     let mut seen = BTreeSet::new();
     let at = Instant::now() + Duration::from_millis(1500);
     while Instant::now() < at {

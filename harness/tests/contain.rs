@@ -148,6 +148,9 @@ fn watched(mut cmd: Command, kill_when: Option<&dyn Fn() -> bool>) -> (i32, Stri
     let host = common::own_namespace();
     let mut child = cmd.spawn().unwrap();
     let pid = child.id();
+    // What the leak checks find the run's processes by.
+    let artifacts = cmd.get_envs().find(|(k, _)| *k == "NETREPRO_ARTIFACTS").and_then(|(_, v)| v).unwrap();
+    common::assert_marked(pid, &common::run_marker(Path::new(artifacts)));
     let (mut so, mut se) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
     let t_out = std::thread::spawn(move || {
         let mut s = String::new();

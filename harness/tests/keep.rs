@@ -74,6 +74,7 @@ fn keep_shell_down_and_a_killed_keeper() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("kept htb-direct-qlen after phase fault"), "{}", text(&o));
     let k = kept(&state);
+    common::assert_marked(k.pid, &common::run_marker(&artifacts));
     assert_eq!(k.phase, "fault");
     assert!(proven(&state, &k));
     assert!(!inodes(&k).contains(&common::own_namespace()), "a kept namespace is the host's own");

@@ -39,6 +39,7 @@ fn sigkill_at_twenty_points_leaves_nothing() {
     for (i, ms) in points.iter().enumerate() {
         let mut child = run(artifacts.path()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         let pid = child.id();
+        common::assert_marked(pid, &common::run_marker(artifacts.path()));
         // Watch which namespaces the run's threads enter until the kill.
         let mut seen = BTreeSet::new();
         let mut programs = BTreeSet::new();

@@ -462,6 +462,11 @@ fn two_keeps_at_once_leave_one_keeper_that_only_its_claim_reaches() {
     let inodes: std::collections::BTreeSet<String> =
         kept["namespaces"].as_object().unwrap().values().map(|n| format!("net:[{}]", n["inode"])).collect();
     assert!(!inodes.is_empty() && !inodes.contains(&common::own_namespace()));
+    let alive = keepers(&state);
+    assert!(!alive.is_empty(), "no keeper before `down`");
+    for k in alive {
+        common::assert_marked(k, &common::run_marker(&tmp.path().join("artifacts")));
+    }
     let o = netrepro(&state, &["down"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("its state file was unreadable"), "{}", text(&o));

@@ -93,12 +93,37 @@ pub fn processes_with_env(var: &str) -> Vec<u32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-        if environ.split(|b| *b == 0).any(|v| v == var.as_bytes()) {
+        if environ_has(pid, var) {
             out.push(pid);
         }
     }
     out
+}
+
+/// Whether process `pid`'s environment holds `var` (`NAME=value`).
+pub fn environ_has(pid: u32, var: &str) -> bool {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    environ.split(|b| *b == 0).any(|v| v == var.as_bytes())
+}
+
+/// Asserts that the run `pid` (alive) carries `marker`: the leak checks of
+/// [`wait_unreachable_by_run`] find a run's processes by it, and would
+/// find none if it did not match. Its environment may read empty for a
+/// moment after `Command::spawn` returns: exec closes the fd spawn waits
+/// on (`begin_new_exec`) before the new stack holds the environment.
+pub fn assert_marked(pid: u32, marker: &str) {
+    let end = Instant::now() + Duration::from_secs(2);
+    let environ = loop {
+        let e = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if !e.is_empty() || Instant::now() > end {
+            break e;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert!(
+        environ.split(|b| *b == 0).any(|v| v == marker.as_bytes()),
+        "process {pid} lacks {marker:?} in its environment: the leak check would miss it"
+    );
 }
 
 /// The ids of the BPF programs process `pid` holds (by prog fd or link fd,
@@ -182,7 +207,9 @@ pub fn reachable_namespaces_of(pids: &[u32]) -> BTreeSet<String> {
 /// mount namespace); returns the ones left. A process counts as the run's
 /// unless its environment can be read and lacks `marker`: one exiting has
 /// no environment left to read but may still hold its namespaces a moment
-/// (`do_exit` drops the mm before the fds and nsproxy), so it counts.
+/// (`do_exit` drops the mm before the fds and nsproxy), so it counts. A
+/// process of the run that replaced its environment (`env -i`) is not
+/// seen: callers check the run carries `marker` ([`assert_marked`]).
 pub fn wait_unreachable_by_run(ns: &BTreeSet<String>, marker: &str, within: Duration) -> BTreeSet<String> {
     let end = Instant::now() + within;
     loop {
