@@ -156,13 +156,16 @@ fn run_case_inner(
 }
 
 /// Loads the drop monitor (BTF, the BPF program) on a thread of its own,
-/// once per process, while the first topology is built; the drop watch
-/// that needs it comes after the build.
+/// once per process, while the first topology is built, then reads the
+/// kernel's symbols there too; the drop watch that needs it comes after
+/// the build.
 fn load_drop_monitor_beside() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = std::thread::Builder::new().name("drops:load".into()).spawn(|| {
-            let _ = crate::sys::drops::monitor();
+            if crate::sys::drops::monitor().is_ok() {
+                crate::sys::drops::read_symbols_ahead();
+            }
         });
     });
 }

@@ -578,18 +578,32 @@ fn clock(id: libc::clockid_t) -> u64 {
 
 // ---- kernel symbols ------------------------------------------------------
 
+/// `/proc/kallsyms` (122k lines, 40-50 ms of the kernel's formatting),
+/// read once per process and kept.
+static KALLSYMS: OnceLock<String> = OnceLock::new();
+
+fn kallsyms() -> &'static str {
+    KALLSYMS.get_or_init(|| std::fs::read_to_string("/proc/kallsyms").unwrap_or_default())
+}
+
+/// Reads `/proc/kallsyms` now, on the calling thread (the monitor's loader,
+/// beside the first topology's build and probe): nearly every run counts
+/// a drop (a healthy ping's own replies are `NO_SOCKET` drops), and read
+/// when the first drop needs its name, it was 40-50 ms on the first
+/// probe's account (`forwarding-off`'s baseline).
+pub fn read_symbols_ahead() {
+    kallsyms();
+}
+
 /// Names of kernel text addresses (the function a drop happened in), each
 /// resolved the first time a counted drop needs it, then remembered for the
-/// process. `/proc/kallsyms` (122k lines, 40+ ms of the kernel's formatting)
-/// is read once, when the first counted drop needs a name, and kept: later
-/// new addresses are found in memory. A run that counts no drop never reads it.
+/// process; later new addresses are found in the text kept in memory.
 fn symbol_names(addrs: &[u64]) -> BTreeMap<u64, String> {
     static KNOWN: Mutex<BTreeMap<u64, String>> = Mutex::new(BTreeMap::new());
-    static TEXT: OnceLock<String> = OnceLock::new();
     let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
     let missing: Vec<u64> = addrs.iter().copied().filter(|a| !known.contains_key(a)).collect();
     if !missing.is_empty() {
-        let text = TEXT.get_or_init(|| std::fs::read_to_string("/proc/kallsyms").unwrap_or_default());
+        let text = kallsyms();
         let found = resolve(text, &missing);
         for a in missing {
             known.insert(a, found.get(&a).cloned().unwrap_or_else(|| format!("{a:#x}")));
