@@ -46,7 +46,12 @@ fn a_concurrent_host_guard_sees_nothing_of_the_bench() {
     let rounds = rounds.unwrap();
     assert_eq!((rounds.harness_ms.len(), rounds.floor_ms.len(), rounds.shell_ms.len()), (3, 3, 3));
     let scaled = scaled.unwrap();
-    assert!(scaled.shell.is_some() && scaled.fds > scaled.base_fds, "{scaled}");
+    assert!(scaled.shell.is_some(), "{scaled}");
     assert!(looks >= 3, "only {looks} host snapshots during the bench");
     assert!(HostState::diff(&before, &HostState::capture().unwrap()).is_empty());
+    // The fds a namespace costs, counted with nothing else of this process
+    // opening any (the snapshots above run subprocesses through pipes: the
+    // count before the build once read 26 against 21 at its peak).
+    let quiet = bench::scale(&fixtures_dir(), 5).unwrap();
+    assert!(quiet.fds >= quiet.base_fds + 7, "7 namespaces, at least one fd each:\n{quiet}");
 }
